@@ -1,0 +1,393 @@
+/*
+ * msg_build.c — making and editing messages, and writing them out.
+ *
+ * Built and parsed messages are the same structure: a header list whose
+ * views point into the receive buffer or into the message's pool.  Every
+ * edit copies the new text into the pool and refreshes the typed view of
+ * that header, so a module can never leave msg->via and the Via lines
+ * disagreeing.
+ */
+#include "sip_msg.h"
+
+#include <stdio.h>
+
+const char *sc_msg_reindex(sc_msg_t *m, sc_hdr_id_t id);
+
+static sc_str_t dup(sc_msg_t *m, sc_str_t v)
+{
+    char *p = sc_pool_memdup(m->pool, v.s ? v.s : "", v.len);
+    return p ? sc_str(p, v.len) : SC_STR_NULL;
+}
+
+static sc_msg_t *msg_new(void)
+{
+    sc_pool_t *pool = sc_pool_create(4096 - 64);
+    if (pool == NULL)
+        return NULL;
+    sc_msg_t *m = sc_pool_alloc(pool, sizeof(*m));
+    m->pool = pool;
+    m->max_forwards = -1;
+    m->version = SC_STR_LIT("SIP/2.0");
+    return m;
+}
+
+sc_msg_t *sc_msg_new_request(sc_method_t method, sc_str_t method_str, sc_str_t ruri)
+{
+    sc_msg_t *m = msg_new();
+    if (m == NULL)
+        return NULL;
+    m->is_request = true;
+    if (method != SC_METHOD_OTHER)
+        method_str = sc_str_cstr(sc_method_name(method));
+    m->method_str = dup(m, method_str);
+    m->method = sc_method_from_str(m->method_str);
+    const char *bad;
+    if (m->method_str.s == NULL || !sc_is_token(m->method_str) ||
+        sc_msg_set_ruri(m, ruri, &bad) != 0) {
+        sc_msg_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+sc_msg_t *sc_msg_new_response(unsigned status, sc_str_t reason)
+{
+    if (status < 100 || status > 699)
+        return NULL;
+    sc_msg_t *m = msg_new();
+    if (m == NULL)
+        return NULL;
+    m->status = status;
+    m->reason = dup(m, reason.len ? reason : sc_str_cstr(sc_reason_phrase(status)));
+    return m;
+}
+
+int sc_msg_set_ruri(sc_msg_t *m, sc_str_t ruri, const char **bad)
+{
+    sc_str_t copy = dup(m, ruri);
+    sc_uri_t u;
+    if (copy.s == NULL) {
+        *bad = "out of memory";
+        return -1;
+    }
+    if ((*bad = sc_uri_parse(&u, copy)) != NULL)
+        return -1;
+    m->ruri_str = copy;
+    m->ruri = u;
+    return 0;
+}
+
+static void relink_same(sc_msg_t *m, sc_hdr_id_t id)
+{
+    sc_hdr_t *last = NULL;
+    m->hdr[id] = NULL;
+    for (sc_hdr_t *h = m->hdr_first; h; h = h->next) {
+        if (h->id != id)
+            continue;
+        h->next_same = NULL;
+        if (last)
+            last->next_same = h;
+        else
+            m->hdr[id] = h;
+        last = h;
+    }
+}
+
+static int insert(sc_msg_t *m, sc_str_t name, sc_str_t value, bool first, const char **bad)
+{
+    const char *dummy;
+    if (bad == NULL)
+        bad = &dummy;
+    *bad = NULL;
+    name = sc_trim(name);
+    if (!sc_is_token(name)) {
+        *bad = "invalid header name";
+        return -1;
+    }
+    for (size_t i = 0; i < value.len; i++)
+        if (value.s[i] == '\r' || value.s[i] == '\n') {
+            *bad = "header value must not contain CR or LF";
+            return -1;
+        }
+    sc_hdr_t *h = sc_pool_alloc(m->pool, sizeof(*h));
+    if (h == NULL) {
+        *bad = "out of memory";
+        return -1;
+    }
+    h->id = sc_hdr_lookup(name.s, name.len);
+    h->name = dup(m, name);
+    h->value = dup(m, sc_trim(value));
+    if (h->name.s == NULL || h->value.s == NULL) {
+        *bad = "out of memory";
+        return -1;
+    }
+    if (first) {
+        h->next = m->hdr_first;
+        if (m->hdr_first)
+            m->hdr_first->prev = h;
+        else
+            m->hdr_last = h;
+        m->hdr_first = h;
+    } else {
+        h->prev = m->hdr_last;
+        if (m->hdr_last)
+            m->hdr_last->next = h;
+        else
+            m->hdr_first = h;
+        m->hdr_last = h;
+    }
+    m->hdr_count++;
+    if (h->id != SC_HDR_OTHER) {
+        relink_same(m, h->id);
+        if ((*bad = sc_msg_reindex(m, h->id)) != NULL) {
+            sc_msg_unlink_header(m, h);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int sc_msg_add_header(sc_msg_t *m, sc_str_t name, sc_str_t value, const char **bad)
+{
+    return insert(m, name, value, false, bad);
+}
+
+int sc_msg_add_header_first(sc_msg_t *m, sc_str_t name, sc_str_t value, const char **bad)
+{
+    return insert(m, name, value, true, bad);
+}
+
+void sc_msg_unlink_header(sc_msg_t *m, sc_hdr_t *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        m->hdr_first = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    else
+        m->hdr_last = h->prev;
+    h->next = h->prev = NULL;
+    m->hdr_count--;
+    if (h->id != SC_HDR_OTHER) {
+        relink_same(m, h->id);
+        sc_msg_reindex(m, h->id);   /* the rest parsed before, still does */
+    }
+}
+
+static bool name_matches(const sc_hdr_t *h, sc_str_t name, sc_hdr_id_t id)
+{
+    return id != SC_HDR_OTHER ? h->id == id : sc_str_caseeq(h->name, name);
+}
+
+sc_hdr_t *sc_msg_find_header(const sc_msg_t *m, sc_str_t name)
+{
+    sc_hdr_id_t id = sc_hdr_lookup(name.s, name.len);
+    if (id != SC_HDR_OTHER)
+        return m->hdr[id];
+    for (sc_hdr_t *h = m->hdr_first; h; h = h->next)
+        if (name_matches(h, name, id))
+            return h;
+    return NULL;
+}
+
+int sc_msg_remove_header(sc_msg_t *m, sc_str_t name)
+{
+    sc_hdr_id_t id = sc_hdr_lookup(name.s, name.len);
+    int n = 0;
+    for (sc_hdr_t *h = m->hdr_first, *next; h; h = next) {
+        next = h->next;
+        if (name_matches(h, name, id)) {
+            sc_msg_unlink_header(m, h);
+            n++;
+        }
+    }
+    return n;
+}
+
+int sc_msg_replace_header(sc_msg_t *m, sc_str_t name, sc_str_t value, const char **bad)
+{
+    sc_msg_remove_header(m, name);
+    return insert(m, name, value, false, bad);
+}
+
+int sc_msg_set_body(sc_msg_t *m, sc_str_t content_type, sc_str_t body)
+{
+    sc_str_t b = dup(m, body);
+    if (b.s == NULL)
+        return -1;
+    if (content_type.len) {
+        if (sc_msg_replace_header(m, SC_STR_LIT("Content-Type"), content_type, NULL) != 0)
+            return -1;
+    } else if (body.len == 0) {
+        sc_msg_remove_header(m, SC_STR_LIT("Content-Type"));
+    }
+    m->body = b;
+    return 0;
+}
+
+/* Appends to out while there is room; always counts. */
+typedef struct {
+    char  *out;
+    size_t cap, len;
+} writer_t;
+
+static void put(writer_t *w, const char *s, size_t n)
+{
+    if (w->len + n <= w->cap)
+        memcpy(w->out + w->len, s, n);
+    w->len += n;
+}
+
+#define PUT_STR(w, v) put((w), (v).s, (v).len)
+#define PUT_LIT(w, l) put((w), (l), sizeof(l) - 1)
+
+size_t sc_msg_print(const sc_msg_t *m, char *out, size_t cap)
+{
+    writer_t w = { out, cap, 0 };
+    char num[32];
+    if (m->is_request) {
+        PUT_STR(&w, m->method_str);
+        PUT_LIT(&w, " ");
+        PUT_STR(&w, m->ruri_str);
+        PUT_LIT(&w, " SIP/2.0\r\n");
+    } else {
+        int n = snprintf(num, sizeof(num), "SIP/2.0 %03u ", m->status);
+        put(&w, num, (size_t)n);
+        PUT_STR(&w, m->reason);
+        PUT_LIT(&w, "\r\n");
+    }
+    for (const sc_hdr_t *h = m->hdr_first; h; h = h->next) {
+        if (h->id == SC_HDR_CONTENT_LENGTH)
+            continue;
+        PUT_STR(&w, h->name);
+        PUT_LIT(&w, ": ");
+        PUT_STR(&w, h->value);
+        PUT_LIT(&w, "\r\n");
+    }
+    int n = snprintf(num, sizeof(num), "Content-Length: %zu\r\n\r\n", m->body.len);
+    put(&w, num, (size_t)n);
+    PUT_STR(&w, m->body);
+    if (w.len > cap)
+        return w.len;       /* caller sees len > cap: nothing usable written */
+    return w.len;
+}
+
+sc_str_t sc_msg_serialize(const sc_msg_t *m)
+{
+    size_t need = sc_msg_print(m, NULL, 0);
+    char *buf = sc_pool_alloc(m->pool, need + 1);
+    if (buf == NULL)
+        return SC_STR_NULL;
+    sc_msg_print(m, buf, need);
+    return sc_str(buf, need);
+}
+
+sc_msg_t *sc_msg_new_response_to(const sc_msg_t *req, unsigned status, sc_str_t reason,
+                                 sc_str_t to_tag)
+{
+    sc_msg_t *m = sc_msg_new_response(status, reason);
+    if (m == NULL)
+        return NULL;
+    for (const sc_hdr_t *h = req->hdr_first; h; h = h->next) {
+        sc_str_t value = h->value;
+        char *tagged = NULL;
+        switch (h->id) {
+        case SC_HDR_TO:
+            if (status > 100 && to_tag.len && req->to && req->to->tag.len == 0) {
+                size_t n = value.len + 5 + to_tag.len;
+                tagged = sc_pool_alloc(m->pool, n + 1);
+                if (tagged == NULL)
+                    goto oom;
+                snprintf(tagged, n + 1, "%.*s;tag=%.*s", SC_STR_FMT(value), SC_STR_FMT(to_tag));
+                value = sc_str(tagged, n);
+            }
+            break;
+        case SC_HDR_VIA: case SC_HDR_FROM: case SC_HDR_CALL_ID: case SC_HDR_CSEQ:
+            break;
+        case SC_HDR_TIMESTAMP:
+            if (status == 100)
+                break;      /* §8.2.6.1 */
+            continue;
+        default:
+            continue;
+        }
+        if (insert(m, h->name, value, false, NULL) != 0)
+            goto oom;
+    }
+    return m;
+oom:
+    sc_msg_free(m);
+    return NULL;
+}
+
+const char *sc_reason_phrase(unsigned status)
+{
+    switch (status) {
+    case 100: return "Trying";
+    case 180: return "Ringing";
+    case 181: return "Call Is Being Forwarded";
+    case 182: return "Queued";
+    case 183: return "Session Progress";
+    case 199: return "Early Dialog Terminated";
+    case 200: return "OK";
+    case 202: return "Accepted";
+    case 204: return "No Notification";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Moved Temporarily";
+    case 305: return "Use Proxy";
+    case 380: return "Alternative Service";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Timeout";
+    case 410: return "Gone";
+    case 412: return "Conditional Request Failed";
+    case 413: return "Request Entity Too Large";
+    case 414: return "Request-URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Unsupported URI Scheme";
+    case 420: return "Bad Extension";
+    case 421: return "Extension Required";
+    case 422: return "Session Interval Too Small";
+    case 423: return "Interval Too Brief";
+    case 480: return "Temporarily Unavailable";
+    case 481: return "Call/Transaction Does Not Exist";
+    case 482: return "Loop Detected";
+    case 483: return "Too Many Hops";
+    case 484: return "Address Incomplete";
+    case 485: return "Ambiguous";
+    case 486: return "Busy Here";
+    case 487: return "Request Terminated";
+    case 488: return "Not Acceptable Here";
+    case 489: return "Bad Event";
+    case 491: return "Request Pending";
+    case 493: return "Undecipherable";
+    case 500: return "Server Internal Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Server Time-out";
+    case 505: return "Version Not Supported";
+    case 513: return "Message Too Large";
+    case 600: return "Busy Everywhere";
+    case 603: return "Decline";
+    case 604: return "Does Not Exist Anywhere";
+    case 606: return "Not Acceptable";
+    default:
+        switch (status / 100) {
+        case 1: return "Progress";
+        case 2: return "OK";
+        case 3: return "Redirection";
+        case 4: return "Client Error";
+        case 5: return "Server Error";
+        default: return "Global Failure";
+        }
+    }
+}
