@@ -234,7 +234,7 @@ typedef struct {
 
 static void put(writer_t *w, const char *s, size_t n)
 {
-    if (w->len + n <= w->cap)
+    if (n && w->len + n <= w->cap)   /* n == 0 may come with s == NULL */
         memcpy(w->out + w->len, s, n);
     w->len += n;
 }
@@ -268,9 +268,7 @@ size_t sc_msg_print(const sc_msg_t *m, char *out, size_t cap)
     int n = snprintf(num, sizeof(num), "Content-Length: %zu\r\n\r\n", m->body.len);
     put(&w, num, (size_t)n);
     PUT_STR(&w, m->body);
-    if (w.len > cap)
-        return w.len;       /* caller sees len > cap: nothing usable written */
-    return w.len;
+    return w.len;           /* > cap: nothing usable was written */
 }
 
 sc_str_t sc_msg_serialize(const sc_msg_t *m)

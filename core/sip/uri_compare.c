@@ -93,11 +93,15 @@ static bool find_param(sc_str_t params, sc_str_t name, sc_str_t *value)
 }
 
 /* Every parameter of a that b also has matches; the must-match ones are in
- * both.  Called both ways round. */
+ * both.  Called both ways round.  A name repeated in one URI counts by its
+ * first occurrence only, the same one find_param() picks, so that equality
+ * stays reflexive and symmetric. */
 static bool params_one_way(sc_str_t a, sc_str_t b)
 {
-    sc_str_t n, v, bv;
+    sc_str_t all = a, n, v, bv, first;
     while (sc_uri_param_next(&a, &n, &v) == 1) {
+        if (find_param(all, n, &first) && first.s != v.s)
+            continue;
         if (!find_param(b, n, &bv)) {
             if (param_must_match(n))
                 return false;
@@ -115,6 +119,10 @@ static bool params_one_way(sc_str_t a, sc_str_t b)
  * the same value. */
 static bool headers_one_way(sc_str_t a, sc_str_t b)
 {
+    if (a.len == 0)
+        return true;
+    if (b.len == 0)
+        return false;
     size_t start = 0;
     for (size_t i = 0; i <= a.len; i++) {
         if (i < a.len && a.s[i] != '&')
