@@ -42,16 +42,16 @@ static const char *header_params(sc_addr_t *a, sc_str_t p)
     a->params = sc_trim(p);
     p = a->params;
     while ((r = sc_param_next(&p, &name, &value, &bad)) == 1) {
-        if (sc_str_caseeq_c(name, "tag")) {
+        if (SC_TOKEN_IS(name, "tag")) {
             if (value.s == NULL)
                 return "tag without value";
             a->tag = value;
-        } else if (sc_str_caseeq_c(name, "expires")) {
+        } else if (SC_TOKEN_IS(name, "expires")) {
             if (value.s == NULL ||
                 sc_delta_seconds_parse(value, &a->expires) != NULL)
                 return "invalid expires parameter";
             a->has_expires = true;
-        } else if (sc_str_caseeq_c(name, "q")) {
+        } else if (SC_TOKEN_IS(name, "q")) {
             if (value.s == NULL || !parse_q(value, &a->q))
                 return "invalid q value";
         }

@@ -8,10 +8,11 @@
 
 typedef struct {
     const char *name;
+    size_t      len;
     size_t      off;
 } field_t;
 
-#define F(n) { #n, offsetof(sc_digest_t, n) }
+#define F(n) { #n, sizeof(#n) - 1, offsetof(sc_digest_t, n) }
 static const field_t fields[] = {
     F(username), F(realm), F(nonce), F(uri), F(response), F(algorithm),
     F(cnonce), F(opaque), F(qop), F(nc), F(domain), F(stale),
@@ -53,11 +54,11 @@ const char *sc_digest_parse(sc_digest_t *d, sc_str_t value)
             return "invalid auth parameter value";
         }
         for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-            if (sc_str_caseeq_c(name, fields[i].name)) {
+            if (sc_token_eq_lc(name, fields[i].name, fields[i].len)) {
                 *(sc_str_t *)((char *)d + fields[i].off) = val;
                 break;
             }
-        if (sc_str_caseeq_c(name, "userhash"))
+        if (SC_TOKEN_IS(name, "userhash"))
             d->userhash = sc_str_caseeq_c(val, "true");
     }
     return bad;

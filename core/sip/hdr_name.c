@@ -77,21 +77,52 @@ static const hdr_name_t names[] = {
 };
 
 #define NNAMES (sizeof(names) / sizeof(names[0]))
-#define MAXLEN 24
+#define NSLOTS 512
 
-/* by_len[len] lists indexes into names[], -1 terminated. */
-static short by_len[MAXLEN][24];
+/* Open-addressed table keyed by length and the first and last octets
+ * (lower-cased): a name resolves with one word-wise comparison. */
+static short slots[NSLOTS];
 static const char *canonical[SC_HDR__COUNT];
+
+static unsigned slot_of(const char *name, size_t len)
+{
+    unsigned a = sc_lower((unsigned char)name[0]), z = sc_lower((unsigned char)name[len - 1]);
+    return (unsigned)(len * 37u + a * 7u + z * 3u) & (NSLOTS - 1);
+}
+
+/* Header names are tokens; OR-ing 0x20 maps every token octet to itself
+ * or its lower-case letter, and no non-letter token octet collides with a
+ * letter or '-', so this compares a token with a lower-case name exactly. */
+static bool name_eq(const char *lower, const char *name, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, name + i, 8);
+        memcpy(&y, lower + i, 8);
+        if ((x | 0x2020202020202020ull) != y)
+            return false;
+    }
+    for (; i < len; i++)
+        if (((unsigned char)name[i] | 0x20) != (unsigned char)lower[i])
+            return false;
+    return true;
+}
+
+static char lowered[NNAMES][24];
 
 __attribute__((constructor)) static void hdr_name_init(void)
 {
-    unsigned fill[MAXLEN] = { 0 };
-    for (size_t l = 0; l < MAXLEN; l++)
-        for (size_t k = 0; k < 24; k++)
-            by_len[l][k] = -1;
+    for (size_t k = 0; k < NSLOTS; k++)
+        slots[k] = -1;
     for (size_t i = 0; i < NNAMES; i++) {
         size_t l = strlen(names[i].name);
-        by_len[l][fill[l]++] = (short)i;
+        for (size_t c = 0; c < l; c++)
+            lowered[i][c] = (char)sc_lower((unsigned char)names[i].name[c]);
+        unsigned k = slot_of(names[i].name, l);
+        while (slots[k] >= 0)
+            k = (k + 1) & (NSLOTS - 1);
+        slots[k] = (short)i;
         if (l > 1 && canonical[names[i].id] == NULL)
             canonical[names[i].id] = names[i].name;
     }
@@ -99,14 +130,13 @@ __attribute__((constructor)) static void hdr_name_init(void)
 
 sc_hdr_id_t sc_hdr_lookup(const char *name, size_t len)
 {
-    if (len == 0 || len >= MAXLEN)
+    if (len == 0 || len >= sizeof(lowered[0]))
         return SC_HDR_OTHER;
-    unsigned char c0 = sc_lower((unsigned char)name[0]);
-    for (const short *p = by_len[len]; *p >= 0; p++) {
-        const hdr_name_t *h = &names[*p];
-        if (sc_lower((unsigned char)h->name[0]) == c0 &&
-            sc_mem_caseeq(h->name + 1, name + 1, len - 1))
-            return h->id;
+    for (unsigned k = slot_of(name, len); slots[k] >= 0; k = (k + 1) & (NSLOTS - 1)) {
+        short i = slots[k];
+        if (lowered[i][len] == '\0' && lowered[i][0] == ((unsigned char)name[0] | 0x20) &&
+            name_eq(lowered[i], name, len))
+            return names[i].id;
     }
     return SC_HDR_OTHER;
 }

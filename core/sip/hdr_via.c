@@ -77,18 +77,18 @@ static const char *via_one(sc_via_t *via, sc_str_t e)
     const char *bad = NULL;
     int r;
     while ((r = sc_param_next(&p, &pn, &pv, &bad)) == 1) {
-        if (sc_str_caseeq_c(pn, "branch")) {
+        if (SC_TOKEN_IS(pn, "branch")) {
             if (pv.s == NULL)
                 return "branch without value";
             via->branch = pv;
             via->has_branch = true;
-        } else if (sc_str_caseeq_c(pn, "received")) {
+        } else if (SC_TOKEN_IS(pn, "received")) {
             if (pv.s == NULL)
                 return "received without value";
             if (pv.len > 2 && pv.s[0] == '[' && pv.s[pv.len - 1] == ']')
                 pv = sc_str(pv.s + 1, pv.len - 2);
             via->received = pv;
-        } else if (sc_str_caseeq_c(pn, "rport")) {
+        } else if (SC_TOKEN_IS(pn, "rport")) {
             uint64_t port;
             via->has_rport = true;
             if (pv.s) {
@@ -96,11 +96,11 @@ static const char *via_one(sc_via_t *via, sc_str_t e)
                     return "invalid rport";
                 via->rport = pv;
             }
-        } else if (sc_str_caseeq_c(pn, "maddr")) {
+        } else if (SC_TOKEN_IS(pn, "maddr")) {
             if (pv.s == NULL)
                 return "maddr without value";
             via->maddr = pv;
-        } else if (sc_str_caseeq_c(pn, "ttl")) {
+        } else if (SC_TOKEN_IS(pn, "ttl")) {
             uint64_t ttl;
             if (pv.s == NULL || !sc_str_to_u64(pv, 255, &ttl))
                 return "invalid ttl";

@@ -93,6 +93,20 @@ static void relink_same(sc_msg_t *m, sc_hdr_id_t id)
     }
 }
 
+/* Parses a value as header id would be parsed, on a scratch message, so an
+ * edit can be refused before anything in the real message changes. */
+static const char *validate(sc_hdr_id_t id, sc_str_t value)
+{
+    sc_msg_t *scratch = msg_new();
+    if (scratch == NULL)
+        return "out of memory";
+    sc_hdr_t h = { .id = id, .value = value };
+    scratch->hdr_first = scratch->hdr_last = scratch->hdr[id] = &h;
+    const char *bad = sc_msg_reindex(scratch, id);
+    sc_msg_free(scratch);
+    return bad;
+}
+
 static int insert(sc_msg_t *m, sc_str_t name, sc_str_t value, bool first, const char **bad)
 {
     const char *dummy;
@@ -109,14 +123,18 @@ static int insert(sc_msg_t *m, sc_str_t name, sc_str_t value, bool first, const 
             *bad = "header value must not contain CR or LF";
             return -1;
         }
+    sc_hdr_id_t id = sc_hdr_lookup(name.s, name.len);
+    value = sc_trim(value);
+    if (id != SC_HDR_OTHER && (*bad = validate(id, value)) != NULL)
+        return -1;
     sc_hdr_t *h = sc_pool_alloc(m->pool, sizeof(*h));
     if (h == NULL) {
         *bad = "out of memory";
         return -1;
     }
-    h->id = sc_hdr_lookup(name.s, name.len);
+    h->id = id;
     h->name = dup(m, name);
-    h->value = dup(m, sc_trim(value));
+    h->value = dup(m, value);
     if (h->name.s == NULL || h->value.s == NULL) {
         *bad = "out of memory";
         return -1;
@@ -207,6 +225,12 @@ int sc_msg_remove_header(sc_msg_t *m, sc_str_t name)
 
 int sc_msg_replace_header(sc_msg_t *m, sc_str_t name, sc_str_t value, const char **bad)
 {
+    sc_hdr_id_t id = sc_hdr_lookup(name.s, name.len);
+    const char *dummy;
+    if (bad == NULL)
+        bad = &dummy;
+    if (id != SC_HDR_OTHER && (*bad = validate(id, sc_trim(value))) != NULL)
+        return -1;      /* refused before the old header is gone */
     sc_msg_remove_header(m, name);
     return insert(m, name, value, false, bad);
 }

@@ -97,7 +97,7 @@ long sc_msg_frame(const char *buf, size_t len, const sc_parse_limits_t *lim,
         if (sc_hdr_lookup(name.s, name.len) != SC_HDR_CONTENT_LENGTH)
             continue;
         uint64_t v;
-        if (sc_uint_parse(sc_str(colon + 1, n - (size_t)(colon + 1 - p)), lim->max_size, &v)) {
+        if (sc_uint_parse(sc_str(colon + 1, n - (size_t)(colon + 1 - p)), SIZE_MAX >> 1, &v)) {
             fail(err, 400, "Content-Length is not a valid number");
             return -1;
         }

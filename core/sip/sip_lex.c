@@ -54,11 +54,19 @@ const uint16_t sc_char_class[256] = {
 
 size_t sc_quoted_len(sc_str_t v)
 {
-    for (size_t i = 1; i < v.len; i++) {
-        if (v.s[i] == '\\')
-            i++;
-        else if (v.s[i] == '"')
-            return i + 1;
+    /* Jump from quote to quote; a quote ends the string when an even
+     * number of backslashes precedes it (each pair is one quoted-pair). */
+    size_t i = 1;
+    while (i < v.len) {
+        const char *q = memchr(v.s + i, '"', v.len - i);
+        if (q == NULL)
+            return 0;
+        size_t at = (size_t)(q - v.s), bs = 0;
+        while (at - bs > 1 && v.s[at - bs - 1] == '\\')
+            bs++;
+        if ((bs & 1) == 0)
+            return at + 1;
+        i = at + 1;
     }
     return 0;
 }
@@ -70,7 +78,20 @@ bool sc_list_next(sc_str_t *rest, sc_str_t *elem, const char **bad)
     const char *s = rest->s;
     size_t n = rest->len, i = 0;
     int angle = 0;
+    /* Fast path: no quote or bracket before the next comma (the usual
+     * case) needs only memchr, which scans a word at a time. */
+    const char *comma = memchr(s, ',', n);
+    size_t seg = comma ? (size_t)(comma - s) : n;
+    if (memchr(s, '"', seg) == NULL && memchr(s, '<', seg) == NULL) {
+        i = seg;
+        goto split;
+    }
+    static const uint8_t special[256] = { [','] = 1, ['"'] = 1, ['<'] = 1, ['>'] = 1 };
     while (i < n) {
+        while (i < n && !special[(unsigned char)s[i]])
+            i++;
+        if (i == n)
+            break;
         char c = s[i];
         if (c == '"') {
             size_t q = sc_quoted_len(sc_str(s + i, n - i));
@@ -93,6 +114,7 @@ bool sc_list_next(sc_str_t *rest, sc_str_t *elem, const char **bad)
         *bad = "'<' without matching '>'";
         return false;
     }
+split:
     *elem = sc_trim(sc_str(s, i));
     if (i < n) {
         rest->s = s + i + 1;

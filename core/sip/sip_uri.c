@@ -113,6 +113,10 @@ static const char *parse_params(sc_uri_t *u)
             return "invalid URI parameter name";
         if (value.s && (value.len == 0 || !all_chars(value, SC_C_UNRES | SC_C_PARAM)))
             return "invalid URI parameter value";
+        /* the well-known names are 2 to 9 octets; longer ones can only
+         * match when escaped (RFC 4475 esc01 writes "lr" as "%6C%72") */
+        if (name.len > 9 && memchr(name.s, '%', name.len) == NULL)
+            continue;
         if (esc_caseeq(name, "lr"))
             u->lr = true;
         else if (value.s == NULL)
@@ -272,12 +276,23 @@ static const char *parse_tel(sc_uri_t *u, sc_str_t v)
     return u->params.len ? parse_params(u) : NULL;
 }
 
+/* Octets that may appear anywhere in a URI: visible ASCII but <, > and ". */
+static bool uri_ok[256];
+
+__attribute__((constructor)) static void uri_init(void)
+{
+    for (int c = 0x21; c < 0x7f; c++)
+        uri_ok[c] = c != '<' && c != '>' && c != '"';
+}
+
 const char *sc_uri_parse(sc_uri_t *u, sc_str_t text)
 {
     memset(u, 0, sizeof(*u));
     u->raw = text;
     for (size_t i = 0; i < text.len; i++) {
         unsigned char c = (unsigned char)text.s[i];
+        if (uri_ok[c])
+            continue;
         if (c <= ' ' || c >= 0x7f)
             return c == ' ' || c == '\t' ? "whitespace inside URI"
                                          : "invalid character in URI";
