@@ -1,11 +1,15 @@
 /*
- * main.c — the sipchain process: options, then the server.
+ * main.c — the sipchain command line: options, configuration, server.
+ * Runs in the foreground and logs to stderr (systemd-friendly).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include <sipchain.h>
+
 #include "sc_auto_config.h"
+#include "sc_log.h"
+#include "server.h"
 
 #ifndef SC_BUILD_FLAGS
 #define SC_BUILD_FLAGS ""
@@ -16,24 +20,48 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: sipchain [-c FILE] [-t] [-V] [-h]\n"
             "  -c FILE  configuration file (default conf/sipchain.yaml)\n"
-            "  -t       test the configuration and exit\n"
+            "  -t       test the configuration, print a verdict and exit 0 or 1\n"
             "  -V       print version, build options and module ABI, then exit\n"
             "  -h       this help\n");
 }
 
 int main(int argc, char **argv)
 {
+    const char *file = "conf/sipchain.yaml";
+    bool test = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-V") == 0) {
-            printf("sipchain/%s\nbuilt with: %s\nconfigure: %s\nmodule ABI: %d\n",
-                   SC_VERSION, SC_BUILD_FLAGS, SC_CONFIGURE_ARGS, SC_ABI_VERSION);
+            printf("sipchain/%s\nbuilt with: %s\nconfigure: %s\nmodule ABI: %d\n", SC_VERSION,
+                   SC_BUILD_FLAGS, SC_CONFIGURE_ARGS, SC_ABI_VERSION);
             return 0;
-        }
-        if (strcmp(argv[i], "-h") == 0) {
+        } else if (strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(argv[i], "-t") == 0) {
+            test = true;
+        } else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+            file = argv[++i];
+        } else {
+            fprintf(stderr, "sipchain: unknown option \"%s\"\n", argv[i]);
+            usage(stderr);
+            return 1;
         }
     }
-    usage(stderr);
-    return 1;
+    sc_server_conf_t conf;
+    char err[512];
+    if (sc_server_conf_read(file, &conf, err, sizeof(err)) != 0) {
+        if (test)
+            printf("sipchain: configuration %s is invalid: %s\n", file, err);
+        else
+            sc_log(SC_LOG_ERROR, "%s", err);
+        return 1;
+    }
+    if (test) {
+        printf("sipchain: configuration %s is valid\n", file);
+        sc_server_conf_free(&conf);
+        return 0;
+    }
+    int rc = sc_server_run(&conf);
+    sc_server_conf_free(&conf);
+    return rc;
 }

@@ -107,7 +107,12 @@ static const char *validate(sc_hdr_id_t id, sc_str_t value)
     return bad;
 }
 
-static int insert(sc_msg_t *m, sc_str_t name, sc_str_t value, bool first, const char **bad)
+/* verbatim: copy a header from another message as it is, even if its
+ * value does not parse (a response must echo the request's Via, RFC 3261
+ * §8.2.6.2, and a 400 answers exactly such requests); its typed view is
+ * then left empty. */
+static int insert_hdr(sc_msg_t *m, sc_str_t name, sc_str_t value, bool first, bool verbatim,
+                      const char **bad)
 {
     const char *dummy;
     if (bad == NULL)
@@ -125,7 +130,7 @@ static int insert(sc_msg_t *m, sc_str_t name, sc_str_t value, bool first, const 
         }
     sc_hdr_id_t id = sc_hdr_lookup(name.s, name.len);
     value = sc_trim(value);
-    if (id != SC_HDR_OTHER && (*bad = validate(id, value)) != NULL)
+    if (!verbatim && id != SC_HDR_OTHER && (*bad = validate(id, value)) != NULL)
         return -1;
     sc_hdr_t *h = sc_pool_alloc(m->pool, sizeof(*h));
     if (h == NULL) {
@@ -157,12 +162,17 @@ static int insert(sc_msg_t *m, sc_str_t name, sc_str_t value, bool first, const 
     m->hdr_count++;
     if (h->id != SC_HDR_OTHER) {
         relink_same(m, h->id);
-        if ((*bad = sc_msg_reindex(m, h->id)) != NULL) {
+        if ((*bad = sc_msg_reindex(m, h->id)) != NULL && !verbatim) {
             sc_msg_unlink_header(m, h);
             return -1;
         }
     }
     return 0;
+}
+
+static int insert(sc_msg_t *m, sc_str_t name, sc_str_t value, bool first, const char **bad)
+{
+    return insert_hdr(m, name, value, first, false, bad);
 }
 
 int sc_msg_add_header(sc_msg_t *m, sc_str_t name, sc_str_t value, const char **bad)
@@ -334,7 +344,7 @@ sc_msg_t *sc_msg_new_response_to(const sc_msg_t *req, unsigned status, sc_str_t 
         default:
             continue;
         }
-        if (insert(m, h->name, value, false, NULL) != 0)
+        if (insert_hdr(m, h->name, value, false, true, NULL) != 0)
             goto oom;
     }
     return m;
@@ -412,4 +422,47 @@ const char *sc_reason_phrase(unsigned status)
         default: return "Global Failure";
         }
     }
+}
+
+int sc_msg_stamp_via(sc_msg_t *m, const char *src_ip, uint16_t src_port)
+{
+    sc_hdr_t *h = m->hdr[SC_HDR_VIA];
+    const sc_via_t *v = m->via;
+    if (h == NULL || v == NULL)
+        return 0;
+    bool need_received = v->has_rport || !sc_str_eq_c(v->host, src_ip);
+    if (!need_received && !v->has_rport)
+        return 0;
+    size_t iplen = strlen(src_ip);
+    size_t cap = h->value.len + iplen + 40;
+    char *out = sc_pool_alloc(m->pool, cap);
+    if (out == NULL)
+        return -1;
+    /* the element up to its parameters, then each parameter again */
+    size_t n = (size_t)(v->params.s - v->raw.s);
+    memcpy(out, v->raw.s, n);
+    sc_str_t p = v->params, name, value;
+    const char *bad;
+    while (sc_param_next(&p, &name, &value, &bad) == 1) {
+        if (SC_TOKEN_IS(name, "received"))
+            continue;
+        if (SC_TOKEN_IS(name, "rport") && value.s == NULL) {
+            n += (size_t)snprintf(out + n, cap - n, ";rport=%u", src_port);
+            continue;
+        }
+        n += (size_t)snprintf(out + n, cap - n, ";%.*s", SC_STR_FMT(name));
+        if (value.s)
+            n += (size_t)snprintf(out + n, cap - n, "=%.*s", SC_STR_FMT(value));
+    }
+    if (need_received)
+        n += (size_t)snprintf(out + n, cap - n, ";received=%s", src_ip);
+    /* other Via values on the same line follow unchanged */
+    const char *rest = v->raw.s + v->raw.len;
+    size_t restlen = (size_t)(h->value.s + h->value.len - rest);
+    if (n + restlen >= cap)
+        return -1;
+    memcpy(out + n, rest, restlen);
+    n += restlen;
+    h->value = sc_str(out, n);
+    return sc_msg_reindex(m, SC_HDR_VIA) ? -1 : 0;
 }

@@ -469,10 +469,10 @@ int sc_msg_parse(sc_msg_t **out, char *buf, size_t len, sc_framing_t framing,
     err->reason[0] = '\0';
     if (lim == NULL)
         lim = &sc_parse_limits_default;
-    if (len > lim->max_size) {
+    /* Over the size limit is the first defect, but the header section is
+     * still read so that the 513 can be addressed. */
+    if (len > lim->max_size)
         fail(err, 513, "Message too large (limit %zu octets)", lim->max_size);
-        return -1;
-    }
     /* Leading CRLFs before the start line are ignored (RFC 3261 §7.5). */
     size_t pos = 0;
     while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n'))
@@ -481,6 +481,8 @@ int sc_msg_parse(sc_msg_t **out, char *buf, size_t len, sc_framing_t framing,
         fail(err, 400, "Empty message");
         return -1;
     }
+    if (err->status == 513 && !memchr(buf, '\n', len)) /* not even a line */
+        return -1;
     sc_pool_t *pool = sc_pool_create(4096 - 64);
     if (pool == NULL) {
         fail(err, 500, "Out of memory");

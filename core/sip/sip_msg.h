@@ -171,6 +171,8 @@ long sc_msg_frame(const char *buf, size_t len, const sc_parse_limits_t *lim,
  * filled and *out still set when the start line and header section could
  * be read, so the caller can answer a request with err->status (the
  * headers that did parse are available); *out is NULL otherwise.
+ * A message over lim->max_size fails with 513 but is still read, so that
+ * the 513 can be addressed.
  * The caller frees *out with sc_msg_free() in both cases. */
 int sc_msg_parse(sc_msg_t **out, char *buf, size_t len, sc_framing_t framing,
                  const sc_parse_limits_t *lim, sc_parse_err_t *err);
@@ -215,6 +217,12 @@ size_t sc_msg_print(const sc_msg_t *msg, char *out, size_t cap);
 sc_str_t sc_msg_serialize(const sc_msg_t *msg);
 
 const char *sc_reason_phrase(unsigned status);
+
+/* RFC 3261 §18.2.1 and RFC 3581 §4 on a response built from a request
+ * received from src_ip:src_port: the top Via gets received=src_ip (when
+ * it differs from sent-by, or always when rport was asked for) and a bare
+ * rport gets the source port.  Returns 0, or -1 when out of memory. */
+int sc_msg_stamp_via(sc_msg_t *resp, const char *src_ip, uint16_t src_port);
 
 /* --- identifiers (sip_ident.c) -------------------------------------------- */
 

@@ -1,0 +1,196 @@
+/* server.c — the event loop, signals, and the answers the core gives
+ * before any module runs (DESIGN §6). */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "sc_auto_config.h"
+#include "sc_log.h"
+
+typedef struct {
+    const sc_server_conf_t *conf;
+    struct event_base      *base;
+    sc_listener_t          *listeners[SC_MAX_LISTEN];
+    int                     nlisteners;
+    unsigned long           dropped;        /* garbage and unanswerable */
+} server_t;
+
+/* Where a response goes (RFC 3261 §18.2.2 with RFC 3581 §4): back to the
+ * source address, at the source port when rport was asked for, else at
+ * the port in sent-by (default 5060).  A top Via too broken to read
+ * (RFC 4475 badinv01, badvers) leaves only the source port to answer. */
+static void response_destination(const sc_via_t *via, const sc_peer_t *from,
+                                 struct sockaddr_storage *to, socklen_t *tolen)
+{
+    *to = from->addr;
+    *tolen = from->len;
+    uint16_t port = via == NULL || via->has_rport ? from->port : (via->port ? via->port : 5060);
+    if (to->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)to)->sin6_port = htons(port);
+    else
+        ((struct sockaddr_in *)to)->sin_port = htons(port);
+}
+
+static void answer(sc_listener_t *l, const sc_peer_t *from, const sc_msg_t *req,
+                   unsigned status, const char *reason, const char *unsupported)
+{
+    char tag[17];
+    sc_gen_tag(tag, 16);
+    sc_msg_t *r = sc_msg_new_response_to(req, status, sc_str_cstr(reason), sc_str(tag, 16));
+    if (r == NULL || sc_msg_stamp_via(r, from->ip, from->port) != 0) {
+        sc_log(SC_LOG_WARN, "cannot build %u for %s:%u", status, from->ip, from->port);
+        sc_msg_free(r);
+        return;
+    }
+    if (unsupported)
+        sc_msg_add_header(r, SC_STR_LIT("Unsupported"), sc_str_cstr(unsupported), NULL);
+    sc_msg_add_header(r, SC_STR_LIT("Server"), SC_STR_LIT("sipchain/" SC_VERSION), NULL);
+    sc_str_t out = sc_msg_serialize(r);
+    struct sockaddr_storage to;
+    socklen_t tolen;
+    response_destination(r->via, from, &to, &tolen);
+    if (out.s == NULL || sc_udp_send(l, out.s, out.len, (struct sockaddr *)&to, tolen) != 0)
+        sc_log(SC_LOG_WARN, "cannot send %u to %s:%u", status, from->ip, from->port);
+    sc_msg_free(r);
+}
+
+/* Option tags this server implements; a Require naming any other gets
+ * 420 (RFC 3261 §8.2.2.3).  None yet. */
+static bool tag_supported(sc_str_t tag)
+{
+    (void)tag;
+    return false;
+}
+
+static void on_datagram(sc_listener_t *l, char *buf, size_t len, const sc_peer_t *from, void *arg)
+{
+    server_t *s = arg;
+    size_t i = 0;
+    while (i < len && (buf[i] == '\r' || buf[i] == '\n'))
+        i++;
+    if (i == len)
+        return;                     /* keep-alive */
+
+    sc_msg_t *m;
+    sc_parse_err_t err;
+    int rc = sc_msg_parse(&m, buf, len, SC_TRANSPORT_DGRAM, &s->conf->limits, &err);
+    if (m == NULL || !m->is_request) {
+        /* Garbage, or a response with no transaction to match: dropped,
+         * as RFC 3261 §18.1.2 and RFC 4475 §3.1.2.19 ask. */
+        s->dropped++;
+        sc_log(SC_LOG_DEBUG, "dropped %zu octets from %s:%u: %s", len, from->ip, from->port,
+               rc ? err.reason : "response without transaction");
+        sc_msg_free(m);
+        return;
+    }
+    if (rc != 0) {
+        if (m->hdr[SC_HDR_VIA] && m->method != SC_METHOD_ACK)
+            answer(l, from, m, err.status, err.reason, NULL);
+        else
+            s->dropped++;
+        sc_log(SC_LOG_INFO, "bad request from %s:%u: %u %s", from->ip, from->port, err.status,
+               err.reason);
+        sc_msg_free(m);
+        return;
+    }
+    if (m->method == SC_METHOD_ACK) {
+        sc_msg_free(m);             /* ACK is never answered */
+        return;
+    }
+    if (m->ruri.scheme != SC_URI_SIP && m->ruri.scheme != SC_URI_SIPS &&
+        m->ruri.scheme != SC_URI_TEL) {
+        answer(l, from, m, 416, NULL, NULL);
+        sc_msg_free(m);
+        return;
+    }
+    if (m->method != SC_METHOD_CANCEL) {
+        char list[512];
+        size_t n = 0;
+        for (const sc_token_list_t *t = m->require; t; t = t->next)
+            if (!tag_supported(t->tok) && n + t->tok.len + 2 < sizeof(list))
+                n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%.*s", n ? ", " : "",
+                                      SC_STR_FMT(t->tok));
+        if (n) {
+            answer(l, from, m, 420, NULL, list);
+            sc_msg_free(m);
+            return;
+        }
+    }
+    if (m->max_forwards == 0 && m->method != SC_METHOD_OPTIONS) {
+        answer(l, from, m, 483, NULL, NULL);
+        sc_msg_free(m);
+        return;
+    }
+    if (m->method == SC_METHOD_INVITE)
+        answer(l, from, m, 100, NULL, NULL);
+    /* the end of the (empty) chain */
+    answer(l, from, m, s->conf->default_status, NULL, NULL);
+    sc_msg_free(m);
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    server_t *s = arg;
+    (void)what;
+    sc_log(SC_LOG_INFO, "signal %d: stopping", (int)sig);
+    /* No transaction outlives its answer yet, so stopping is closing the
+     * listeners and leaving the loop. */
+    for (int i = 0; i < s->nlisteners; i++) {
+        sc_listener_free(s->listeners[i]);
+        s->listeners[i] = NULL;
+    }
+    event_base_loopexit(s->base, NULL);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig; (void)what; (void)arg;
+    sc_log(SC_LOG_WARN, "SIGHUP: configuration reload is not supported by this build yet");
+}
+
+int sc_server_run(const sc_server_conf_t *conf)
+{
+    server_t s = { .conf = conf };
+    int status = 1;
+    sc_log_level = (sc_log_level_t)conf->log_level;
+    signal(SIGPIPE, SIG_IGN);
+    s.base = event_base_new();
+    if (s.base == NULL) {
+        sc_log(SC_LOG_ERROR, "cannot create the event loop");
+        return 1;
+    }
+    struct event *sigs[3] = {
+        evsignal_new(s.base, SIGTERM, on_stop_signal, &s),
+        evsignal_new(s.base, SIGINT, on_stop_signal, &s),
+        evsignal_new(s.base, SIGHUP, on_hup, &s),
+    };
+    for (int i = 0; i < 3; i++)
+        evsignal_add(sigs[i], NULL);
+    for (int i = 0; i < conf->nlisten; i++) {
+        char err[256];
+        s.listeners[i] = sc_udp_listen(s.base, (const struct sockaddr *)&conf->listen[i],
+                                       conf->listen_len[i], on_datagram, &s, err, sizeof(err));
+        if (s.listeners[i] == NULL) {
+            sc_log(SC_LOG_ERROR, "listen %s: %s", conf->listen_text[i], err);
+            goto out;
+        }
+        s.nlisteners++;
+        sc_log(SC_LOG_INFO, "listening on %s", conf->listen_text[i]);
+    }
+    sc_log(SC_LOG_INFO, "sipchain/%s started with %s", SC_VERSION, conf->file);
+    event_base_dispatch(s.base);
+    sc_log(SC_LOG_INFO, "stopped (%lu datagrams dropped)", s.dropped);
+    status = 0;
+out:
+    for (int i = 0; i < s.nlisteners; i++)
+        sc_listener_free(s.listeners[i]);
+    for (int i = 0; i < 3; i++)
+        event_free(sigs[i]);
+    event_base_free(s.base);
+    return status;
+}

@@ -1,0 +1,36 @@
+/*
+ * server.h — the running process: configuration it was started with, the
+ * event loop, listeners, and what happens to each request before any
+ * module sees it (DESIGN §6).  The module chain plugs in after the sanity
+ * checks; until it exists every request that passes them reaches the end
+ * of an empty chain and gets the end-of-chain answer (404).
+ */
+#ifndef SC_SERVER_H
+#define SC_SERVER_H
+
+#include "sc_conf.h"
+#include "transport.h"
+
+#define SC_MAX_LISTEN 32
+
+typedef struct {
+    const char             *file;
+    int                     nlisten;
+    struct sockaddr_storage listen[SC_MAX_LISTEN];
+    socklen_t               listen_len[SC_MAX_LISTEN];
+    char                   *listen_text[SC_MAX_LISTEN];
+    int                     log_level;
+    sc_parse_limits_t       limits;
+    unsigned                default_status;     /* end of chain */
+    sc_conf_node_t         *tree;
+} sc_server_conf_t;
+
+/* Reads and validates the whole file; on error returns -1 with
+ * "file:line:col: message" in err.  Frees nothing on error but the tree. */
+int  sc_server_conf_read(const char *path, sc_server_conf_t *conf, char *err, size_t errlen);
+void sc_server_conf_free(sc_server_conf_t *conf);
+
+/* Runs until SIGTERM or SIGINT; returns the exit status. */
+int  sc_server_run(const sc_server_conf_t *conf);
+
+#endif

@@ -1,0 +1,111 @@
+# SipTest.pm — helpers for the end-to-end tests: write a config, start the
+# real binary on a free loopback port, talk raw UDP to it, stop it.
+package SipTest;
+use strict;
+use warnings;
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use IO::Select;
+use POSIX ":sys_wait_h";
+use Time::HiRes qw(sleep time);
+use Exporter 'import';
+our @EXPORT = qw(sipchain free_port start_server stop_server udp_client send_recv
+                 recv_msg write_file tmpdir torture);
+
+my $TMP = tempdir(CLEANUP => 1);
+sub tmpdir { $TMP }
+sub sipchain { $ENV{SIPCHAIN} // 'objs/sipchain' }
+
+sub write_file {
+    my ($name, $text) = @_;
+    my $path = "$TMP/$name";
+    open my $fh, '>', $path or die "$path: $!";
+    binmode $fh;
+    print $fh $text;
+    close $fh;
+    return $path;
+}
+
+# A UDP port nobody listens on right now (bind, read the port, close).
+sub free_port {
+    my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => 0)
+        or die "no port: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+# Starts sipchain with the given YAML; returns (pid, port, logfile).
+sub start_server {
+    my (%o) = @_;
+    my $port = $o{port} // free_port();
+    my $yaml = $o{yaml} // "server:\n  listen: [ \"udp:127.0.0.1:$port\" ]\n  log: { level: debug }\n";
+    my $conf = write_file("sipchain-$port.yaml", $yaml);
+    my $log = "$TMP/sipchain-$port.log";
+    my $pid = fork() // die "fork: $!";
+    if ($pid == 0) {
+        open STDERR, '>', $log or die;
+        open STDOUT, '>&', \*STDERR or die;
+        exec(split(/ /, $ENV{SIPCHAIN_WRAPPER} // ''), sipchain(), '-c', $conf) or exit 127;
+    }
+    # ready when it says so (bounded wait)
+    my $deadline = time + 20;
+    while (time < $deadline) {
+        if (open my $fh, '<', $log) { local $/; my $t = <$fh>; return ($pid, $port, $log) if $t && $t =~ /started with/; }
+        last if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+    die "sipchain did not start; log:\n" . (do { local (@ARGV, $/) = $log; <> } // '');
+}
+
+# SIGTERM, then wait (bounded) for the exit status.
+sub stop_server {
+    my ($pid) = @_;
+    kill 'TERM', $pid;
+    my $deadline = time + 20;
+    while (time < $deadline) {
+        my $r = waitpid($pid, WNOHANG);
+        return $? >> 8 if $r == $pid;
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    return -1;
+}
+
+sub udp_client {
+    return IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => 0)
+        or die "socket: $!";
+}
+
+sub recv_msg {
+    my ($sock, $timeout) = @_;
+    my $sel = IO::Select->new($sock);
+    return undef unless $sel->can_read($timeout // 2);
+    my $buf;
+    $sock->recv($buf, 70000);
+    return $buf;
+}
+
+# Sends one datagram to the server and returns the first answer (or undef).
+sub send_recv {
+    my ($sock, $port, $msg, $timeout) = @_;
+    my $to = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
+    $sock->send($msg, 0, $to) or die "send: $!";
+    return recv_msg($sock, $timeout);
+}
+
+# A torture message from t/data, byte-exact but for ";rport" added to its
+# first Via line: without it the answer goes to the sent-by port (5060 by
+# default, RFC 3261 §18.2.2), not to this test's socket.
+sub torture {
+    my ($name) = @_;
+    local $/;
+    open my $fh, '<', "t/data/$name" or die "t/data/$name: $!";
+    binmode $fh;
+    my $m = <$fh>;
+    $m =~ s/^((?:Via|v)[ \t]*:[^\r\n]*)/$1;rport/mi;
+    return $m;
+}
+
+1;
