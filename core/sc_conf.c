@@ -159,6 +159,7 @@ static sc_conf_node_t *build(loader_t *L, yaml_event_t *ev)
                 break;
             }
             char *key = NULL;
+            unsigned key_line = 0, key_col = 0;
             if (map) {
                 sc_conf_node_t tmp = { .file = L->file, .line = (unsigned)e.start_mark.line + 1,
                                        .col = (unsigned)e.start_mark.column + 1 };
@@ -168,6 +169,8 @@ static sc_conf_node_t *build(loader_t *L, yaml_event_t *ev)
                     goto fail;
                 }
                 key = strdup((const char *)e.data.scalar.value);
+                key_line = tmp.line;
+                key_col = tmp.col;
                 yaml_event_delete(&e);
                 if (sc_conf_get(n, key)) {
                     sc_conf_error(L->err, L->errlen, &tmp, "duplicate key \"%s\"", key);
@@ -185,6 +188,10 @@ static sc_conf_node_t *build(loader_t *L, yaml_event_t *ev)
                 goto fail;
             }
             child->key = key;
+            if (map) {
+                child->key_line = key_line;
+                child->key_col = key_col;
+            }
             *tail = child;
             tail = &child->next;
         }
@@ -274,8 +281,10 @@ int sc_conf_known_keys(const sc_conf_node_t *map, const char *const *keys, char 
         bool ok = false;
         for (const char *const *k = keys; *k && !ok; k++)
             ok = strcmp(*k, c->key) == 0;
-        if (!ok)
-            return sc_conf_error(err, errlen, c, "unknown key \"%s\"", c->key);
+        if (!ok) {
+            sc_conf_node_t at = { .file = c->file, .line = c->key_line, .col = c->key_col };
+            return sc_conf_error(err, errlen, &at, "unknown key \"%s\"", c->key);
+        }
     }
     return 0;
 }

@@ -20,6 +20,7 @@ typedef struct sc_conf_node {
     const char          *file;
     unsigned             line, col;     /* 1-based */
     char                *key;           /* set on the children of a map */
+    unsigned             key_line, key_col;
     char                *value;         /* scalars */
     bool                 quoted;        /* scalar written in quotes */
     struct sc_conf_node *children;

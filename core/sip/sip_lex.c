@@ -77,7 +77,6 @@ bool sc_list_next(sc_str_t *rest, sc_str_t *elem, const char **bad)
         return false;
     const char *s = rest->s;
     size_t n = rest->len, i = 0;
-    int angle = 0;
     /* Fast path: no quote or bracket before the next comma (the usual
      * case) needs only memchr, which scans a word at a time. */
     const char *comma = memchr(s, ',', n);
@@ -102,17 +101,20 @@ bool sc_list_next(sc_str_t *rest, sc_str_t *elem, const char **bad)
             i += q;
             continue;
         }
-        if (c == '<')
-            angle++;
-        else if (c == '>' && angle > 0)
-            angle--;
-        else if (c == ',' && angle == 0)
+        if (c == '<') {
+            /* a URI holds no '<' or '>' (RFC 3261 §25.1): jump to the
+             * close instead of walking the URI octet by octet */
+            const char *gt = memchr(s + i + 1, '>', n - i - 1);
+            if (gt == NULL) {
+                *bad = "'<' without matching '>'";
+                return false;
+            }
+            i = (size_t)(gt - s) + 1;
+            continue;
+        }
+        if (c == ',')
             break;
-        i++;
-    }
-    if (angle > 0) {
-        *bad = "'<' without matching '>'";
-        return false;
+        i++;                    /* a stray '>' is the element's business */
     }
 split:
     *elem = sc_trim(sc_str(s, i));

@@ -39,10 +39,15 @@ static inline int sc_hexval(unsigned char c)
 
 /* Trim SP/HTAB on both ends.  Folded lines were unfolded to spaces by the
  * message parser, so LWS inside a header value is only ever SP/HTAB. */
+static inline bool sc_is_ws(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
 static inline sc_str_t sc_trim(sc_str_t v)
 {
-    while (v.len && sc_is((unsigned char)v.s[0], SC_C_WS)) { v.s++; v.len--; }
-    while (v.len && sc_is((unsigned char)v.s[v.len - 1], SC_C_WS)) v.len--;
+    while (v.len && sc_is_ws(v.s[0])) { v.s++; v.len--; }
+    while (v.len && sc_is_ws(v.s[v.len - 1])) v.len--;
     return v;
 }
 
@@ -74,10 +79,12 @@ static inline bool sc_token_eq_lc(sc_str_t v, const char *lit, size_t n)
 }
 #define SC_TOKEN_IS(v, lit) sc_token_eq_lc((v), (lit), sizeof(lit) - 1)
 
+/* Runs of LWS are zero or one octet almost always: a plain loop beats
+ * the unrolled span here (measured with callgrind). */
 static inline sc_str_t sc_skip_ws(sc_str_t v)
 {
-    size_t n = sc_span(v, SC_C_WS);
-    return sc_str(v.s + n, v.len - n);
+    while (v.len && sc_is_ws(v.s[0])) { v.s++; v.len--; }
+    return v;
 }
 
 static inline bool sc_is_token(sc_str_t v)

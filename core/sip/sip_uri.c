@@ -289,8 +289,13 @@ const char *sc_uri_parse(sc_uri_t *u, sc_str_t text)
 {
     memset(u, 0, sizeof(*u));
     u->raw = text;
-    for (size_t i = 0; i < text.len; i++) {
-        unsigned char c = (unsigned char)text.s[i];
+    const unsigned char *t = (const unsigned char *)text.s;
+    size_t i = 0;
+    /* four octets a step through the common case of nothing to report */
+    while (i + 4 <= text.len && (uri_ok[t[i]] & uri_ok[t[i + 1]] & uri_ok[t[i + 2]] & uri_ok[t[i + 3]]))
+        i += 4;
+    for (; i < text.len; i++) {
+        unsigned char c = t[i];
         if (uri_ok[c])
             continue;
         if (c <= ' ' || c >= 0x7f)

@@ -74,8 +74,9 @@ sub stop_server {
 }
 
 sub udp_client {
-    return IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => 0)
-        or die "socket: $!";
+    my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => 0);
+    die "socket: $!" unless $s;
+    return $s;
 }
 
 sub recv_msg {

@@ -1,0 +1,63 @@
+# sipchain -t: a one-line verdict and exit status for good and bad
+# configurations; every error names file:line:col and the key.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use SipTest;
+
+sub check_conf {
+    my ($yaml, %env) = @_;
+    my $path = write_file('c' . int(rand(1e9)) . '.yaml', $yaml);
+    local @ENV{keys %env} = values %env;
+    my $out = `@{[sipchain()]} -t -c $path 2>&1`;
+    return ($? >> 8, $out, $path);
+}
+
+my ($rc, $out) = (system(sipchain(), '-t', '-c', 'conf/sipchain.yaml') >> 8);
+is($rc, 0, 'the shipped conf/sipchain.yaml is valid');
+$out = `@{[sipchain()]} -t -c conf/sipchain.yaml`;
+like($out, qr{^sipchain: configuration conf/sipchain\.yaml is valid\n\z}, 'one line verdict');
+
+my @bad = (
+    [ "servr: {}\n", qr{:1:1: unknown key "servr"}, 'unknown top-level key' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  lisen: []\n", qr{:3:3: unknown key "lisen"}, 'unknown key inside server' ],
+    [ "server:\n  listen:\n    - \"udp:127.0.0.1:99999\"\n", qr{:3:7: listen "udp:127\.0\.0\.1:99999": port must be 1-65535}, 'bad port' ],
+    [ "server:\n  listen:\n    - \"udp:example.com:5060\"\n", qr{:3:7: .*numeric IPv4 or IPv6}, 'host name where an address is needed' ],
+    [ "server:\n  listen:\n    - \"tcp:127.0.0.1:5060\"\n", qr{:3:7: .*only udp listeners are supported by this build}, 'transport not in this build' ],
+    [ "server:\n  listen: \"udp:127.0.0.1:5060\"\n", qr{:2:11: "listen" must be a list}, 'wrong type for listen' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  log: { level: loud }\n", qr{:3:17: "level" must be error, warn, info or debug}, 'bad log level' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  limits: { max_headers: many }\n", qr{:3:26: "max_headers" must be a whole number}, 'non-number limit' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  default_status: 200\n", qr{:3:19: "default_status" must be a final error status}, 'default status not an error' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nchain:\n  - module: registrar\n", qr{:4:5: modules are not supported by this build yet}, 'chain entries refused, not ignored' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  listen: []\n", qr{:3:3: duplicate key "listen"}, 'duplicate key' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\"\n", qr{:\d+:\d+: did not find expected}, 'YAML syntax error' ],
+    [ "server:\n  listen: [ \"udp:\${SC_TEST_NO_SUCH_VAR}:5060\" ]\n", qr{:2:13: environment variable \$\{SC_TEST_NO_SUCH_VAR\} is not set}, 'unset environment variable' ],
+    [ "", qr{:1:1: the file is empty}, 'empty file' ],
+    [ "- a\n- b\n", qr{:1:1: the top level must be a mapping}, 'top level not a mapping' ],
+);
+for my $b (@bad) {
+    my ($yaml, $re, $name) = @$b;
+    my ($code, $text, $path) = check_conf($yaml);
+    is($code, 1, "$name: exit status 1");
+    like($text, qr{^sipchain: configuration \Q$path\E is invalid: \Q$path\E$re}, "$name: names file:line:col");
+}
+
+($rc, $out) = check_conf("server:\n  listen: [ \"udp:\${SC_TEST_ADDR}:5060\" ]\n", SC_TEST_ADDR => '127.0.0.1');
+is($rc, 0, '${VAR} is read from the environment');
+
+$out = `@{[sipchain()]} -t -c /nonexistent/x.yaml`;
+like($out, qr{invalid: /nonexistent/x\.yaml: cannot open: No such file}, 'missing file named');
+
+$out = `@{[sipchain()]} -V`;
+like($out, qr{^sipchain/\d+\.\d+\.\d+\nbuilt with: .*\nconfigure: .*\nmodule ABI: \d+\n}, '-V prints version, build options, ABI');
+$out = `@{[sipchain()]} -x 2>&1`;
+is($? >> 8, 1, 'unknown option: exit 1');
+like($out, qr/unknown option "-x"/, 'unknown option named');
+
+# a bad config given to the server itself: nothing starts, exit 1
+my ($c2, $t2, $p2) = check_conf("servr: {}\n");
+my $srv = `@{[sipchain()]} -c $p2 2>&1`;
+is($? >> 8, 1, 'the server refuses to start on a bad config');
+like($srv, qr{\[error\] \Q$p2\E:1:1: unknown key "servr"}, 'and logs why');
+done_testing();
