@@ -53,7 +53,7 @@ void sc_pool_destroy(sc_pool_t *p)
     free(p);
 }
 
-void *sc_pool_alloc(sc_pool_t *p, size_t size)
+void *sc_pool_alloc_raw(sc_pool_t *p, size_t size)
 {
     size_t need = (size + SC_POOL_ALIGN - 1) & ~(size_t)(SC_POOL_ALIGN - 1);
     if (need < size)
@@ -77,7 +77,14 @@ void *sc_pool_alloc(sc_pool_t *p, size_t size)
     void *r = b->data + b->used;
     b->used += need;
     p->handed_out += need;
-    memset(r, 0, size);
+    return r;
+}
+
+void *sc_pool_alloc(sc_pool_t *p, size_t size)
+{
+    void *r = sc_pool_alloc_raw(p, size);
+    if (r)
+        memset(r, 0, size);
     return r;
 }
 

@@ -20,6 +20,8 @@ void       sc_pool_destroy(sc_pool_t *pool);
 
 /* Zeroed memory aligned for any scalar type, or NULL when out of memory. */
 void      *sc_pool_alloc(sc_pool_t *pool, size_t size);
+/* The same without zeroing, for a caller that sets every field itself. */
+void      *sc_pool_alloc_raw(sc_pool_t *pool, size_t size);
 /* A copy of n bytes plus a terminating NUL (not counted in n). */
 char      *sc_pool_memdup(sc_pool_t *pool, const void *src, size_t n);
 /* Bytes handed out so far (for limits and tests). */

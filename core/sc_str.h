@@ -23,7 +23,8 @@ static inline sc_str_t sc_str_cstr(const char *s)
 
 static inline unsigned char sc_lower(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
+    /* branch-free: adds 0x20 exactly when c is in 'A'..'Z' */
+    return (unsigned char)(c | (((unsigned)(c - 'A') < 26u) << 5));
 }
 
 static inline bool sc_str_eq(sc_str_t a, sc_str_t b)

@@ -61,7 +61,9 @@ static const char *header_params(sc_addr_t *a, sc_str_t p)
 
 const char *sc_addr_parse(sc_addr_t *a, sc_str_t value)
 {
-    memset(a, 0, sizeof(*a));
+    /* every field but the URI, which sc_uri_parse clears itself */
+    memset(a, 0, offsetof(sc_addr_t, uri));
+    memset(&a->uri + 1, 0, sizeof(*a) - offsetof(sc_addr_t, uri) - sizeof(a->uri));
     a->q = -1;
     sc_str_t v = sc_trim(value);
     a->raw = v;
@@ -111,7 +113,7 @@ const char *sc_addr_parse(sc_addr_t *a, sc_str_t value)
             return "URI with headers must be enclosed in <>";
         rest = sc_str(v.s + n, v.len - n);
     }
-    const char *bad = sc_uri_parse(&a->uri, uri_text);
+    const char *bad = sc_uri_parse(&a->uri, uri_text);   /* clears a->uri */
     if (bad)
         return bad;
     return header_params(a, rest);
@@ -132,7 +134,7 @@ const char *sc_addr_list_parse(sc_pool_t *pool, sc_str_t value, bool contacts,
             return "empty value in list";
         if (contacts && sc_str_eq_c(e, "*"))
             return "'*' must be the only Contact";
-        sc_addr_t *a = sc_pool_alloc(pool, sizeof(*a));
+        sc_addr_t *a = sc_pool_alloc_raw(pool, sizeof(*a));  /* sc_addr_parse clears it */
         if (a == NULL)
             return "out of memory";
         const char *err = sc_addr_parse(a, e);

@@ -272,11 +272,12 @@ static size_t split_headers(sc_msg_t *m, char *buf, size_t len, size_t pos,
                  (int)(nl > 40 ? 40 : nl), p);
             return 0;
         }
-        sc_hdr_t *h = sc_pool_alloc(m->pool, sizeof(*h));
+        sc_hdr_t *h = sc_pool_alloc_raw(m->pool, sizeof(*h));   /* every field set below */
         if (h == NULL) {
             fail(err, 500, "Out of memory");
             return 0;
         }
+        h->next = h->next_same = NULL;
         h->name = sc_str(p, nl);
         h->value = sc_trim(sc_str(rest.s + 1, rest.len - 1));
         h->id = sc_hdr_lookup(p, nl);
@@ -337,7 +338,7 @@ static const char *single_addr(sc_msg_t *m, sc_addr_t **slot, sc_str_t value)
 {
     if (*slot)
         return "header must appear only once";
-    sc_addr_t *a = sc_pool_alloc(m->pool, sizeof(*a));
+    sc_addr_t *a = sc_pool_alloc_raw(m->pool, sizeof(*a));   /* cleared by the parser */
     if (a == NULL)
         return "out of memory";
     const char *bad = sc_addr_parse(a, value);

@@ -157,9 +157,13 @@ int sc_param_next(sc_str_t *p, sc_str_t *name, sc_str_t *value, const char **bad
                 return -1;
             }
         } else {
+            /* octets that end an unquoted value: ; " SP HTAB */
+            static const uint8_t stop[256] = { [';'] = 1, ['"'] = 1, [' '] = 1, ['\t'] = 1 };
+            const unsigned char *u = (const unsigned char *)v.s;
             n = 0;
-            while (n < v.len && v.s[n] != ';' && v.s[n] != '"' &&
-                   !sc_is((unsigned char)v.s[n], SC_C_WS))
+            while (n + 4 <= v.len && !(stop[u[n]] | stop[u[n + 1]] | stop[u[n + 2]] | stop[u[n + 3]]))
+                n += 4;
+            while (n < v.len && !stop[u[n]])
                 n++;
         }
         if (n == 0) {
