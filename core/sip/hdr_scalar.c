@@ -37,6 +37,8 @@ const char *sc_method_name(sc_method_t m)
     return m <= SC_METHOD_UPDATE ? method_names[m] : NULL;
 }
 
+static const char out_of_range[] = "number out of range";
+
 const char *sc_uint_parse(sc_str_t value, uint64_t max, uint64_t *out)
 {
     sc_str_t v = sc_trim(value);
@@ -46,7 +48,7 @@ const char *sc_uint_parse(sc_str_t value, uint64_t max, uint64_t *out)
     if (n != v.len)
         return "not a number";
     if (!sc_str_to_u64(v, max, out))
-        return "number out of range";
+        return out_of_range;
     return NULL;
 }
 
@@ -54,7 +56,7 @@ const char *sc_delta_seconds_parse(sc_str_t value, uint32_t *out)
 {
     uint64_t n;
     const char *bad = sc_uint_parse(value, UINT32_MAX, &n);
-    if (bad && bad[0] == 'n' && bad[1] == 'u') {    /* "number out of range" */
+    if (bad == out_of_range) {
         *out = UINT32_MAX;
         return NULL;
     }

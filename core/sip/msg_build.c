@@ -7,11 +7,9 @@
  * that header, so a module can never leave msg->via and the Via lines
  * disagreeing.
  */
-#include "sip_msg.h"
+#include "msg_internal.h"
 
 #include <stdio.h>
-
-const char *sc_msg_reindex(sc_msg_t *m, sc_hdr_id_t id);
 
 static sc_str_t dup(sc_msg_t *m, sc_str_t v)
 {
@@ -152,12 +150,7 @@ static int insert_hdr(sc_msg_t *m, sc_str_t name, sc_str_t value, bool first, bo
             m->hdr_last = h;
         m->hdr_first = h;
     } else {
-        h->prev = m->hdr_last;
-        if (m->hdr_last)
-            m->hdr_last->next = h;
-        else
-            m->hdr_first = h;
-        m->hdr_last = h;
+        sc_msg_link_last(m, h);
     }
     m->hdr_count++;
     if (h->id != SC_HDR_OTHER) {

@@ -12,7 +12,7 @@
  * Line ends: CRLF is the rule; a bare LF is accepted as well (liberal
  * receiver; RFC 5118's archive is written that way).
  */
-#include "sip_msg.h"
+#include "msg_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -277,16 +277,11 @@ static size_t split_headers(sc_msg_t *m, char *buf, size_t len, size_t pos,
             fail(err, 500, "Out of memory");
             return 0;
         }
-        h->next = h->next_same = NULL;
+        h->next_same = NULL;
         h->name = sc_str(p, nl);
         h->value = sc_trim(sc_str(rest.s + 1, rest.len - 1));
         h->id = sc_hdr_lookup(p, nl);
-        h->prev = m->hdr_last;
-        if (m->hdr_last)
-            m->hdr_last->next = h;
-        else
-            m->hdr_first = h;
-        m->hdr_last = h;
+        sc_msg_link_last(m, h);
         if (h->id != SC_HDR_OTHER) {
             if (last_same[h->id])
                 last_same[h->id]->next_same = h;
@@ -550,9 +545,7 @@ int sc_msg_parse(sc_msg_t **out, char *buf, size_t len, sc_framing_t framing,
     return err->status ? -1 : 0;
 }
 
-/* Re-derives the typed view of every header with this id after the builder
- * changed the header list.  Returns NULL or the reason the values do not
- * parse. */
+/* See msg_internal.h; used after the builder changed the header list. */
 const char *sc_msg_reindex(sc_msg_t *m, sc_hdr_id_t id)
 {
     switch (id) {
