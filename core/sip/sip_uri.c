@@ -54,17 +54,14 @@ size_t sc_uri_unescape(sc_str_t v, char *out)
 int sc_uri_param_next(sc_str_t *params, sc_str_t *name, sc_str_t *value)
 {
     sc_str_t p = *params;
-    while (p.len && p.s[0] == ';') {
+    if (p.len == 0)
+        return 0;
+    if (p.s[0] == ';') {        /* exactly one: ";;" yields an empty name */
         p.s++;
         p.len--;
     }
-    if (p.len == 0) {
-        *params = p;
-        return 0;
-    }
-    size_t end = 0;
-    while (end < p.len && p.s[end] != ';')
-        end++;
+    const char *semi = memchr(p.s, ';', p.len);
+    size_t end = semi ? (size_t)(semi - p.s) : p.len;
     sc_str_t item = sc_str(p.s, end);
     const char *eq = memchr(item.s, '=', item.len);
     if (eq) {
@@ -96,41 +93,44 @@ static bool esc_caseeq(sc_str_t v, const char *lit)
     return lit[j] == '\0';
 }
 
+/* Which well-known uri-parameter a name is: -1 for none.  Names without
+ * escapes are matched by length and one case-folding compare; escaped
+ * ones ("%6C%72" is lr, RFC 4475 esc01) are decoded on the way. */
+enum { P_LR, P_TRANSPORT, P_MADDR, P_USER, P_METHOD, P_TTL };
+
+static int known_param(sc_str_t name, bool escaped)
+{
+    static const char *const names[] = { "lr", "transport", "maddr", "user", "method", "ttl" };
+    for (int i = 0; i < 6; i++) {
+        size_t n = strlen(names[i]);
+        if (escaped ? esc_caseeq(name, names[i]) : sc_token_eq_lc(name, names[i], n))
+            return i;
+    }
+    return -1;
+}
+
 static const char *parse_params(sc_uri_t *u)
 {
     sc_str_t p = u->params, name, value;
-    if (p.len == 1)
-        return "empty URI parameter";
-    /* ";;" or a trailing ';' is an empty parameter, which the grammar
-     * (1*paramchar) does not allow. */
-    for (size_t i = 0; i + 1 < p.len; i++)
-        if (p.s[i] == ';' && p.s[i + 1] == ';')
-            return "empty URI parameter";
-    if (p.len && p.s[p.len - 1] == ';')
-        return "empty URI parameter";
     while (sc_uri_param_next(&p, &name, &value) == 1) {
-        if (name.len == 0 || !all_chars(name, SC_C_UNRES | SC_C_PARAM))
+        if (name.len == 0)
+            return "empty URI parameter";
+        if (!all_chars(name, SC_C_UNRES | SC_C_PARAM))
             return "invalid URI parameter name";
         if (value.s && (value.len == 0 || !all_chars(value, SC_C_UNRES | SC_C_PARAM)))
             return "invalid URI parameter value";
-        /* the well-known names are 2 to 9 octets; longer ones can only
-         * match when escaped (RFC 4475 esc01 writes "lr" as "%6C%72") */
-        if (name.len > 9 && memchr(name.s, '%', name.len) == NULL)
+        bool escaped = memchr(name.s, '%', name.len) != NULL;
+        if (!escaped && (name.len < 2 || name.len > 9))
             continue;
-        if (esc_caseeq(name, "lr"))
-            u->lr = true;
-        else if (value.s == NULL)
-            continue;
-        else if (esc_caseeq(name, "transport"))
-            u->transport = value;
-        else if (esc_caseeq(name, "maddr"))
-            u->maddr = value;
-        else if (esc_caseeq(name, "user"))
-            u->user_param = value;
-        else if (esc_caseeq(name, "method"))
-            u->method_param = value;
-        else if (esc_caseeq(name, "ttl"))
-            u->ttl = value;
+        switch (known_param(name, escaped)) {
+        case P_LR: u->lr = true; break;
+        case P_TRANSPORT: if (value.s) u->transport = value; break;
+        case P_MADDR: if (value.s) u->maddr = value; break;
+        case P_USER: if (value.s) u->user_param = value; break;
+        case P_METHOD: if (value.s) u->method_param = value; break;
+        case P_TTL: if (value.s) u->ttl = value; break;
+        default: break;
+        }
     }
     return NULL;
 }
