@@ -67,6 +67,17 @@ static size_t header_end(const char *buf, size_t len)
     return 0;
 }
 
+/* A Content-Length value between s and e: digits with any LWS (SP, HTAB,
+ * CR, LF of folding) around them. */
+static bool cl_value(const char *s, const char *e, uint64_t *out)
+{
+    while (s < e && (sc_is_ws(*s) || *s == '\r' || *s == '\n'))
+        s++;
+    while (e > s && (sc_is_ws(e[-1]) || e[-1] == '\r' || e[-1] == '\n'))
+        e--;
+    return sc_str_to_u64(sc_str(s, (size_t)(e - s)), SIZE_MAX >> 1, out);
+}
+
 long sc_msg_frame(const char *buf, size_t len, const sc_parse_limits_t *lim,
                   sc_parse_err_t *err)
 {
@@ -90,14 +101,23 @@ long sc_msg_frame(const char *buf, size_t len, const sc_parse_limits_t *lim,
         size_t n = line_at(p, end, &next);
         if (n == 0)
             break;
+        if (sc_is_ws(p[0]))
+            continue;       /* a continuation line is never a header name */
         const char *colon = memchr(p, ':', n);
         if (colon == NULL)
             continue;
         sc_str_t name = sc_trim(sc_str(p, (size_t)(colon - p)));
         if (sc_hdr_lookup(name.s, name.len) != SC_HDR_CONTENT_LENGTH)
             continue;
+        /* the value may be folded over continuation lines */
+        const char *vend = p + n;
+        while (next && next < end && sc_is_ws(*next)) {
+            const char *nn;
+            vend = next + line_at(next, end, &nn);
+            next = nn;
+        }
         uint64_t v;
-        if (sc_uint_parse(sc_str(colon + 1, n - (size_t)(colon + 1 - p)), SIZE_MAX >> 1, &v)) {
+        if (!cl_value(colon + 1, vend, &v)) {
             fail(err, 400, "Content-Length is not a valid number");
             return -1;
         }

@@ -250,6 +250,14 @@ START_TEST(stream_framing_waits_splits_and_refuses)
     ck_assert_int_lt(sc_msg_frame(huge, sizeof(huge) - 1, &small, &err), 0);
     ck_assert_uint_eq(err.status, 513);
 
+    /* folding is legal in Content-Length too */
+    static const char folded[] = REQ_HEAD "Content-Length:\r\n  3\r\n\r\nabc";
+    ck_assert_int_eq(sc_msg_frame(folded, sizeof(folded) - 1, lim, &err), (long)(sizeof(folded) - 1));
+    /* a continuation line that looks like "l: 5" is part of Subject, not a
+     * second Content-Length: it must not change the framing */
+    static const char smuggle[] = REQ_HEAD "Subject: hi\r\n l: 5\r\nContent-Length: 0\r\n\r\n";
+    ck_assert_int_eq(sc_msg_frame(smuggle, sizeof(smuggle) - 1, lim, &err), (long)(sizeof(smuggle) - 1));
+
     parsed_t p = sc_test_parse_mem(nocl, sizeof(nocl) - 1, SC_TRANSPORT_STREAM);
     ck_assert_parse_err(p, 400, "Content-Length required on stream transport");
     sc_test_free(&p);
