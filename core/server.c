@@ -36,9 +36,10 @@ static void response_destination(const sc_via_t *via, const sc_peer_t *from,
         ((struct sockaddr_in *)to)->sin_port = htons(port);
 }
 
-static void answer(sc_listener_t *l, const sc_peer_t *from, const sc_msg_t *req,
-                   unsigned status, const char *reason, const char *unsupported)
+static void answer(const sc_source_t *src, const sc_msg_t *req, unsigned status,
+                   const char *reason, const char *unsupported)
 {
+    const sc_peer_t *from = &src->peer;
     char tag[17];
     sc_gen_tag(tag, 16);
     sc_msg_t *r = sc_msg_new_response_to(req, status, sc_str_cstr(reason), sc_str(tag, 16));
@@ -54,7 +55,7 @@ static void answer(sc_listener_t *l, const sc_peer_t *from, const sc_msg_t *req,
     struct sockaddr_storage to;
     socklen_t tolen;
     response_destination(r->via, from, &to, &tolen);
-    if (out.s == NULL || sc_udp_send(l, out.s, out.len, (struct sockaddr *)&to, tolen) != 0)
+    if (out.s == NULL || sc_source_reply(src, out.s, out.len, (struct sockaddr *)&to, tolen) != 0)
         sc_log(SC_LOG_WARN, "cannot send %u to %s:%u", status, from->ip, from->port);
     sc_msg_free(r);
 }
@@ -67,9 +68,10 @@ static bool tag_supported(sc_str_t tag)
     return false;
 }
 
-static void on_datagram(sc_listener_t *l, char *buf, size_t len, const sc_peer_t *from, void *arg)
+static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
 {
     server_t *s = arg;
+    const sc_peer_t *from = &src->peer;
     size_t i = 0;
     while (i < len && (buf[i] == '\r' || buf[i] == '\n'))
         i++;
@@ -78,7 +80,9 @@ static void on_datagram(sc_listener_t *l, char *buf, size_t len, const sc_peer_t
 
     sc_msg_t *m;
     sc_parse_err_t err;
-    int rc = sc_msg_parse(&m, buf, len, SC_TRANSPORT_DGRAM, &s->conf->limits, &err);
+    int rc = sc_msg_parse(&m, buf, len,
+                          src->kind == SC_TP_TCP ? SC_TRANSPORT_STREAM : SC_TRANSPORT_DGRAM,
+                          &s->conf->tp.limits, &err);
     if (m == NULL || !m->is_request) {
         /* Garbage, or a response with no transaction to match: dropped,
          * as RFC 3261 §18.1.2 and RFC 4475 §3.1.2.19 ask. */
@@ -90,7 +94,7 @@ static void on_datagram(sc_listener_t *l, char *buf, size_t len, const sc_peer_t
     }
     if (rc != 0) {
         if (m->hdr[SC_HDR_VIA] && m->method != SC_METHOD_ACK)
-            answer(l, from, m, err.status, err.reason, NULL);
+            answer(src, m, err.status, err.reason, NULL);
         else
             s->dropped++;
         sc_log(SC_LOG_INFO, "bad request from %s:%u: %u %s", from->ip, from->port, err.status,
@@ -104,7 +108,7 @@ static void on_datagram(sc_listener_t *l, char *buf, size_t len, const sc_peer_t
     }
     if (m->ruri.scheme != SC_URI_SIP && m->ruri.scheme != SC_URI_SIPS &&
         m->ruri.scheme != SC_URI_TEL) {
-        answer(l, from, m, 416, NULL, NULL);
+        answer(src, m, 416, NULL, NULL);
         sc_msg_free(m);
         return;
     }
@@ -116,20 +120,20 @@ static void on_datagram(sc_listener_t *l, char *buf, size_t len, const sc_peer_t
                 n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%.*s", n ? ", " : "",
                                       SC_STR_FMT(t->tok));
         if (n) {
-            answer(l, from, m, 420, NULL, list);
+            answer(src, m, 420, NULL, list);
             sc_msg_free(m);
             return;
         }
     }
     if (m->max_forwards == 0 && m->method != SC_METHOD_OPTIONS) {
-        answer(l, from, m, 483, NULL, NULL);
+        answer(src, m, 483, NULL, NULL);
         sc_msg_free(m);
         return;
     }
     if (m->method == SC_METHOD_INVITE)
-        answer(l, from, m, 100, NULL, NULL);
+        answer(src, m, 100, NULL, NULL);
     /* the end of the (empty) chain */
-    answer(l, from, m, s->conf->default_status, NULL, NULL);
+    answer(src, m, s->conf->default_status, NULL, NULL);
     sc_msg_free(m);
 }
 
@@ -173,8 +177,9 @@ int sc_server_run(const sc_server_conf_t *conf)
         evsignal_add(sigs[i], NULL);
     for (int i = 0; i < conf->nlisten; i++) {
         char err[256];
-        s.listeners[i] = sc_udp_listen(s.base, (const struct sockaddr *)&conf->listen[i],
-                                       conf->listen_len[i], on_datagram, &s, err, sizeof(err));
+        s.listeners[i] = sc_listen(s.base, conf->listen_kind[i],
+                                   (const struct sockaddr *)&conf->listen[i], conf->listen_len[i],
+                                   &conf->tp, on_message, &s, err, sizeof(err));
         if (s.listeners[i] == NULL) {
             sc_log(SC_LOG_ERROR, "listen %s: %s", conf->listen_text[i], err);
             goto out;

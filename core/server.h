@@ -18,9 +18,10 @@ typedef struct {
     int                     nlisten;
     struct sockaddr_storage listen[SC_MAX_LISTEN];
     socklen_t               listen_len[SC_MAX_LISTEN];
+    sc_tp_kind_t            listen_kind[SC_MAX_LISTEN];
     char                   *listen_text[SC_MAX_LISTEN];
     int                     log_level;
-    sc_parse_limits_t       limits;
+    sc_tp_opts_t            tp;             /* limits, TCP idle and cap */
     unsigned                default_status;     /* end of chain */
     sc_conf_node_t         *tree;
 } sc_server_conf_t;

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "sc_log.h"
@@ -18,7 +19,8 @@ static int read_listen(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
         text = e->value;
         if (c->nlisten == SC_MAX_LISTEN)
             return sc_conf_error(err, errlen, e, "too many listeners (at most %d)", SC_MAX_LISTEN);
-        const char *bad = sc_listen_parse(text, &c->listen[c->nlisten], &c->listen_len[c->nlisten]);
+        const char *bad = sc_listen_parse(text, &c->listen_kind[c->nlisten], &c->listen[c->nlisten],
+                                          &c->listen_len[c->nlisten]);
         if (bad)
             return sc_conf_error(err, errlen, e, "listen \"%s\": %s", text, bad);
         c->listen_text[c->nlisten++] = e->value;
@@ -32,7 +34,8 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
 {
     static const char *const keys[] = { "listen", "log", "limits", "default_status", NULL };
     static const char *const log_keys[] = { "level", NULL };
-    static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line", NULL };
+    static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line",
+                                              "idle_timeout", "max_connections", NULL };
     unsigned long v;
     if (n->kind != SC_CONF_MAP)
         return sc_conf_error(err, errlen, n, "\"server\" must be a mapping");
@@ -64,21 +67,30 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
             return sc_conf_error(err, errlen, lim, "\"limits\" must be a mapping");
         if (sc_conf_known_keys(lim, limit_keys, err, errlen))
             return -1;
-        const sc_conf_node_t *k;
-        if ((k = sc_conf_get(lim, "max_message_size"))) {
-            if (sc_conf_uint(k, 65535, &v, err, errlen))
+        /* key, upper bound, where it goes */
+        static const struct {
+            const char *key;
+            unsigned long max;
+            size_t off;
+            bool is_size;
+        } limits[] = {
+            { "max_message_size", 65535, offsetof(sc_tp_opts_t, limits.max_size), true },
+            { "max_headers", 10000, offsetof(sc_tp_opts_t, limits.max_headers), true },
+            { "max_line", 65535, offsetof(sc_tp_opts_t, limits.max_line), true },
+            { "idle_timeout", 86400, offsetof(sc_tp_opts_t, idle_timeout_s), false },
+            { "max_connections", 1000000, offsetof(sc_tp_opts_t, max_connections), false },
+        };
+        for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+            const sc_conf_node_t *k = sc_conf_get(lim, limits[i].key);
+            if (k == NULL)
+                continue;
+            if (sc_conf_uint(k, limits[i].max, &v, err, errlen))
                 return -1;
-            c->limits.max_size = v;
-        }
-        if ((k = sc_conf_get(lim, "max_headers"))) {
-            if (sc_conf_uint(k, 10000, &v, err, errlen))
-                return -1;
-            c->limits.max_headers = v;
-        }
-        if ((k = sc_conf_get(lim, "max_line"))) {
-            if (sc_conf_uint(k, 65535, &v, err, errlen))
-                return -1;
-            c->limits.max_line = v;
+            char *at = (char *)&c->tp + limits[i].off;
+            if (limits[i].is_size)
+                *(size_t *)at = v;
+            else
+                *(unsigned *)at = (unsigned)v;
         }
     }
     const sc_conf_node_t *d = sc_conf_get(n, "default_status");
@@ -98,7 +110,9 @@ int sc_server_conf_read(const char *path, sc_server_conf_t *c, char *err, size_t
     memset(c, 0, sizeof(*c));
     c->file = path;
     c->log_level = SC_LOG_INFO;
-    c->limits = sc_parse_limits_default;
+    c->tp.limits = sc_parse_limits_default;
+    c->tp.idle_timeout_s = 300;     /* a NATed phone's keep-alives come more often */
+    c->tp.max_connections = 4096;
     c->default_status = 404;
     c->tree = sc_conf_load(path, err, errlen);
     if (c->tree == NULL)

@@ -1,8 +1,11 @@
 /*
- * transport.h — SIP transports on libevent (RFC 3261 §18).  Today: UDP
- * listeners over IPv4 and IPv6.  A received datagram is handed to the
- * callback with its source address; the buffer is writable (the parser
- * unfolds in place) and valid only during the callback.
+ * transport.h — SIP transports on libevent (RFC 3261 §18): UDP and TCP
+ * listeners over IPv4 and IPv6.
+ *
+ * Every received message reaches the callback with its source: the peer
+ * address and what a reply must go out through (the UDP socket, or the
+ * TCP connection it came on, RFC 3261 §18.2.2).  The buffer is writable
+ * (the parser unfolds in place) and valid only during the callback.
  */
 #ifndef SC_TRANSPORT_H
 #define SC_TRANSPORT_H
@@ -15,6 +18,9 @@
 #include "sip_msg.h"
 
 typedef struct sc_listener sc_listener_t;
+typedef struct sc_conn sc_conn_t;
+
+typedef enum { SC_TP_UDP, SC_TP_TCP } sc_tp_kind_t;
 
 typedef struct {
     struct sockaddr_storage addr;
@@ -23,23 +29,51 @@ typedef struct {
     uint16_t                port;
 } sc_peer_t;
 
-typedef void (*sc_datagram_cb)(sc_listener_t *l, char *buf, size_t len, const sc_peer_t *from,
-                               void *arg);
+typedef struct {
+    sc_tp_kind_t   kind;
+    sc_listener_t *listener;    /* UDP: the socket replies leave from */
+    sc_conn_t     *conn;        /* TCP: the connection it arrived on */
+    sc_peer_t      peer;
+} sc_source_t;
 
-/* "udp:HOST:PORT" with HOST an IPv4 address or a bracketed IPv6 one.
- * Fills addr; returns NULL or the reason it is not a listen address. */
-const char *sc_listen_parse(const char *text, struct sockaddr_storage *addr, socklen_t *len);
+typedef void (*sc_message_cb)(const sc_source_t *src, char *buf, size_t len, void *arg);
 
-/* Binds and starts reading.  NULL on failure, with the reason in err. */
-sc_listener_t *sc_udp_listen(struct event_base *base, const struct sockaddr *addr,
-                             socklen_t len, sc_datagram_cb cb, void *arg, char *err,
-                             size_t errlen);
-/* Stops reading (graceful stop) and closes. */
+typedef struct {
+    sc_parse_limits_t limits;           /* message size bound on streams */
+    unsigned          idle_timeout_s;   /* TCP: close after this long idle */
+    unsigned          max_connections;  /* TCP: refuse beyond this many */
+} sc_tp_opts_t;
+
+/* "udp:HOST:PORT" or "tcp:HOST:PORT", HOST numeric IPv4 or [IPv6].
+ * Returns NULL or the reason it is not a listen address. */
+const char *sc_listen_parse(const char *text, sc_tp_kind_t *kind, struct sockaddr_storage *addr,
+                            socklen_t *len);
+
+/* Binds and starts. NULL on failure with the reason in err. */
+sc_listener_t *sc_listen(struct event_base *base, sc_tp_kind_t kind, const struct sockaddr *addr,
+                         socklen_t len, const sc_tp_opts_t *opts, sc_message_cb cb, void *arg,
+                         char *err, size_t errlen);
+/* Stops accepting and reading, closes every connection, frees. */
 void sc_listener_free(sc_listener_t *l);
-/* Sends one datagram from this listener's socket; -1 with errno set. */
-int  sc_udp_send(sc_listener_t *l, const char *buf, size_t len, const struct sockaddr *to,
-                 socklen_t tolen);
+
+/* Sends a reply for a message from src: on TCP over src's connection, on
+ * UDP to dest.  -1 when it could not be sent (connection gone, ...). */
+int sc_source_reply(const sc_source_t *src, const char *buf, size_t len,
+                    const struct sockaddr *dest, socklen_t destlen);
+
 /* Fills a sc_peer_t's text fields from its address. */
 void sc_peer_describe(sc_peer_t *p);
+
+/* --- inside the transport layer -------------------------------------- */
+sc_listener_t *sc_udp_listen(struct event_base *base, const struct sockaddr *addr, socklen_t len,
+                             sc_message_cb cb, void *arg, char *err, size_t errlen);
+sc_listener_t *sc_tcp_listen(struct event_base *base, const struct sockaddr *addr, socklen_t len,
+                             const sc_tp_opts_t *opts, sc_message_cb cb, void *arg, char *err,
+                             size_t errlen);
+void sc_udp_free(sc_listener_t *l);
+void sc_tcp_free(sc_listener_t *l);
+int  sc_udp_send(sc_listener_t *l, const char *buf, size_t len, const struct sockaddr *to,
+                 socklen_t tolen);
+int  sc_tcp_send(sc_conn_t *c, const char *buf, size_t len);
 
 #endif

@@ -1,0 +1,96 @@
+/* transport.c — what UDP and TCP share: listen addresses, dispatch, replies. */
+#include "transport_impl.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+
+const char *sc_listen_parse(const char *text, sc_tp_kind_t *kind, struct sockaddr_storage *ss,
+                            socklen_t *len)
+{
+    if (strncmp(text, "udp:", 4) == 0)
+        *kind = SC_TP_UDP;
+    else if (strncmp(text, "tcp:", 4) == 0)
+        *kind = SC_TP_TCP;
+    else if (strncmp(text, "tls:", 4) == 0)
+        return "tls listeners are not supported by this build yet";
+    else
+        return "listen address must look like udp:HOST:PORT or tcp:HOST:PORT";
+    const char *host = text + 4, *port;
+    char h[INET6_ADDRSTRLEN + 2];
+    size_t hl;
+    if (*host == '[') {
+        const char *close = strchr(host, ']');
+        if (close == NULL || close[1] != ':')
+            return "IPv6 address must be written [ADDR]:PORT";
+        hl = (size_t)(close - host - 1);
+        host++;
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(host, ':');
+        if (colon == NULL)
+            return "missing :PORT";
+        hl = (size_t)(colon - host);
+        port = colon + 1;
+    }
+    if (hl == 0 || hl >= sizeof(h))
+        return "bad host";
+    memcpy(h, host, hl);
+    h[hl] = '\0';
+    uint64_t p;
+    if (!sc_str_to_u64(sc_str_cstr(port), 65535, &p) || p == 0)
+        return "port must be 1-65535";
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, h, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)p);
+        *len = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, h, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)p);
+        *len = sizeof(*v6);
+    } else {
+        return "host must be a numeric IPv4 or IPv6 address";
+    }
+    return NULL;
+}
+
+void sc_peer_describe(sc_peer_t *p)
+{
+    if (p->addr.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&p->addr;
+        inet_ntop(AF_INET6, &a->sin6_addr, p->ip, sizeof(p->ip));
+        p->port = ntohs(a->sin6_port);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&p->addr;
+        inet_ntop(AF_INET, &a->sin_addr, p->ip, sizeof(p->ip));
+        p->port = ntohs(a->sin_port);
+    }
+}
+
+sc_listener_t *sc_listen(struct event_base *base, sc_tp_kind_t kind, const struct sockaddr *addr,
+                         socklen_t len, const sc_tp_opts_t *opts, sc_message_cb cb, void *arg,
+                         char *err, size_t errlen)
+{
+    return kind == SC_TP_TCP ? sc_tcp_listen(base, addr, len, opts, cb, arg, err, errlen)
+                             : sc_udp_listen(base, addr, len, cb, arg, err, errlen);
+}
+
+void sc_listener_free(sc_listener_t *l)
+{
+    if (l == NULL)
+        return;
+    if (l->kind == SC_TP_TCP)
+        sc_tcp_free(l);
+    else
+        sc_udp_free(l);
+}
+
+int sc_source_reply(const sc_source_t *src, const char *buf, size_t len,
+                    const struct sockaddr *dest, socklen_t destlen)
+{
+    if (src->kind == SC_TP_TCP)
+        return sc_tcp_send(src->conn, buf, len);
+    return sc_udp_send(src->listener, buf, len, dest, destlen);
+}

@@ -1,0 +1,167 @@
+/*
+ * transport_tcp.c — TCP listeners (RFC 3261 §18.3): messages framed by
+ * Content-Length across partial reads and several per read, keep-alive
+ * per RFC 5626 §3.5.1 (a CRLF CRLF ping is answered with a CRLF pong),
+ * an idle timeout, and a cap on open connections.
+ *
+ * A framing error is unrecoverable on a stream (RFC 4475 §3.1.2.3): the
+ * connection is closed, since no later octet can be trusted to start a
+ * message.
+ */
+#include "transport_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "sc_log.h"
+
+struct sc_conn {
+    sc_listener_t      *l;
+    struct bufferevent *bev;
+    sc_peer_t           peer;
+    sc_conn_t          *prev, *next;
+};
+
+static void conn_close(sc_conn_t *c, const char *why)
+{
+    sc_listener_t *l = c->l;
+    sc_log(SC_LOG_DEBUG, "tcp %s:%u closed: %s", c->peer.ip, c->peer.port, why);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    l->nconns--;
+    bufferevent_free(c->bev);
+    free(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    sc_conn_t *c = arg;
+    sc_listener_t *l = c->l;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    for (;;) {
+        size_t len = evbuffer_get_length(in);
+        if (len == 0)
+            return;
+        /* Enough contiguous octets to decide: a message can never be
+         * longer than max_size, and the framer says 513 beyond it. */
+        size_t want = len < l->opts.limits.max_size + 1 ? len : l->opts.limits.max_size + 1;
+        char *p = (char *)evbuffer_pullup(in, (ssize_t)want);
+        if (p[0] == '\r' || p[0] == '\n') {
+            if (want >= 4 && memcmp(p, "\r\n\r\n", 4) == 0) {
+                evbuffer_drain(in, 4);
+                bufferevent_write(bev, "\r\n", 2);      /* pong */
+                continue;
+            }
+            if (want == 2 && memcmp(p, "\r\n", 2) == 0)
+                return;     /* maybe half a ping: wait for what follows */
+            evbuffer_drain(in, p[0] == '\r' && want >= 2 && p[1] == '\n' ? 2 : 1);
+            continue;
+        }
+        sc_parse_err_t err;
+        long n = sc_msg_frame(p, want, &l->opts.limits, &err);
+        if (n == 0)
+            return;
+        if (n < 0) {
+            sc_log(SC_LOG_INFO, "tcp %s:%u: %s; closing", c->peer.ip, c->peer.port, err.reason);
+            conn_close(c, err.reason);
+            return;
+        }
+        /* parsed in place, in the buffer's own memory; drained after */
+        sc_source_t src = { .kind = SC_TP_TCP, .conn = c, .peer = c->peer };
+        l->cb(&src, p, (size_t)n, l->arg);
+        evbuffer_drain(in, (size_t)n);
+    }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    conn_close(arg, (what & BEV_EVENT_TIMEOUT) ? "idle timeout"
+                    : (what & BEV_EVENT_EOF)   ? "closed by peer"
+                                               : "error");
+}
+
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *addr,
+                      int alen, void *arg)
+{
+    sc_listener_t *l = arg;
+    (void)lev;
+    if (l->nconns >= l->opts.max_connections) {
+        sc_log(SC_LOG_WARN, "tcp: connection limit (%u) reached; refusing a connection",
+               l->opts.max_connections);
+        close(fd);
+        return;
+    }
+    sc_conn_t *c = calloc(1, sizeof(*c));
+    struct bufferevent *bev = c ? bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (bev == NULL) {
+        free(c);
+        close(fd);
+        return;
+    }
+    c->l = l;
+    c->bev = bev;
+    memcpy(&c->peer.addr, addr, (size_t)alen);
+    c->peer.len = (socklen_t)alen;
+    sc_peer_describe(&c->peer);
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    l->nconns++;
+    bufferevent_setcb(bev, on_read, NULL, on_event, c);
+    if (l->opts.idle_timeout_s) {
+        struct timeval tv = { .tv_sec = l->opts.idle_timeout_s };
+        bufferevent_set_timeouts(bev, &tv, NULL);
+    }
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+sc_listener_t *sc_tcp_listen(struct event_base *base, const struct sockaddr *addr, socklen_t len,
+                             const sc_tp_opts_t *opts, sc_message_cb cb, void *arg, char *err,
+                             size_t errlen)
+{
+    sc_listener_t *l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->kind = SC_TP_TCP;
+    l->cb = cb;
+    l->arg = arg;
+    l->base = base;
+    l->opts = *opts;
+    l->fd = -1;
+    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE;
+    if (addr->sa_family == AF_INET6)
+        flags |= LEV_OPT_BIND_IPV6ONLY;
+    l->lev = evconnlistener_new_bind(base, on_accept, l, flags, 128, addr, (int)len);
+    if (l->lev == NULL) {
+        snprintf(err, errlen, "bind: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void sc_tcp_free(sc_listener_t *l)
+{
+    evconnlistener_free(l->lev);
+    while (l->conns)
+        conn_close(l->conns, "server stopping");
+    free(l);
+}
+
+int sc_tcp_send(sc_conn_t *c, const char *buf, size_t len)
+{
+    return bufferevent_write(c->bev, buf, len);
+}
