@@ -48,8 +48,11 @@ int main(int argc, char **argv)
         }
     }
     sc_server_conf_t conf;
-    char err[512];
-    if (sc_server_conf_read(file, &conf, err, sizeof(err)) != 0) {
+    char err[1024];
+    if (sc_server_conf_read(file, &conf, err, sizeof(err)) != 0 ||
+        (test && sc_server_conf_check_chain(&conf, err, sizeof(err)) != 0)) {
+        if (conf.tree)
+            sc_server_conf_free(&conf);
         if (test)
             printf("sipchain: configuration %s is invalid: %s\n", file, err);
         else

@@ -6,57 +6,45 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
 #include "sc_auto_config.h"
+#include "app.h"
+#include "respond.h"
 #include "sc_log.h"
 
 typedef struct {
     const sc_server_conf_t *conf;
     struct event_base      *base;
+    sc_chain_t             *chain;
     sc_listener_t          *listeners[SC_MAX_LISTEN];
     int                     nlisteners;
     unsigned long           dropped;        /* garbage and unanswerable */
 } server_t;
 
-/* Where a response goes (RFC 3261 §18.2.2 with RFC 3581 §4): back to the
- * source address, at the source port when rport was asked for, else at
- * the port in sent-by (default 5060).  A top Via too broken to read
- * (RFC 4475 badinv01, badvers) leaves only the source port to answer. */
-static void response_destination(const sc_via_t *via, const sc_peer_t *from,
-                                 struct sockaddr_storage *to, socklen_t *tolen)
+static void send_response(const sc_source_t *src, const sc_msg_t *req, sc_msg_t *resp)
 {
-    *to = from->addr;
-    *tolen = from->len;
-    uint16_t port = via == NULL || via->has_rport ? from->port : (via->port ? via->port : 5060);
-    if (to->ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)to)->sin6_port = htons(port);
-    else
-        ((struct sockaddr_in *)to)->sin_port = htons(port);
+    (void)req;
+    if (sc_respond_send(src, resp) != 0)
+        sc_log(SC_LOG_WARN, "cannot send %u to %s:%u", resp->status, src->peer.ip, src->peer.port);
 }
 
+/* The core's own answers, before any module (DESIGN §6). */
 static void answer(const sc_source_t *src, const sc_msg_t *req, unsigned status,
                    const char *reason, const char *unsupported)
 {
-    const sc_peer_t *from = &src->peer;
     char tag[17];
     sc_gen_tag(tag, 16);
-    sc_msg_t *r = sc_msg_new_response_to(req, status, sc_str_cstr(reason), sc_str(tag, 16));
-    if (r == NULL || sc_msg_stamp_via(r, from->ip, from->port) != 0) {
-        sc_log(SC_LOG_WARN, "cannot build %u for %s:%u", status, from->ip, from->port);
-        sc_msg_free(r);
+    sc_msg_t *r = sc_respond_build(req, src, status, reason, tag);
+    if (r == NULL) {
+        sc_log(SC_LOG_WARN, "cannot build %u for %s:%u", status, src->peer.ip, src->peer.port);
         return;
     }
     if (unsupported)
         sc_msg_add_header(r, SC_STR_LIT("Unsupported"), sc_str_cstr(unsupported), NULL);
-    sc_msg_add_header(r, SC_STR_LIT("Server"), SC_STR_LIT("sipchain/" SC_VERSION), NULL);
-    sc_str_t out = sc_msg_serialize(r);
-    struct sockaddr_storage to;
-    socklen_t tolen;
-    response_destination(r->via, from, &to, &tolen);
-    if (out.s == NULL || sc_source_reply(src, out.s, out.len, (struct sockaddr *)&to, tolen) != 0)
-        sc_log(SC_LOG_WARN, "cannot send %u to %s:%u", status, from->ip, from->port);
+    send_response(src, req, r);
     sc_msg_free(r);
 }
 
@@ -78,9 +66,15 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
     if (i == len)
         return;                     /* keep-alive */
 
+    /* The request may outlive this callback (a module answering later),
+     * so it is parsed from bytes of its own. */
+    char *raw = malloc(len);
+    if (raw == NULL)
+        return;
+    memcpy(raw, buf, len);
     sc_msg_t *m;
     sc_parse_err_t err;
-    int rc = sc_msg_parse(&m, buf, len,
+    int rc = sc_msg_parse(&m, raw, len,
                           src->kind == SC_TP_TCP ? SC_TRANSPORT_STREAM : SC_TRANSPORT_DGRAM,
                           &s->conf->tp.limits, &err);
     if (m == NULL || !m->is_request) {
@@ -90,6 +84,7 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
         sc_log(SC_LOG_DEBUG, "dropped %zu octets from %s:%u: %s", len, from->ip, from->port,
                rc ? err.reason : "response without transaction");
         sc_msg_free(m);
+        free(raw);
         return;
     }
     if (rc != 0) {
@@ -100,16 +95,19 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
         sc_log(SC_LOG_INFO, "bad request from %s:%u: %u %s", from->ip, from->port, err.status,
                err.reason);
         sc_msg_free(m);
+        free(raw);
         return;
     }
     if (m->method == SC_METHOD_ACK) {
         sc_msg_free(m);             /* ACK is never answered */
+        free(raw);
         return;
     }
     if (m->ruri.scheme != SC_URI_SIP && m->ruri.scheme != SC_URI_SIPS &&
         m->ruri.scheme != SC_URI_TEL) {
         answer(src, m, 416, NULL, NULL);
         sc_msg_free(m);
+        free(raw);
         return;
     }
     if (m->method != SC_METHOD_CANCEL) {
@@ -122,19 +120,19 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
         if (n) {
             answer(src, m, 420, NULL, list);
             sc_msg_free(m);
+            free(raw);
             return;
         }
     }
     if (m->max_forwards == 0 && m->method != SC_METHOD_OPTIONS) {
         answer(src, m, 483, NULL, NULL);
         sc_msg_free(m);
+        free(raw);
         return;
     }
     if (m->method == SC_METHOD_INVITE)
         answer(src, m, 100, NULL, NULL);
-    /* the end of the (empty) chain */
-    answer(src, m, s->conf->default_status, NULL, NULL);
-    sc_msg_free(m);
+    sc_chain_run(s->chain, src, raw, m, send_response);   /* takes raw and m */
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
@@ -142,8 +140,10 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     server_t *s = arg;
     (void)what;
     sc_log(SC_LOG_INFO, "signal %d: stopping", (int)sig);
-    /* No transaction outlives its answer yet, so stopping is closing the
-     * listeners and leaving the loop. */
+    /* Requests still waiting on a module are answered 503 and freed, then
+     * the listeners close; transactions that must outlive their answer
+     * come with the transaction layer. */
+    sc_chain_abort_pending(s->chain);
     for (int i = 0; i < s->nlisteners; i++) {
         sc_listener_free(s->listeners[i]);
         s->listeners[i] = NULL;
@@ -175,6 +175,13 @@ int sc_server_run(const sc_server_conf_t *conf)
     };
     for (int i = 0; i < 3; i++)
         evsignal_add(sigs[i], NULL);
+    char cerr[1024];
+    s.chain = sc_chain_build(sc_conf_get(conf->tree, "chain"), conf->modules_path, s.base,
+                             conf->default_status, cerr, sizeof(cerr));
+    if (s.chain == NULL || sc_chain_start(s.chain, cerr, sizeof(cerr)) != 0) {
+        sc_log(SC_LOG_ERROR, "%s", cerr);
+        goto out;
+    }
     for (int i = 0; i < conf->nlisten; i++) {
         char err[256];
         s.listeners[i] = sc_listen(s.base, conf->listen_kind[i],
@@ -192,6 +199,7 @@ int sc_server_run(const sc_server_conf_t *conf)
     sc_log(SC_LOG_INFO, "stopped (%lu datagrams dropped)", s.dropped);
     status = 0;
 out:
+    sc_chain_free(s.chain);         /* before the listeners its requests hold */
     for (int i = 0; i < s.nlisteners; i++)
         sc_listener_free(s.listeners[i]);
     for (int i = 0; i < 3; i++)

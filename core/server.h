@@ -23,6 +23,7 @@ typedef struct {
     int                     log_level;
     sc_tp_opts_t            tp;             /* limits, TCP idle and cap */
     unsigned                default_status;     /* end of chain */
+    const char             *modules_path;
     sc_conf_node_t         *tree;
 } sc_server_conf_t;
 
@@ -30,6 +31,10 @@ typedef struct {
  * "file:line:col: message" in err.  Frees nothing on error but the tree. */
 int  sc_server_conf_read(const char *path, sc_server_conf_t *conf, char *err, size_t errlen);
 void sc_server_conf_free(sc_server_conf_t *conf);
+
+/* Loads and creates every module of the chain, then releases them: the
+ * module half of validating a configuration (-t).  0 or -1 with err. */
+int  sc_server_conf_check_chain(const sc_server_conf_t *conf, char *err, size_t errlen);
 
 /* Runs until SIGTERM or SIGINT; returns the exit status. */
 int  sc_server_run(const sc_server_conf_t *conf);

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "app.h"
+#include "sc_auto_config.h"
 #include "sc_log.h"
 
 static int read_listen(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
@@ -114,6 +116,7 @@ int sc_server_conf_read(const char *path, sc_server_conf_t *c, char *err, size_t
     c->tp.idle_timeout_s = 300;     /* a NATed phone's keep-alives come more often */
     c->tp.max_connections = 4096;
     c->default_status = 404;
+    c->modules_path = SC_MODULES_PATH;
     c->tree = sc_conf_load(path, err, errlen);
     if (c->tree == NULL)
         return -1;
@@ -127,23 +130,9 @@ int sc_server_conf_read(const char *path, sc_server_conf_t *c, char *err, size_t
     if (read_server(s, c, err, errlen))
         goto fail;
     const sc_conf_node_t *mp = sc_conf_get(c->tree, "modules_path");
-    const char *ignored;
-    if (mp && sc_conf_string(mp, &ignored, err, errlen))
+    if (mp && sc_conf_string(mp, &c->modules_path, err, errlen))
         goto fail;
-    const sc_conf_node_t *ch = sc_conf_get(c->tree, "chain");
-    if (ch) {
-        if (ch->kind != SC_CONF_SEQ) {
-            sc_conf_error(err, errlen, ch, "\"chain\" must be a list of modules");
-            goto fail;
-        }
-        if (ch->children) {
-            /* The module loader lands with the server core; until then a
-             * chain entry cannot be honoured, and saying so beats
-             * silently answering everything with the default. */
-            sc_conf_error(err, errlen, ch->children, "modules are not supported by this build yet");
-            goto fail;
-        }
-    }
+    /* the chain itself is checked by loading it: sc_server_conf_check_chain */
     return 0;
 fail:
     sc_server_conf_free(c);
@@ -154,4 +143,18 @@ void sc_server_conf_free(sc_server_conf_t *c)
 {
     sc_conf_free(c->tree);
     c->tree = NULL;
+}
+
+int sc_server_conf_check_chain(const sc_server_conf_t *c, char *err, size_t errlen)
+{
+    struct event_base *base = event_base_new();
+    if (base == NULL) {
+        snprintf(err, errlen, "cannot create an event loop");
+        return -1;
+    }
+    sc_chain_t *chain = sc_chain_build(sc_conf_get(c->tree, "chain"), c->modules_path, base,
+                                       c->default_status, err, errlen);
+    sc_chain_free(chain);
+    event_base_free(base);
+    return chain ? 0 : -1;
 }

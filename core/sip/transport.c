@@ -94,3 +94,15 @@ int sc_source_reply(const sc_source_t *src, const char *buf, size_t len,
         return sc_tcp_send(src->conn, buf, len);
     return sc_udp_send(src->listener, buf, len, dest, destlen);
 }
+
+void sc_source_hold(sc_source_t *src)
+{
+    if (src->kind == SC_TP_TCP)
+        sc_conn_ref(src->conn);
+}
+
+void sc_source_release(sc_source_t *src)
+{
+    if (src->kind == SC_TP_TCP)
+        sc_conn_unref(src->conn);
+}

@@ -61,6 +61,13 @@ void sc_listener_free(sc_listener_t *l);
 int sc_source_reply(const sc_source_t *src, const char *buf, size_t len,
                     const struct sockaddr *dest, socklen_t destlen);
 
+/* A source kept beyond the message callback (an answer sent later) holds
+ * its TCP connection: a connection closed meanwhile is freed only when
+ * released, and replies to it fail cleanly instead of touching freed
+ * memory. */
+void sc_source_hold(sc_source_t *src);
+void sc_source_release(sc_source_t *src);
+
 /* Fills a sc_peer_t's text fields from its address. */
 void sc_peer_describe(sc_peer_t *p);
 
@@ -75,5 +82,7 @@ void sc_tcp_free(sc_listener_t *l);
 int  sc_udp_send(sc_listener_t *l, const char *buf, size_t len, const struct sockaddr *to,
                  socklen_t tolen);
 int  sc_tcp_send(sc_conn_t *c, const char *buf, size_t len);
+void sc_conn_ref(sc_conn_t *c);
+void sc_conn_unref(sc_conn_t *c);
 
 #endif

@@ -20,16 +20,33 @@
 
 #include "sc_log.h"
 
+/* Ownership: the listener's list holds each open connection; a request
+ * answered later holds a reference (sc_conn_ref).  Closing frees the
+ * socket at once and the struct when the last reference goes. */
 struct sc_conn {
     sc_listener_t      *l;
-    struct bufferevent *bev;
+    struct bufferevent *bev;        /* NULL once closed */
+    unsigned            refs;
     sc_peer_t           peer;
     sc_conn_t          *prev, *next;
 };
 
+void sc_conn_ref(sc_conn_t *c)
+{
+    c->refs++;
+}
+
+void sc_conn_unref(sc_conn_t *c)
+{
+    if (--c->refs == 0 && c->bev == NULL)
+        free(c);
+}
+
 static void conn_close(sc_conn_t *c, const char *why)
 {
     sc_listener_t *l = c->l;
+    if (c->bev == NULL)
+        return;
     sc_log(SC_LOG_DEBUG, "tcp %s:%u closed: %s", c->peer.ip, c->peer.port, why);
     if (c->prev)
         c->prev->next = c->next;
@@ -39,7 +56,9 @@ static void conn_close(sc_conn_t *c, const char *why)
         c->next->prev = c->prev;
     l->nconns--;
     bufferevent_free(c->bev);
-    free(c);
+    c->bev = NULL;
+    if (c->refs == 0)
+        free(c);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -77,7 +96,12 @@ static void on_read(struct bufferevent *bev, void *arg)
         }
         /* parsed in place, in the buffer's own memory; drained after */
         sc_source_t src = { .kind = SC_TP_TCP, .conn = c, .peer = c->peer };
+        sc_conn_ref(c);         /* the callback may close it */
         l->cb(&src, p, (size_t)n, l->arg);
+        bool gone = c->bev == NULL;
+        sc_conn_unref(c);
+        if (gone)
+            return;
         evbuffer_drain(in, (size_t)n);
     }
 }
@@ -163,5 +187,5 @@ void sc_tcp_free(sc_listener_t *l)
 
 int sc_tcp_send(sc_conn_t *c, const char *buf, size_t len)
 {
-    return bufferevent_write(c->bev, buf, len);
+    return c->bev ? bufferevent_write(c->bev, buf, len) : -1;
 }

@@ -1,0 +1,43 @@
+/*
+ * app.h — the framework as the server core drives it: a chain of module
+ * instances built from the config's "chain" list, and requests run
+ * through it (DESIGN §4).  Modules see only include/sipchain.h.
+ */
+#ifndef SC_APP_H
+#define SC_APP_H
+
+#include <sipchain.h>
+
+#include "sc_conf.h"
+#include "transport.h"
+
+typedef struct sc_chain sc_chain_t;
+
+/* Loads every module of the "chain" node (NULL or an empty list is an
+ * empty chain), creates each instance with its config.  NULL on error
+ * with "file:line:col: ..." in err. */
+sc_chain_t *sc_chain_build(const sc_conf_node_t *chain, const char *modules_path,
+                           struct event_base *base, unsigned default_status, char *err,
+                           size_t errlen);
+/* Instances built in-process (tests): mods[i] with confs[i] (may be NULL). */
+sc_chain_t *sc_chain_build_static(const sc_module_t *const *mods, const sc_conf_node_t *const *confs,
+                                  int n, struct event_base *base, unsigned default_status,
+                                  char *err, size_t errlen);
+int  sc_chain_start(sc_chain_t *chain, char *err, size_t errlen);
+void sc_chain_free(sc_chain_t *chain);
+/* Requests still in flight (answered asynchronously later). */
+unsigned sc_chain_pending(const sc_chain_t *chain);
+
+/* How a request's answers leave: the server's transport reply. */
+typedef void (*sc_send_fn)(const sc_source_t *src, const sc_msg_t *req, sc_msg_t *resp);
+
+/* Runs a parsed request through the chain.  Takes ownership of raw (the
+ * bytes msg was parsed from) and msg; the request lives until its final
+ * answer, or until the unanswered-request timeout answers 500 for it. */
+void sc_chain_run(sc_chain_t *chain, const sc_source_t *src, char *raw, sc_msg_t *msg,
+                  sc_send_fn send);
+
+/* Answers every request still in flight (503) and frees it: for stop. */
+void sc_chain_abort_pending(sc_chain_t *chain);
+
+#endif

@@ -1,0 +1,281 @@
+/*
+ * chain.c — the middleware chain (DESIGN §4): a request visits the links
+ * whose methods filter matches, in config order, until one answers it;
+ * sc_next passes it on, sc_fail hands it to the next error handler, the
+ * end of the chain answers with the configured default.  A handler may
+ * finish later, from a timer or I/O callback.
+ *
+ * Lifetime: a request is freed once its final answer has gone out and no
+ * handler call is on the stack (settle()).  One that nobody answers within
+ * SC_REQUEST_TIMEOUT_S gets 500 from the core, and is freed when its
+ * module finally lets go of it (any later sc_next/sc_res_send/sc_fail),
+ * or at stop; that keeps a slow module from holding a dangling pointer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain_impl.h"
+#include "respond.h"
+#include "sc_log.h"
+
+/* 64*T1, the longest a non-INVITE transaction lives (RFC 3261 §17.1.2.2) */
+#define SC_REQUEST_TIMEOUT_S 32
+
+static void req_free(sc_req_t *req)
+{
+    sc_chain_t *c = req->chain;
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        c->pending = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    c->npending--;
+    if (req->timer)
+        event_free(req->timer);
+    for (res_hdr_t *h = req->res.hdrs, *n; h; h = n) {
+        n = h->next;
+        free(h->name);
+        free(h->value);
+        free(h);
+    }
+    free(req->res.ctype);
+    free(req->res.body);
+    sc_source_release(&req->src);
+    sc_msg_free(req->msg);
+    free(req->raw);
+    free(req);
+}
+
+/* Frees the request when nothing can touch it any more. */
+static void settle(sc_req_t *req)
+{
+    if (req->done && req->depth == 0 && !req->timed_out)
+        req_free(req);
+}
+
+static const char *holder(const sc_req_t *req)
+{
+    const sc_chain_t *c = req->chain;
+    return req->pos >= 0 && req->pos < c->n ? c->links[req->pos].name : "the core";
+}
+
+/* Sends an answer built from the request and what the module set. */
+static int respond(sc_req_t *req, unsigned status, const char *reason, bool with_res)
+{
+    sc_msg_t *r = sc_respond_build(req->msg, &req->src, status, reason, req->to_tag);
+    if (r == NULL) {
+        sc_log(SC_LOG_WARN, "cannot build %u for %s:%u", status, req->src.peer.ip, req->src.peer.port);
+        return -1;
+    }
+    if (with_res) {
+        for (res_hdr_t *h = req->res.hdrs; h; h = h->next)
+            if (sc_msg_add_header(r, sc_str_cstr(h->name), sc_str_cstr(h->value), NULL) != 0)
+                sc_log(SC_LOG_WARN, "%s: header \"%s\" not added", holder(req), h->name);
+        if (req->res.body)
+            sc_msg_set_body(r, sc_str_cstr(req->res.ctype), sc_str(req->res.body, req->res.body_len));
+    }
+    req->send(&req->src, req->msg, r);
+    sc_msg_free(r);
+    if (status >= 200)
+        req->done = true;
+    return 0;
+}
+
+static bool method_matches(const sc_instance_t *in, const sc_req_t *req)
+{
+    if (in->nmethods == 0)
+        return true;
+    for (int i = 0; i < in->nmethods; i++)
+        if (sc_str_eq_c(req->msg->method_str, in->methods[i]))
+            return true;
+    return false;
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    sc_req_t *req = arg;
+    (void)fd;
+    (void)what;
+    if (req->done)
+        return;
+    sc_log(SC_LOG_WARN, "%.*s %.*s from %s:%u not answered by %s within %d s: answering 500",
+           SC_STR_FMT(req->msg->method_str), SC_STR_FMT(req->msg->call_id), req->src.peer.ip,
+           req->src.peer.port, holder(req), SC_REQUEST_TIMEOUT_S);
+    respond(req, 500, "Request not answered in time", false);
+    req->timed_out = true;      /* the module still holds it: freed on its late call */
+    settle(req);
+}
+
+/* A request the core already answered for a slow module: the module's
+ * late call is where it lets go. */
+static bool late_call(sc_req_t *req, const char *what)
+{
+    if (!req->done)
+        return false;
+    sc_log(SC_LOG_WARN, "%s: %s after the final answer: ignored", holder(req), what);
+    if (req->timed_out && req->depth == 0) {
+        req->timed_out = false;
+        settle(req);
+    }
+    return true;
+}
+
+void sc_next(sc_req_t *req)
+{
+    if (late_call(req, "sc_next"))
+        return;
+    sc_chain_t *c = req->chain;
+    for (int i = req->pos + 1; i < c->n; i++) {
+        sc_instance_t *in = &c->links[i];
+        if (in->mod->handle == NULL || !method_matches(in, req))
+            continue;
+        req->pos = i;
+        req->depth++;
+        in->mod->handle(in, req, &req->res);
+        req->depth--;
+        settle(req);
+        return;
+    }
+    req->pos = c->n;
+    respond(req, c->default_status, NULL, false);   /* the end of the chain */
+    settle(req);
+}
+
+void sc_fail(sc_req_t *req, unsigned status, const char *reason)
+{
+    if (late_call(req, "sc_fail"))
+        return;
+    sc_chain_t *c = req->chain;
+    sc_error_t err = { status >= 300 && status <= 699 ? status : 500,
+                       reason ? reason : "Server Internal Error" };
+    sc_log(SC_LOG_INFO, "%s failed %.*s: %u %s", holder(req), SC_STR_FMT(req->msg->method_str),
+           err.status, err.reason);
+    for (int i = req->pos + 1; i < c->n; i++) {
+        sc_instance_t *in = &c->links[i];
+        if (in->mod->handle_error == NULL || !method_matches(in, req))
+            continue;
+        req->pos = i;
+        req->depth++;
+        in->mod->handle_error(in, &err, req, &req->res);
+        req->depth--;
+        settle(req);
+        return;
+    }
+    req->pos = c->n;
+    respond(req, err.status, err.reason, false);
+    settle(req);
+}
+
+int sc_res_send(sc_res_t *res, unsigned status, const char *reason)
+{
+    sc_req_t *req = res->req;
+    if (late_call(req, "a second final answer"))
+        return -1;
+    if (status < 100 || status > 699) {
+        sc_log(SC_LOG_WARN, "%s: status %u is not a SIP status", holder(req), status);
+        return -1;
+    }
+    int rc = respond(req, status, reason, true);
+    settle(req);
+    return rc;
+}
+
+int sc_res_add_header(sc_res_t *res, const char *name, const char *value)
+{
+    res_hdr_t *h = calloc(1, sizeof(*h));
+    if (h == NULL || (h->name = strdup(name)) == NULL || (h->value = strdup(value)) == NULL) {
+        if (h) {
+            free(h->name);
+            free(h);
+        }
+        return -1;
+    }
+    res_hdr_t **t = &res->hdrs;
+    while (*t)
+        t = &(*t)->next;
+    *t = h;
+    return 0;
+}
+
+int sc_res_set_body(sc_res_t *res, const char *content_type, sc_str_t body)
+{
+    /* SDP is what a body almost always is; drachtio-srf sets its type */
+    if (content_type == NULL)
+        content_type = body.len >= 4 && memcmp(body.s, "v=0", 3) == 0 ? "application/sdp"
+                                                                     : "application/octet-stream";
+    char *ct = strdup(content_type), *b = malloc(body.len ? body.len : 1);
+    if (ct == NULL || b == NULL) {
+        free(ct);
+        free(b);
+        return -1;
+    }
+    if (body.len)
+        memcpy(b, body.s, body.len);
+    free(res->ctype);
+    free(res->body);
+    res->ctype = ct;
+    res->body = b;
+    res->body_len = body.len;
+    return 0;
+}
+
+void sc_chain_run(sc_chain_t *c, const sc_source_t *src, char *raw, sc_msg_t *msg, sc_send_fn send)
+{
+    sc_req_t *req = calloc(1, sizeof(*req));
+    if (req == NULL) {
+        sc_msg_free(msg);
+        free(raw);
+        return;
+    }
+    req->chain = c;
+    req->pos = -1;
+    req->msg = msg;
+    req->raw = raw;
+    req->src = *src;
+    sc_source_hold(&req->src);
+    req->send = send;
+    req->res.req = req;
+    sc_gen_tag(req->to_tag, 16);
+    req->next = c->pending;
+    if (c->pending)
+        c->pending->prev = req;
+    c->pending = req;
+    c->npending++;
+    req->timer = evtimer_new(c->base, on_timeout, req);
+    struct timeval tv = { .tv_sec = SC_REQUEST_TIMEOUT_S };
+    if (req->timer)
+        evtimer_add(req->timer, &tv);
+    sc_next(req);
+}
+
+unsigned sc_chain_pending(const sc_chain_t *c)
+{
+    return c->npending;
+}
+
+void sc_chain_abort_pending(sc_chain_t *c)
+{
+    while (c->pending) {
+        sc_req_t *req = c->pending;
+        if (!req->done)
+            respond(req, 503, "Server Stopping", false);
+        req_free(req);
+    }
+}
+
+/* --- requests as modules read them --------------------------------------- */
+
+sc_str_t sc_req_method(const sc_req_t *req) { return req->msg->method_str; }
+sc_str_t sc_req_uri(const sc_req_t *req) { return req->msg->ruri_str; }
+sc_str_t sc_req_body(const sc_req_t *req) { return req->msg->body; }
+const char *sc_req_transport(const sc_req_t *req) { return req->src.kind == SC_TP_TCP ? "tcp" : "udp"; }
+const char *sc_req_source_ip(const sc_req_t *req) { return req->src.peer.ip; }
+uint16_t sc_req_source_port(const sc_req_t *req) { return req->src.peer.port; }
+
+sc_str_t sc_req_header(const sc_req_t *req, const char *name)
+{
+    sc_hdr_t *h = sc_msg_find_header(req->msg, sc_str_cstr(name));
+    return h ? h->value : SC_STR_NULL;
+}

@@ -1,0 +1,214 @@
+/*
+ * chain_build.c — making the chain from the config's "chain" list: each
+ * entry names a module, optionally a methods filter, and the module's own
+ * keys, which its create hook validates (DESIGN §4, §5).
+ */
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain_impl.h"
+#include "sc_log.h"
+
+static int read_methods(sc_instance_t *in, const sc_conf_node_t *m, char *err, size_t errlen)
+{
+    if (m->kind != SC_CONF_SEQ || m->children == NULL)
+        return sc_conf_error(err, errlen, m, "\"methods\" must be a non-empty list of SIP methods");
+    for (const sc_conf_node_t *e = m->children; e; e = e->next) {
+        if (e->kind != SC_CONF_SCALAR || !sc_is_token(sc_str_cstr(e->value)) ||
+            strlen(e->value) >= sizeof(in->methods[0]))
+            return sc_conf_error(err, errlen, e, "\"%s\" is not a SIP method",
+                                 e->kind == SC_CONF_SCALAR ? e->value : "(list)");
+        if (in->nmethods == SC_MAX_METHOD_FILTER)
+            return sc_conf_error(err, errlen, e, "at most %d methods", SC_MAX_METHOD_FILTER);
+        strcpy(in->methods[in->nmethods++], e->value);
+    }
+    return 0;
+}
+
+static int create(sc_chain_t *c, int i, const sc_module_t *mod, const sc_conf_node_t *conf,
+                  char *err, size_t errlen)
+{
+    sc_instance_t *in = &c->links[i];
+    in->mod = mod;
+    in->base = c->base;
+    snprintf(in->name, sizeof(in->name), "%s", mod->name ? mod->name : "module");
+    if (conf) {
+        const sc_conf_node_t *m = sc_conf_get(conf, "methods");
+        if (m && read_methods(in, m, err, errlen))
+            return -1;
+    }
+    err[0] = '\0';
+    in->created = true;     /* destroy runs even if create fails half-way */
+    if (mod->create) {
+        if (mod->create(in, conf, err, errlen) != 0) {
+            if (err[0] == '\0')
+                snprintf(err, errlen, "module \"%s\": create failed", in->name);
+            return -1;
+        }
+    } else if (conf && sc_conf_check_keys(conf, (const char *const[]){ NULL }, err, errlen)) {
+        return -1;
+    }
+    return 0;
+}
+
+static sc_chain_t *chain_new(int n, struct event_base *base, unsigned default_status)
+{
+    sc_chain_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->links = calloc((size_t)(n ? n : 1), sizeof(*c->links));
+    if (c->links == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->n = n;
+    c->base = base;
+    c->default_status = default_status;
+    return c;
+}
+
+sc_chain_t *sc_chain_build(const sc_conf_node_t *chain, const char *modules_path,
+                           struct event_base *base, unsigned default_status, char *err,
+                           size_t errlen)
+{
+    int n = 0;
+    if (chain && chain->kind != SC_CONF_SEQ) {
+        sc_conf_error(err, errlen, chain, "\"chain\" must be a list of modules");
+        return NULL;
+    }
+    for (const sc_conf_node_t *e = chain ? chain->children : NULL; e; e = e->next)
+        n++;
+    sc_chain_t *c = chain_new(n, base, default_status);
+    if (c == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    int i = 0;
+    for (const sc_conf_node_t *e = chain ? chain->children : NULL; e; e = e->next, i++) {
+        if (e->kind != SC_CONF_MAP) {
+            sc_conf_error(err, errlen, e, "a chain entry must be a mapping with \"module\"");
+            goto fail;
+        }
+        const sc_conf_node_t *name = sc_conf_get(e, "module");
+        if (name == NULL) {
+            sc_conf_error(err, errlen, e, "chain entry needs \"module\"");
+            goto fail;
+        }
+        if (name->kind != SC_CONF_SCALAR) {
+            sc_conf_error(err, errlen, name, "\"module\" must be a module name");
+            goto fail;
+        }
+        char why[768];
+        const sc_module_t *mod = sc_module_load(modules_path, name->value, &c->links[i].dl, why,
+                                                sizeof(why));
+        if (mod == NULL) {
+            sc_conf_error(err, errlen, name, "%s", why);
+            goto fail;
+        }
+        if (create(c, i, mod, e, err, errlen))
+            goto fail;
+    }
+    return c;
+fail:
+    sc_chain_free(c);
+    return NULL;
+}
+
+sc_chain_t *sc_chain_build_static(const sc_module_t *const *mods, const sc_conf_node_t *const *confs,
+                                  int n, struct event_base *base, unsigned default_status,
+                                  char *err, size_t errlen)
+{
+    sc_chain_t *c = chain_new(n, base, default_status);
+    if (c == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        if (create(c, i, mods[i], confs ? confs[i] : NULL, err, errlen)) {
+            sc_chain_free(c);
+            return NULL;
+        }
+    return c;
+}
+
+int sc_chain_start(sc_chain_t *c, char *err, size_t errlen)
+{
+    c->started = true;
+    for (int i = 0; i < c->n; i++) {
+        sc_instance_t *in = &c->links[i];
+        if (in->mod->start && in->mod->start(in) != 0) {
+            snprintf(err, errlen, "module \"%s\" failed to start", in->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void sc_chain_free(sc_chain_t *c)
+{
+    if (c == NULL)
+        return;
+    sc_chain_abort_pending(c);
+    for (int i = c->n - 1; i >= 0; i--) {
+        sc_instance_t *in = &c->links[i];
+        if (c->started && in->created && in->mod->stop)
+            in->mod->stop(in);
+    }
+    for (int i = c->n - 1; i >= 0; i--) {
+        sc_instance_t *in = &c->links[i];
+        if (in->created && in->mod->destroy)
+            in->mod->destroy(in);
+        if (in->dl)
+            dlclose(in->dl);
+    }
+    free(c->links);
+    free(c);
+}
+
+/* --- instances and configuration as modules see them --------------------- */
+
+void sc_instance_set_data(sc_instance_t *in, void *data) { in->data = data; }
+void *sc_instance_data(const sc_instance_t *in) { return in->data; }
+const char *sc_instance_name(const sc_instance_t *in) { return in->name; }
+struct event_base *sc_instance_base(const sc_instance_t *in) { return in->base; }
+
+void sc_instance_log(const sc_instance_t *in, int level, const char *fmt, ...)
+{
+    if (level < SC_LOG_LEVEL_ERROR || level > SC_LOG_LEVEL_DEBUG || (sc_log_level_t)level > sc_log_level)
+        return;
+    char line[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    sc_log_write((sc_log_level_t)level, "%s: %s", in->name, line);
+}
+
+int sc_conf_check_keys(const sc_conf_node_t *node, const char *const *keys, char *err, size_t errlen)
+{
+    if (node->kind != SC_CONF_MAP)
+        return sc_conf_error(err, errlen, node, "expected a mapping");
+    for (const sc_conf_node_t *c = node->children; c; c = c->next) {
+        if (strcmp(c->key, "module") == 0 || strcmp(c->key, "methods") == 0)
+            continue;
+        bool ok = false;
+        for (const char *const *k = keys; *k && !ok; k++)
+            ok = strcmp(*k, c->key) == 0;
+        if (!ok) {
+            sc_conf_node_t at = { .file = c->file, .line = c->key_line, .col = c->key_col };
+            return sc_conf_error(err, errlen, &at, "unknown key \"%s\"", c->key);
+        }
+    }
+    return 0;
+}
+
+const sc_conf_node_t *sc_conf_first(const sc_conf_node_t *seq)
+{
+    return seq && seq->kind != SC_CONF_SCALAR ? seq->children : NULL;
+}
+
+const sc_conf_node_t *sc_conf_next(const sc_conf_node_t *n)
+{
+    return n ? n->next : NULL;
+}

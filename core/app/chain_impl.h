@@ -1,0 +1,68 @@
+/* chain_impl.h — the chain's structures, shared by the files of core/app. */
+#ifndef SC_CHAIN_IMPL_H
+#define SC_CHAIN_IMPL_H
+
+#include <event2/event.h>
+
+#include "app.h"
+
+#define SC_MAX_METHOD_FILTER 16
+
+struct sc_instance {
+    const sc_module_t *mod;
+    void              *dl;          /* dlopen handle, NULL when built in */
+    char               name[64];
+    int                nmethods;    /* 0: every method */
+    char               methods[SC_MAX_METHOD_FILTER][32];
+    void              *data;
+    struct event_base *base;
+    bool               created;     /* create was called: destroy will be */
+};
+
+typedef struct res_hdr {
+    char           *name, *value;
+    struct res_hdr *next;
+} res_hdr_t;
+
+struct sc_res {
+    sc_req_t  *req;
+    res_hdr_t *hdrs;
+    char      *ctype;
+    char      *body;
+    size_t     body_len;
+};
+
+/* Ownership: a request owns its bytes, its parsed message and its answer
+ * state; the chain's pending list holds it until it is answered and no
+ * handler is on the stack (see settle() in chain.c). */
+struct sc_req {
+    sc_chain_t   *chain;
+    int           pos;          /* link holding it; -1 before the first */
+    sc_msg_t     *msg;
+    char         *raw;
+    sc_source_t   src;
+    sc_send_fn    send;
+    char          to_tag[17];
+    bool          done;         /* a final answer went out */
+    bool          timed_out;    /* answered by the core; the module may still call */
+    int           depth;        /* handler calls on the stack */
+    struct event *timer;
+    struct sc_res res;
+    sc_req_t     *prev, *next;
+};
+
+struct sc_chain {
+    sc_instance_t     *links;
+    int                n;
+    unsigned           default_status;
+    struct event_base *base;
+    sc_req_t          *pending;
+    unsigned           npending;
+    bool               started;     /* start hooks ran: stop hooks will */
+};
+
+/* loader.c: dlopen modules_path/NAME.so and check its ABI. */
+const sc_module_t *sc_module_load(const char *modules_path, const char *name, void **dl,
+                                  char *why, size_t whylen);
+
+#endif
