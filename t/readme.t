@@ -3,6 +3,7 @@
 use strict;
 use warnings;
 use Test::More;
+use File::Temp ();
 
 open my $fh, '<', 'README.md' or die;
 my @readme = <$fh>;
@@ -16,4 +17,20 @@ open my $ci, '<', '.ci/run' or die;
 my @ci = grep { !/^\s*(#|$|set |cd )/ } <$ci>;
 is(scalar @ci, 1, '.ci/run has one command');
 is($ci[0], $test, '.ci/run runs exactly the README test line');
+
+# the module in "Writing a module" builds out of tree with one line and loads
+my $text = join '', @readme;
+my ($mod) = $text =~ /## Writing a module.*?```c\n(.*?)```/s;
+ok(defined $mod, 'README shows a module');
+my $dir = File::Temp::tempdir(CLEANUP => 1);
+open my $src, '>', "$dir/hello.c" or die;
+print $src $mod;
+close $src;
+my $cc = `cc -std=c11 -Wall -Wextra -Werror -shared -fPIC -Iinclude $dir/hello.c -o $dir/hello.so 2>&1`;
+is($? >> 8, 0, 'it compiles against include/sipchain.h alone') or diag($cc);
+open my $conf, '>', "$dir/c.yaml" or die;
+print $conf "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nmodules_path: $dir\nchain:\n  - module: hello\n";
+close $conf;
+my $sipchain = $ENV{SIPCHAIN} // 'objs/sipchain';
+like(`$sipchain -t -c $dir/c.yaml 2>&1`, qr/is valid/, 'and sipchain loads it');
 done_testing();
