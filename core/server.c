@@ -178,6 +178,8 @@ int sc_server_run(const sc_server_conf_t *conf)
     char cerr[1024];
     s.chain = sc_chain_build(sc_conf_get(conf->tree, "chain"), conf->modules_path, s.base,
                              conf->default_status, cerr, sizeof(cerr));
+    if (s.chain)
+        sc_chain_set_request_timeout(s.chain, conf->request_timeout_s);
     if (s.chain == NULL || sc_chain_start(s.chain, cerr, sizeof(cerr)) != 0) {
         sc_log(SC_LOG_ERROR, "%s", cerr);
         goto out;

@@ -24,6 +24,7 @@ typedef struct {
     sc_tp_opts_t            tp;             /* limits, TCP idle and cap */
     unsigned                default_status;     /* end of chain */
     const char             *modules_path;
+    unsigned                request_timeout_s;  /* a module's time to answer */
     sc_conf_node_t         *tree;
 } sc_server_conf_t;
 

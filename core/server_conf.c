@@ -37,7 +37,8 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
     static const char *const keys[] = { "listen", "log", "limits", "default_status", NULL };
     static const char *const log_keys[] = { "level", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line",
-                                              "idle_timeout", "max_connections", NULL };
+                                              "idle_timeout", "max_connections",
+                                              "request_timeout", NULL };
     unsigned long v;
     if (n->kind != SC_CONF_MAP)
         return sc_conf_error(err, errlen, n, "\"server\" must be a mapping");
@@ -82,6 +83,14 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
             { "idle_timeout", 86400, offsetof(sc_tp_opts_t, idle_timeout_s), false },
             { "max_connections", 1000000, offsetof(sc_tp_opts_t, max_connections), false },
         };
+        const sc_conf_node_t *rt = sc_conf_get(lim, "request_timeout");
+        if (rt) {
+            if (sc_conf_uint(rt, 3600, &v, err, errlen))
+                return -1;
+            if (v == 0)
+                return sc_conf_error(err, errlen, rt, "\"request_timeout\" must be at least 1 second");
+            c->request_timeout_s = (unsigned)v;
+        }
         for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
             const sc_conf_node_t *k = sc_conf_get(lim, limits[i].key);
             if (k == NULL)
@@ -117,6 +126,7 @@ int sc_server_conf_read(const char *path, sc_server_conf_t *c, char *err, size_t
     c->tp.max_connections = 4096;
     c->default_status = 404;
     c->modules_path = SC_MODULES_PATH;
+    c->request_timeout_s = 32;
     c->tree = sc_conf_load(path, err, errlen);
     if (c->tree == NULL)
         return -1;

@@ -7,7 +7,7 @@
  *
  * Lifetime: a request is freed once its final answer has gone out and no
  * handler call is on the stack (settle()).  One that nobody answers within
- * SC_REQUEST_TIMEOUT_S gets 500 from the core, and is freed when its
+ * the request timeout (32 s) gets 500 from the core, and is freed when its
  * module finally lets go of it (any later sc_next/sc_res_send/sc_fail),
  * or at stop; that keeps a slow module from holding a dangling pointer.
  */
@@ -19,8 +19,6 @@
 #include "respond.h"
 #include "sc_log.h"
 
-/* 64*T1, the longest a non-INVITE transaction lives (RFC 3261 §17.1.2.2) */
-#define SC_REQUEST_TIMEOUT_S 32
 
 static void req_free(sc_req_t *req)
 {
@@ -100,9 +98,9 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (req->done)
         return;
-    sc_log(SC_LOG_WARN, "%.*s %.*s from %s:%u not answered by %s within %d s: answering 500",
+    sc_log(SC_LOG_WARN, "%.*s %.*s from %s:%u not answered by %s within %u s: answering 500",
            SC_STR_FMT(req->msg->method_str), SC_STR_FMT(req->msg->call_id), req->src.peer.ip,
-           req->src.peer.port, holder(req), SC_REQUEST_TIMEOUT_S);
+           req->src.peer.port, holder(req), req->chain->request_timeout_s);
     respond(req, 500, "Request not answered in time", false);
     req->timed_out = true;      /* the module still holds it: freed on its late call */
     settle(req);
@@ -244,10 +242,15 @@ void sc_chain_run(sc_chain_t *c, const sc_source_t *src, char *raw, sc_msg_t *ms
     c->pending = req;
     c->npending++;
     req->timer = evtimer_new(c->base, on_timeout, req);
-    struct timeval tv = { .tv_sec = SC_REQUEST_TIMEOUT_S };
+    struct timeval tv = { .tv_sec = c->request_timeout_s };
     if (req->timer)
         evtimer_add(req->timer, &tv);
     sc_next(req);
+}
+
+void sc_chain_set_request_timeout(sc_chain_t *c, unsigned seconds)
+{
+    c->request_timeout_s = seconds ? seconds : 1;
 }
 
 unsigned sc_chain_pending(const sc_chain_t *c)

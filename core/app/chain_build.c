@@ -66,6 +66,7 @@ static sc_chain_t *chain_new(int n, struct event_base *base, unsigned default_st
     }
     c->n = n;
     c->base = base;
+    c->request_timeout_s = 32;      /* 64*T1: the life of a non-INVITE transaction */
     c->default_status = default_status;
     return c;
 }

@@ -59,6 +59,7 @@ struct sc_chain {
     sc_req_t          *pending;
     unsigned           npending;
     bool               started;     /* start hooks ran: stop hooks will */
+    unsigned           request_timeout_s;
 };
 
 /* loader.c: dlopen modules_path/NAME.so and check its ABI. */
