@@ -64,7 +64,6 @@ int main(int argc, char **argv)
         sc_server_conf_free(&conf);
         return 0;
     }
-    int rc = sc_server_run(&conf);
-    sc_server_conf_free(&conf);
-    return rc;
+    sc_server_conf_free(&conf);     /* the server reads it again: one path for start and reload */
+    return sc_server_run(file);
 }

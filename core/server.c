@@ -15,13 +15,33 @@
 #include "respond.h"
 #include "sc_log.h"
 
+/* A configuration and the chain built from it, as nginx's "cycle": a
+ * reload builds a new generation beside the running one and swaps only
+ * when everything in it started.  The chain's instances may point into
+ * the config tree, so both live and die together. */
+typedef struct generation {
+    sc_server_conf_t   conf;
+    sc_chain_t        *chain;
+    struct generation *next;            /* retired, draining */
+} generation_t;
+
 typedef struct {
-    const sc_server_conf_t *conf;
-    struct event_base      *base;
-    sc_chain_t             *chain;
-    sc_listener_t          *listeners[SC_MAX_LISTEN];
-    int                     nlisteners;
-    unsigned long           dropped;        /* garbage and unanswerable */
+    sc_tp_kind_t            kind;
+    struct sockaddr_storage addr;
+    socklen_t               len;
+    char                    text[96];
+    sc_listener_t          *l;
+} slot_t;
+
+typedef struct {
+    const char        *file;
+    struct event_base *base;
+    generation_t      *cur;
+    generation_t      *retired;
+    struct event      *reaper;
+    slot_t             slots[SC_MAX_LISTEN];
+    int                nslots;
+    unsigned long      dropped;         /* garbage and unanswerable */
 } server_t;
 
 static void send_response(const sc_source_t *src, const sc_msg_t *req, sc_msg_t *resp)
@@ -76,7 +96,7 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
     sc_parse_err_t err;
     int rc = sc_msg_parse(&m, raw, len,
                           src->kind == SC_TP_TCP ? SC_TRANSPORT_STREAM : SC_TRANSPORT_DGRAM,
-                          &s->conf->tp.limits, &err);
+                          &s->cur->conf.tp.limits, &err);
     if (m == NULL || !m->is_request) {
         /* Garbage, or a response with no transaction to match: dropped,
          * as RFC 3261 §18.1.2 and RFC 4475 §3.1.2.19 ask. */
@@ -132,7 +152,138 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
     }
     if (m->method == SC_METHOD_INVITE)
         answer(src, m, 100, NULL, NULL);
-    sc_chain_run(s->chain, src, raw, m, send_response);   /* takes raw and m */
+    sc_chain_run(s->cur->chain, src, raw, m, send_response);  /* takes raw and m */
+}
+
+static void generation_free(generation_t *g)
+{
+    if (g == NULL)
+        return;
+    sc_chain_free(g->chain);        /* answers what still waits, runs stop/destroy */
+    sc_server_conf_free(&g->conf);
+    free(g);
+}
+
+/* Reads, validates and starts a generation from the config file.  NULL
+ * with the reason in err. */
+static generation_t *generation_new(server_t *s, char *err, size_t errlen)
+{
+    generation_t *g = calloc(1, sizeof(*g));
+    if (g == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (sc_server_conf_read(s->file, &g->conf, err, errlen) != 0) {
+        free(g);
+        return NULL;
+    }
+    g->chain = sc_chain_build(sc_conf_get(g->conf.tree, "chain"), g->conf.modules_path, s->base,
+                              g->conf.default_status, err, errlen);
+    if (g->chain == NULL) {
+        generation_free(g);
+        return NULL;
+    }
+    sc_chain_set_request_timeout(g->chain, g->conf.request_timeout_s);
+    if (sc_chain_start(g->chain, err, errlen) != 0) {
+        generation_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static int slot_find(const server_t *s, sc_tp_kind_t kind, const struct sockaddr_storage *a,
+                     socklen_t len)
+{
+    for (int i = 0; i < s->nslots; i++)
+        if (s->slots[i].kind == kind && s->slots[i].len == len && memcmp(&s->slots[i].addr, a, len) == 0)
+            return i;
+    return -1;
+}
+
+/* Makes the listeners match g's listen list: kept ones stay open (no
+ * packet lost), new ones open, the rest close.  Nothing changes if a new
+ * one cannot open. */
+static int listeners_apply(server_t *s, const generation_t *g, char *err, size_t errlen)
+{
+    const sc_server_conf_t *c = &g->conf;
+    slot_t next[SC_MAX_LISTEN];
+    bool kept[SC_MAX_LISTEN] = { false };
+    int n = 0;
+    for (int i = 0; i < c->nlisten; i++, n++) {
+        slot_t *sl = &next[n];
+        memset(sl, 0, sizeof(*sl));
+        sl->kind = c->listen_kind[i];
+        sl->addr = c->listen[i];
+        sl->len = c->listen_len[i];
+        snprintf(sl->text, sizeof(sl->text), "%s", c->listen_text[i]);
+        int k = slot_find(s, sl->kind, &sl->addr, sl->len);
+        if (k >= 0) {
+            sl->l = s->slots[k].l;
+            kept[k] = true;
+            sc_listener_update(sl->l, &c->tp);
+            continue;
+        }
+        sl->l = sc_listen(s->base, sl->kind, (const struct sockaddr *)&sl->addr, sl->len, &c->tp,
+                          on_message, s, err, errlen);
+        if (sl->l == NULL) {
+            char why[256];
+            snprintf(why, sizeof(why), "%s", err);
+            snprintf(err, errlen, "listen %s: %s", sl->text, why);
+            for (int j = 0; j < n; j++)     /* undo what this attempt opened */
+                if (slot_find(s, next[j].kind, &next[j].addr, next[j].len) < 0)
+                    sc_listener_free(next[j].l);
+            return -1;
+        }
+        sc_log(SC_LOG_INFO, "listening on %s", sl->text);
+    }
+    for (int i = 0; i < s->nslots; i++)
+        if (!kept[i]) {
+            sc_log(SC_LOG_INFO, "closing %s", s->slots[i].text);
+            sc_listener_free(s->slots[i].l);
+        }
+    memcpy(s->slots, next, sizeof(next[0]) * (size_t)n);
+    s->nslots = n;
+    return 0;
+}
+
+/* Frees retired generations once their last request is answered. */
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    server_t *s = arg;
+    (void)fd;
+    (void)what;
+    for (generation_t **p = &s->retired; *p;) {
+        generation_t *g = *p;
+        if (sc_chain_pending(g->chain) == 0) {
+            *p = g->next;
+            generation_free(g);
+        } else {
+            p = &g->next;
+        }
+    }
+}
+
+/* SIGHUP, the nginx way (DESIGN §5): a new generation is built and started
+ * beside the running one; only when that and the listeners succeed is it
+ * swapped in.  Requests in flight finish on the chain they started on. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    server_t *s = arg;
+    char err[1024];
+    (void)sig;
+    (void)what;
+    generation_t *g = generation_new(s, err, sizeof(err));
+    if (g == NULL || listeners_apply(s, g, err, sizeof(err)) != 0) {
+        sc_log(SC_LOG_ERROR, "reload failed, keeping the running configuration: %s", err);
+        generation_free(g);
+        return;
+    }
+    s->cur->next = s->retired;
+    s->retired = s->cur;
+    s->cur = g;
+    sc_log_level = (sc_log_level_t)g->conf.log_level;
+    sc_log(SC_LOG_INFO, "reloaded %s", s->file);
+    on_reap(-1, 0, s);
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
@@ -143,25 +294,20 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     /* Requests still waiting on a module are answered 503 and freed, then
      * the listeners close; transactions that must outlive their answer
      * come with the transaction layer. */
-    sc_chain_abort_pending(s->chain);
-    for (int i = 0; i < s->nlisteners; i++) {
-        sc_listener_free(s->listeners[i]);
-        s->listeners[i] = NULL;
-    }
+    for (generation_t *g = s->retired; g; g = g->next)
+        sc_chain_abort_pending(g->chain);
+    sc_chain_abort_pending(s->cur->chain);
+    for (int i = 0; i < s->nslots; i++)
+        sc_listener_free(s->slots[i].l);
+    s->nslots = 0;
     event_base_loopexit(s->base, NULL);
 }
 
-static void on_hup(evutil_socket_t sig, short what, void *arg)
+int sc_server_run(const char *file)
 {
-    (void)sig; (void)what; (void)arg;
-    sc_log(SC_LOG_WARN, "SIGHUP: configuration reload is not supported by this build yet");
-}
-
-int sc_server_run(const sc_server_conf_t *conf)
-{
-    server_t s = { .conf = conf };
+    server_t s = { .file = file };
+    char err[1024];
     int status = 1;
-    sc_log_level = (sc_log_level_t)conf->log_level;
     signal(SIGPIPE, SIG_IGN);
     s.base = event_base_new();
     if (s.base == NULL) {
@@ -175,35 +321,35 @@ int sc_server_run(const sc_server_conf_t *conf)
     };
     for (int i = 0; i < 3; i++)
         evsignal_add(sigs[i], NULL);
-    char cerr[1024];
-    s.chain = sc_chain_build(sc_conf_get(conf->tree, "chain"), conf->modules_path, s.base,
-                             conf->default_status, cerr, sizeof(cerr));
-    if (s.chain)
-        sc_chain_set_request_timeout(s.chain, conf->request_timeout_s);
-    if (s.chain == NULL || sc_chain_start(s.chain, cerr, sizeof(cerr)) != 0) {
-        sc_log(SC_LOG_ERROR, "%s", cerr);
+    s.reaper = event_new(s.base, -1, EV_PERSIST, on_reap, &s);
+    struct timeval second = { .tv_sec = 1 };
+    event_add(s.reaper, &second);
+
+    s.cur = generation_new(&s, err, sizeof(err));
+    if (s.cur == NULL) {
+        sc_log(SC_LOG_ERROR, "%s", err);
         goto out;
     }
-    for (int i = 0; i < conf->nlisten; i++) {
-        char err[256];
-        s.listeners[i] = sc_listen(s.base, conf->listen_kind[i],
-                                   (const struct sockaddr *)&conf->listen[i], conf->listen_len[i],
-                                   &conf->tp, on_message, &s, err, sizeof(err));
-        if (s.listeners[i] == NULL) {
-            sc_log(SC_LOG_ERROR, "listen %s: %s", conf->listen_text[i], err);
-            goto out;
-        }
-        s.nlisteners++;
-        sc_log(SC_LOG_INFO, "listening on %s", conf->listen_text[i]);
+    sc_log_level = (sc_log_level_t)s.cur->conf.log_level;
+    if (listeners_apply(&s, s.cur, err, sizeof(err)) != 0) {
+        sc_log(SC_LOG_ERROR, "%s", err);
+        goto out;
     }
-    sc_log(SC_LOG_INFO, "sipchain/%s started with %s", SC_VERSION, conf->file);
+    sc_log(SC_LOG_INFO, "sipchain/%s started with %s", SC_VERSION, file);
     event_base_dispatch(s.base);
     sc_log(SC_LOG_INFO, "stopped (%lu datagrams dropped)", s.dropped);
     status = 0;
 out:
-    sc_chain_free(s.chain);         /* before the listeners its requests hold */
-    for (int i = 0; i < s.nlisteners; i++)
-        sc_listener_free(s.listeners[i]);
+    /* chains before the listeners their requests hold */
+    while (s.retired) {
+        generation_t *g = s.retired;
+        s.retired = g->next;
+        generation_free(g);
+    }
+    generation_free(s.cur);
+    for (int i = 0; i < s.nslots; i++)
+        sc_listener_free(s.slots[i].l);
+    event_free(s.reaper);
     for (int i = 0; i < 3; i++)
         event_free(sigs[i]);
     event_base_free(s.base);

@@ -37,7 +37,8 @@ void sc_server_conf_free(sc_server_conf_t *conf);
  * module half of validating a configuration (-t).  0 or -1 with err. */
 int  sc_server_conf_check_chain(const sc_server_conf_t *conf, char *err, size_t errlen);
 
-/* Runs until SIGTERM or SIGINT; returns the exit status. */
-int  sc_server_run(const sc_server_conf_t *conf);
+/* Reads file, starts, runs until SIGTERM or SIGINT, reloads file on
+ * SIGHUP; returns the exit status. */
+int  sc_server_run(const char *file);
 
 #endif

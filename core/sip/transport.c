@@ -87,6 +87,11 @@ void sc_listener_free(sc_listener_t *l)
         sc_udp_free(l);
 }
 
+void sc_listener_update(sc_listener_t *l, const sc_tp_opts_t *opts)
+{
+    l->opts = *opts;
+}
+
 int sc_source_reply(const sc_source_t *src, const char *buf, size_t len,
                     const struct sockaddr *dest, socklen_t destlen)
 {

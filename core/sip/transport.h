@@ -53,6 +53,9 @@ const char *sc_listen_parse(const char *text, sc_tp_kind_t *kind, struct sockadd
 sc_listener_t *sc_listen(struct event_base *base, sc_tp_kind_t kind, const struct sockaddr *addr,
                          socklen_t len, const sc_tp_opts_t *opts, sc_message_cb cb, void *arg,
                          char *err, size_t errlen);
+/* New limits after a reload: TCP framing and the idle timeout and cap
+ * apply from the next message and connection on. */
+void sc_listener_update(sc_listener_t *l, const sc_tp_opts_t *opts);
 /* Stops accepting and reading, closes every connection, frees. */
 void sc_listener_free(sc_listener_t *l);
 
