@@ -65,5 +65,7 @@ int main(int argc, char **argv)
         return 0;
     }
     sc_server_conf_free(&conf);     /* the server reads it again: one path for start and reload */
-    return sc_server_run(file);
+    int rc = sc_server_run(file);
+    sc_log_shutdown();              /* every queued line written before exit */
+    return rc;
 }

@@ -44,9 +44,19 @@ typedef struct {
     unsigned long      dropped;         /* garbage and unanswerable */
 } server_t;
 
+static const char *tp_name(const sc_source_t *src)
+{
+    return src->kind == SC_TP_TCP ? "tcp" : "udp";
+}
+
 static void send_response(const sc_source_t *src, const sc_msg_t *req, sc_msg_t *resp)
 {
     (void)req;
+    if (sc_log_sip_trace) {
+        sc_str_t out = sc_msg_serialize(resp);
+        sc_log(SC_LOG_INFO, "sent %zu octets to %s:%s:%u\n%.*s", out.len, tp_name(src),
+               src->peer.ip, src->peer.port, SC_STR_FMT(out));
+    }
     if (sc_respond_send(src, resp) != 0)
         sc_log(SC_LOG_WARN, "cannot send %u to %s:%u", resp->status, src->peer.ip, src->peer.port);
 }
@@ -85,6 +95,9 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
         i++;
     if (i == len)
         return;                     /* keep-alive */
+    if (sc_log_sip_trace)
+        sc_log(SC_LOG_INFO, "received %zu octets from %s:%s:%u\n%.*s", len, tp_name(src),
+               from->ip, from->port, (int)len, buf);
 
     /* The request may outlive this callback (a module answering later),
      * so it is parsed from bytes of its own. */
@@ -273,7 +286,13 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     (void)sig;
     (void)what;
     generation_t *g = generation_new(s, err, sizeof(err));
-    if (g == NULL || listeners_apply(s, g, err, sizeof(err)) != 0) {
+    if (g == NULL || sc_log_configure(&g->conf.log, err, sizeof(err)) != 0) {
+        sc_log(SC_LOG_ERROR, "reload failed, keeping the running configuration: %s", err);
+        generation_free(g);
+        return;
+    }
+    if (listeners_apply(s, g, err, sizeof(err)) != 0) {
+        sc_log_configure(&s->cur->conf.log, err, sizeof(err));    /* back as it was */
         sc_log(SC_LOG_ERROR, "reload failed, keeping the running configuration: %s", err);
         generation_free(g);
         return;
@@ -281,9 +300,15 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     s->cur->next = s->retired;
     s->retired = s->cur;
     s->cur = g;
-    sc_log_level = (sc_log_level_t)g->conf.log_level;
     sc_log(SC_LOG_INFO, "reloaded %s", s->file);
     on_reap(-1, 0, s);
+}
+
+static void on_usr1(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig; (void)what; (void)arg;
+    sc_log_reopen();
+    sc_log(SC_LOG_INFO, "SIGUSR1: log file reopened");
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
@@ -314,12 +339,13 @@ int sc_server_run(const char *file)
         sc_log(SC_LOG_ERROR, "cannot create the event loop");
         return 1;
     }
-    struct event *sigs[3] = {
+    struct event *sigs[4] = {
         evsignal_new(s.base, SIGTERM, on_stop_signal, &s),
         evsignal_new(s.base, SIGINT, on_stop_signal, &s),
         evsignal_new(s.base, SIGHUP, on_hup, &s),
+        evsignal_new(s.base, SIGUSR1, on_usr1, &s),
     };
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         evsignal_add(sigs[i], NULL);
     s.reaper = event_new(s.base, -1, EV_PERSIST, on_reap, &s);
     struct timeval second = { .tv_sec = 1 };
@@ -330,8 +356,8 @@ int sc_server_run(const char *file)
         sc_log(SC_LOG_ERROR, "%s", err);
         goto out;
     }
-    sc_log_level = (sc_log_level_t)s.cur->conf.log_level;
-    if (listeners_apply(&s, s.cur, err, sizeof(err)) != 0) {
+    if (sc_log_configure(&s.cur->conf.log, err, sizeof(err)) != 0 ||
+        listeners_apply(&s, s.cur, err, sizeof(err)) != 0) {
         sc_log(SC_LOG_ERROR, "%s", err);
         goto out;
     }
@@ -350,7 +376,7 @@ out:
     for (int i = 0; i < s.nslots; i++)
         sc_listener_free(s.slots[i].l);
     event_free(s.reaper);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         event_free(sigs[i]);
     event_base_free(s.base);
     return status;

@@ -9,6 +9,7 @@
 #define SC_SERVER_H
 
 #include "sc_conf.h"
+#include "sc_log.h"
 #include "transport.h"
 
 #define SC_MAX_LISTEN 32
@@ -20,7 +21,7 @@ typedef struct {
     socklen_t               listen_len[SC_MAX_LISTEN];
     sc_tp_kind_t            listen_kind[SC_MAX_LISTEN];
     char                   *listen_text[SC_MAX_LISTEN];
-    int                     log_level;
+    sc_log_conf_t           log;
     sc_tp_opts_t            tp;             /* limits, TCP idle and cap */
     unsigned                default_status;     /* end of chain */
     const char             *modules_path;

@@ -35,7 +35,7 @@ static int read_listen(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
 static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
 {
     static const char *const keys[] = { "listen", "log", "limits", "default_status", NULL };
-    static const char *const log_keys[] = { "level", NULL };
+    static const char *const log_keys[] = { "level", "target", "file", "format", "sip_trace", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line",
                                               "idle_timeout", "max_connections",
                                               "request_timeout", NULL };
@@ -55,14 +55,44 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
             return sc_conf_error(err, errlen, log, "\"log\" must be a mapping");
         if (sc_conf_known_keys(log, log_keys, err, errlen))
             return -1;
-        const sc_conf_node_t *lv = sc_conf_get(log, "level");
+        const sc_conf_node_t *k;
         const char *s;
-        if (lv) {
-            if (sc_conf_string(lv, &s, err, errlen))
+        if ((k = sc_conf_get(log, "level"))) {
+            int lv;
+            if (sc_conf_string(k, &s, err, errlen))
                 return -1;
-            if ((c->log_level = sc_log_level_parse(s)) < 0)
-                return sc_conf_error(err, errlen, lv, "\"level\" must be error, warn, info or debug");
+            if ((lv = sc_log_level_parse(s)) < 0)
+                return sc_conf_error(err, errlen, k, "\"level\" must be error, warn, info or debug");
+            c->log.level = (sc_log_level_t)lv;
         }
+        if ((k = sc_conf_get(log, "target"))) {
+            if (sc_conf_string(k, &s, err, errlen))
+                return -1;
+            if (strcmp(s, "stderr") == 0)
+                c->log.target = SC_LOG_TO_STDERR;
+            else if (strcmp(s, "file") == 0)
+                c->log.target = SC_LOG_TO_FILE;
+            else if (strcmp(s, "syslog") == 0)
+                c->log.target = SC_LOG_TO_SYSLOG;
+            else
+                return sc_conf_error(err, errlen, k, "\"target\" must be stderr, file or syslog");
+        }
+        const sc_conf_node_t *f = sc_conf_get(log, "file");
+        if (f && sc_conf_string(f, &c->log.file, err, errlen))
+            return -1;
+        if (c->log.target == SC_LOG_TO_FILE && f == NULL)
+            return sc_conf_error(err, errlen, log, "target: file needs \"file\"");
+        if (f && c->log.target != SC_LOG_TO_FILE)
+            return sc_conf_error(err, errlen, f, "\"file\" is only for target: file");
+        if ((k = sc_conf_get(log, "format"))) {
+            if (sc_conf_string(k, &s, err, errlen))
+                return -1;
+            if (strcmp(s, "json") != 0 && strcmp(s, "text") != 0)
+                return sc_conf_error(err, errlen, k, "\"format\" must be text or json");
+            c->log.json = strcmp(s, "json") == 0;
+        }
+        if ((k = sc_conf_get(log, "sip_trace")) && sc_conf_bool(k, &c->log.sip_trace, err, errlen))
+            return -1;
     }
     const sc_conf_node_t *lim = sc_conf_get(n, "limits");
     if (lim) {
@@ -120,7 +150,7 @@ int sc_server_conf_read(const char *path, sc_server_conf_t *c, char *err, size_t
     static const char *const keys[] = { "server", "modules_path", "chain", NULL };
     memset(c, 0, sizeof(*c));
     c->file = path;
-    c->log_level = SC_LOG_INFO;
+    c->log.level = SC_LOG_INFO;
     c->tp.limits = sc_parse_limits_default;
     c->tp.idle_timeout_s = 300;     /* a NATed phone's keep-alives come more often */
     c->tp.max_connections = 4096;

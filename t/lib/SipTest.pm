@@ -48,10 +48,12 @@ sub start_server {
         open STDOUT, '>&', \*STDERR or die;
         exec(split(/ /, $ENV{SIPCHAIN_WRAPPER} // ''), sipchain(), '-c', $conf) or exit 127;
     }
-    # ready when it says so (bounded wait)
+    # ready when it says so (bounded wait), in its stderr or in the log
+    # file the config names (ready_file)
+    my $ready = $o{ready_file} // $log;
     my $deadline = time + 20;
     while (time < $deadline) {
-        if (open my $fh, '<', $log) { local $/; my $t = <$fh>; return ($pid, $port, $log) if $t && $t =~ /started with/; }
+        if (open my $fh, '<', $ready) { local $/; my $t = <$fh>; return ($pid, $port, $log) if $t && $t =~ /started with/; }
         last if waitpid($pid, WNOHANG) == $pid;
         sleep 0.05;
     }
