@@ -46,7 +46,7 @@ typedef struct {
 
 static const char *tp_name(const sc_source_t *src)
 {
-    return src->kind == SC_TP_TCP ? "tcp" : "udp";
+    return src->kind == SC_TP_TLS ? "tls" : src->kind == SC_TP_TCP ? "tcp" : "udp";
 }
 
 static void send_response(const sc_source_t *src, const sc_msg_t *req, sc_msg_t *resp)
@@ -108,7 +108,7 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
     sc_msg_t *m;
     sc_parse_err_t err;
     int rc = sc_msg_parse(&m, raw, len,
-                          src->kind == SC_TP_TCP ? SC_TRANSPORT_STREAM : SC_TRANSPORT_DGRAM,
+                          src->kind == SC_TP_UDP ? SC_TRANSPORT_DGRAM : SC_TRANSPORT_STREAM,
                           &s->cur->conf.tp.limits, &err);
     if (m == NULL || !m->is_request) {
         /* Garbage, or a response with no transaction to match: dropped,
@@ -233,11 +233,12 @@ static int listeners_apply(server_t *s, const generation_t *g, char *err, size_t
         if (k >= 0) {
             sl->l = s->slots[k].l;
             kept[k] = true;
-            sc_listener_update(sl->l, &c->tp);
+            if (sc_listener_update(sl->l, &c->tp, &c->listen_tls[i], err, errlen) != 0)
+                sc_log(SC_LOG_WARN, "%s keeps its old TLS material: %s", sl->text, err);
             continue;
         }
         sl->l = sc_listen(s->base, sl->kind, (const struct sockaddr *)&sl->addr, sl->len, &c->tp,
-                          on_message, s, err, errlen);
+                          &c->listen_tls[i], on_message, s, err, errlen);
         if (sl->l == NULL) {
             char why[256];
             snprintf(why, sizeof(why), "%s", err);

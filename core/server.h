@@ -20,6 +20,7 @@ typedef struct {
     struct sockaddr_storage listen[SC_MAX_LISTEN];
     socklen_t               listen_len[SC_MAX_LISTEN];
     sc_tp_kind_t            listen_kind[SC_MAX_LISTEN];
+    sc_tls_opts_t           listen_tls[SC_MAX_LISTEN];
     char                   *listen_text[SC_MAX_LISTEN];
     sc_log_conf_t           log;
     sc_tp_opts_t            tp;             /* limits, TCP idle and cap */

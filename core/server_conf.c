@@ -10,22 +10,68 @@
 #include "sc_auto_config.h"
 #include "sc_log.h"
 
+/* A listen entry is "KIND:HOST:PORT", or for TLS a mapping:
+ *   { url: "tls:HOST:PORT", cert: FILE, key: FILE, ca: FILE, verify_client: BOOL } */
+static int read_tls(const sc_conf_node_t *e, sc_tls_opts_t *t, char *err, size_t errlen)
+{
+    static const char *const keys[] = { "url", "cert", "key", "ca", "verify_client", NULL };
+    if (sc_conf_known_keys(e, keys, err, errlen))
+        return -1;
+    const sc_conf_node_t *k;
+    if ((k = sc_conf_get(e, "cert")) == NULL)
+        return sc_conf_error(err, errlen, e, "a tls listener needs \"cert\"");
+    if (sc_conf_string(k, &t->cert, err, errlen))
+        return -1;
+    if ((k = sc_conf_get(e, "key")) == NULL)
+        return sc_conf_error(err, errlen, e, "a tls listener needs \"key\"");
+    if (sc_conf_string(k, &t->key, err, errlen))
+        return -1;
+    if ((k = sc_conf_get(e, "ca")) && sc_conf_string(k, &t->ca, err, errlen))
+        return -1;
+    if ((k = sc_conf_get(e, "verify_client"))) {
+        if (sc_conf_bool(k, &t->verify_client, err, errlen))
+            return -1;
+        if (t->verify_client && t->ca == NULL)
+            return sc_conf_error(err, errlen, k, "verify_client needs \"ca\"");
+    }
+    char why[512];
+    if (sc_tls_check(t, why, sizeof(why)) != 0)     /* files read now, not at start */
+        return sc_conf_error(err, errlen, e, "%s", why);
+    return 0;
+}
+
 static int read_listen(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
 {
     if (n->kind != SC_CONF_SEQ)
         return sc_conf_error(err, errlen, n, "\"listen\" must be a list of addresses");
     for (sc_conf_node_t *e = n->children; e; e = e->next) {
-        const char *text;
-        if (e->kind != SC_CONF_SCALAR)
+        const sc_conf_node_t *urlnode = e;
+        if (e->kind == SC_CONF_MAP) {
+            urlnode = sc_conf_get(e, "url");
+            if (urlnode == NULL)
+                return sc_conf_error(err, errlen, e, "listen entry needs \"url\"");
+        }
+        if (urlnode->kind != SC_CONF_SCALAR)
             return sc_conf_error(err, errlen, e, "listen entry must be a string like udp:127.0.0.1:5060");
-        text = e->value;
+        const char *text = urlnode->value;
         if (c->nlisten == SC_MAX_LISTEN)
             return sc_conf_error(err, errlen, e, "too many listeners (at most %d)", SC_MAX_LISTEN);
-        const char *bad = sc_listen_parse(text, &c->listen_kind[c->nlisten], &c->listen[c->nlisten],
-                                          &c->listen_len[c->nlisten]);
+        int i = c->nlisten;
+        const char *bad = sc_listen_parse(text, &c->listen_kind[i], &c->listen[i], &c->listen_len[i]);
         if (bad)
-            return sc_conf_error(err, errlen, e, "listen \"%s\": %s", text, bad);
-        c->listen_text[c->nlisten++] = e->value;
+            return sc_conf_error(err, errlen, urlnode, "listen \"%s\": %s", text, bad);
+        if (c->listen_kind[i] == SC_TP_TLS) {
+            if (e->kind != SC_CONF_MAP)
+                return sc_conf_error(err, errlen, e, "listen \"%s\": a tls listener is a mapping "
+                                     "with url, cert and key", text);
+            if (read_tls(e, &c->listen_tls[i], err, errlen))
+                return -1;
+        } else if (e->kind == SC_CONF_MAP) {
+            static const char *const keys[] = { "url", NULL };
+            if (sc_conf_known_keys(e, keys, err, errlen))
+                return -1;
+        }
+        c->listen_text[c->nlisten++] = urlnode->value;
     }
     if (c->nlisten == 0)
         return sc_conf_error(err, errlen, n, "\"listen\" needs at least one address");

@@ -116,7 +116,7 @@ sc_str_t sc_req_uri(const sc_req_t *req);
 /* The first value of a header (any name form), empty when absent. */
 sc_str_t sc_req_header(const sc_req_t *req, const char *name);
 sc_str_t sc_req_body(const sc_req_t *req);
-/* Where it came from: "udp"/"tcp", numeric address and port. */
+/* Where it came from: "udp", "tcp" or "tls", numeric address and port. */
 const char *sc_req_transport(const sc_req_t *req);
 const char *sc_req_source_ip(const sc_req_t *req);
 uint16_t    sc_req_source_port(const sc_req_t *req);

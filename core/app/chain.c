@@ -273,7 +273,10 @@ void sc_chain_abort_pending(sc_chain_t *c)
 sc_str_t sc_req_method(const sc_req_t *req) { return req->msg->method_str; }
 sc_str_t sc_req_uri(const sc_req_t *req) { return req->msg->ruri_str; }
 sc_str_t sc_req_body(const sc_req_t *req) { return req->msg->body; }
-const char *sc_req_transport(const sc_req_t *req) { return req->src.kind == SC_TP_TCP ? "tcp" : "udp"; }
+const char *sc_req_transport(const sc_req_t *req)
+{
+    return req->src.kind == SC_TP_TLS ? "tls" : req->src.kind == SC_TP_TCP ? "tcp" : "udp";
+}
 const char *sc_req_source_ip(const sc_req_t *req) { return req->src.peer.ip; }
 uint16_t sc_req_source_port(const sc_req_t *req) { return req->src.peer.port; }
 

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 
+#include <openssl/ssl.h>
+
 const char *sc_listen_parse(const char *text, sc_tp_kind_t *kind, struct sockaddr_storage *ss,
                             socklen_t *len)
 {
@@ -12,9 +14,9 @@ const char *sc_listen_parse(const char *text, sc_tp_kind_t *kind, struct sockadd
     else if (strncmp(text, "tcp:", 4) == 0)
         *kind = SC_TP_TCP;
     else if (strncmp(text, "tls:", 4) == 0)
-        return "tls listeners are not supported by this build yet";
+        *kind = SC_TP_TLS;
     else
-        return "listen address must look like udp:HOST:PORT or tcp:HOST:PORT";
+        return "listen address must look like udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT";
     const char *host = text + 4, *port;
     char h[INET6_ADDRSTRLEN + 2];
     size_t hl;
@@ -70,44 +72,54 @@ void sc_peer_describe(sc_peer_t *p)
 }
 
 sc_listener_t *sc_listen(struct event_base *base, sc_tp_kind_t kind, const struct sockaddr *addr,
-                         socklen_t len, const sc_tp_opts_t *opts, sc_message_cb cb, void *arg,
-                         char *err, size_t errlen)
+                         socklen_t len, const sc_tp_opts_t *opts, const sc_tls_opts_t *tls,
+                         sc_message_cb cb, void *arg, char *err, size_t errlen)
 {
-    return kind == SC_TP_TCP ? sc_tcp_listen(base, addr, len, opts, cb, arg, err, errlen)
-                             : sc_udp_listen(base, addr, len, cb, arg, err, errlen);
+    if (kind == SC_TP_UDP)
+        return sc_udp_listen(base, addr, len, cb, arg, err, errlen);
+    return sc_tcp_listen(base, addr, len, opts, kind == SC_TP_TLS ? tls : NULL, cb, arg, err, errlen);
 }
 
 void sc_listener_free(sc_listener_t *l)
 {
     if (l == NULL)
         return;
-    if (l->kind == SC_TP_TCP)
+    if (l->kind != SC_TP_UDP)
         sc_tcp_free(l);
     else
         sc_udp_free(l);
 }
 
-void sc_listener_update(sc_listener_t *l, const sc_tp_opts_t *opts)
+int sc_listener_update(sc_listener_t *l, const sc_tp_opts_t *opts, const sc_tls_opts_t *tls,
+                       char *err, size_t errlen)
 {
     l->opts = *opts;
+    if (l->kind != SC_TP_TLS)
+        return 0;
+    SSL_CTX *ctx = sc_tls_context(tls, err, errlen);
+    if (ctx == NULL)
+        return -1;
+    SSL_CTX_free(l->ssl_ctx);       /* open connections keep their own reference */
+    l->ssl_ctx = ctx;
+    return 0;
 }
 
 int sc_source_reply(const sc_source_t *src, const char *buf, size_t len,
                     const struct sockaddr *dest, socklen_t destlen)
 {
-    if (src->kind == SC_TP_TCP)
+    if (src->kind != SC_TP_UDP)
         return sc_tcp_send(src->conn, buf, len);
     return sc_udp_send(src->listener, buf, len, dest, destlen);
 }
 
 void sc_source_hold(sc_source_t *src)
 {
-    if (src->kind == SC_TP_TCP)
+    if (src->kind != SC_TP_UDP)
         sc_conn_ref(src->conn);
 }
 
 void sc_source_release(sc_source_t *src)
 {
-    if (src->kind == SC_TP_TCP)
+    if (src->kind != SC_TP_UDP)
         sc_conn_unref(src->conn);
 }

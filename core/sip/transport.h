@@ -20,7 +20,15 @@
 typedef struct sc_listener sc_listener_t;
 typedef struct sc_conn sc_conn_t;
 
-typedef enum { SC_TP_UDP, SC_TP_TCP } sc_tp_kind_t;
+typedef enum { SC_TP_UDP, SC_TP_TCP, SC_TP_TLS } sc_tp_kind_t;
+
+/* TLS material for a tls: listener (RFC 3261 §26.2.1; TLS 1.2 minimum). */
+typedef struct {
+    const char *cert;           /* PEM chain */
+    const char *key;            /* PEM private key */
+    const char *ca;             /* PEM CAs for client certificates, or NULL */
+    bool        verify_client;  /* require a client certificate from ca */
+} sc_tls_opts_t;
 
 typedef struct {
     struct sockaddr_storage addr;
@@ -32,7 +40,7 @@ typedef struct {
 typedef struct {
     sc_tp_kind_t   kind;
     sc_listener_t *listener;    /* UDP: the socket replies leave from */
-    sc_conn_t     *conn;        /* TCP: the connection it arrived on */
+    sc_conn_t     *conn;        /* TCP, TLS: the connection it arrived on */
     sc_peer_t      peer;
 } sc_source_t;
 
@@ -44,18 +52,24 @@ typedef struct {
     unsigned          max_connections;  /* TCP: refuse beyond this many */
 } sc_tp_opts_t;
 
-/* "udp:HOST:PORT" or "tcp:HOST:PORT", HOST numeric IPv4 or [IPv6].
+/* "udp:HOST:PORT", "tcp:HOST:PORT" or "tls:HOST:PORT", HOST numeric IPv4
+ * or [IPv6].
  * Returns NULL or the reason it is not a listen address. */
 const char *sc_listen_parse(const char *text, sc_tp_kind_t *kind, struct sockaddr_storage *addr,
                             socklen_t *len);
 
-/* Binds and starts. NULL on failure with the reason in err. */
+/* Binds and starts; tls is for SC_TP_TLS only.  NULL on failure with the
+ * reason in err. */
 sc_listener_t *sc_listen(struct event_base *base, sc_tp_kind_t kind, const struct sockaddr *addr,
-                         socklen_t len, const sc_tp_opts_t *opts, sc_message_cb cb, void *arg,
-                         char *err, size_t errlen);
-/* New limits after a reload: TCP framing and the idle timeout and cap
- * apply from the next message and connection on. */
-void sc_listener_update(sc_listener_t *l, const sc_tp_opts_t *opts);
+                         socklen_t len, const sc_tp_opts_t *opts, const sc_tls_opts_t *tls,
+                         sc_message_cb cb, void *arg, char *err, size_t errlen);
+/* Checks TLS material by loading it (for config validation). */
+int sc_tls_check(const sc_tls_opts_t *tls, char *err, size_t errlen);
+/* New limits (and for TLS new certificates) after a reload: they apply
+ * from the next message and connection on.  -1 with err when the TLS
+ * material does not load; the old stays in use. */
+int  sc_listener_update(sc_listener_t *l, const sc_tp_opts_t *opts, const sc_tls_opts_t *tls,
+                        char *err, size_t errlen);
 /* Stops accepting and reading, closes every connection, frees. */
 void sc_listener_free(sc_listener_t *l);
 
@@ -78,8 +92,8 @@ void sc_peer_describe(sc_peer_t *p);
 sc_listener_t *sc_udp_listen(struct event_base *base, const struct sockaddr *addr, socklen_t len,
                              sc_message_cb cb, void *arg, char *err, size_t errlen);
 sc_listener_t *sc_tcp_listen(struct event_base *base, const struct sockaddr *addr, socklen_t len,
-                             const sc_tp_opts_t *opts, sc_message_cb cb, void *arg, char *err,
-                             size_t errlen);
+                             const sc_tp_opts_t *opts, const sc_tls_opts_t *tls, sc_message_cb cb,
+                             void *arg, char *err, size_t errlen);
 void sc_udp_free(sc_listener_t *l);
 void sc_tcp_free(sc_listener_t *l);
 int  sc_udp_send(sc_listener_t *l, const char *buf, size_t len, const struct sockaddr *to,

@@ -5,6 +5,7 @@
 #include "transport.h"
 
 struct evconnlistener;
+typedef struct ssl_ctx_st SSL_CTX;
 
 struct sc_listener {
     sc_tp_kind_t       kind;
@@ -18,8 +19,12 @@ struct sc_listener {
     /* TCP */
     struct evconnlistener *lev;
     sc_tp_opts_t       opts;
+    SSL_CTX           *ssl_ctx;     /* TLS listeners */
     unsigned           nconns;
     sc_conn_t         *conns;   /* every open connection, for free */
 };
+
+/* tls.c: a server context for a tls: listener, or NULL with err. */
+SSL_CTX *sc_tls_context(const sc_tls_opts_t *tls, char *err, size_t errlen);
 
 #endif

@@ -1,5 +1,7 @@
 /*
- * transport_tcp.c — TCP listeners (RFC 3261 §18.3): messages framed by
+ * transport_tcp.c — TCP and TLS listeners (RFC 3261 §18.3, §26.2.1): the
+ * same stream handling, TLS only adding OpenSSL under the bufferevent.
+ * Messages are framed by
  * Content-Length across partial reads and several per read, keep-alive
  * per RFC 5626 §3.5.1 (a CRLF CRLF ping is answered with a CRLF pong),
  * an idle timeout, and a cap on open connections.
@@ -16,7 +18,9 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include <openssl/ssl.h>
 
 #include "sc_log.h"
 
@@ -109,9 +113,11 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
+    if (what & BEV_EVENT_CONNECTED)
+        return;                 /* a TLS handshake completed: nothing to do */
     conn_close(arg, (what & BEV_EVENT_TIMEOUT) ? "idle timeout"
                     : (what & BEV_EVENT_EOF)   ? "closed by peer"
-                                               : "error");
+                                               : "error (or TLS handshake refused)");
 }
 
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *addr,
@@ -126,7 +132,17 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
         return;
     }
     sc_conn_t *c = calloc(1, sizeof(*c));
-    struct bufferevent *bev = c ? bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    struct bufferevent *bev = NULL;
+    if (c && l->ssl_ctx) {
+        SSL *ssl = SSL_new(l->ssl_ctx);
+        if (ssl)
+            bev = bufferevent_openssl_socket_new(l->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                 BEV_OPT_CLOSE_ON_FREE);
+        if (ssl && bev == NULL)
+            SSL_free(ssl);
+    } else if (c) {
+        bev = bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (bev == NULL) {
         free(c);
         close(fd);
@@ -151,15 +167,19 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 }
 
 sc_listener_t *sc_tcp_listen(struct event_base *base, const struct sockaddr *addr, socklen_t len,
-                             const sc_tp_opts_t *opts, sc_message_cb cb, void *arg, char *err,
-                             size_t errlen)
+                             const sc_tp_opts_t *opts, const sc_tls_opts_t *tls, sc_message_cb cb,
+                             void *arg, char *err, size_t errlen)
 {
     sc_listener_t *l = calloc(1, sizeof(*l));
     if (l == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    l->kind = SC_TP_TCP;
+    l->kind = tls ? SC_TP_TLS : SC_TP_TCP;
+    if (tls && (l->ssl_ctx = sc_tls_context(tls, err, errlen)) == NULL) {
+        free(l);
+        return NULL;
+    }
     l->cb = cb;
     l->arg = arg;
     l->base = base;
@@ -171,6 +191,7 @@ sc_listener_t *sc_tcp_listen(struct event_base *base, const struct sockaddr *add
     l->lev = evconnlistener_new_bind(base, on_accept, l, flags, 128, addr, (int)len);
     if (l->lev == NULL) {
         snprintf(err, errlen, "bind: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        SSL_CTX_free(l->ssl_ctx);
         free(l);
         return NULL;
     }
@@ -182,6 +203,7 @@ void sc_tcp_free(sc_listener_t *l)
     evconnlistener_free(l->lev);
     while (l->conns)
         conn_close(l->conns, "server stopping");
+    SSL_CTX_free(l->ssl_ctx);       /* connections hold their own references */
     free(l);
 }
 
