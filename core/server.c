@@ -42,6 +42,9 @@ typedef struct {
     slot_t             slots[SC_MAX_LISTEN];
     int                nslots;
     unsigned long      dropped;         /* garbage and unanswerable */
+    bool               stopping;
+    struct event      *drain;
+    struct timeval     stop_deadline;
 } server_t;
 
 static const char *tp_name(const sc_source_t *src)
@@ -286,6 +289,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     char err[1024];
     (void)sig;
     (void)what;
+    if (s->stopping)
+        return;                 /* no reload while stopping */
     generation_t *g = generation_new(s, err, sizeof(err));
     if (g == NULL || sc_log_configure(&g->conf.log, err, sizeof(err)) != 0) {
         sc_log(SC_LOG_ERROR, "reload failed, keeping the running configuration: %s", err);
@@ -312,14 +317,17 @@ static void on_usr1(evutil_socket_t sig, short what, void *arg)
     sc_log(SC_LOG_INFO, "SIGUSR1: log file reopened");
 }
 
-static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+static unsigned pending_all(const server_t *s)
 {
-    server_t *s = arg;
-    (void)what;
-    sc_log(SC_LOG_INFO, "signal %d: stopping", (int)sig);
-    /* Requests still waiting on a module are answered 503 and freed, then
-     * the listeners close; transactions that must outlive their answer
-     * come with the transaction layer. */
+    unsigned n = sc_chain_pending(s->cur->chain);
+    for (const generation_t *g = s->retired; g; g = g->next)
+        n += sc_chain_pending(g->chain);
+    return n;
+}
+
+static void finish_stop(server_t *s)
+{
+    /* what is still waiting gets 503, then the listeners close */
     for (generation_t *g = s->retired; g; g = g->next)
         sc_chain_abort_pending(g->chain);
     sc_chain_abort_pending(s->cur->chain);
@@ -327,6 +335,49 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
         sc_listener_free(s->slots[i].l);
     s->nslots = 0;
     event_base_loopexit(s->base, NULL);
+}
+
+/* Polls, while stopping, for the last request in flight to be answered,
+ * up to the stop timeout. */
+static void on_draining(evutil_socket_t fd, short what, void *arg)
+{
+    server_t *s = arg;
+    (void)fd;
+    (void)what;
+    struct timeval now;
+    event_base_gettimeofday_cached(s->base, &now);
+    unsigned n = pending_all(s);
+    if (n == 0 || timercmp(&now, &s->stop_deadline, >=)) {
+        if (n)
+            sc_log(SC_LOG_WARN, "stop timeout: %u request(s) still waiting get 503", n);
+        event_del(s->drain);
+        finish_stop(s);
+    }
+}
+
+/* SIGTERM / SIGINT: stop reading new requests, let those in flight finish
+ * within server.limits.stop_timeout, then exit 0. */
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    server_t *s = arg;
+    (void)what;
+    if (s->stopping) {
+        sc_log(SC_LOG_INFO, "signal %d again: stopping now", (int)sig);
+        event_del(s->drain);
+        finish_stop(s);
+        return;
+    }
+    s->stopping = true;
+    unsigned n = pending_all(s);
+    sc_log(SC_LOG_INFO, "signal %d: stopping (%u request(s) in flight)", (int)sig, n);
+    for (int i = 0; i < s->nslots; i++)
+        sc_listener_pause(s->slots[i].l);
+    struct timeval now, bound = { .tv_sec = s->cur->conf.stop_timeout_s }, tick = { 0, 50000 };
+    event_base_gettimeofday_cached(s->base, &now);
+    timeradd(&now, &bound, &s->stop_deadline);
+    s->drain = event_new(s->base, -1, EV_PERSIST, on_draining, s);
+    event_add(s->drain, &tick);
+    on_draining(-1, 0, s);
 }
 
 int sc_server_run(const char *file)
@@ -377,6 +428,8 @@ out:
     for (int i = 0; i < s.nslots; i++)
         sc_listener_free(s.slots[i].l);
     event_free(s.reaper);
+    if (s.drain)
+        event_free(s.drain);
     for (int i = 0; i < 4; i++)
         event_free(sigs[i]);
     event_base_free(s.base);

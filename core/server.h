@@ -27,6 +27,7 @@ typedef struct {
     unsigned                default_status;     /* end of chain */
     const char             *modules_path;
     unsigned                request_timeout_s;  /* a module's time to answer */
+    unsigned                stop_timeout_s;     /* SIGTERM: time for requests in flight */
     sc_conf_node_t         *tree;
 } sc_server_conf_t;
 

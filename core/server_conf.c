@@ -84,7 +84,7 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
     static const char *const log_keys[] = { "level", "target", "file", "format", "sip_trace", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line",
                                               "idle_timeout", "max_connections",
-                                              "request_timeout", NULL };
+                                              "request_timeout", "stop_timeout", NULL };
     unsigned long v;
     if (n->kind != SC_CONF_MAP)
         return sc_conf_error(err, errlen, n, "\"server\" must be a mapping");
@@ -159,6 +159,12 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
             { "idle_timeout", 86400, offsetof(sc_tp_opts_t, idle_timeout_s), false },
             { "max_connections", 1000000, offsetof(sc_tp_opts_t, max_connections), false },
         };
+        const sc_conf_node_t *st = sc_conf_get(lim, "stop_timeout");
+        if (st) {
+            if (sc_conf_uint(st, 3600, &v, err, errlen))
+                return -1;
+            c->stop_timeout_s = (unsigned)v;
+        }
         const sc_conf_node_t *rt = sc_conf_get(lim, "request_timeout");
         if (rt) {
             if (sc_conf_uint(rt, 3600, &v, err, errlen))
@@ -203,6 +209,7 @@ int sc_server_conf_read(const char *path, sc_server_conf_t *c, char *err, size_t
     c->default_status = 404;
     c->modules_path = SC_MODULES_PATH;
     c->request_timeout_s = 32;
+    c->stop_timeout_s = 5;
     c->tree = sc_conf_load(path, err, errlen);
     if (c->tree == NULL)
         return -1;

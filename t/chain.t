@@ -18,10 +18,11 @@ for my $so (glob("$build/modules/*.so"), glob("$build/t/modules/*.so")) {
 }
 
 sub server {
-    my ($chain) = @_;
+    my ($chain, $limits) = @_;
     my $port = free_port();
     return start_server(port => $port, yaml => "server:\n  listen: [ \"udp:127.0.0.1:$port\" ]\n"
-                                             . "  log: { level: debug }\nmodules_path: $mods\nchain:\n$chain");
+                                             . "  log: { level: debug }\n" . ($limits ? "  limits: $limits\n" : "")
+                                             . "modules_path: $mods\nchain:\n$chain");
 }
 
 my $c = udp_client();
@@ -76,15 +77,30 @@ $n++ while defined recv_msg($c, 2) && $n < 5;
 is($n, 5, 'five requests held at once are all answered');
 is(stop_server($pid), 0, 'stopped');
 
-($pid, $port, $log) = server(<<'C');
-  - module: t_async
-    delay_ms: 5000
-C
+# graceful stop: a request in flight finishes; past stop_timeout it gets 503
+($pid, $port, $log) = server("  - module: t_async\n    delay_ms: 800\n  - module: options\n", "{ stop_timeout: 3 }");
+my $dest = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
+(my $first = req('OPTIONS', 'sip:127.0.0.1')) =~ s/^Call-ID: .*$/Call-ID: inflight\r/m;
+(my $late = req('OPTIONS', 'sip:127.0.0.1')) =~ s/^Call-ID: .*$/Call-ID: late\r/m;
+$c->send($first, 0, $dest);
+select(undef, undef, undef, 0.1);
+kill 'TERM', $pid;
+select(undef, undef, undef, 0.1);
+$c->send($late, 0, $dest);
+my @got;
+while (defined(my $m = recv_msg($c, 2))) { push @got, $m }
+is(scalar(grep { /^Call-ID: late\r$/m } @got), 0, 'while stopping, no new request is read');
+is(scalar(@got), 1, 'one answer only');
+like($got[0] // '', qr{^SIP/2\.0 200 OK.*^Call-ID: inflight\r$}ms, 'SIGTERM lets the request in flight finish');
+is(stop_server($pid), 0, 'then the server exits 0');
+
+($pid, $port, $log) = server("  - module: t_async\n    delay_ms: 5000\n", "{ stop_timeout: 1 }");
 $c->send(req('OPTIONS', 'sip:127.0.0.1'), 0, pack_sockaddr_in($port, inet_aton('127.0.0.1')));
 select(undef, undef, undef, 0.3);
 kill 'TERM', $pid;
-is(status_of(recv_msg($c, 3)), '503 Server Stopping', 'a request still waiting at stop gets 503');
+is(status_of(recv_msg($c, 3)), '503 Server Stopping', 'a request still waiting at the stop timeout gets 503');
 is(stop_server($pid), 0, 'and the server exits 0 (nothing leaked under valgrind)');
+like(log_of($log), qr/stop timeout: 1 request\(s\) still waiting get 503/, 'logged');
 
 # error middleware
 ($pid, $port, $log) = server(<<'C');

@@ -1,6 +1,8 @@
 /* transport.c — what UDP and TCP share: listen addresses, dispatch, replies. */
 #include "transport_impl.h"
 
+#include <event2/event.h>
+
 #include <arpa/inet.h>
 #include <stdio.h>
 
@@ -102,6 +104,14 @@ int sc_listener_update(sc_listener_t *l, const sc_tp_opts_t *opts, const sc_tls_
     SSL_CTX_free(l->ssl_ctx);       /* open connections keep their own reference */
     l->ssl_ctx = ctx;
     return 0;
+}
+
+void sc_listener_pause(sc_listener_t *l)
+{
+    if (l->kind == SC_TP_UDP)
+        event_del(l->ev);
+    else
+        sc_tcp_pause(l);
 }
 
 int sc_source_reply(const sc_source_t *src, const char *buf, size_t len,

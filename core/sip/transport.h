@@ -70,6 +70,9 @@ int sc_tls_check(const sc_tls_opts_t *tls, char *err, size_t errlen);
  * material does not load; the old stays in use. */
 int  sc_listener_update(sc_listener_t *l, const sc_tp_opts_t *opts, const sc_tls_opts_t *tls,
                         char *err, size_t errlen);
+/* Stops reading new messages and accepting connections, but keeps the
+ * sockets for answers still to go out (graceful stop). */
+void sc_listener_pause(sc_listener_t *l);
 /* Stops accepting and reading, closes every connection, frees. */
 void sc_listener_free(sc_listener_t *l);
 

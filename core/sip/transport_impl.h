@@ -24,6 +24,9 @@ struct sc_listener {
     sc_conn_t         *conns;   /* every open connection, for free */
 };
 
+/* transport_tcp.c: stop accepting and reading (graceful stop). */
+void sc_tcp_pause(sc_listener_t *l);
+
 /* tls.c: a server context for a tls: listener, or NULL with err. */
 SSL_CTX *sc_tls_context(const sc_tls_opts_t *tls, char *err, size_t errlen);
 

@@ -207,6 +207,13 @@ void sc_tcp_free(sc_listener_t *l)
     free(l);
 }
 
+void sc_tcp_pause(sc_listener_t *l)
+{
+    evconnlistener_disable(l->lev);
+    for (sc_conn_t *c = l->conns; c; c = c->next)
+        bufferevent_disable(c->bev, EV_READ);
+}
+
 int sc_tcp_send(sc_conn_t *c, const char *buf, size_t len)
 {
     return c->bev ? bufferevent_write(c->bev, buf, len) : -1;
