@@ -78,17 +78,18 @@ is($n, 5, 'five requests held at once are all answered');
 is(stop_server($pid), 0, 'stopped');
 
 # graceful stop: a request in flight finishes; past stop_timeout it gets 503
-($pid, $port, $log) = server("  - module: t_async\n    delay_ms: 800\n  - module: options\n", "{ stop_timeout: 3 }");
+($pid, $port, $log) = server("  - module: t_async\n    delay_ms: 1500\n  - module: options\n", "{ stop_timeout: 5 }");
 my $dest = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
 (my $first = req('OPTIONS', 'sip:127.0.0.1')) =~ s/^Call-ID: .*$/Call-ID: inflight\r/m;
 (my $late = req('OPTIONS', 'sip:127.0.0.1')) =~ s/^Call-ID: .*$/Call-ID: late\r/m;
 $c->send($first, 0, $dest);
 select(undef, undef, undef, 0.1);
 kill 'TERM', $pid;
-select(undef, undef, undef, 0.1);
+my $until = time + 5;       # the stop has begun when the server says so
+select(undef, undef, undef, 0.05) until log_of($log) =~ /stopping \(1 request/ || time > $until;
 $c->send($late, 0, $dest);
 my @got;
-while (defined(my $m = recv_msg($c, 2))) { push @got, $m }
+while (defined(my $m = recv_msg($c, 3))) { push @got, $m }
 is(scalar(grep { /^Call-ID: late\r$/m } @got), 0, 'while stopping, no new request is read');
 is(scalar(@got), 1, 'one answer only');
 like($got[0] // '', qr{^SIP/2\.0 200 OK.*^Call-ID: inflight\r$}ms, 'SIGTERM lets the request in flight finish');
