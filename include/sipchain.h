@@ -93,6 +93,20 @@ void        sc_instance_log(const sc_instance_t *inst, int level, const char *fm
     __attribute__((format(printf, 3, 4)));
 enum { SC_LOG_LEVEL_ERROR, SC_LOG_LEVEL_WARN, SC_LOG_LEVEL_INFO, SC_LOG_LEVEL_DEBUG };
 
+/* --- services and events ----------------------------------------------
+ * Modules reach each other through named services (an API struct one
+ * publishes and others find, e.g. the registrar's "location") and named
+ * events ("cdr:stop" ...), never by linking to each other.  Both belong to
+ * one chain: after a reload the new chain has its own. */
+/* In create: -1 when another instance published that name already. */
+int         sc_service_publish(sc_instance_t *inst, const char *name, const void *api);
+/* In start or later: the API, or NULL when nobody published it. */
+const void *sc_service_find(const sc_instance_t *inst, const char *name);
+typedef void (*sc_event_cb)(const char *event, const void *data, void *arg);
+int         sc_event_subscribe(sc_instance_t *inst, const char *event, sc_event_cb cb, void *arg);
+/* Calls every subscriber of event, in subscription order, now. */
+void        sc_event_emit(const sc_instance_t *inst, const char *event, const void *data);
+
 /* --- configuration (inside create) ----------------------------------- */
 sc_conf_node_t *sc_conf_get(const sc_conf_node_t *map, const char *key);
 /* Every key of an instance's node is one of keys (NULL-terminated) or a

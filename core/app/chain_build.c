@@ -32,6 +32,7 @@ static int create(sc_chain_t *c, int i, const sc_module_t *mod, const sc_conf_no
                   char *err, size_t errlen)
 {
     sc_instance_t *in = &c->links[i];
+    in->chain = c;
     in->mod = mod;
     in->base = c->base;
     snprintf(in->name, sizeof(in->name), "%s", mod->name ? mod->name : "module");
@@ -66,6 +67,7 @@ static sc_chain_t *chain_new(int n, struct event_base *base, unsigned default_st
     }
     c->n = n;
     c->base = base;
+    c->subs_tail = &c->subs;
     c->request_timeout_s = 32;      /* 64*T1: the life of a non-INVITE transaction */
     c->default_status = default_status;
     return c;
@@ -163,8 +165,67 @@ void sc_chain_free(sc_chain_t *c)
         if (in->dl)
             dlclose(in->dl);
     }
+    for (service_t *sv = c->services, *nx; sv; sv = nx) {
+        nx = sv->next;
+        free(sv->name);
+        free(sv);
+    }
+    for (subscription_t *sb = c->subs, *nx; sb; sb = nx) {
+        nx = sb->next;
+        free(sb->event);
+        free(sb);
+    }
     free(c->links);
     free(c);
+}
+
+int sc_service_publish(sc_instance_t *in, const char *name, const void *api)
+{
+    sc_chain_t *c = in->chain;
+    if (sc_service_find(in, name)) {
+        sc_log(SC_LOG_ERROR, "%s: service \"%s\" is published already", in->name, name);
+        return -1;
+    }
+    service_t *sv = calloc(1, sizeof(*sv));
+    if (sv == NULL || (sv->name = strdup(name)) == NULL) {
+        free(sv);
+        return -1;
+    }
+    sv->api = api;
+    sv->owner = in;
+    sv->next = c->services;
+    c->services = sv;
+    return 0;
+}
+
+const void *sc_service_find(const sc_instance_t *in, const char *name)
+{
+    for (const service_t *sv = in->chain->services; sv; sv = sv->next)
+        if (strcmp(sv->name, name) == 0)
+            return sv->api;
+    return NULL;
+}
+
+int sc_event_subscribe(sc_instance_t *in, const char *event, sc_event_cb cb, void *arg)
+{
+    sc_chain_t *c = in->chain;
+    subscription_t *sb = calloc(1, sizeof(*sb));
+    if (sb == NULL || (sb->event = strdup(event)) == NULL) {
+        free(sb);
+        return -1;
+    }
+    sb->cb = cb;
+    sb->arg = arg;
+    *c->subs_tail = sb;
+    c->subs_tail = &sb->next;
+    return 0;
+}
+
+void sc_event_emit(const sc_instance_t *in, const char *event, const void *data)
+{
+    for (const subscription_t *sb = in->chain->subs; sb; sb = sb->next)
+        if (strcmp(sb->event, event) == 0)
+            sb->cb(event, data, sb->arg);
 }
 
 /* --- instances and configuration as modules see them --------------------- */

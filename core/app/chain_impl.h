@@ -9,6 +9,7 @@
 #define SC_MAX_METHOD_FILTER 16
 
 struct sc_instance {
+    sc_chain_t        *chain;
     const sc_module_t *mod;
     void              *dl;          /* dlopen handle, NULL when built in */
     char               name[64];
@@ -51,7 +52,23 @@ struct sc_req {
     sc_req_t     *prev, *next;
 };
 
+typedef struct service {
+    char                 *name;
+    const void           *api;
+    const sc_instance_t  *owner;
+    struct service       *next;
+} service_t;
+
+typedef struct subscription {
+    char                *event;
+    sc_event_cb          cb;
+    void                *arg;
+    struct subscription *next;
+} subscription_t;
+
 struct sc_chain {
+    service_t         *services;
+    subscription_t    *subs, **subs_tail;
     sc_instance_t     *links;
     int                n;
     unsigned           default_status;

@@ -119,6 +119,43 @@ static int picky_create(sc_instance_t *in, const sc_conf_node_t *c, char *e, siz
 }
 static const sc_module_t picky = { SC_MODULE_HEADER, .name = "picky", .create = picky_create };
 
+/* services and events */
+typedef struct { int (*twice)(int); } math_api_t;
+static int twice_fn(int x) { return 2 * x; }
+static const math_api_t math_api = { twice_fn };
+static int pub_create(sc_instance_t *in, const sc_conf_node_t *c, char *e, size_t el)
+{
+    (void)c; (void)e; (void)el;
+    return sc_service_publish(in, "math", &math_api);
+}
+static const sc_module_t publisher = { SC_MODULE_HEADER, .name = "publisher", .create = pub_create };
+
+static const math_api_t *found;
+static int seen_events, seen_value;
+static void on_answered(const char *event, const void *data, void *arg)
+{
+    ck_assert_str_eq(event, "test:answered");
+    seen_events++;
+    seen_value = *(const int *)data + *(int *)arg;
+}
+static int user_start(sc_instance_t *in)
+{
+    found = sc_service_find(in, "math");
+    ck_assert_ptr_null(sc_service_find(in, "nobody"));
+    static int offset = 1000;
+    return sc_event_subscribe(in, "test:answered", on_answered, &offset);
+}
+static void user_handle(sc_instance_t *in, sc_req_t *req, sc_res_t *res)
+{
+    (void)req;
+    int v = found->twice(21);
+    sc_event_emit(in, "test:answered", &v);
+    sc_event_emit(in, "test:other", &v);            /* nobody listens */
+    sc_res_send(res, 200, NULL);
+}
+static const sc_module_t user = { SC_MODULE_HEADER, .name = "user", .start = user_start,
+                                  .handle = user_handle };
+
 static sc_chain_t *chain_of(const sc_module_t *const *mods, int n)
 {
     char err[256];
@@ -272,6 +309,24 @@ START_TEST(module_config_errors_name_the_key)
 }
 END_TEST
 
+START_TEST(modules_meet_through_services_and_events)
+{
+    const sc_module_t *mods[] = { &user, &publisher };   /* order does not matter: start runs after every create */
+    sc_chain_t *c = chain_of(mods, 2);
+    ck_assert_ptr_eq(found, &math_api);
+    run(c, "OPTIONS");
+    ck_assert_uint_eq(sent_status[0], 200);
+    ck_assert_int_eq(seen_events, 1);
+    ck_assert_int_eq(seen_value, 1042);
+    sc_chain_free(c);
+
+    /* a second publisher of the same name is refused at create */
+    const sc_module_t *dup[] = { &publisher, &publisher };
+    char err[256];
+    ck_assert_ptr_null(sc_chain_build_static(dup, NULL, 2, base, 404, err, sizeof(err)));
+}
+END_TEST
+
 static Suite *chain_suite(void)
 {
     Suite *s = suite_create("chain");
@@ -287,6 +342,7 @@ static Suite *chain_suite(void)
     tcase_add_test(tc, an_unanswered_request_gets_500_and_is_freed_on_the_late_call);
     tcase_add_test(tc, stop_answers_waiting_requests_503);
     tcase_add_test(tc, module_config_errors_name_the_key);
+    tcase_add_test(tc, modules_meet_through_services_and_events);
     suite_add_tcase(s, tc);
     return s;
 }
