@@ -27,6 +27,7 @@ static struct {
     bool            running, stopping, reopen;
     char           *ring;
     size_t          head, tail;         /* bytes in [tail, head) mod size */
+    size_t          reopen_at;          /* lines before this go to the old file */
     unsigned long   dropped;
     sc_log_target_t target;
     char            path[1024];
@@ -85,7 +86,9 @@ static void *writer(void *arg)
     for (;;) {
         while (q.head == q.tail && !q.stopping && !q.reopen)
             pthread_cond_wait(&q.cv, &q.mu);
-        if (q.reopen) {
+        /* lines logged before the reopen request still belong to the old
+         * file: write up to reopen_at first */
+        if (q.reopen && q.tail == q.reopen_at) {
             q.reopen = false;
             if (q.target == SC_LOG_TO_FILE) {
                 int fd = open_file(q.path);
@@ -98,8 +101,8 @@ static void *writer(void *arg)
         }
         if (q.head == q.tail && q.stopping)
             break;
-        size_t n = 0;
-        while (q.tail != q.head && n < 64 * 1024) {
+        size_t n = 0, stop = q.reopen ? q.reopen_at : q.head;
+        while (q.tail != stop && n < 64 * 1024) {
             chunk[n++] = q.ring[q.tail];
             q.tail = (q.tail + 1) & (QUEUE_SIZE - 1);
         }
@@ -221,6 +224,7 @@ void sc_log_reopen(void)
 {
     pthread_mutex_lock(&q.mu);
     q.reopen = true;
+    q.reopen_at = q.head;
     pthread_cond_signal(&q.cv);
     pthread_mutex_unlock(&q.mu);
 }
