@@ -274,12 +274,16 @@ out:
     return root;
 }
 
-int sc_conf_known_keys(const sc_conf_node_t *map, const char *const *keys, char *err,
-                       size_t errlen)
+int sc_conf_keys_allowed(const sc_conf_node_t *map, const char *const *keys,
+                         const char *const *also, char *err, size_t errlen)
 {
+    if (map->kind != SC_CONF_MAP)
+        return sc_conf_error(err, errlen, map, "expected a mapping");
     for (sc_conf_node_t *c = map->children; c; c = c->next) {
         bool ok = false;
         for (const char *const *k = keys; *k && !ok; k++)
+            ok = strcmp(*k, c->key) == 0;
+        for (const char *const *k = also; k && *k && !ok; k++)
             ok = strcmp(*k, c->key) == 0;
         if (!ok) {
             sc_conf_node_t at = { .file = c->file, .line = c->key_line, .col = c->key_col };
@@ -287,6 +291,12 @@ int sc_conf_known_keys(const sc_conf_node_t *map, const char *const *keys, char 
         }
     }
     return 0;
+}
+
+int sc_conf_known_keys(const sc_conf_node_t *map, const char *const *keys, char *err,
+                       size_t errlen)
+{
+    return sc_conf_keys_allowed(map, keys, NULL, err, errlen);
 }
 
 int sc_conf_string(const sc_conf_node_t *n, const char **out, char *err, size_t errlen)

@@ -39,9 +39,12 @@ sc_conf_node_t *sc_conf_get(const sc_conf_node_t *map, const char *key);
 int sc_conf_error(char *err, size_t errlen, const sc_conf_node_t *at, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Checks that every key of map is one of the NULL-terminated list. */
+/* Checks that every key of map is one of the NULL-terminated list (or of
+ * also, a second list that may be NULL). */
 int sc_conf_known_keys(const sc_conf_node_t *map, const char *const *keys, char *err,
                        size_t errlen);
+int sc_conf_keys_allowed(const sc_conf_node_t *map, const char *const *keys,
+                         const char *const *also, char *err, size_t errlen);
 
 /* Typed readers: each checks the node's kind and format and reports an
  * error at the node when it does not fit. */

@@ -120,50 +120,53 @@ static bool late_call(sc_req_t *req, const char *what)
     return true;
 }
 
+/* Hands the request to the next link after the current one whose methods
+ * filter matches and that has the hook wanted (handle, or handle_error
+ * when err is set).  Returns false when there is none. */
+static bool advance(sc_req_t *req, const sc_error_t *err)
+{
+    sc_chain_t *c = req->chain;
+    for (int i = req->pos + 1; i < c->n; i++) {
+        sc_instance_t *in = &c->links[i];
+        bool has_hook = err ? in->mod->handle_error != NULL : in->mod->handle != NULL;
+        if (!has_hook || !method_matches(in, req))
+            continue;
+        req->pos = i;
+        req->depth++;
+        if (err)
+            in->mod->handle_error(in, err, req, &req->res);
+        else
+            in->mod->handle(in, req, &req->res);
+        req->depth--;
+        settle(req);
+        return true;
+    }
+    req->pos = c->n;
+    return false;
+}
+
 void sc_next(sc_req_t *req)
 {
     if (late_call(req, "sc_next"))
         return;
-    sc_chain_t *c = req->chain;
-    for (int i = req->pos + 1; i < c->n; i++) {
-        sc_instance_t *in = &c->links[i];
-        if (in->mod->handle == NULL || !method_matches(in, req))
-            continue;
-        req->pos = i;
-        req->depth++;
-        in->mod->handle(in, req, &req->res);
-        req->depth--;
+    if (!advance(req, NULL)) {
+        respond(req, req->chain->default_status, NULL, false);   /* the end of the chain */
         settle(req);
-        return;
     }
-    req->pos = c->n;
-    respond(req, c->default_status, NULL, false);   /* the end of the chain */
-    settle(req);
 }
 
 void sc_fail(sc_req_t *req, unsigned status, const char *reason)
 {
     if (late_call(req, "sc_fail"))
         return;
-    sc_chain_t *c = req->chain;
     sc_error_t err = { status >= 300 && status <= 699 ? status : 500,
                        reason ? reason : "Server Internal Error" };
     sc_log(SC_LOG_INFO, "%s failed %.*s: %u %s", holder(req), SC_STR_FMT(req->msg->method_str),
            err.status, err.reason);
-    for (int i = req->pos + 1; i < c->n; i++) {
-        sc_instance_t *in = &c->links[i];
-        if (in->mod->handle_error == NULL || !method_matches(in, req))
-            continue;
-        req->pos = i;
-        req->depth++;
-        in->mod->handle_error(in, &err, req, &req->res);
-        req->depth--;
+    if (!advance(req, &err)) {
+        respond(req, err.status, err.reason, false);    /* nobody caught it */
         settle(req);
-        return;
     }
-    req->pos = c->n;
-    respond(req, err.status, err.reason, false);
-    settle(req);
 }
 
 int sc_res_send(sc_res_t *res, unsigned status, const char *reason)

@@ -249,20 +249,8 @@ void sc_instance_log(const sc_instance_t *in, int level, const char *fmt, ...)
 
 int sc_conf_check_keys(const sc_conf_node_t *node, const char *const *keys, char *err, size_t errlen)
 {
-    if (node->kind != SC_CONF_MAP)
-        return sc_conf_error(err, errlen, node, "expected a mapping");
-    for (const sc_conf_node_t *c = node->children; c; c = c->next) {
-        if (strcmp(c->key, "module") == 0 || strcmp(c->key, "methods") == 0)
-            continue;
-        bool ok = false;
-        for (const char *const *k = keys; *k && !ok; k++)
-            ok = strcmp(*k, c->key) == 0;
-        if (!ok) {
-            sc_conf_node_t at = { .file = c->file, .line = c->key_line, .col = c->key_col };
-            return sc_conf_error(err, errlen, &at, "unknown key \"%s\"", c->key);
-        }
-    }
-    return 0;
+    static const char *const core_keys[] = { "module", "methods", NULL };   /* read by the core */
+    return sc_conf_keys_allowed(node, keys, core_keys, err, errlen);
 }
 
 const sc_conf_node_t *sc_conf_first(const sc_conf_node_t *seq)
