@@ -28,4 +28,17 @@ my %col; @col{@head} = @last;
 is($col{'SuccessfulCall(C)'}, 200, 'sipp counts 200 successful calls');
 is($col{'FailedCall(C)'}, 0, 'and no failed call');
 is(stop_server($pid), 0, 'server stopped cleanly');
+
+# the same over TCP, with the options module answering 200
+my $build = $ENV{SC_BUILD} // 'objs';
+my $tport = free_port();
+my $mods = ($build =~ m{^/} ? $build : "$ENV{PWD}/$build") . '/modules';
+($pid) = start_server(port => $tport, yaml => "server:\n  listen: [ \"tcp:127.0.0.1:$tport\" ]\n"
+                                            . "modules_path: $mods\nchain:\n  - module: options\n");
+$rc = system("cd $dir && $sipp -t t1 -sf $ENV{PWD}/t/sipp/options200.xml -m 200 -r 100 -l 50 "
+           . "-i 127.0.0.1 -p " . free_port() . " -timeout 30s -timeout_error -nostdin "
+           . "127.0.0.1:$tport >sipp-tcp.out 2>&1");
+is($rc >> 8, 0, 'sipp over TCP: all 200 OPTIONS answered 200 by the options module')
+    or diag(do { local (@ARGV, $/) = "$dir/sipp-tcp.out"; <> });
+is(stop_server($pid), 0, 'server stopped cleanly');
 done_testing();
