@@ -60,6 +60,12 @@ static int read_listen(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
         const char *bad = sc_listen_parse(text, &c->listen_kind[i], &c->listen[i], &c->listen_len[i]);
         if (bad)
             return sc_conf_error(err, errlen, urlnode, "listen \"%s\": %s", text, bad);
+        /* one socket per address: a repeated entry would have to be two
+         * listeners on one port, or one listener owned twice */
+        for (int j = 0; j < i; j++)
+            if (c->listen_kind[j] == c->listen_kind[i] && c->listen_len[j] == c->listen_len[i] &&
+                memcmp(&c->listen[j], &c->listen[i], c->listen_len[i]) == 0)
+                return sc_conf_error(err, errlen, urlnode, "listen \"%s\" is given twice", text);
         if (c->listen_kind[i] == SC_TP_TLS) {
             if (e->kind != SC_CONF_MAP)
                 return sc_conf_error(err, errlen, e, "listen \"%s\": a tls listener is a mapping "

@@ -36,6 +36,7 @@ my @bad = (
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nmodules_path: /nonexistent\nchain:\n  - module: nosuchmodule\n", qr{:5:13: unknown module "nosuchmodule": cannot load /nonexistent/nosuchmodule\.so}, 'unknown module' ],
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nchain:\n  - modul: options\n", qr{:4:5: chain entry needs "module"}, 'chain entry without module' ],
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  listen: []\n", qr{:3:3: duplicate key "listen"}, 'duplicate key' ],
+    [ "server:\n  listen:\n    - \"udp:127.0.0.1:5060\"\n    - \"udp:127.0.0.1:05060\"\n", qr{:4:7: listen "udp:127\.0\.0\.1:05060" is given twice}, 'the same address twice' ],
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\"\n", qr{:\d+:\d+: did not find expected}, 'YAML syntax error' ],
     [ "server:\n  listen: [ \"udp:\${SC_TEST_NO_SUCH_VAR}:5060\" ]\n", qr{:2:13: environment variable \$\{SC_TEST_NO_SUCH_VAR\} is not set}, 'unset environment variable' ],
     [ "", qr{:1:1: the file is empty}, 'empty file' ],
