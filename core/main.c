@@ -47,25 +47,23 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (!test) {
+        /* the server reads and validates the file itself: one path for
+         * start and reload, errors logged with file:line:col */
+        int rc = sc_server_run(file);
+        sc_log_shutdown();          /* every queued line written before exit */
+        return rc;
+    }
     sc_server_conf_t conf;
     char err[1024];
     if (sc_server_conf_read(file, &conf, err, sizeof(err)) != 0 ||
-        (test && sc_server_conf_check_chain(&conf, err, sizeof(err)) != 0)) {
+        sc_server_conf_check_chain(&conf, err, sizeof(err)) != 0) {
         if (conf.tree)
             sc_server_conf_free(&conf);
-        if (test)
-            printf("sipchain: configuration %s is invalid: %s\n", file, err);
-        else
-            sc_log(SC_LOG_ERROR, "%s", err);
+        printf("sipchain: configuration %s is invalid: %s\n", file, err);
         return 1;
     }
-    if (test) {
-        printf("sipchain: configuration %s is valid\n", file);
-        sc_server_conf_free(&conf);
-        return 0;
-    }
-    sc_server_conf_free(&conf);     /* the server reads it again: one path for start and reload */
-    int rc = sc_server_run(file);
-    sc_log_shutdown();              /* every queued line written before exit */
-    return rc;
+    printf("sipchain: configuration %s is valid\n", file);
+    sc_server_conf_free(&conf);
+    return 0;
 }

@@ -119,9 +119,7 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
         s->dropped++;
         sc_log(SC_LOG_DEBUG, "dropped %zu octets from %s:%u: %s", len, from->ip, from->port,
                rc ? err.reason : "response without transaction");
-        sc_msg_free(m);
-        free(raw);
-        return;
+        goto done;
     }
     if (rc != 0) {
         if (m->hdr[SC_HDR_VIA] && m->method != SC_METHOD_ACK)
@@ -130,21 +128,14 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
             s->dropped++;
         sc_log(SC_LOG_INFO, "bad request from %s:%u: %u %s", from->ip, from->port, err.status,
                err.reason);
-        sc_msg_free(m);
-        free(raw);
-        return;
+        goto done;
     }
-    if (m->method == SC_METHOD_ACK) {
-        sc_msg_free(m);             /* ACK is never answered */
-        free(raw);
-        return;
-    }
+    if (m->method == SC_METHOD_ACK)
+        goto done;                  /* ACK is never answered */
     if (m->ruri.scheme != SC_URI_SIP && m->ruri.scheme != SC_URI_SIPS &&
         m->ruri.scheme != SC_URI_TEL) {
         answer(src, m, 416, NULL, NULL);
-        sc_msg_free(m);
-        free(raw);
-        return;
+        goto done;
     }
     if (m->method != SC_METHOD_CANCEL) {
         char list[512];
@@ -155,20 +146,20 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
                                       SC_STR_FMT(t->tok));
         if (n) {
             answer(src, m, 420, NULL, list);
-            sc_msg_free(m);
-            free(raw);
-            return;
+            goto done;
         }
     }
     if (m->max_forwards == 0 && m->method != SC_METHOD_OPTIONS) {
         answer(src, m, 483, NULL, NULL);
-        sc_msg_free(m);
-        free(raw);
-        return;
+        goto done;
     }
     if (m->method == SC_METHOD_INVITE)
         answer(src, m, 100, NULL, NULL);
     sc_chain_run(s->cur->chain, src, raw, m, send_response);  /* takes raw and m */
+    return;
+done:                               /* answered by the core, or dropped */
+    sc_msg_free(m);
+    free(raw);
 }
 
 static void generation_free(generation_t *g)
