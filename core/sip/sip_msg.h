@@ -224,6 +224,14 @@ const char *sc_reason_phrase(unsigned status);
  * rport gets the source port.  Returns 0, or -1 when out of memory. */
 int sc_msg_stamp_via(sc_msg_t *resp, const char *src_ip, uint16_t src_port);
 
+/* --- derived requests (msg_derive.c) -------------------------------------- */
+
+/* RFC 3261 §17.1.1.3: the ACK for a non-2xx final response resp to
+ * invite, sent by the client transaction on the same hop. */
+sc_msg_t *sc_msg_ack_for(const sc_msg_t *invite, const sc_msg_t *resp);
+/* §9.1: the CANCEL for a request this element sent. */
+sc_msg_t *sc_msg_cancel_for(const sc_msg_t *req);
+
 /* --- identifiers (sip_ident.c) -------------------------------------------- */
 
 #define SC_BRANCH_COOKIE "z9hG4bK"

@@ -124,12 +124,12 @@ int sc_source_reply(const sc_source_t *src, const char *buf, size_t len,
 
 void sc_source_hold(sc_source_t *src)
 {
-    if (src->kind != SC_TP_UDP)
+    if (src->kind != SC_TP_UDP && src->conn)
         sc_conn_ref(src->conn);
 }
 
 void sc_source_release(sc_source_t *src)
 {
-    if (src->kind != SC_TP_UDP)
+    if (src->kind != SC_TP_UDP && src->conn)
         sc_conn_unref(src->conn);
 }
