@@ -41,6 +41,8 @@ typedef struct {
     struct event      *reaper;
     slot_t             slots[SC_MAX_LISTEN];
     int                nslots;
+    sc_clock_t        *clock;
+    sc_txn_layer_t    *txns;            /* outlive generations: a reload keeps calls */
     unsigned long      dropped;         /* garbage and unanswerable */
     bool               stopping;
     struct event      *drain;
@@ -52,21 +54,42 @@ static const char *tp_name(const sc_source_t *src)
     return src->kind == SC_TP_TLS ? "tls" : src->kind == SC_TP_TCP ? "tcp" : "udp";
 }
 
-static void send_response(const sc_source_t *src, const sc_msg_t *req, sc_msg_t *resp)
+static void trace_sent(const sc_source_t *flow, const char *buf, size_t len)
 {
-    (void)req;
+    sc_log(SC_LOG_INFO, "sent %zu octets to %s:%s:%u\n%.*s", len, tp_name(flow), flow->peer.ip,
+           flow->peer.port, (int)len, buf);
+}
+
+/* Everything transactions send leaves here. */
+static int txn_send(void *ctx, const sc_source_t *flow, const char *buf, size_t len)
+{
+    (void)ctx;
+    if (sc_log_sip_trace)
+        trace_sent(flow, buf, len);
+    int rc = sc_flow_send(flow, buf, len);
+    if (rc != 0)
+        sc_log(SC_LOG_WARN, "cannot send %zu octets to %s:%s:%u", len, tp_name(flow),
+               flow->peer.ip, flow->peer.port);
+    return rc;
+}
+
+/* A stateless answer (sanity checks, overload). */
+static void send_response(const sc_source_t *src, sc_msg_t *resp)
+{
     if (sc_log_sip_trace) {
         sc_str_t out = sc_msg_serialize(resp);
-        sc_log(SC_LOG_INFO, "sent %zu octets to %s:%s:%u\n%.*s", out.len, tp_name(src),
-               src->peer.ip, src->peer.port, SC_STR_FMT(out));
+        trace_sent(src, out.s, out.len);
     }
     if (sc_respond_send(src, resp) != 0)
         sc_log(SC_LOG_WARN, "cannot send %u to %s:%u", resp->status, src->peer.ip, src->peer.port);
 }
 
 /* The core's own answers, before any module (DESIGN §6). */
-static void answer(const sc_source_t *src, const sc_msg_t *req, unsigned status,
-                   const char *reason, const char *unsupported)
+/* Builds one of the core's answers: hdr (may be NULL) is an extra header
+ * such as Unsupported or Retry-After.  Through txn when there is one,
+ * else stateless. */
+static void answer_via(const sc_source_t *src, sc_txn_t *txn, const sc_msg_t *req,
+                       unsigned status, const char *reason, const char *hdr, const char *value)
 {
     char tag[17];
     sc_gen_tag(tag, 16);
@@ -75,10 +98,58 @@ static void answer(const sc_source_t *src, const sc_msg_t *req, unsigned status,
         sc_log(SC_LOG_WARN, "cannot build %u for %s:%u", status, src->peer.ip, src->peer.port);
         return;
     }
-    if (unsupported)
-        sc_msg_add_header(r, SC_STR_LIT("Unsupported"), sc_str_cstr(unsupported), NULL);
-    send_response(src, req, r);
+    if (hdr)
+        sc_msg_add_header(r, sc_str_cstr(hdr), sc_str_cstr(value), NULL);
+    if (txn)
+        sc_txn_respond(txn, r);
+    else
+        send_response(src, r);
     sc_msg_free(r);
+}
+
+static void answer(const sc_source_t *src, const sc_msg_t *req, unsigned status,
+                   const char *reason, const char *unsupported)
+{
+    answer_via(src, NULL, req, status, reason, unsupported ? "Unsupported" : NULL, unsupported);
+}
+
+/* §9.2: a CANCEL gets 200 when it matches an INVITE still in a server
+ * transaction, else 481; the INVITE's holder answers it 487. */
+static void on_cancel(server_t *s, const sc_source_t *src, sc_txn_t *t)
+{
+    const sc_msg_t *m = sc_txn_request(t);
+    sc_txn_t *inv = sc_txn_find_cancelled(s->txns, m);
+    answer_via(src, t, m, inv ? 200 : 481, NULL, NULL, NULL);
+    if (inv && !sc_txn_cancel(inv) && sc_txn_state(inv) == SC_TS_PROCEEDING)
+        answer_via(src, inv, sc_txn_request(inv), 487, NULL, NULL, NULL);  /* nobody holds it */
+}
+
+/* The transaction layer's verdict on a request that passed the sanity
+ * checks: a new transaction goes to the chain; retransmissions were
+ * absorbed; ACKs for 2xx are for the dialog layer. */
+static void dispatch(server_t *s, const sc_source_t *src, char *raw, sc_msg_t *m)
+{
+    sc_source_t flow = *src;
+    sc_flow_for_response(&flow, m->via);
+    sc_txn_t *t;
+    switch (sc_txn_server_receive(s->txns, &flow, raw, m, &t)) {
+    case SC_RX_NEW:
+        if (m->method == SC_METHOD_CANCEL)
+            on_cancel(s, src, t);
+        else
+            sc_chain_run(s->cur->chain, t, src);
+        return;
+    case SC_RX_OVERLOAD:
+        sc_log(SC_LOG_WARN, "%u transactions in flight: 503 to %s:%u", sc_txn_count(s->txns),
+               src->peer.ip, src->peer.port);
+        answer_via(src, NULL, m, 503, "Overloaded", "Retry-After", "5");
+        break;
+    case SC_RX_ABSORBED:
+    case SC_RX_ACK:
+        break;
+    }
+    sc_msg_free(m);
+    free(raw);
 }
 
 /* Option tags this server implements; a Require naming any other gets
@@ -113,9 +184,11 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
     int rc = sc_msg_parse(&m, raw, len,
                           src->kind == SC_TP_UDP ? SC_TRANSPORT_DGRAM : SC_TRANSPORT_STREAM,
                           &s->cur->conf.tp.limits, &err);
+    if (m && !m->is_request && rc == 0 && sc_txn_client_receive(s->txns, m))
+        goto done;
     if (m == NULL || !m->is_request) {
         /* Garbage, or a response with no transaction to match: dropped,
-         * as RFC 3261 §18.1.2 and RFC 4475 §3.1.2.19 ask. */
+         * as RFC 3261 §18.1.2, RFC 6026 §7 and RFC 4475 §3.1.2.19 ask. */
         s->dropped++;
         sc_log(SC_LOG_DEBUG, "dropped %zu octets from %s:%u: %s", len, from->ip, from->port,
                rc ? err.reason : "response without transaction");
@@ -130,8 +203,10 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
                err.reason);
         goto done;
     }
-    if (m->method == SC_METHOD_ACK)
-        goto done;                  /* ACK is never answered */
+    if (m->method == SC_METHOD_ACK) {
+        dispatch(s, src, raw, m);   /* never answered; a transaction may absorb it */
+        return;
+    }
     if (m->ruri.scheme != SC_URI_SIP && m->ruri.scheme != SC_URI_SIPS &&
         m->ruri.scheme != SC_URI_TEL) {
         answer(src, m, 416, NULL, NULL);
@@ -153,9 +228,7 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
         answer(src, m, 483, NULL, NULL);
         goto done;
     }
-    if (m->method == SC_METHOD_INVITE)
-        answer(src, m, 100, NULL, NULL);
-    sc_chain_run(s->cur->chain, src, raw, m, send_response);  /* takes raw and m */
+    dispatch(s, src, raw, m);       /* takes raw and m */
     return;
 done:                               /* answered by the core, or dropped */
     sc_msg_free(m);
@@ -297,6 +370,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     s->cur->next = s->retired;
     s->retired = s->cur;
     s->cur = g;
+    sc_txn_layer_set_conf(s->txns, &g->conf.txn);
     sc_log(SC_LOG_INFO, "reloaded %s", s->file);
     on_reap(-1, 0, s);
 }
@@ -399,6 +473,12 @@ int sc_server_run(const char *file)
         sc_log(SC_LOG_ERROR, "%s", err);
         goto out;
     }
+    s.clock = sc_clock_event(s.base);
+    s.txns = s.clock ? sc_txn_layer_new(s.clock, &s.cur->conf.txn, txn_send, &s) : NULL;
+    if (s.txns == NULL) {
+        sc_log(SC_LOG_ERROR, "out of memory");
+        goto out;
+    }
     if (sc_log_configure(&s.cur->conf.log, err, sizeof(err)) != 0 ||
         listeners_apply(&s, s.cur, err, sizeof(err)) != 0) {
         sc_log(SC_LOG_ERROR, "%s", err);
@@ -416,6 +496,8 @@ out:
         generation_free(g);
     }
     generation_free(s.cur);
+    sc_txn_layer_free(s.txns);      /* before the listeners its flows use */
+    sc_clock_free(s.clock);
     for (int i = 0; i < s.nslots; i++)
         sc_listener_free(s.slots[i].l);
     event_free(s.reaper);

@@ -11,6 +11,7 @@
 #include "sc_conf.h"
 #include "sc_log.h"
 #include "transport.h"
+#include "txn.h"
 
 #define SC_MAX_LISTEN 32
 
@@ -28,6 +29,7 @@ typedef struct {
     const char             *modules_path;
     unsigned                request_timeout_s;  /* a module's time to answer */
     unsigned                stop_timeout_s;     /* SIGTERM: time for requests in flight */
+    sc_txn_conf_t           txn;                /* timers T1 T2 T4, max_transactions */
     sc_conf_node_t         *tree;
 } sc_server_conf_t;
 

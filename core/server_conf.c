@@ -84,13 +84,43 @@ static int read_listen(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
     return 0;
 }
 
+/* RFC 3261 §17.1.1.1 timer bases, in milliseconds: T1 may be lowered
+ * on a known fast network (never below 1), T2 and T4 follow. */
+static int read_timers(const sc_conf_node_t *n, sc_txn_conf_t *t, char *err, size_t errlen)
+{
+    static const char *const keys[] = { "t1", "t2", "t4", NULL };
+    if (n == NULL)
+        return 0;
+    if (n->kind != SC_CONF_MAP)
+        return sc_conf_error(err, errlen, n, "\"timers\" must be a mapping");
+    if (sc_conf_known_keys(n, keys, err, errlen))
+        return -1;
+    unsigned *at[] = { &t->t1_ms, &t->t2_ms, &t->t4_ms };
+    for (int i = 0; i < 3; i++) {
+        const sc_conf_node_t *k = sc_conf_get(n, keys[i]);
+        unsigned long v;
+        if (k == NULL)
+            continue;
+        if (sc_conf_uint(k, 600000, &v, err, errlen))
+            return -1;
+        if (v == 0)
+            return sc_conf_error(err, errlen, k, "\"%s\" must be at least 1 ms", keys[i]);
+        *at[i] = (unsigned)v;
+    }
+    if (t->t2_ms < t->t1_ms)
+        return sc_conf_error(err, errlen, n, "\"t2\" must not be less than \"t1\"");
+    return 0;
+}
+
 static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "listen", "log", "limits", "default_status", NULL };
+    static const char *const keys[] = { "listen", "log", "limits", "timers", "default_status",
+                                        NULL };
     static const char *const log_keys[] = { "level", "target", "file", "format", "sip_trace", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line",
                                               "idle_timeout", "max_connections",
-                                              "request_timeout", "stop_timeout", NULL };
+                                              "request_timeout", "stop_timeout",
+                                              "max_transactions", NULL };
     unsigned long v;
     if (n->kind != SC_CONF_MAP)
         return sc_conf_error(err, errlen, n, "\"server\" must be a mapping");
@@ -165,6 +195,12 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
             { "idle_timeout", 86400, offsetof(sc_tp_opts_t, idle_timeout_s), false },
             { "max_connections", 1000000, offsetof(sc_tp_opts_t, max_connections), false },
         };
+        const sc_conf_node_t *mt = sc_conf_get(lim, "max_transactions");
+        if (mt) {
+            if (sc_conf_uint(mt, 10000000, &v, err, errlen))
+                return -1;
+            c->txn.max_txns = (unsigned)v;
+        }
         const sc_conf_node_t *st = sc_conf_get(lim, "stop_timeout");
         if (st) {
             if (sc_conf_uint(st, 3600, &v, err, errlen))
@@ -192,6 +228,8 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
                 *(unsigned *)at = (unsigned)v;
         }
     }
+    if (read_timers(sc_conf_get(n, "timers"), &c->txn, err, errlen))
+        return -1;
     const sc_conf_node_t *d = sc_conf_get(n, "default_status");
     if (d) {
         if (sc_conf_uint(d, 699, &v, err, errlen))
@@ -216,6 +254,7 @@ int sc_server_conf_read(const char *path, sc_server_conf_t *c, char *err, size_t
     c->modules_path = SC_MODULES_PATH;
     c->request_timeout_s = 32;
     c->stop_timeout_s = 5;
+    c->txn = sc_txn_conf_default;
     c->tree = sc_conf_load(path, err, errlen);
     if (c->tree == NULL)
         return -1;

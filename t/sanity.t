@@ -72,12 +72,20 @@ my ($pid2, $port2) = start_server(port => $p2, yaml => "server:\n  listen: [ \"u
 is(stop_server($pid2), 0, 'second server stopped');
 
 # INVITE gets 100 Trying before the final answer
-$r = send_recv($c, $port, req('INVITE'));
+my $inv = req('INVITE');
+$r = send_recv($c, $port, $inv);
 ($st) = status_of($r);
 is($st, '100', 'INVITE: 100 Trying first');
 unlike($r, qr{^To:[^\r]*tag=}m, '100 Trying carries no To tag');
-($st) = status_of(recv_msg($c, 2));
+$r = recv_msg($c, 2);
+($st) = status_of($r);
 is($st, '404', 'then the final answer');
+# the ACK for it (same branch, the answer's To) stops its retransmission
+my ($to) = $r =~ /^(To: [^\r]*)\r$/m;
+(my $ack = $inv) =~ s/^INVITE /ACK /;
+$ack =~ s/CSeq: 1 INVITE/CSeq: 1 ACK/;
+$ack =~ s/^To: [^\r]*/$to/m;
+is(send_recv($c, $port, $ack, 0.8), undef, 'the ACK of the 404 stops its retransmission (timer G)');
 
 # garbage, responses and ACKs get nothing, and the server stays up
 for my $junk ("\x00\x01garbage", "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;rport\r\n\r\n",

@@ -10,6 +10,7 @@
 
 #include "sc_conf.h"
 #include "transport.h"
+#include "txn.h"
 
 typedef struct sc_chain sc_chain_t;
 
@@ -31,14 +32,12 @@ void sc_chain_free(sc_chain_t *chain);
 /* Requests still in flight (answered asynchronously later). */
 unsigned sc_chain_pending(const sc_chain_t *chain);
 
-/* How a request's answers leave: the server's transport reply. */
-typedef void (*sc_send_fn)(const sc_source_t *src, const sc_msg_t *req, sc_msg_t *resp);
-
-/* Runs a parsed request through the chain.  Takes ownership of raw (the
- * bytes msg was parsed from) and msg; the request lives until its final
- * answer, or until the unanswered-request timeout answers 500 for it. */
-void sc_chain_run(sc_chain_t *chain, const sc_source_t *src, char *raw, sc_msg_t *msg,
-                  sc_send_fn send);
+/* Runs the request of a new server transaction through the chain; src
+ * is where it came from.  The request holds the transaction until its
+ * final answer, or until the unanswered-request timeout answers 500 for
+ * it; answers leave through the transaction.  A CANCEL for it (the
+ * transaction's SC_TXN_EV_CANCELLED) is answered 487. */
+void sc_chain_run(sc_chain_t *chain, sc_txn_t *txn, const sc_source_t *src);
 
 /* Answers every request still in flight (503) and frees it: for stop. */
 void sc_chain_abort_pending(sc_chain_t *chain);

@@ -41,15 +41,15 @@ static void req_free(sc_req_t *req)
     free(req->res.ctype);
     free(req->res.body);
     sc_source_release(&req->src);
-    sc_msg_free(req->msg);
-    free(req->raw);
+    sc_txn_set_tu(req->txn, NULL, NULL);
+    sc_txn_unref(req->txn);
     free(req);
 }
 
 /* Frees the request when nothing can touch it any more. */
 static void settle(sc_req_t *req)
 {
-    if (req->done && req->depth == 0 && !req->timed_out)
+    if (req->done && req->depth == 0 && !req->core_answered)
         req_free(req);
 }
 
@@ -74,11 +74,13 @@ static int respond(sc_req_t *req, unsigned status, const char *reason, bool with
         if (req->res.body)
             sc_msg_set_body(r, sc_str_cstr(req->res.ctype), sc_str(req->res.body, req->res.body_len));
     }
-    req->send(&req->src, req->msg, r);
+    /* a transaction that refuses (cancelled, transport gone) has ended
+     * the request all the same */
+    int rc = sc_txn_respond(req->txn, r);
     sc_msg_free(r);
     if (status >= 200)
         req->done = true;
-    return 0;
+    return rc;
 }
 
 static bool method_matches(const sc_instance_t *in, const sc_req_t *req)
@@ -102,7 +104,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
            SC_STR_FMT(req->msg->method_str), SC_STR_FMT(req->msg->call_id), req->src.peer.ip,
            req->src.peer.port, holder(req), req->chain->request_timeout_s);
     respond(req, 500, "Request not answered in time", false);
-    req->timed_out = true;      /* the module still holds it: freed on its late call */
+    req->core_answered = true;      /* the module still holds it: freed on its late call */
     settle(req);
 }
 
@@ -113,8 +115,8 @@ static bool late_call(sc_req_t *req, const char *what)
     if (!req->done)
         return false;
     sc_log(SC_LOG_WARN, "%s: %s after the final answer: ignored", holder(req), what);
-    if (req->timed_out && req->depth == 0) {
-        req->timed_out = false;
+    if (req->core_answered && req->depth == 0) {
+        req->core_answered = false;
         settle(req);
     }
     return true;
@@ -222,21 +224,37 @@ int sc_res_set_body(sc_res_t *res, const char *content_type, sc_str_t body)
     return 0;
 }
 
-void sc_chain_run(sc_chain_t *c, const sc_source_t *src, char *raw, sc_msg_t *msg, sc_send_fn send)
+/* The transaction's word to its request: only CANCEL needs an answer
+ * here (§9.2: the INVITE gets 487 once the CANCEL got its 200). */
+static void on_txn(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
+{
+    sc_req_t *req = arg;
+    (void)t;
+    (void)msg;
+    if (ev != SC_TXN_EV_CANCELLED || req->done)
+        return;
+    req->cancelled = true;
+    sc_log(SC_LOG_INFO, "%.*s %.*s cancelled while with %s: 487",
+           SC_STR_FMT(req->msg->method_str), SC_STR_FMT(req->msg->call_id), holder(req));
+    respond(req, 487, NULL, false);
+    if (req->depth == 0)
+        req->core_answered = true;  /* the module still holds it: freed on its late call */
+    settle(req);
+}
+
+void sc_chain_run(sc_chain_t *c, sc_txn_t *txn, const sc_source_t *src)
 {
     sc_req_t *req = calloc(1, sizeof(*req));
-    if (req == NULL) {
-        sc_msg_free(msg);
-        free(raw);
-        return;
-    }
+    if (req == NULL)
+        return;     /* the transaction ends unanswered; the client retries */
     req->chain = c;
     req->pos = -1;
-    req->msg = msg;
-    req->raw = raw;
+    req->txn = txn;
+    sc_txn_ref(txn);
+    sc_txn_set_tu(txn, on_txn, req);
+    req->msg = (sc_msg_t *)sc_txn_request(txn);
     req->src = *src;
     sc_source_hold(&req->src);
-    req->send = send;
     req->res.req = req;
     sc_gen_tag(req->to_tag, 16);
     req->next = c->pending;

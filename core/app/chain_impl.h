@@ -5,6 +5,7 @@
 #include <event2/event.h>
 
 #include "app.h"
+#include "txn.h"
 
 #define SC_MAX_METHOD_FILTER 16
 
@@ -33,19 +34,20 @@ struct sc_res {
     size_t     body_len;
 };
 
-/* Ownership: a request owns its bytes, its parsed message and its answer
- * state; the chain's pending list holds it until it is answered and no
- * handler is on the stack (see settle() in chain.c). */
+/* Ownership: a request holds a reference on its server transaction
+ * (which owns the message) and owns its answer state; the chain's pending
+ * list holds it until it is answered and no handler is on the stack (see
+ * settle() in chain.c). */
 struct sc_req {
     sc_chain_t   *chain;
     int           pos;          /* link holding it; -1 before the first */
-    sc_msg_t     *msg;
-    char         *raw;
-    sc_source_t   src;
-    sc_send_fn    send;
+    sc_txn_t     *txn;
+    sc_msg_t     *msg;          /* the transaction's */
+    sc_source_t   src;          /* where it came from */
     char          to_tag[17];
     bool          done;         /* a final answer went out */
-    bool          timed_out;    /* answered by the core; the module may still call */
+    bool          cancelled;    /* a CANCEL arrived (§9.2): answered 487 */
+    bool          core_answered;    /* answered by the core; the module may still call */
     int           depth;        /* handler calls on the stack */
     struct event *timer;
     struct sc_res res;

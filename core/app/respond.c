@@ -19,22 +19,10 @@ sc_msg_t *sc_respond_build(const sc_msg_t *req, const sc_source_t *src, unsigned
     return r;
 }
 
-/* RFC 3261 §18.2.2 with RFC 3581 §4: back to the source address, at the
- * source port when rport was asked for, else at the port in sent-by
- * (default 5060).  A top Via too broken to read (RFC 4475 badinv01,
- * badvers) leaves only the source port. */
 int sc_respond_send(const sc_source_t *src, const sc_msg_t *resp)
 {
-    const sc_via_t *via = resp->via;
-    struct sockaddr_storage to = src->peer.addr;
-    uint16_t port = via == NULL || via->has_rport ? src->peer.port
-                                                  : (via->port ? via->port : 5060);
-    if (to.ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)&to)->sin6_port = htons(port);
-    else
-        ((struct sockaddr_in *)&to)->sin_port = htons(port);
+    sc_source_t flow = *src;
+    sc_flow_for_response(&flow, resp->via);
     sc_str_t out = sc_msg_serialize(resp);
-    if (out.s == NULL)
-        return -1;
-    return sc_source_reply(src, out.s, out.len, (struct sockaddr *)&to, src->peer.len);
+    return out.s ? sc_flow_send(&flow, out.s, out.len) : -1;
 }

@@ -122,6 +122,24 @@ int sc_source_reply(const sc_source_t *src, const char *buf, size_t len,
     return sc_udp_send(src->listener, buf, len, dest, destlen);
 }
 
+void sc_flow_for_response(sc_source_t *flow, const sc_via_t *via)
+{
+    if (flow->kind != SC_TP_UDP || via == NULL || via->has_rport)
+        return;
+    uint16_t port = via->port ? via->port : 5060;
+    if (flow->peer.addr.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&flow->peer.addr)->sin6_port = htons(port);
+    else
+        ((struct sockaddr_in *)&flow->peer.addr)->sin_port = htons(port);
+    flow->peer.port = port;
+}
+
+int sc_flow_send(const sc_source_t *flow, const char *buf, size_t len)
+{
+    return sc_source_reply(flow, buf, len, (const struct sockaddr *)&flow->peer.addr,
+                           flow->peer.len);
+}
+
 void sc_source_hold(sc_source_t *src)
 {
     if (src->kind != SC_TP_UDP && src->conn)

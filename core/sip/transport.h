@@ -81,6 +81,15 @@ void sc_listener_free(sc_listener_t *l);
 int sc_source_reply(const sc_source_t *src, const char *buf, size_t len,
                     const struct sockaddr *dest, socklen_t destlen);
 
+/* RFC 3261 §18.2.2 with RFC 3581 §4: turns the source of a request into
+ * the path its responses take: on TCP/TLS the connection it came on; on
+ * UDP the source address, at the source port when rport was asked for,
+ * else at the port in sent-by (default 5060).  A top Via too broken to
+ * read (RFC 4475 badinv01) leaves the source port. */
+void sc_flow_for_response(sc_source_t *flow, const sc_via_t *via);
+/* Sends along a flow: its connection, or its UDP socket to its peer. */
+int  sc_flow_send(const sc_source_t *flow, const char *buf, size_t len);
+
 /* A source kept beyond the message callback (an answer sent later) holds
  * its TCP connection: a connection closed meanwhile is freed only when
  * released, and replies to it fail cleanly instead of touching freed

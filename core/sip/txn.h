@@ -59,6 +59,7 @@ typedef enum {
     SC_TXN_EV_RESPONSE,         /* client: a response for the TU (msg) */
     SC_TXN_EV_TIMEOUT,          /* client: timer B or F; server: H (no ACK) */
     SC_TXN_EV_TRANSPORT_ERROR,
+    SC_TXN_EV_CANCELLED,        /* server INVITE: a CANCEL arrived for it */
     SC_TXN_EV_TERMINATED,       /* last event; the layer lets go */
 } sc_txn_ev_t;
 
@@ -93,6 +94,10 @@ sc_rx_t sc_txn_server_receive(sc_txn_layer_t *l, const sc_source_t *flow, char *
 int     sc_txn_respond(sc_txn_t *t, const sc_msg_t *resp);
 /* §9.2: the INVITE server transaction a CANCEL is for, or NULL. */
 sc_txn_t *sc_txn_find_cancelled(sc_txn_layer_t *l, const sc_msg_t *cancel);
+/* §9.2: tells the TU of an INVITE still unanswered that it was
+ * cancelled (SC_TXN_EV_CANCELLED; the TU answers 487).  false when there
+ * was nothing to tell: no TU, or a final answer already sent. */
+bool      sc_txn_cancel(sc_txn_t *ist);
 
 /* --- client side ------------------------------------------------------ */
 /* Sends req (whose top Via carries a fresh branch) along flow and runs

@@ -25,7 +25,7 @@ static int record(void *ctx, const sc_source_t *flow, const char *buf, size_t le
     return 0;
 }
 
-static int nev[4];
+static int nev[5];
 static unsigned last_status;
 
 static void tu(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
