@@ -43,6 +43,7 @@ typedef struct {
     int                nslots;
     sc_clock_t        *clock;
     sc_txn_layer_t    *txns;            /* outlive generations: a reload keeps calls */
+    sc_tp_set_t       *tps;             /* listeners and connections, for sending */
     unsigned long      dropped;         /* garbage and unanswerable */
     bool               stopping;
     struct event      *drain;
@@ -71,6 +72,12 @@ static int txn_send(void *ctx, const sc_source_t *flow, const char *buf, size_t 
         sc_log(SC_LOG_WARN, "cannot send %zu octets to %s:%s:%u", len, tp_name(flow),
                flow->peer.ip, flow->peer.port);
     return rc;
+}
+
+static void on_conn_lost(void *arg, const sc_conn_t *c)
+{
+    server_t *s = arg;
+    sc_txn_conn_lost(s->txns, c);
 }
 
 /* A stateless answer (sanity checks, overload). */
@@ -264,6 +271,7 @@ static generation_t *generation_new(server_t *s, char *err, size_t errlen)
         return NULL;
     }
     sc_chain_set_request_timeout(g->chain, g->conf.request_timeout_s);
+    sc_chain_set_stack(g->chain, &(sc_stack_t){ .txns = s->txns, .tps = s->tps });
     if (sc_chain_start(g->chain, err, errlen) != 0) {
         generation_free(g);
         return NULL;
@@ -315,6 +323,7 @@ static int listeners_apply(server_t *s, const generation_t *g, char *err, size_t
                     sc_listener_free(next[j].l);
             return -1;
         }
+        sc_tp_set_add(s->tps, sl->l);
         sc_log(SC_LOG_INFO, "listening on %s", sl->text);
     }
     for (int i = 0; i < s->nslots; i++)
@@ -324,6 +333,7 @@ static int listeners_apply(server_t *s, const generation_t *g, char *err, size_t
         }
     memcpy(s->slots, next, sizeof(next[0]) * (size_t)n);
     s->nslots = n;
+    sc_tp_set_opts(s->tps, &c->tp);
     return 0;
 }
 
@@ -468,17 +478,20 @@ int sc_server_run(const char *file)
     struct timeval second = { .tv_sec = 1 };
     event_add(s.reaper, &second);
 
+    s.clock = sc_clock_event(s.base);
+    s.txns = s.clock ? sc_txn_layer_new(s.clock, NULL, txn_send, &s) : NULL;
+    s.tps = sc_tp_set_new(s.base, on_message, &s);
+    if (s.txns == NULL || s.tps == NULL) {
+        sc_log(SC_LOG_ERROR, "out of memory");
+        goto out;
+    }
+    sc_tp_set_on_lost(s.tps, on_conn_lost, &s);
     s.cur = generation_new(&s, err, sizeof(err));
     if (s.cur == NULL) {
         sc_log(SC_LOG_ERROR, "%s", err);
         goto out;
     }
-    s.clock = sc_clock_event(s.base);
-    s.txns = s.clock ? sc_txn_layer_new(s.clock, &s.cur->conf.txn, txn_send, &s) : NULL;
-    if (s.txns == NULL) {
-        sc_log(SC_LOG_ERROR, "out of memory");
-        goto out;
-    }
+    sc_txn_layer_set_conf(s.txns, &s.cur->conf.txn);
     if (sc_log_configure(&s.cur->conf.log, err, sizeof(err)) != 0 ||
         listeners_apply(&s, s.cur, err, sizeof(err)) != 0) {
         sc_log(SC_LOG_ERROR, "%s", err);
@@ -500,6 +513,7 @@ out:
     sc_clock_free(s.clock);
     for (int i = 0; i < s.nslots; i++)
         sc_listener_free(s.slots[i].l);
+    sc_tp_set_free(s.tps);          /* the connections it opened */
     event_free(s.reaper);
     if (s.drain)
         event_free(s.drain);

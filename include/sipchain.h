@@ -149,4 +149,36 @@ void sc_next(sc_req_t *req);
  * the request is answered err->status (500 when 0). */
 void sc_fail(sc_req_t *req, unsigned status, const char *reason);
 
+/* --- requests of our own, outside a dialog (drachtio-srf's request) ---
+ * The core builds the request (Via with a fresh branch, Max-Forwards,
+ * From with a tag, To, Call-ID, CSeq, Content-Length), chooses the
+ * transport (RFC 3261 §18.1.1: UDP, or TCP when it is too big for UDP;
+ * the peer's own connection when it has one open to us), runs the
+ * client transaction (retransmissions, timers E/F) and calls back with
+ * every response: provisional ones, then exactly one final one.  A
+ * timeout arrives as 408 and a transport failure as 503, both without
+ * headers.  Outstanding requests keep the chain that sent them alive
+ * across a reload; at stop their callbacks are not called. */
+typedef struct sc_response sc_response_t;
+unsigned sc_response_status(const sc_response_t *r);
+sc_str_t sc_response_reason(const sc_response_t *r);
+/* The first value of a header (any name form), empty when absent. */
+sc_str_t sc_response_header(const sc_response_t *r, const char *name);
+sc_str_t sc_response_body(const sc_response_t *r);
+typedef void (*sc_response_cb)(const sc_response_t *res, void *arg);
+
+typedef struct {
+    const char        *method;      /* OPTIONS, MESSAGE, NOTIFY, ... (not INVITE yet) */
+    const char        *uri;         /* Request-URI, and where it goes: a numeric
+                                       host, ;transport=tcp|udp|tls honoured */
+    const char *const *headers;     /* "Name: value", NULL-terminated; may be NULL.
+                                       From, To, Call-ID, CSeq given here win */
+    const char        *content_type;
+    sc_str_t           body;
+} sc_request_opts_t;
+
+/* 0 when sent (cb will be called), -1 with a log line when it cannot be
+ * (bad URI, a host name — DNS is not there yet —, no transport). */
+int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb cb, void *arg);
+
 #endif

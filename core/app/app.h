@@ -25,11 +25,18 @@ sc_chain_t *sc_chain_build_static(const sc_module_t *const *mods, const sc_conf_
                                   int n, struct event_base *base, unsigned default_status,
                                   char *err, size_t errlen);
 int  sc_chain_start(sc_chain_t *chain, char *err, size_t errlen);
+/* What requests of the chain's own go out through (sc_request). */
+typedef struct {
+    sc_txn_layer_t *txns;
+    sc_tp_set_t    *tps;
+} sc_stack_t;
+void sc_chain_set_stack(sc_chain_t *chain, const sc_stack_t *stack);
 /* How long a request may wait for a module before the core answers 500
  * (default 32 s, 64*T1). */
 void sc_chain_set_request_timeout(sc_chain_t *chain, unsigned seconds);
 void sc_chain_free(sc_chain_t *chain);
-/* Requests still in flight (answered asynchronously later). */
+/* Requests still in flight (answered asynchronously later), and
+ * requests of its own still waiting for their final response. */
 unsigned sc_chain_pending(const sc_chain_t *chain);
 
 /* Runs the request of a new server transaction through the chain; src

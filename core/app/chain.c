@@ -276,7 +276,12 @@ void sc_chain_set_request_timeout(sc_chain_t *c, unsigned seconds)
 
 unsigned sc_chain_pending(const sc_chain_t *c)
 {
-    return c->npending;
+    return c->npending + c->nuacs;
+}
+
+void sc_chain_set_stack(sc_chain_t *c, const sc_stack_t *stack)
+{
+    c->stack = *stack;
 }
 
 void sc_chain_abort_pending(sc_chain_t *c)

@@ -68,7 +68,12 @@ typedef struct subscription {
     struct subscription *next;
 } subscription_t;
 
+typedef struct uac uac_t;
+
 struct sc_chain {
+    sc_stack_t         stack;
+    uac_t             *uacs;        /* sc_request()s awaiting a final response */
+    unsigned           nuacs;
     service_t         *services;
     subscription_t    *subs, **subs_tail;
     sc_instance_t     *links;
@@ -80,6 +85,9 @@ struct sc_chain {
     bool               started;     /* start hooks ran: stop hooks will */
     unsigned           request_timeout_s;
 };
+
+/* request.c: forgets every outstanding request (no more callbacks). */
+void sc_chain_drop_uacs(sc_chain_t *c);
 
 /* loader.c: dlopen modules_path/NAME.so and check its ABI. */
 const sc_module_t *sc_module_load(const char *modules_path, const char *name, void **dl,

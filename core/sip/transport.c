@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <openssl/ssl.h>
 
@@ -77,15 +78,26 @@ sc_listener_t *sc_listen(struct event_base *base, sc_tp_kind_t kind, const struc
                          socklen_t len, const sc_tp_opts_t *opts, const sc_tls_opts_t *tls,
                          sc_message_cb cb, void *arg, char *err, size_t errlen)
 {
-    if (kind == SC_TP_UDP)
-        return sc_udp_listen(base, addr, len, cb, arg, err, errlen);
-    return sc_tcp_listen(base, addr, len, opts, kind == SC_TP_TLS ? tls : NULL, cb, arg, err, errlen);
+    sc_listener_t *l = kind == SC_TP_UDP
+        ? sc_udp_listen(base, addr, len, cb, arg, err, errlen)
+        : sc_tcp_listen(base, addr, len, opts, kind == SC_TP_TLS ? tls : NULL, cb, arg, err, errlen);
+    if (l) {
+        memcpy(&l->local, addr, len);
+        l->locallen = len;
+    }
+    return l;
 }
 
 void sc_listener_free(sc_listener_t *l)
 {
     if (l == NULL)
         return;
+    sc_tp_set_t *set = l->set;
+    for (int i = 0; set && i < set->nls; i++)
+        if (set->ls[i] == l) {
+            set->ls[i] = set->ls[--set->nls];
+            break;
+        }
     if (l->kind != SC_TP_UDP)
         sc_tcp_free(l);
     else
@@ -150,4 +162,122 @@ void sc_source_release(sc_source_t *src)
 {
     if (src->kind != SC_TP_UDP && src->conn)
         sc_conn_unref(src->conn);
+}
+
+/* --- the set of transports, and routing requests --------------------- */
+
+bool sc_sockaddr_eq(const struct sockaddr *a, const struct sockaddr *b)
+{
+    if (a->sa_family != b->sa_family)
+        return false;
+    if (a->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+    }
+    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+}
+
+sc_tp_set_t *sc_tp_set_new(struct event_base *base, sc_message_cb cb, void *arg)
+{
+    sc_tp_set_t *set = calloc(1, sizeof(*set));
+    if (set == NULL)
+        return NULL;
+    set->base = base;
+    set->cb = cb;
+    set->arg = arg;
+    set->opts.limits = sc_parse_limits_default;
+    set->opts.max_connections = 4096;
+    return set;
+}
+
+void sc_tp_set_free(sc_tp_set_t *set)
+{
+    if (set == NULL)
+        return;
+    for (int i = 0; i < set->nls; i++)
+        set->ls[i]->set = NULL;
+    for (int k = 0; k < 3; k++)
+        if (set->out[k])
+            sc_tcp_free_connector(set->out[k]);
+    free(set);
+}
+
+void sc_tp_set_opts(sc_tp_set_t *set, const sc_tp_opts_t *opts)
+{
+    set->opts = *opts;
+    for (int k = 0; k < 3; k++)
+        if (set->out[k])
+            set->out[k]->opts = *opts;
+}
+
+void sc_tp_set_on_lost(sc_tp_set_t *set, sc_conn_lost_fn fn, void *arg)
+{
+    set->lost = fn;
+    set->lost_arg = arg;
+}
+
+void sc_tp_set_add(sc_tp_set_t *set, sc_listener_t *l)
+{
+    if (set->nls < (int)(sizeof(set->ls) / sizeof(set->ls[0]))) {
+        set->ls[set->nls++] = l;
+        l->set = set;
+    }
+}
+
+/* The first listener of kind for the family of to. */
+static sc_listener_t *listener_for(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockaddr *to)
+{
+    for (int i = 0; i < set->nls; i++)
+        if (set->ls[i]->kind == kind && set->ls[i]->local.ss_family == to->sa_family)
+            return set->ls[i];
+    return NULL;
+}
+
+static void sentby_of(const sc_listener_t *l, char *out, size_t cap)
+{
+    sc_peer_t me = { .addr = l->local, .len = l->locallen };
+    sc_peer_describe(&me);
+    snprintf(out, cap, me.addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", me.ip, me.port);
+}
+
+int sc_tp_route(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, socklen_t len,
+                size_t size, sc_tp_route_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    memcpy(&out->flow.peer.addr, to, len);
+    out->flow.peer.len = len;
+    sc_peer_describe(&out->flow.peer);
+    /* §18.1.1: too big for UDP goes over TCP, if this request can */
+    sc_tp_kind_t kind = want;
+    if (want == SC_TP_UDP && size > SC_UDP_MTU_LIMIT && listener_for(set, SC_TP_TCP, to))
+        kind = SC_TP_TCP;
+    sc_listener_t *via = listener_for(set, kind, to);
+    if (kind == SC_TP_UDP) {
+        if (via == NULL) {
+            snprintf(err, errlen, "no UDP listener for %s", out->flow.peer.ip);
+            return -1;
+        }
+        out->flow.kind = SC_TP_UDP;
+        out->flow.listener = via;
+    } else {
+        sc_conn_t *c = sc_conn_find(set, kind, to);
+        if (c == NULL && (c = sc_tcp_connect(set, kind, to, len, err, errlen)) == NULL)
+            return -1;
+        out->flow.kind = kind;
+        out->flow.conn = c;
+        /* without a listener of that kind the peer answers over the
+         * connection; any of our addresses names us in the Via */
+        for (int i = 0; via == NULL && i < set->nls; i++)
+            if (set->ls[i]->local.ss_family == to->sa_family)
+                via = set->ls[i];
+        if (via == NULL) {
+            snprintf(err, errlen, "no listener of the address family of %s", out->flow.peer.ip);
+            return -1;
+        }
+    }
+    out->kind = kind;
+    sentby_of(via, out->sentby, sizeof(out->sentby));
+    return 0;
 }

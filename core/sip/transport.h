@@ -19,6 +19,7 @@
 
 typedef struct sc_listener sc_listener_t;
 typedef struct sc_conn sc_conn_t;
+typedef struct sc_tp_set sc_tp_set_t;
 
 typedef enum { SC_TP_UDP, SC_TP_TCP, SC_TP_TLS } sc_tp_kind_t;
 
@@ -96,6 +97,38 @@ int  sc_flow_send(const sc_source_t *flow, const char *buf, size_t len);
  * memory. */
 void sc_source_hold(sc_source_t *src);
 void sc_source_release(sc_source_t *src);
+
+/* --- sending requests ------------------------------------------------
+ * The set of transports requests leave through.  Listeners added to it
+ * are its sockets; connections they accept are indexed so a request to
+ * that peer goes back over them; it opens new TCP connections itself. */
+sc_tp_set_t *sc_tp_set_new(struct event_base *base, sc_message_cb cb, void *arg);
+/* Closes the connections it opened; the listeners must be gone. */
+void         sc_tp_set_free(sc_tp_set_t *set);
+void         sc_tp_set_opts(sc_tp_set_t *set, const sc_tp_opts_t *opts);
+void         sc_tp_set_add(sc_tp_set_t *set, sc_listener_t *l);
+/* Called when a connection of the set fails or is closed by the peer,
+ * so that what was sent over it learns of it (§17.1.4). */
+typedef void (*sc_conn_lost_fn)(void *arg, const sc_conn_t *c);
+void         sc_tp_set_on_lost(sc_tp_set_t *set, sc_conn_lost_fn fn, void *arg);
+
+/* Where a request goes and what its Via says. */
+typedef struct {
+    sc_source_t  flow;          /* the path: UDP socket + address, or connection */
+    sc_tp_kind_t kind;          /* the transport chosen */
+    char         sentby[INET6_ADDRSTRLEN + 8];    /* our host:port for the Via */
+} sc_tp_route_t;
+
+/* RFC 3261 §18.1.1 for one request of size octets to peer to over the
+ * transport asked for: a UDP request within 200 octets of the 1500 MTU
+ * goes over TCP when we listen on TCP (for this request only: the next
+ * small one is UDP again); TCP and TLS reuse the open connection to the
+ * peer, else TCP opens one.  0, or -1 with err (no socket of that
+ * transport and family, ...). */
+int  sc_tp_route(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, socklen_t len,
+                 size_t size, sc_tp_route_t *out, char *err, size_t errlen);
+/* The size above which §18.1.1 moves a UDP request to TCP. */
+#define SC_UDP_MTU_LIMIT 1300
 
 /* Fills a sc_peer_t's text fields from its address. */
 void sc_peer_describe(sc_peer_t *p);

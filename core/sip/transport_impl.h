@@ -7,8 +7,30 @@
 struct evconnlistener;
 typedef struct ssl_ctx_st SSL_CTX;
 
+/* Every transport of one event loop: its listeners, the owners of the
+ * connections it opened itself (one per stream kind), and an index of
+ * every open connection by peer address, so that a request to a peer
+ * reuses the connection it came from (no new connection to a NATed
+ * phone, RFC 5626 §3, RFC 3261 §18.1.1). */
+#define SC_CONN_BUCKETS 4096
+struct sc_tp_set {
+    struct event_base *base;
+    sc_message_cb      cb;
+    void              *arg;
+    sc_tp_opts_t       opts;
+    sc_listener_t     *ls[64];
+    int                nls;
+    sc_listener_t     *out[3];      /* by kind: TCP and TLS */
+    sc_conn_t         *index[SC_CONN_BUCKETS];
+    sc_conn_lost_fn    lost;
+    void              *lost_arg;
+};
+
 struct sc_listener {
     sc_tp_kind_t       kind;
+    sc_tp_set_t       *set;         /* NULL when not in a set (tests) */
+    struct sockaddr_storage local;  /* bound address: the Via sent-by */
+    socklen_t          locallen;
     sc_message_cb      cb;
     void              *arg;
     struct event_base *base;
@@ -26,6 +48,16 @@ struct sc_listener {
 
 /* transport_tcp.c: stop accepting and reading (graceful stop). */
 void sc_tcp_pause(sc_listener_t *l);
+/* transport_tcp.c: the open connection to a peer, or NULL. */
+sc_conn_t *sc_conn_find(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockaddr *to);
+/* transport_tcp.c: a new outbound connection (connecting; writes queue
+ * until it is up), owned by the set.  NULL with err. */
+sc_conn_t *sc_tcp_connect(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockaddr *to,
+                          socklen_t len, char *err, size_t errlen);
+/* transport_tcp.c: frees an owner of outbound connections. */
+void sc_tcp_free_connector(sc_listener_t *l);
+/* transport.c: same family, port and address. */
+bool sc_sockaddr_eq(const struct sockaddr *a, const struct sockaddr *b);
 
 /* tls.c: a server context for a tls: listener, or NULL with err. */
 SSL_CTX *sc_tls_context(const sc_tls_opts_t *tls, char *err, size_t errlen);

@@ -33,7 +33,61 @@ struct sc_conn {
     unsigned            refs;
     sc_peer_t           peer;
     sc_conn_t          *prev, *next;
+    sc_tp_set_t        *set;        /* indexed in it while open */
+    sc_conn_t          *inext;
 };
+
+/* --- the index of open connections by peer --------------------------- */
+
+static size_t bucket_of(sc_tp_kind_t kind, const struct sockaddr *a)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)kind;
+    const unsigned char *p;
+    size_t n;
+    if (a->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const void *)a;
+        p = (const unsigned char *)&v6->sin6_addr;
+        n = sizeof(v6->sin6_addr);
+        h = (h ^ v6->sin6_port) * 16777619u;
+    } else {
+        const struct sockaddr_in *v4 = (const void *)a;
+        p = (const unsigned char *)&v4->sin_addr;
+        n = sizeof(v4->sin_addr);
+        h = (h ^ v4->sin_port) * 16777619u;
+    }
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h % SC_CONN_BUCKETS;
+}
+
+static void index_add(sc_tp_set_t *set, sc_conn_t *c)
+{
+    size_t b = bucket_of(c->l->kind, (struct sockaddr *)&c->peer.addr);
+    c->set = set;
+    c->inext = set->index[b];
+    set->index[b] = c;
+}
+
+static void index_remove(sc_conn_t *c)
+{
+    if (c->set == NULL)
+        return;
+    size_t b = bucket_of(c->l->kind, (struct sockaddr *)&c->peer.addr);
+    for (sc_conn_t **p = &c->set->index[b]; *p; p = &(*p)->inext)
+        if (*p == c) {
+            *p = c->inext;
+            break;
+        }
+    c->set = NULL;
+}
+
+sc_conn_t *sc_conn_find(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockaddr *to)
+{
+    for (sc_conn_t *c = set->index[bucket_of(kind, to)]; c; c = c->inext)
+        if (c->l->kind == kind && c->bev && sc_sockaddr_eq((struct sockaddr *)&c->peer.addr, to))
+            return c;
+    return NULL;
+}
 
 void sc_conn_ref(sc_conn_t *c)
 {
@@ -52,6 +106,7 @@ static void conn_close(sc_conn_t *c, const char *why)
     if (c->bev == NULL)
         return;
     sc_log(SC_LOG_DEBUG, "tcp %s:%u closed: %s", c->peer.ip, c->peer.port, why);
+    index_remove(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -112,13 +167,22 @@ static void on_read(struct bufferevent *bev, void *arg)
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
+    sc_conn_t *c = arg;
     (void)bev;
     if (what & BEV_EVENT_CONNECTED)
-        return;                 /* a TLS handshake completed: nothing to do */
-    conn_close(arg, (what & BEV_EVENT_TIMEOUT) ? "idle timeout"
-                    : (what & BEV_EVENT_EOF)   ? "closed by peer"
-                                               : "error (or TLS handshake refused)");
+        return;                 /* connected, or a TLS handshake completed */
+    sc_tp_set_t *set = c->set;
+    sc_conn_ref(c);
+    conn_close(c, (what & BEV_EVENT_TIMEOUT) ? "idle timeout"
+                  : (what & BEV_EVENT_EOF)   ? "closed by peer"
+                                             : "error (refused, reset, or TLS handshake failed)");
+    if (set && set->lost && !(what & BEV_EVENT_TIMEOUT))
+        set->lost(set->lost_arg, c);
+    sc_conn_unref(c);
 }
+
+static void conn_attach(sc_listener_t *l, sc_conn_t *c, struct bufferevent *bev,
+                        const struct sockaddr *addr, socklen_t alen, sc_tp_set_t *set);
 
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *addr,
                       int alen, void *arg)
@@ -148,22 +212,87 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
         close(fd);
         return;
     }
+    conn_attach(l, c, bev, addr, (socklen_t)alen, l->set);
+}
+
+/* Links a new connection to its owner (and the set's index) and starts it. */
+static void conn_attach(sc_listener_t *l, sc_conn_t *c, struct bufferevent *bev,
+                        const struct sockaddr *addr, socklen_t alen, sc_tp_set_t *set)
+{
     c->l = l;
     c->bev = bev;
-    memcpy(&c->peer.addr, addr, (size_t)alen);
-    c->peer.len = (socklen_t)alen;
+    memcpy(&c->peer.addr, addr, alen);
+    c->peer.len = alen;
     sc_peer_describe(&c->peer);
     c->next = l->conns;
     if (l->conns)
         l->conns->prev = c;
     l->conns = c;
     l->nconns++;
+    if (set)
+        index_add(set, c);
     bufferevent_setcb(bev, on_read, NULL, on_event, c);
     if (l->opts.idle_timeout_s) {
         struct timeval tv = { .tv_sec = l->opts.idle_timeout_s };
         bufferevent_set_timeouts(bev, &tv, NULL);
     }
     bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+/* The owner of the connections a set opens: a listener that listens on
+ * nothing. */
+static sc_listener_t *connector(sc_tp_set_t *set, sc_tp_kind_t kind)
+{
+    if (set->out[kind] == NULL) {
+        sc_listener_t *l = calloc(1, sizeof(*l));
+        if (l == NULL)
+            return NULL;
+        l->kind = kind;
+        l->base = set->base;
+        l->cb = set->cb;
+        l->arg = set->arg;
+        l->opts = set->opts;
+        l->fd = -1;
+        set->out[kind] = l;
+    }
+    return set->out[kind];
+}
+
+sc_conn_t *sc_tcp_connect(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockaddr *to,
+                          socklen_t len, char *err, size_t errlen)
+{
+    if (kind != SC_TP_TCP) {
+        /* no client TLS context yet: TLS goes out only over a connection
+         * the peer opened */
+        snprintf(err, errlen, "no open TLS connection to that peer");
+        return NULL;
+    }
+    sc_listener_t *l = connector(set, kind);
+    sc_conn_t *c = l ? calloc(1, sizeof(*c)) : NULL;
+    struct bufferevent *bev = c ? bufferevent_socket_new(set->base, -1, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (bev == NULL || l->nconns >= l->opts.max_connections) {
+        snprintf(err, errlen, bev ? "outbound connection limit reached" : "out of memory");
+        if (bev)
+            bufferevent_free(bev);
+        free(c);
+        return NULL;
+    }
+    if (bufferevent_socket_connect(bev, to, (int)len) != 0) {
+        snprintf(err, errlen, "connect: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        bufferevent_free(bev);
+        free(c);
+        return NULL;
+    }
+    conn_attach(l, c, bev, to, len, set);
+    sc_log(SC_LOG_DEBUG, "tcp %s:%u: connecting", c->peer.ip, c->peer.port);
+    return c;
+}
+
+void sc_tcp_free_connector(sc_listener_t *l)
+{
+    while (l->conns)
+        conn_close(l->conns, "server stopping");
+    free(l);
 }
 
 sc_listener_t *sc_tcp_listen(struct event_base *base, const struct sockaddr *addr, socklen_t len,

@@ -572,6 +572,35 @@ int sc_txn_client_receive(sc_txn_layer_t *l, const sc_msg_t *resp)
     return 1;
 }
 
+static bool waits_on(const sc_txn_t *t, const sc_conn_t *c)
+{
+    return t->flow.conn == c && (t->kind == SC_TXN_ICT || t->kind == SC_TXN_NICT) &&
+           (t->state == SC_TS_CALLING || t->state == SC_TS_TRYING || t->state == SC_TS_PROCEEDING);
+}
+
+void sc_txn_conn_lost(sc_txn_layer_t *l, const sc_conn_t *c)
+{
+    /* A walk over every transaction: connections fail rarely, and a
+     * per-connection list would cost every transaction a link.  The
+     * victims are gathered first, since each TU callback may start or
+     * end other transactions. */
+    size_t n = 0, k = 0;
+    for (sc_txn_t *t = l->all; t; t = t->next)
+        n += waits_on(t, c);
+    sc_txn_t **v = n ? malloc(n * sizeof(*v)) : NULL;
+    for (sc_txn_t *t = l->all; v && t && k < n; t = t->next)
+        if (waits_on(t, c)) {
+            sc_txn_ref(t);
+            v[k++] = t;
+        }
+    for (size_t i = 0; i < k; i++) {
+        if (waits_on(v[i], c))
+            fail(v[i], SC_TXN_EV_TRANSPORT_ERROR);
+        sc_txn_unref(v[i]);
+    }
+    free(v);
+}
+
 /* --- the layer and accessors -------------------------------------------- */
 
 sc_txn_layer_t *sc_txn_layer_new(sc_clock_t *clock, const sc_txn_conf_t *conf,

@@ -109,6 +109,10 @@ sc_txn_t *sc_txn_client_new(sc_txn_layer_t *l, sc_msg_t *req, const sc_source_t 
  * took it in hand), 0 when it matched none. */
 int       sc_txn_client_receive(sc_txn_layer_t *l, const sc_msg_t *resp);
 
+/* §17.1.4: a connection failed; every client transaction still waiting
+ * for a final response over it ends with SC_TXN_EV_TRANSPORT_ERROR. */
+void      sc_txn_conn_lost(sc_txn_layer_t *l, const sc_conn_t *c);
+
 /* --- any transaction -------------------------------------------------- */
 void              sc_txn_set_tu(sc_txn_t *t, sc_txn_cb cb, void *arg);
 void              sc_txn_ref(sc_txn_t *t);
