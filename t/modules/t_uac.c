@@ -34,7 +34,8 @@ static void on_response(const sc_response_t *r, void *arg)
 static char *cstr(sc_str_t v)
 {
     char *s = malloc(v.len + 1);
-    memcpy(s, v.s, v.len);
+    if (v.len)
+        memcpy(s, v.s, v.len);
     s[v.len] = '\0';
     return s;
 }
