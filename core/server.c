@@ -151,8 +151,11 @@ static void dispatch(server_t *s, const sc_source_t *src, char *raw, sc_msg_t *m
                src->peer.ip, src->peer.port);
         answer_via(src, NULL, m, 503, "Overloaded", "Retry-After", "5");
         break;
-    case SC_RX_ABSORBED:
     case SC_RX_ACK:
+        if (t == NULL && sc_proxy_relay_ack(&(sc_stack_t){ .txns = s->txns, .tps = s->tps }, m) != 0)
+            sc_log(SC_LOG_DEBUG, "ACK from %s:%u not relayed", src->peer.ip, src->peer.port);
+        break;
+    case SC_RX_ABSORBED:
         break;
     }
     sc_msg_free(m);

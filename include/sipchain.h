@@ -149,6 +149,25 @@ void sc_next(sc_req_t *req);
  * the request is answered err->status (500 when 0). */
 void sc_fail(sc_req_t *req, unsigned status, const char *reason);
 
+/* --- proxying (RFC 3261 §16, drachtio's proxyRequest) ----------------
+ * Takes the request over (it ends it, as an answer would): forwards it
+ * statefully to each target — all at once (parallel) or one after the
+ * other while they fail (sequential) — with Max-Forwards decremented, our
+ * Via, Record-Route when asked, and relays the responses back: every
+ * provisional but 100, every 2xx, else the best final one (§16.7: a 6xx
+ * ends the search; otherwise the lowest class, 401/407 challenges merged).
+ * A CANCEL from upstream is passed to every branch (§16.10); a 2xx or 6xx
+ * cancels the branches still ringing.  Targets must have numeric hosts
+ * until DNS arrives.  0, or -1 (nothing sent: answer it yourself). */
+typedef struct {
+    const char *const *targets;         /* URIs, NULL-terminated; NULL: the Request-URI */
+    bool               parallel;        /* fork at once; else sequentially */
+    bool               record_route;
+    unsigned           provisional_timeout_s;  /* sequential: next target if no 1xx (0: none) */
+    unsigned           final_timeout_s; /* cancel what rings past this (timer C; 0: 180 s) */
+} sc_proxy_opts_t;
+int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o);
+
 /* --- requests of our own, outside a dialog (drachtio-srf's request) ---
  * The core builds the request (Via with a fresh branch, Max-Forwards,
  * From with a tag, To, Call-ID, CSeq, Content-Length), chooses the

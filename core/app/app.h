@@ -31,6 +31,10 @@ typedef struct {
     sc_tp_set_t    *tps;
 } sc_stack_t;
 void sc_chain_set_stack(sc_chain_t *chain, const sc_stack_t *stack);
+/* §16.11: an ACK for a 2xx that is not for us, relayed statelessly to
+ * its next Route or Request-URI.  0 when relayed or ours, -1 when it
+ * cannot be. */
+int  sc_proxy_relay_ack(const sc_stack_t *stack, const sc_msg_t *ack);
 /* How long a request may wait for a module before the core answers 500
  * (default 32 s, 64*T1). */
 void sc_chain_set_request_timeout(sc_chain_t *chain, unsigned seconds);

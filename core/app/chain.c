@@ -32,6 +32,7 @@ static void req_free(sc_req_t *req)
     c->npending--;
     if (req->timer)
         event_free(req->timer);
+    sc_proxy_detach(req->proxy);
     for (res_hdr_t *h = req->res.hdrs, *n; h; h = n) {
         n = h->next;
         free(h->name);
@@ -47,7 +48,7 @@ static void req_free(sc_req_t *req)
 }
 
 /* Frees the request when nothing can touch it any more. */
-static void settle(sc_req_t *req)
+void sc_req_settle(sc_req_t *req)
 {
     if (req->done && req->depth == 0 && !req->core_answered)
         req_free(req);
@@ -83,6 +84,16 @@ static int respond(sc_req_t *req, unsigned status, const char *reason, bool with
     return rc;
 }
 
+int sc_req_forward_response(sc_req_t *req, const sc_msg_t *resp)
+{
+    if (req->done)
+        return -1;
+    int rc = sc_txn_respond(req->txn, resp);
+    if (resp->status >= 200)
+        req->done = true;
+    return rc;
+}
+
 static bool method_matches(const sc_instance_t *in, const sc_req_t *req)
 {
     if (in->nmethods == 0)
@@ -105,7 +116,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
            req->src.peer.port, holder(req), req->chain->request_timeout_s);
     respond(req, 500, "Request not answered in time", false);
     req->core_answered = true;      /* the module still holds it: freed on its late call */
-    settle(req);
+    sc_req_settle(req);
 }
 
 /* A request the core already answered for a slow module: the module's
@@ -117,7 +128,7 @@ static bool late_call(sc_req_t *req, const char *what)
     sc_log(SC_LOG_WARN, "%s: %s after the final answer: ignored", holder(req), what);
     if (req->core_answered && req->depth == 0) {
         req->core_answered = false;
-        settle(req);
+        sc_req_settle(req);
     }
     return true;
 }
@@ -140,7 +151,7 @@ static bool advance(sc_req_t *req, const sc_error_t *err)
         else
             in->mod->handle(in, req, &req->res);
         req->depth--;
-        settle(req);
+        sc_req_settle(req);
         return true;
     }
     req->pos = c->n;
@@ -153,7 +164,7 @@ void sc_next(sc_req_t *req)
         return;
     if (!advance(req, NULL)) {
         respond(req, req->chain->default_status, NULL, false);   /* the end of the chain */
-        settle(req);
+        sc_req_settle(req);
     }
 }
 
@@ -167,7 +178,7 @@ void sc_fail(sc_req_t *req, unsigned status, const char *reason)
            err.status, err.reason);
     if (!advance(req, &err)) {
         respond(req, err.status, err.reason, false);    /* nobody caught it */
-        settle(req);
+        sc_req_settle(req);
     }
 }
 
@@ -181,7 +192,7 @@ int sc_res_send(sc_res_t *res, unsigned status, const char *reason)
         return -1;
     }
     int rc = respond(req, status, reason, true);
-    settle(req);
+    sc_req_settle(req);
     return rc;
 }
 
@@ -233,13 +244,17 @@ static void on_txn(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
     (void)msg;
     if (ev != SC_TXN_EV_CANCELLED || req->done)
         return;
+    if (req->proxy) {
+        sc_proxy_cancelled(req->proxy);     /* the branches' 487 comes back up */
+        return;
+    }
     req->cancelled = true;
     sc_log(SC_LOG_INFO, "%.*s %.*s cancelled while with %s: 487",
            SC_STR_FMT(req->msg->method_str), SC_STR_FMT(req->msg->call_id), holder(req));
     respond(req, 487, NULL, false);
     if (req->depth == 0)
         req->core_answered = true;  /* the module still holds it: freed on its late call */
-    settle(req);
+    sc_req_settle(req);
 }
 
 void sc_chain_run(sc_chain_t *c, sc_txn_t *txn, const sc_source_t *src)
@@ -276,7 +291,7 @@ void sc_chain_set_request_timeout(sc_chain_t *c, unsigned seconds)
 
 unsigned sc_chain_pending(const sc_chain_t *c)
 {
-    return c->npending + c->nuacs;
+    return c->npending + c->nuacs + c->nproxies;
 }
 
 void sc_chain_set_stack(sc_chain_t *c, const sc_stack_t *stack)

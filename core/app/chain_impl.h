@@ -47,6 +47,7 @@ struct sc_req {
     char          to_tag[17];
     bool          done;         /* a final answer went out */
     bool          cancelled;    /* a CANCEL arrived (§9.2): answered 487 */
+    struct proxy *proxy;        /* sc_proxy_request took it over */
     bool          core_answered;    /* answered by the core; the module may still call */
     int           depth;        /* handler calls on the stack */
     struct event *timer;
@@ -74,6 +75,8 @@ struct sc_chain {
     sc_stack_t         stack;
     uac_t             *uacs;        /* sc_request()s awaiting a final response */
     unsigned           nuacs;
+    struct proxy      *proxies;     /* proxied requests with branches open */
+    unsigned           nproxies;
     service_t         *services;
     subscription_t    *subs, **subs_tail;
     sc_instance_t     *links;
@@ -86,6 +89,22 @@ struct sc_chain {
     unsigned           request_timeout_s;
 };
 
+/* chain.c: frees the request once answered and no handler holds it. */
+void sc_req_settle(sc_req_t *req);
+/* chain.c: sends a response built elsewhere (a proxied one) through the
+ * request's transaction; a final one ends the request. */
+int  sc_req_forward_response(sc_req_t *req, const sc_msg_t *resp);
+/* proxy.c: an upstream CANCEL for a proxied request (§16.10). */
+void sc_proxy_cancelled(struct proxy *p);
+/* proxy.c: the request is going away; the proxy lets go of it. */
+void sc_proxy_detach(struct proxy *p);
+/* proxy.c: lets go of every proxy context at chain end. */
+void sc_chain_drop_proxies(sc_chain_t *c);
+
+/* request.c: where a URI with a numeric host sends to, and over what
+ * (;transport=, sips).  -1 for a host name. */
+int  sc_uri_target(const sc_uri_t *u, struct sockaddr_storage *to, socklen_t *len,
+                   sc_tp_kind_t *kind);
 /* request.c: forgets every outstanding request (no more callbacks). */
 void sc_chain_drop_uacs(sc_chain_t *c);
 

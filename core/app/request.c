@@ -109,8 +109,8 @@ void sc_chain_drop_uacs(sc_chain_t *c)
 }
 
 /* The destination a Request-URI names: numeric host, port, transport. */
-static int target_of(const sc_uri_t *u, struct sockaddr_storage *to, socklen_t *len,
-                     sc_tp_kind_t *kind)
+int sc_uri_target(const sc_uri_t *u, struct sockaddr_storage *to, socklen_t *len,
+                  sc_tp_kind_t *kind)
 {
     char host[INET6_ADDRSTRLEN];
     if (u->host.len >= sizeof(host))
@@ -213,7 +213,7 @@ int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb c
     }
     const char *bad = sc_uri_parse(&uri, sc_str_cstr(o->uri));
     if (bad || (uri.scheme != SC_URI_SIP && uri.scheme != SC_URI_SIPS) ||
-        target_of(&uri, &to, &len, &kind) != 0) {
+        sc_uri_target(&uri, &to, &len, &kind) != 0) {
         sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_request: cannot send to %s: %s", o->uri,
                         bad ? bad : "the host must be a numeric sip: or sips: address");
         return -1;

@@ -242,6 +242,17 @@ static void sentby_of(const sc_listener_t *l, char *out, size_t cap)
     snprintf(out, cap, me.addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", me.ip, me.port);
 }
 
+bool sc_tp_is_local(const sc_tp_set_t *set, sc_str_t host, uint16_t port)
+{
+    for (int i = 0; i < set->nls; i++) {
+        sc_peer_t me = { .addr = set->ls[i]->local, .len = set->ls[i]->locallen };
+        sc_peer_describe(&me);
+        if (me.port == (port ? port : 5060) && sc_str_caseeq_c(host, me.ip))
+            return true;
+    }
+    return false;
+}
+
 int sc_tp_route(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, socklen_t len,
                 size_t size, sc_tp_route_t *out, char *err, size_t errlen)
 {

@@ -127,6 +127,10 @@ typedef struct {
  * transport and family, ...). */
 int  sc_tp_route(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, socklen_t len,
                  size_t size, sc_tp_route_t *out, char *err, size_t errlen);
+/* Is host:port (port 0: 5060) one of the set's listening addresses?
+ * (A Route or Request-URI naming us, RFC 3261 §16.4.) */
+bool sc_tp_is_local(const sc_tp_set_t *set, sc_str_t host, uint16_t port);
+
 /* The size above which §18.1.1 moves a UDP request to TCP. */
 #define SC_UDP_MTU_LIMIT 1300
 

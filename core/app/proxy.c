@@ -1,0 +1,551 @@
+/*
+ * proxy.c — the stateful proxy of RFC 3261 §16 behind sc_proxy_request
+ * (drachtio's proxyRequest), and the stateless relay of end-to-end ACKs.
+ *
+ * A proxy context has one server transaction (the request's, referenced
+ * here so that late 2xx still reach upstream after the request itself is
+ * gone) and one client transaction per branch.  It lives until every
+ * branch has terminated; the chain counts it as pending so a reload does
+ * not pull it away.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "chain_impl.h"
+#include "respond.h"
+#include "sc_log.h"
+
+#define MAX_TARGETS 16
+
+typedef struct branch {
+    struct proxy  *p;
+    sc_txn_t      *txn;         /* NULL once terminated */
+    unsigned       status;      /* best seen so far */
+    bool           final;
+    bool           cancel_wanted;   /* a CANCEL waits for a provisional (§9.1) */
+    bool           cancel_sent;
+    struct branch *next;
+} branch_t;
+
+typedef struct proxy {
+    sc_chain_t    *chain;
+    sc_req_t      *req;         /* NULL once the request is gone */
+    sc_txn_t      *stxn;
+    char          *targets[MAX_TARGETS];
+    int            ntargets, next_target;
+    bool           parallel, record_route;
+    unsigned       prov_timeout_s;
+    branch_t      *branches;
+    int            live;        /* branches whose transaction runs */
+    sc_msg_t      *best;        /* the best final so far, ready to relay */
+    bool           answered;    /* a final went upstream */
+    bool           stop;        /* no new branches: cancelled, 2xx or 6xx */
+    struct event  *timer_c;
+    struct event  *prov_timer;
+    struct proxy  *prev, *next;
+} proxy_t;
+
+static void proxy_free(proxy_t *p)
+{
+    sc_chain_t *c = p->chain;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        c->proxies = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    c->nproxies--;
+    for (branch_t *b = p->branches, *n; b; b = n) {
+        n = b->next;
+        if (b->txn)
+            sc_txn_set_tu(b->txn, NULL, NULL);
+        free(b);
+    }
+    for (int i = 0; i < p->ntargets; i++)
+        free(p->targets[i]);
+    if (p->req)
+        p->req->proxy = NULL;
+    sc_msg_free(p->best);
+    sc_txn_unref(p->stxn);
+    if (p->timer_c)
+        event_free(p->timer_c);
+    if (p->prov_timer)
+        event_free(p->prov_timer);
+    free(p);
+}
+
+void sc_proxy_detach(proxy_t *p)
+{
+    if (p)
+        p->req = NULL;
+}
+
+void sc_chain_drop_proxies(sc_chain_t *c)
+{
+    while (c->proxies)
+        proxy_free(c->proxies);
+}
+
+/* --- responses upstream -------------------------------------------------- */
+
+/* The response minus its top Via (ours), for relaying (§16.7 step 9). */
+static sc_msg_t *relayable(const sc_msg_t *resp)
+{
+    sc_msg_t *r = sc_msg_new_response(resp->status, resp->reason);
+    if (r == NULL)
+        return NULL;
+    bool first = true;
+    for (const sc_hdr_t *h = resp->hdr_first; h; h = h->next) {
+        sc_str_t v = h->value;
+        if (h->id == SC_HDR_CONTENT_LENGTH)
+            continue;
+        if (h->id == SC_HDR_VIA && first) {
+            first = false;
+            const sc_via_t *second = resp->via ? resp->via->next : NULL;
+            if (second == NULL || second->raw.s < v.s || second->raw.s >= v.s + v.len)
+                continue;                       /* ours had the line to itself */
+            v = sc_str(second->raw.s, (size_t)(v.s + v.len - second->raw.s));
+        }
+        if (sc_msg_add_header(r, h->name, v, NULL) != 0) {
+            sc_msg_free(r);
+            return NULL;
+        }
+    }
+    if (sc_msg_set_body(r, SC_STR_NULL, resp->body) != 0) {
+        sc_msg_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void relay(proxy_t *p, const sc_msg_t *r)
+{
+    if (p->req)
+        sc_req_forward_response(p->req, r);
+    else
+        sc_txn_respond(p->stxn, r);     /* a late 2xx, the request gone */
+    if (r->status >= 200)
+        p->answered = true;
+}
+
+/* §16.7 step 6: 6xx first, else the lowest class; 503 counts as 500
+ * upstream would retry elsewhere anyway, so it is just a 5xx here. */
+static bool better(unsigned a, unsigned b)
+{
+    if (b == 0)
+        return true;
+    if ((a >= 600) != (b >= 600))
+        return a >= 600;
+    return a / 100 < b / 100;
+}
+
+/* §16.7 step 7: the challenges of every 401/407 go up together. */
+static void merge_challenges(sc_msg_t *best, const sc_msg_t *resp)
+{
+    if (best == NULL || best == resp)
+        return;
+    for (const sc_hdr_t *h = resp->hdr_first; h; h = h->next)
+        if (h->id == SC_HDR_WWW_AUTHENTICATE || h->id == SC_HDR_PROXY_AUTHENTICATE)
+            sc_msg_add_header(best, h->name, h->value, NULL);
+}
+
+static void start_next(proxy_t *p);
+
+/* Every branch done and nothing more to try: the best answer goes up. */
+static void maybe_finish(proxy_t *p)
+{
+    if (p->answered)
+        return;
+    for (branch_t *b = p->branches; b; b = b->next)
+        if (!b->final)
+            return;
+    if (!p->stop && p->next_target < p->ntargets) {
+        start_next(p);
+        return;
+    }
+    if (p->best)
+        relay(p, p->best);
+    else if (p->req) {
+        sc_msg_t *r = sc_respond_build(p->req->msg, &p->req->src, 480, "No target answered",
+                                       p->req->to_tag);
+        if (r)
+            relay(p, r);
+        sc_msg_free(r);
+    }
+    p->answered = true;
+    if (p->req)
+        sc_req_settle(p->req);
+}
+
+static void send_cancel(branch_t *b)
+{
+    if (b->txn == NULL || b->final || b->cancel_sent)
+        return;
+    if (b->status < 100) {
+        b->cancel_wanted = true;        /* §9.1: not before a provisional */
+        return;
+    }
+    sc_msg_t *c = sc_msg_cancel_for(sc_txn_request(b->txn));
+    b->cancel_sent = true;
+    if (c)
+        sc_txn_client_new(b->p->chain->stack.txns, c, sc_txn_flow(b->txn), NULL, NULL);
+}
+
+static void cancel_all(proxy_t *p)
+{
+    p->stop = true;
+    for (branch_t *b = p->branches; b; b = b->next)
+        send_cancel(b);
+}
+
+void sc_proxy_cancelled(proxy_t *p)
+{
+    sc_log(SC_LOG_INFO, "proxied %.*s cancelled upstream", SC_STR_FMT(sc_txn_request(p->stxn)->call_id));
+    cancel_all(p);
+}
+
+static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp)
+{
+    proxy_t *p = b->p;
+    b->final = true;
+    b->status = status;
+    if (status >= 200 && status < 300) {
+        sc_msg_t *r = relayable(resp);
+        if (r)
+            relay(p, r);                /* every 2xx goes up (§16.7 step 5) */
+        sc_msg_free(r);
+        cancel_all(p);
+        if (p->req)
+            sc_req_settle(p->req);
+        return;
+    }
+    if (status >= 600)
+        cancel_all(p);
+    if (!p->answered) {
+        sc_msg_t *r = resp ? relayable(resp) : NULL;
+        if (r == NULL && p->req)        /* a timeout or transport error (§16.7 step 4) */
+            r = sc_respond_build(p->req->msg, &p->req->src, status,
+                                 status == 408 ? "Request Timeout" : "Service Unavailable",
+                                 p->req->to_tag);
+        if (r && (status == 401 || status == 407) && p->best &&
+            (p->best->status == 401 || p->best->status == 407))
+            merge_challenges(p->best, r);
+        if (r && better(status, p->best ? p->best->status : 0)) {
+            if ((status == 401 || status == 407) && p->best)
+                merge_challenges(r, p->best);
+            sc_msg_free(p->best);
+            p->best = r;
+        } else {
+            sc_msg_free(r);
+        }
+    }
+    maybe_finish(p);
+}
+
+static void on_branch(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
+{
+    branch_t *b = arg;
+    proxy_t *p = b->p;
+    (void)t;
+    switch (ev) {
+    case SC_TXN_EV_RESPONSE:
+        if (msg->status < 200) {
+            if (b->status < msg->status)
+                b->status = msg->status;
+            if (b->cancel_wanted)
+                send_cancel(b);
+            if (msg->status > 100 && !p->answered) {
+                sc_msg_t *r = relayable(msg);
+                if (r)
+                    relay(p, r);
+                sc_msg_free(r);
+            }
+        } else if (!b->final || (msg->status < 300 && msg->status >= 200)) {
+            if (b->final) {                     /* another 2xx (fork behind it) */
+                sc_msg_t *r = relayable(msg);
+                if (r)
+                    relay(p, r);
+                sc_msg_free(r);
+            } else {
+                branch_final(b, msg->status, msg);
+            }
+        }
+        break;
+    case SC_TXN_EV_TIMEOUT:
+        if (!b->final)
+            branch_final(b, 408, NULL);
+        break;
+    case SC_TXN_EV_TRANSPORT_ERROR:
+        if (!b->final)
+            branch_final(b, 503, NULL);
+        break;
+    case SC_TXN_EV_TERMINATED:
+        b->txn = NULL;
+        if (--p->live == 0 && p->answered)
+            proxy_free(p);
+        break;
+    default:
+        break;
+    }
+}
+
+/* --- requests downstream ------------------------------------------------- */
+
+/* §16.6: the request for one target. */
+static sc_msg_t *forwarded(proxy_t *p, const char *target, const sc_tp_route_t *route,
+                           const char *branch)
+{
+    const sc_msg_t *o = sc_txn_request(p->stxn);
+    sc_msg_t *m = sc_msg_new_request(o->method, o->method_str, sc_str_cstr(target));
+    if (m == NULL)
+        return NULL;
+    const char *tp = route->kind == SC_TP_TLS ? "TLS" : route->kind == SC_TP_TCP ? "TCP" : "UDP";
+    char line[256];
+    int rc = 0;
+    snprintf(line, sizeof(line), "SIP/2.0/%s %s;branch=%s;rport", tp, route->sentby, branch);
+    rc |= sc_msg_add_header(m, SC_STR_LIT("Via"), sc_str_cstr(line), NULL);
+    char rr[256] = "";
+    if (p->record_route) {
+        snprintf(rr, sizeof(rr), "<sip:%s;transport=%s;lr>", route->sentby, tp);
+        for (char *c = strstr(rr, "transport="); *c && *c != ';'; c++)
+            *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+    }
+    for (const sc_hdr_t *h = o->hdr_first; h && rc == 0; h = h->next) {
+        /* ours goes on top of the Record-Routes there are (§16.6 step 4),
+         * keeping rows of one name together */
+        if (*rr && h->id == SC_HDR_RECORD_ROUTE) {
+            rc |= sc_msg_add_header(m, SC_STR_LIT("Record-Route"), sc_str_cstr(rr), NULL);
+            *rr = '\0';
+        }
+        if (h->id == SC_HDR_CONTENT_LENGTH)
+            continue;
+        if (h->id == SC_HDR_MAX_FORWARDS) {
+            snprintf(line, sizeof(line), "%d", o->max_forwards > 0 ? o->max_forwards - 1 : 0);
+            rc |= sc_msg_add_header(m, h->name, sc_str_cstr(line), NULL);
+            continue;
+        }
+        /* a Route naming us was consumed on the way in (§16.4) */
+        if (h->id == SC_HDR_ROUTE && h == o->hdr[SC_HDR_ROUTE] && o->route &&
+            sc_tp_is_local(p->chain->stack.tps, o->route->uri.host, o->route->uri.port) &&
+            o->route->next == NULL)
+            continue;
+        rc |= sc_msg_add_header(m, h->name, h->value, NULL);
+    }
+    if (*rr)
+        rc |= sc_msg_add_header(m, SC_STR_LIT("Record-Route"), sc_str_cstr(rr), NULL);
+    if (o->max_forwards < 0)
+        rc |= sc_msg_add_header(m, SC_STR_LIT("Max-Forwards"), SC_STR_LIT("70"), NULL);
+    if (rc == 0)
+        rc = sc_msg_set_body(m, SC_STR_NULL, o->body);
+    if (rc != 0) {
+        sc_msg_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Our branch: the magic cookie, "sc", a hash of what identifies the
+ * request for loop detection (§16.6 step 8, §16.3 step 4), then random. */
+static uint32_t loop_hash(const sc_msg_t *o)
+{
+    uint32_t h = 2166136261u;
+    sc_str_t parts[] = { o->ruri_str, o->call_id, o->from ? o->from->tag : SC_STR_NULL,
+                         o->to ? o->to->tag : SC_STR_NULL };
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        for (size_t j = 0; j < parts[i].len; j++)
+            h = (h ^ (unsigned char)parts[i].s[j]) * 16777619u;
+    return (h ^ o->cseq.num) * 16777619u;
+}
+
+static int start_branch(proxy_t *p, const char *target)
+{
+    const sc_msg_t *o = sc_txn_request(p->stxn);
+    sc_uri_t uri;
+    struct sockaddr_storage to;
+    socklen_t len;
+    sc_tp_kind_t kind;
+    char err[200];
+    /* loose routing: a Route left after ours decides the next hop */
+    const sc_addr_t *rt = o->route;
+    if (rt && sc_tp_is_local(p->chain->stack.tps, rt->uri.host, rt->uri.port))
+        rt = rt->next;
+    const char *bad = NULL;
+    if (rt)
+        uri = rt->uri;
+    else
+        bad = sc_uri_parse(&uri, sc_str_cstr(target));
+    if (bad || sc_uri_target(&uri, &to, &len, &kind) != 0) {
+        sc_log(SC_LOG_WARN, "proxy: cannot send to %s: %s", target, bad ? bad : "not a numeric host");
+        return -1;
+    }
+    sc_tp_route_t route;
+    if (sc_tp_route(p->chain->stack.tps, kind, (struct sockaddr *)&to, len, o->len + 300, &route,
+                    err, sizeof(err)) != 0) {
+        sc_log(SC_LOG_WARN, "proxy: %s: %s", target, err);
+        return -1;
+    }
+    char branch[40], rnd[9];
+    sc_gen_tag(rnd, 8);
+    snprintf(branch, sizeof(branch), "%ssc%08x%s", SC_BRANCH_COOKIE, loop_hash(o), rnd);
+    sc_msg_t *m = forwarded(p, target, &route, branch);
+    branch_t *b = m ? calloc(1, sizeof(*b)) : NULL;
+    if (b == NULL) {
+        sc_msg_free(m);
+        return -1;
+    }
+    b->p = p;
+    b->txn = sc_txn_client_new(p->chain->stack.txns, m, &route.flow, on_branch, b);
+    if (b->txn == NULL) {
+        free(b);
+        return -1;
+    }
+    b->next = p->branches;
+    p->branches = b;
+    p->live++;
+    return 0;
+}
+
+static void on_prov_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    proxy_t *p = arg;
+    (void)fd;
+    (void)what;
+    branch_t *b = p->branches;          /* sequential: the newest is the one ringing */
+    if (b && !b->final && b->status < 100) {
+        sc_log(SC_LOG_INFO, "proxy: no provisional within %u s: next target", p->prov_timeout_s);
+        b->final = true;                /* its late answers are ignored */
+        b->status = 408;
+        maybe_finish(p);
+    }
+}
+
+/* Starts the next target(s): every one left when forking in parallel,
+ * else the next that can be sent to. */
+static void start_next(proxy_t *p)
+{
+    while (p->next_target < p->ntargets) {
+        int ok = start_branch(p, p->targets[p->next_target++]) == 0;
+        if (ok && !p->parallel) {
+            if (p->prov_timeout_s) {
+                struct timeval tv = { .tv_sec = p->prov_timeout_s };
+                evtimer_add(p->prov_timer, &tv);
+            }
+            return;
+        }
+    }
+    maybe_finish(p);
+}
+
+static void on_timer_c(evutil_socket_t fd, short what, void *arg)
+{
+    proxy_t *p = arg;
+    (void)fd;
+    (void)what;
+    sc_log(SC_LOG_INFO, "proxy: final timeout: cancelling what still rings");
+    cancel_all(p);
+}
+
+int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
+{
+    sc_chain_t *c = req->chain;
+    const sc_msg_t *m = req->msg;
+    if (req->done || req->proxy || c->stack.txns == NULL || m->method == SC_METHOD_ACK ||
+        m->method == SC_METHOD_CANCEL)
+        return -1;
+    /* §16.3 step 4: a Via of ours with this request's loop hash is a loop */
+    char mark[24];
+    snprintf(mark, sizeof(mark), "%ssc%08x", SC_BRANCH_COOKIE, loop_hash(m));
+    for (const sc_via_t *v = m->via; v; v = v->next)
+        if (v->branch.len > 17 && memcmp(v->branch.s, mark, 17) == 0 &&
+            sc_tp_is_local(c->stack.tps, v->host, v->port)) {
+            sc_res_send(&req->res, 482, NULL);
+            return 0;
+        }
+    proxy_t *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -1;
+    p->chain = c;
+    p->req = req;
+    p->stxn = req->txn;
+    sc_txn_ref(p->stxn);
+    p->parallel = o->parallel;
+    p->record_route = o->record_route;
+    p->prov_timeout_s = o->provisional_timeout_s;
+    if (o->targets)
+        for (int i = 0; o->targets[i] && p->ntargets < MAX_TARGETS; i++)
+            p->targets[p->ntargets++] = strdup(o->targets[i]);
+    else
+        p->targets[p->ntargets++] = strndup(m->ruri_str.s, m->ruri_str.len);
+    p->timer_c = evtimer_new(c->base, on_timer_c, p);
+    p->prov_timer = evtimer_new(c->base, on_prov_timeout, p);
+    p->next = c->proxies;
+    if (c->proxies)
+        c->proxies->prev = p;
+    c->proxies = p;
+    c->nproxies++;
+    req->proxy = p;
+    if (m->method == SC_METHOD_INVITE) {
+        struct timeval tv = { .tv_sec = o->final_timeout_s ? o->final_timeout_s : 180 };
+        evtimer_add(p->timer_c, &tv);
+    }
+    start_next(p);
+    if (p->live == 0) {                 /* no target could be sent to */
+        req->proxy = NULL;
+        p->req = NULL;
+        bool answered = p->answered;
+        proxy_free(p);
+        return answered ? 0 : -1;
+    }
+    return 0;
+}
+
+/* --- ACK for 2xx: relayed statelessly (§16.11) ---------------------------- */
+
+int sc_proxy_relay_ack(const sc_stack_t *stack, const sc_msg_t *ack)
+{
+    const sc_addr_t *rt = ack->route;
+    if (rt && sc_tp_is_local(stack->tps, rt->uri.host, rt->uri.port))
+        rt = rt->next;
+    sc_uri_t uri = rt ? rt->uri : ack->ruri;
+    if (rt == NULL && sc_tp_is_local(stack->tps, ack->ruri.host, ack->ruri.port))
+        return 0;                       /* for us: the dialog's business */
+    struct sockaddr_storage to;
+    socklen_t len;
+    sc_tp_kind_t kind;
+    sc_tp_route_t route;
+    char err[200], line[256];
+    if (ack->max_forwards == 0 || sc_uri_target(&uri, &to, &len, &kind) != 0 ||
+        sc_tp_route(stack->tps, kind, (struct sockaddr *)&to, len, ack->len + 200, &route, err,
+                    sizeof(err)) != 0)
+        return -1;
+    sc_msg_t *m = sc_msg_new_request(SC_METHOD_ACK, SC_STR_NULL, ack->ruri_str);
+    if (m == NULL)
+        return -1;
+    /* a stateless branch: the same for every retransmission of this ACK */
+    snprintf(line, sizeof(line), "SIP/2.0/%s %s;branch=%ssa%08x;rport",
+             route.kind == SC_TP_TLS ? "TLS" : route.kind == SC_TP_TCP ? "TCP" : "UDP",
+             route.sentby, SC_BRANCH_COOKIE, loop_hash(ack));
+    int rc = sc_msg_add_header(m, SC_STR_LIT("Via"), sc_str_cstr(line), NULL);
+    for (const sc_hdr_t *h = ack->hdr_first; h && rc == 0; h = h->next) {
+        if (h->id == SC_HDR_CONTENT_LENGTH)
+            continue;
+        if (h->id == SC_HDR_MAX_FORWARDS) {
+            snprintf(line, sizeof(line), "%d", ack->max_forwards - 1);
+            rc |= sc_msg_add_header(m, h->name, sc_str_cstr(line), NULL);
+            continue;
+        }
+        if (h->id == SC_HDR_ROUTE && h == ack->hdr[SC_HDR_ROUTE] && ack->route && rt != ack->route &&
+            ack->route->next == NULL)
+            continue;                   /* the Route naming us */
+        rc |= sc_msg_add_header(m, h->name, h->value, NULL);
+    }
+    if (rc == 0)
+        rc = sc_msg_set_body(m, SC_STR_NULL, ack->body);
+    sc_str_t out = rc == 0 ? sc_msg_serialize(m) : SC_STR_NULL;
+    rc = out.s ? sc_flow_send(&route.flow, out.s, out.len) : -1;
+    sc_msg_free(m);
+    return rc;
+}
