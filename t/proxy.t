@@ -16,12 +16,7 @@ use POSIX qw(WNOHANG);
 my ($sipp) = grep { -x } map { "$_/sipp" } split /:/, $ENV{PATH};
 BAIL_OUT('sipp not found: run scripts/install-deps.sh') unless $sipp;
 my $build = $ENV{SC_BUILD} // 'objs';
-my $mods = tmpdir() . '/modules';
-mkdir $mods;
-for my $so (glob("$build/modules/*.so"), glob("$build/t/modules/*.so")) {
-    (my $name = $so) =~ s{.*/}{};
-    symlink(($so =~ m{^/} ? $so : "$ENV{PWD}/$so"), "$mods/$name") or die "symlink $so: $!";
-}
+my $mods = module_dir();
 my $dir = tmpdir();
 
 sub proxy {

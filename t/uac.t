@@ -14,12 +14,7 @@ use SipTest;
 use Socket qw(pack_sockaddr_in inet_aton);
 
 my $build = $ENV{SC_BUILD} // 'objs';
-my $mods = tmpdir() . '/modules';
-mkdir $mods;
-for my $so (glob("$build/modules/*.so"), glob("$build/t/modules/*.so")) {
-    (my $name = $so) =~ s{.*/}{};
-    symlink(($so =~ m{^/} ? $so : "$ENV{PWD}/$so"), "$mods/$name") or die "symlink $so: $!";
-}
+my $mods = module_dir();
 
 my $port = free_port();
 my ($pid, undef, $log) = start_server(port => $port, yaml => <<Y);

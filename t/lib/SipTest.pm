@@ -9,11 +9,25 @@ use IO::Select;
 use POSIX ":sys_wait_h";
 use Time::HiRes qw(sleep time);
 use Exporter 'import';
-our @EXPORT = qw(sipchain free_port start_server stop_server udp_client send_recv
+our @EXPORT = qw(sipchain module_dir free_port start_server stop_server udp_client send_recv
                  recv_msg write_file tmpdir torture);
 
 my $TMP = tempdir(CLEANUP => 1);
 sub tmpdir { $TMP }
+
+# A modules_path holding the build's modules and the test modules
+# (t/modules), as symlinks in the test's temporary directory.
+sub module_dir {
+    my $build = $ENV{SC_BUILD} // 'objs';
+    my $mods = "$TMP/modules";
+    return $mods if -d $mods;
+    mkdir $mods;
+    for my $so (glob("$build/modules/*.so"), glob("$build/t/modules/*.so")) {
+        (my $name = $so) =~ s{.*/}{};
+        symlink(($so =~ m{^/} ? $so : "$ENV{PWD}/$so"), "$mods/$name") or die "symlink $so: $!";
+    }
+    return $mods;
+}
 sub sipchain { $ENV{SIPCHAIN} // 'objs/sipchain' }
 
 sub write_file {
