@@ -52,7 +52,7 @@ typedef struct {
 
 static const char *tp_name(const sc_source_t *src)
 {
-    return src->kind == SC_TP_TLS ? "tls" : src->kind == SC_TP_TCP ? "tcp" : "udp";
+    return sc_tp_name(src->kind);
 }
 
 static void trace_sent(const sc_source_t *flow, const char *buf, size_t len)

@@ -75,12 +75,8 @@ static int respond(sc_req_t *req, unsigned status, const char *reason, bool with
         if (req->res.body)
             sc_msg_set_body(r, sc_str_cstr(req->res.ctype), sc_str(req->res.body, req->res.body_len));
     }
-    /* a transaction that refuses (cancelled, transport gone) has ended
-     * the request all the same */
-    int rc = sc_txn_respond(req->txn, r);
+    int rc = sc_req_forward_response(req, r);
     sc_msg_free(r);
-    if (status >= 200)
-        req->done = true;
     return rc;
 }
 
@@ -88,6 +84,8 @@ int sc_req_forward_response(sc_req_t *req, const sc_msg_t *resp)
 {
     if (req->done)
         return -1;
+    /* a transaction that refuses (cancelled, transport gone) has ended
+     * the request all the same */
     int rc = sc_txn_respond(req->txn, resp);
     if (resp->status >= 200)
         req->done = true;
@@ -316,7 +314,7 @@ sc_str_t sc_req_uri(const sc_req_t *req) { return req->msg->ruri_str; }
 sc_str_t sc_req_body(const sc_req_t *req) { return req->msg->body; }
 const char *sc_req_transport(const sc_req_t *req)
 {
-    return req->src.kind == SC_TP_TLS ? "tls" : req->src.kind == SC_TP_TCP ? "tcp" : "udp";
+    return sc_tp_name(req->src.kind);
 }
 const char *sc_req_source_ip(const sc_req_t *req) { return req->src.peer.ip; }
 uint16_t sc_req_source_port(const sc_req_t *req) { return req->src.peer.port; }

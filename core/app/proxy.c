@@ -20,6 +20,66 @@
 
 #define MAX_TARGETS 16
 
+/* What a header row still holds once its first element is taken off,
+ * given where the element after it starts: empty when the row held that
+ * one alone (the next, if any, is on a row of its own). */
+static sc_str_t row_rest(sc_str_t row, const char *next)
+{
+    if (next == NULL || next < row.s || next >= row.s + row.len)
+        return SC_STR_NULL;
+    return sc_str(next, (size_t)(row.s + row.len - next));
+}
+
+/* §16.4: the top Route when it names us (a loose-routing proxy consumes
+ * it), else NULL. */
+static const sc_addr_t *route_to_us(const sc_tp_set_t *tps, const sc_msg_t *m)
+{
+    const sc_addr_t *rt = m->route;
+    return rt && sc_tp_is_local(tps, rt->uri.host, rt->uri.port) ? rt : NULL;
+}
+
+/* The next hop's Route after ours, or NULL: then the Request-URI. */
+static const sc_addr_t *next_route(const sc_tp_set_t *tps, const sc_msg_t *m)
+{
+    return route_to_us(tps, m) ? m->route->next : m->route;
+}
+
+/* §16.6 steps 3–5 for a request going on, after its new Via: every
+ * header of o but Content-Length, Max-Forwards one less (70 when
+ * absent), the Route naming us taken off, rr (when given) on top of the
+ * Record-Routes already there so rows of one name stay together; then
+ * the body.  0 or -1. */
+static int copy_onward(sc_msg_t *m, const sc_msg_t *o, const sc_tp_set_t *tps, const char *rr)
+{
+    const sc_addr_t *ours = route_to_us(tps, o);
+    char mf[16];
+    int rc = 0;
+    for (const sc_hdr_t *h = o->hdr_first; h && rc == 0; h = h->next) {
+        sc_str_t v = h->value;
+        if (rr && h->id == SC_HDR_RECORD_ROUTE) {
+            rc |= sc_msg_add_header(m, SC_STR_LIT("Record-Route"), sc_str_cstr(rr), NULL);
+            rr = NULL;
+        }
+        if (h->id == SC_HDR_CONTENT_LENGTH)
+            continue;
+        if (h->id == SC_HDR_MAX_FORWARDS) {
+            snprintf(mf, sizeof(mf), "%d", o->max_forwards > 0 ? o->max_forwards - 1 : 0);
+            v = sc_str_cstr(mf);
+        }
+        if (ours && h == o->hdr[SC_HDR_ROUTE]) {
+            v = row_rest(v, ours->next ? ours->next->raw.s : NULL);
+            if (v.len == 0)
+                continue;
+        }
+        rc |= sc_msg_add_header(m, h->name, v, NULL);
+    }
+    if (rr)
+        rc |= sc_msg_add_header(m, SC_STR_LIT("Record-Route"), sc_str_cstr(rr), NULL);
+    if (o->max_forwards < 0)
+        rc |= sc_msg_add_header(m, SC_STR_LIT("Max-Forwards"), SC_STR_LIT("70"), NULL);
+    return rc == 0 ? sc_msg_set_body(m, SC_STR_NULL, o->body) : -1;
+}
+
 typedef struct branch {
     struct proxy  *p;
     sc_txn_t      *txn;         /* NULL once terminated */
@@ -104,10 +164,9 @@ static sc_msg_t *relayable(const sc_msg_t *resp)
             continue;
         if (h->id == SC_HDR_VIA && first) {
             first = false;
-            const sc_via_t *second = resp->via ? resp->via->next : NULL;
-            if (second == NULL || second->raw.s < v.s || second->raw.s >= v.s + v.len)
-                continue;                       /* ours had the line to itself */
-            v = sc_str(second->raw.s, (size_t)(v.s + v.len - second->raw.s));
+            v = row_rest(v, resp->via && resp->via->next ? resp->via->next->raw.s : NULL);
+            if (v.len == 0)
+                continue;                       /* ours had the row to itself */
         }
         if (sc_msg_add_header(r, h->name, v, NULL) != 0) {
             sc_msg_free(r);
@@ -302,45 +361,12 @@ static sc_msg_t *forwarded(proxy_t *p, const char *target, const sc_tp_route_t *
     sc_msg_t *m = sc_msg_new_request(o->method, o->method_str, sc_str_cstr(target));
     if (m == NULL)
         return NULL;
-    const char *tp = route->kind == SC_TP_TLS ? "TLS" : route->kind == SC_TP_TCP ? "TCP" : "UDP";
-    char line[256];
-    int rc = 0;
-    snprintf(line, sizeof(line), "SIP/2.0/%s %s;branch=%s;rport", tp, route->sentby, branch);
-    rc |= sc_msg_add_header(m, SC_STR_LIT("Via"), sc_str_cstr(line), NULL);
-    char rr[256] = "";
-    if (p->record_route) {
-        snprintf(rr, sizeof(rr), "<sip:%s;transport=%s;lr>", route->sentby, tp);
-        for (char *c = strstr(rr, "transport="); *c && *c != ';'; c++)
-            *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
-    }
-    for (const sc_hdr_t *h = o->hdr_first; h && rc == 0; h = h->next) {
-        /* ours goes on top of the Record-Routes there are (§16.6 step 4),
-         * keeping rows of one name together */
-        if (*rr && h->id == SC_HDR_RECORD_ROUTE) {
-            rc |= sc_msg_add_header(m, SC_STR_LIT("Record-Route"), sc_str_cstr(rr), NULL);
-            *rr = '\0';
-        }
-        if (h->id == SC_HDR_CONTENT_LENGTH)
-            continue;
-        if (h->id == SC_HDR_MAX_FORWARDS) {
-            snprintf(line, sizeof(line), "%d", o->max_forwards > 0 ? o->max_forwards - 1 : 0);
-            rc |= sc_msg_add_header(m, h->name, sc_str_cstr(line), NULL);
-            continue;
-        }
-        /* a Route naming us was consumed on the way in (§16.4) */
-        if (h->id == SC_HDR_ROUTE && h == o->hdr[SC_HDR_ROUTE] && o->route &&
-            sc_tp_is_local(p->chain->stack.tps, o->route->uri.host, o->route->uri.port) &&
-            o->route->next == NULL)
-            continue;
-        rc |= sc_msg_add_header(m, h->name, h->value, NULL);
-    }
-    if (*rr)
-        rc |= sc_msg_add_header(m, SC_STR_LIT("Record-Route"), sc_str_cstr(rr), NULL);
-    if (o->max_forwards < 0)
-        rc |= sc_msg_add_header(m, SC_STR_LIT("Max-Forwards"), SC_STR_LIT("70"), NULL);
-    if (rc == 0)
-        rc = sc_msg_set_body(m, SC_STR_NULL, o->body);
-    if (rc != 0) {
+    char via[256], rr[256];
+    snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport", sc_tp_via_name(route->kind),
+             route->sentby, branch);
+    snprintf(rr, sizeof(rr), "<sip:%s;transport=%s;lr>", route->sentby, sc_tp_name(route->kind));
+    if (sc_msg_add_header(m, SC_STR_LIT("Via"), sc_str_cstr(via), NULL) != 0 ||
+        copy_onward(m, o, p->chain->stack.tps, p->record_route ? rr : NULL) != 0) {
         sc_msg_free(m);
         return NULL;
     }
@@ -369,9 +395,7 @@ static int start_branch(proxy_t *p, const char *target)
     sc_tp_kind_t kind;
     char err[200];
     /* loose routing: a Route left after ours decides the next hop */
-    const sc_addr_t *rt = o->route;
-    if (rt && sc_tp_is_local(p->chain->stack.tps, rt->uri.host, rt->uri.port))
-        rt = rt->next;
+    const sc_addr_t *rt = next_route(p->chain->stack.tps, o);
     const char *bad = NULL;
     if (rt)
         uri = rt->uri;
@@ -458,8 +482,9 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
     /* §16.3 step 4: a Via of ours with this request's loop hash is a loop */
     char mark[24];
     snprintf(mark, sizeof(mark), "%ssc%08x", SC_BRANCH_COOKIE, loop_hash(m));
+    size_t ml = strlen(mark);
     for (const sc_via_t *v = m->via; v; v = v->next)
-        if (v->branch.len > 17 && memcmp(v->branch.s, mark, 17) == 0 &&
+        if (v->branch.len > ml && memcmp(v->branch.s, mark, ml) == 0 &&
             sc_tp_is_local(c->stack.tps, v->host, v->port)) {
             sc_res_send(&req->res, 482, NULL);
             return 0;
@@ -506,9 +531,7 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
 
 int sc_proxy_relay_ack(const sc_stack_t *stack, const sc_msg_t *ack)
 {
-    const sc_addr_t *rt = ack->route;
-    if (rt && sc_tp_is_local(stack->tps, rt->uri.host, rt->uri.port))
-        rt = rt->next;
+    const sc_addr_t *rt = next_route(stack->tps, ack);
     sc_uri_t uri = rt ? rt->uri : ack->ruri;
     if (rt == NULL && sc_tp_is_local(stack->tps, ack->ruri.host, ack->ruri.port))
         return 0;                       /* for us: the dialog's business */
@@ -516,7 +539,7 @@ int sc_proxy_relay_ack(const sc_stack_t *stack, const sc_msg_t *ack)
     socklen_t len;
     sc_tp_kind_t kind;
     sc_tp_route_t route;
-    char err[200], line[256];
+    char err[200], via[256];
     if (ack->max_forwards == 0 || sc_uri_target(&uri, &to, &len, &kind) != 0 ||
         sc_tp_route(stack->tps, kind, (struct sockaddr *)&to, len, ack->len + 200, &route, err,
                     sizeof(err)) != 0)
@@ -525,25 +548,11 @@ int sc_proxy_relay_ack(const sc_stack_t *stack, const sc_msg_t *ack)
     if (m == NULL)
         return -1;
     /* a stateless branch: the same for every retransmission of this ACK */
-    snprintf(line, sizeof(line), "SIP/2.0/%s %s;branch=%ssa%08x;rport",
-             route.kind == SC_TP_TLS ? "TLS" : route.kind == SC_TP_TCP ? "TCP" : "UDP",
+    snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%ssa%08x;rport", sc_tp_via_name(route.kind),
              route.sentby, SC_BRANCH_COOKIE, loop_hash(ack));
-    int rc = sc_msg_add_header(m, SC_STR_LIT("Via"), sc_str_cstr(line), NULL);
-    for (const sc_hdr_t *h = ack->hdr_first; h && rc == 0; h = h->next) {
-        if (h->id == SC_HDR_CONTENT_LENGTH)
-            continue;
-        if (h->id == SC_HDR_MAX_FORWARDS) {
-            snprintf(line, sizeof(line), "%d", ack->max_forwards - 1);
-            rc |= sc_msg_add_header(m, h->name, sc_str_cstr(line), NULL);
-            continue;
-        }
-        if (h->id == SC_HDR_ROUTE && h == ack->hdr[SC_HDR_ROUTE] && ack->route && rt != ack->route &&
-            ack->route->next == NULL)
-            continue;                   /* the Route naming us */
-        rc |= sc_msg_add_header(m, h->name, h->value, NULL);
-    }
+    int rc = sc_msg_add_header(m, SC_STR_LIT("Via"), sc_str_cstr(via), NULL);
     if (rc == 0)
-        rc = sc_msg_set_body(m, SC_STR_NULL, ack->body);
+        rc = copy_onward(m, ack, stack->tps, NULL);
     sc_str_t out = rc == 0 ? sc_msg_serialize(m) : SC_STR_NULL;
     rc = out.s ? sc_flow_send(&route.flow, out.s, out.len) : -1;
     sc_msg_free(m);

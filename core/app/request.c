@@ -238,8 +238,7 @@ int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb c
         return -1;
     char branch[32], via[160];
     sc_gen_branch(branch, 24);
-    snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport",
-             route.kind == SC_TP_TLS ? "TLS" : route.kind == SC_TP_TCP ? "TCP" : "UDP",
+    snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport", sc_tp_via_name(route.kind),
              route.sentby, branch);
     uac_t *u = calloc(1, sizeof(*u));
     if (u == NULL || sc_msg_add_header_first(m, SC_STR_LIT("Via"), sc_str_cstr(via), NULL) != 0) {

@@ -61,6 +61,16 @@ const char *sc_listen_parse(const char *text, sc_tp_kind_t *kind, struct sockadd
     return NULL;
 }
 
+const char *sc_tp_name(sc_tp_kind_t kind)
+{
+    return kind == SC_TP_TLS ? "tls" : kind == SC_TP_TCP ? "tcp" : "udp";
+}
+
+const char *sc_tp_via_name(sc_tp_kind_t kind)
+{
+    return kind == SC_TP_TLS ? "TLS" : kind == SC_TP_TCP ? "TCP" : "UDP";
+}
+
 void sc_peer_describe(sc_peer_t *p)
 {
     if (p->addr.ss_family == AF_INET6) {
@@ -82,8 +92,9 @@ sc_listener_t *sc_listen(struct event_base *base, sc_tp_kind_t kind, const struc
         ? sc_udp_listen(base, addr, len, cb, arg, err, errlen)
         : sc_tcp_listen(base, addr, len, opts, kind == SC_TP_TLS ? tls : NULL, cb, arg, err, errlen);
     if (l) {
-        memcpy(&l->local, addr, len);
-        l->locallen = len;
+        memcpy(&l->local.addr, addr, len);
+        l->local.len = len;
+        sc_peer_describe(&l->local);
     }
     return l;
 }
@@ -230,24 +241,22 @@ void sc_tp_set_add(sc_tp_set_t *set, sc_listener_t *l)
 static sc_listener_t *listener_for(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockaddr *to)
 {
     for (int i = 0; i < set->nls; i++)
-        if (set->ls[i]->kind == kind && set->ls[i]->local.ss_family == to->sa_family)
+        if (set->ls[i]->kind == kind && set->ls[i]->local.addr.ss_family == to->sa_family)
             return set->ls[i];
     return NULL;
 }
 
 static void sentby_of(const sc_listener_t *l, char *out, size_t cap)
 {
-    sc_peer_t me = { .addr = l->local, .len = l->locallen };
-    sc_peer_describe(&me);
-    snprintf(out, cap, me.addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", me.ip, me.port);
+    const sc_peer_t *me = &l->local;
+    snprintf(out, cap, me->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", me->ip, me->port);
 }
 
 bool sc_tp_is_local(const sc_tp_set_t *set, sc_str_t host, uint16_t port)
 {
     for (int i = 0; i < set->nls; i++) {
-        sc_peer_t me = { .addr = set->ls[i]->local, .len = set->ls[i]->locallen };
-        sc_peer_describe(&me);
-        if (me.port == (port ? port : 5060) && sc_str_caseeq_c(host, me.ip))
+        const sc_peer_t *me = &set->ls[i]->local;
+        if (me->port == (port ? port : 5060) && sc_str_caseeq_c(host, me->ip))
             return true;
     }
     return false;
@@ -281,7 +290,7 @@ int sc_tp_route(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, 
         /* without a listener of that kind the peer answers over the
          * connection; any of our addresses names us in the Via */
         for (int i = 0; via == NULL && i < set->nls; i++)
-            if (set->ls[i]->local.ss_family == to->sa_family)
+            if (set->ls[i]->local.addr.ss_family == to->sa_family)
                 via = set->ls[i];
         if (via == NULL) {
             snprintf(err, errlen, "no listener of the address family of %s", out->flow.peer.ip);

@@ -134,6 +134,11 @@ bool sc_tp_is_local(const sc_tp_set_t *set, sc_str_t host, uint16_t port);
 /* The size above which §18.1.1 moves a UDP request to TCP. */
 #define SC_UDP_MTU_LIMIT 1300
 
+/* "udp", "tcp", "tls" (URI transport= values, logs); "UDP", "TCP",
+ * "TLS" (a Via's sent-protocol). */
+const char *sc_tp_name(sc_tp_kind_t kind);
+const char *sc_tp_via_name(sc_tp_kind_t kind);
+
 /* Fills a sc_peer_t's text fields from its address. */
 void sc_peer_describe(sc_peer_t *p);
 

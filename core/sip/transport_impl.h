@@ -29,8 +29,8 @@ struct sc_tp_set {
 struct sc_listener {
     sc_tp_kind_t       kind;
     sc_tp_set_t       *set;         /* NULL when not in a set (tests) */
-    struct sockaddr_storage local;  /* bound address: the Via sent-by */
-    socklen_t          locallen;
+    sc_peer_t          local;       /* bound address, described once: the Via
+                                       sent-by, and what "us" means in a Route */
     sc_message_cb      cb;
     void              *arg;
     struct event_base *base;
