@@ -44,6 +44,7 @@ typedef struct {
     sc_clock_t        *clock;
     sc_txn_layer_t    *txns;            /* outlive generations: a reload keeps calls */
     sc_tp_set_t       *tps;             /* listeners and connections, for sending */
+    sc_stack_t         stack;           /* txns, tps and the dialogs, for the chains */
     unsigned long      dropped;         /* garbage and unanswerable */
     bool               stopping;
     struct event      *drain;
@@ -143,7 +144,7 @@ static void dispatch(server_t *s, const sc_source_t *src, char *raw, sc_msg_t *m
     case SC_RX_NEW:
         if (m->method == SC_METHOD_CANCEL)
             on_cancel(s, src, t);
-        else
+        else if (!sc_dialog_receive(&s->stack, t, src))
             sc_chain_run(s->cur->chain, t, src);
         return;
     case SC_RX_OVERLOAD:
@@ -152,7 +153,7 @@ static void dispatch(server_t *s, const sc_source_t *src, char *raw, sc_msg_t *m
         answer_via(src, NULL, m, 503, "Overloaded", "Retry-After", "5");
         break;
     case SC_RX_ACK:
-        if (t == NULL && sc_proxy_relay_ack(&(sc_stack_t){ .txns = s->txns, .tps = s->tps }, m) != 0)
+        if (!sc_dialog_receive_ack(&s->stack, m) && sc_proxy_relay_ack(&s->stack, m) != 0)
             sc_log(SC_LOG_DEBUG, "ACK from %s:%u not relayed", src->peer.ip, src->peer.port);
         break;
     case SC_RX_ABSORBED:
@@ -274,7 +275,7 @@ static generation_t *generation_new(server_t *s, char *err, size_t errlen)
         return NULL;
     }
     sc_chain_set_request_timeout(g->chain, g->conf.request_timeout_s);
-    sc_chain_set_stack(g->chain, &(sc_stack_t){ .txns = s->txns, .tps = s->tps });
+    sc_chain_set_stack(g->chain, &s->stack);
     if (sc_chain_start(g->chain, err, errlen) != 0) {
         generation_free(g);
         return NULL;
@@ -348,7 +349,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (generation_t **p = &s->retired; *p;) {
         generation_t *g = *p;
-        if (sc_chain_pending(g->chain) == 0) {
+        if (sc_chain_pending(g->chain) == 0 && sc_chain_dialogs(g->chain) == 0) {
             *p = g->next;
             generation_free(g);
         } else {
@@ -446,6 +447,9 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     s->stopping = true;
+    for (generation_t *g = s->retired; g; g = g->next)
+        sc_chain_end_dialogs(g->chain);
+    sc_chain_end_dialogs(s->cur->chain);        /* their BYEs are work in flight */
     unsigned n = pending_all(s);
     sc_log(SC_LOG_INFO, "signal %d: stopping (%u request(s) in flight)", (int)sig, n);
     for (int i = 0; i < s->nslots; i++)
@@ -484,7 +488,8 @@ int sc_server_run(const char *file)
     s.clock = sc_clock_event(s.base);
     s.txns = s.clock ? sc_txn_layer_new(s.clock, NULL, txn_send, &s) : NULL;
     s.tps = sc_tp_set_new(s.base, on_message, &s);
-    if (s.txns == NULL || s.tps == NULL) {
+    s.stack = (sc_stack_t){ .txns = s.txns, .tps = s.tps, .dialogs = sc_dlg_table_new() };
+    if (s.txns == NULL || s.tps == NULL || s.stack.dialogs == NULL) {
         sc_log(SC_LOG_ERROR, "out of memory");
         goto out;
     }
@@ -513,6 +518,7 @@ out:
     }
     generation_free(s.cur);
     sc_txn_layer_free(s.txns);      /* before the listeners its flows use */
+    sc_dlg_table_free(s.stack.dialogs);
     sc_clock_free(s.clock);
     for (int i = 0; i < s.nslots; i++)
         sc_listener_free(s.slots[i].l);

@@ -200,4 +200,157 @@ typedef struct {
  * (bad URI, a host name — DNS is not there yet —, no transport). */
 int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb cb, void *arg);
 
+/* --- dialogs (RFC 3261 §12–15, drachtio-srf's Dialog) ----------------
+ * A dialog is created by sc_uas_create, sc_uac_create or sc_b2bua_create
+ * and lives until either side ends it.  The core runs it: 2xx
+ * retransmission until the ACK (and a BYE when none comes within 64*T1),
+ * CSeq order (500), re-INVITE glare (491), target refresh, and the
+ * default answers below.  Requests in it reach the module only through
+ * the handlers set with sc_dialog_on, never through the chain.
+ *
+ * Lifetime: the dialog pointer is valid until SC_DIALOG_DESTROY has been
+ * delivered (the far end or the core ended it) or sc_dialog_destroy
+ * returned (we ended it).  The module's chain is kept across a reload
+ * while dialogs it created live; at stop every dialog gets a BYE. */
+typedef struct sc_dialog sc_dialog_t;
+
+typedef enum {
+    SC_DIALOG_DESTROY,  /* ended by the far end (req: the BYE, or the NOTIFY with
+                           Subscription-State: terminated) or by the core (req
+                           NULL: no ACK, session expired, stop).  Answered by
+                           the core; the last event. */
+    SC_DIALOG_MODIFY,   /* a re-INVITE offering a new session: the handler answers
+                           it (default: 200 with the local SDP) */
+    SC_DIALOG_REFRESH,  /* a re-INVITE with the same session (notification) */
+    SC_DIALOG_HOLD,     /* a re-INVITE putting us on hold (notification) */
+    SC_DIALOG_UNHOLD,   /* ... taking us off hold (notification) */
+    SC_DIALOG_INFO,     /* requests in the dialog: the handler answers, */
+    SC_DIALOG_NOTIFY,   /* default 200 (UPDATE with the local SDP) */
+    SC_DIALOG_OPTIONS,
+    SC_DIALOG_UPDATE,
+    SC_DIALOG_REFER,
+    SC_DIALOG_MESSAGE,
+    SC_DIALOG__EVENTS
+} sc_dialog_event_t;
+
+/* req/res: the request and its answer for the request events (answer
+ * with sc_res_send, now or later); for notifications res is NULL. */
+typedef void (*sc_dialog_cb)(sc_dialog_t *d, sc_dialog_event_t ev, sc_req_t *req, sc_res_t *res,
+                             void *arg);
+/* Sets (cb) or clears (NULL: the default again) the handler of ev. */
+void sc_dialog_on(sc_dialog_t *d, sc_dialog_event_t ev, sc_dialog_cb cb, void *arg);
+
+/* drachtio's dialog id, "<Call-ID>;from-tag=<tag of the creating request>". */
+const char *sc_dialog_id(const sc_dialog_t *d);
+bool        sc_dialog_is_uac(const sc_dialog_t *d);
+sc_str_t    sc_dialog_call_id(const sc_dialog_t *d);
+sc_str_t    sc_dialog_local_tag(const sc_dialog_t *d);
+sc_str_t    sc_dialog_remote_tag(const sc_dialog_t *d);
+sc_str_t    sc_dialog_local_uri(const sc_dialog_t *d);
+sc_str_t    sc_dialog_remote_uri(const sc_dialog_t *d);
+sc_str_t    sc_dialog_local_sdp(const sc_dialog_t *d);
+sc_str_t    sc_dialog_remote_sdp(const sc_dialog_t *d);
+
+/* By id, or by Call-ID and the creating request's From tag; NULL when
+ * no live dialog has it. */
+sc_dialog_t *sc_dialog_find(const sc_instance_t *inst, const char *id);
+sc_dialog_t *sc_dialog_find_by_call_id(const sc_instance_t *inst, const char *call_id,
+                                       const char *from_tag);
+
+/* Ends the dialog with BYE (headers added; may be NULL).  cb, when
+ * given, gets the BYE's final response.  The dialog is gone on return
+ * (no SC_DIALOG_DESTROY for it).  0, or -1 when the BYE could not be
+ * sent (the dialog is gone all the same). */
+int sc_dialog_destroy(sc_dialog_t *d, const char *const *headers, sc_response_cb cb, void *arg);
+/* A re-INVITE offering sdp, or "hold" / "unhold" (the local SDP with
+ * a=sendonly / a=sendrecv); the core ACKs the 2xx and keeps the new
+ * local and remote SDP.  cb gets the final response.  -1 when it cannot
+ * be sent, or while another re-INVITE is outstanding (§14.1). */
+int sc_dialog_modify(sc_dialog_t *d, const char *sdp, sc_response_cb cb, void *arg);
+/* Any other request in the dialog: o->method (INFO, NOTIFY, UPDATE, ...),
+ * headers and body; o->uri is ignored (the remote target).  0 or -1. */
+int sc_dialog_request(sc_dialog_t *d, const sc_request_opts_t *o, sc_response_cb cb, void *arg);
+
+/* --- UAS, UAC, B2BUA (drachtio-srf's createUAS/UAC/B2BUA) ------------- */
+typedef struct {
+    const char        *local_sdp;       /* the 200's body */
+    const char        *content_type;    /* NULL: application/sdp */
+    const char *const *headers;         /* "Name: value" on the 200; may be NULL */
+} sc_uas_opts_t;
+/* Answers req (an INVITE, not yet answered) with 200 — To tag, Contact
+ * (the address it arrived on), the local SDP — and returns the dialog,
+ * created as the 200 leaves.  NULL when it could not be answered (the
+ * request was cancelled, or is not an INVITE): then answer it yourself
+ * if it is not done. */
+sc_dialog_t *sc_uas_create(sc_req_t *req, sc_res_t *res, const sc_uas_opts_t *o);
+
+typedef struct sc_uac sc_uac_t;     /* a call being set up, until its callback */
+typedef struct {
+    const char        *uri;             /* the callee: numeric host for now */
+    const char *const *headers;         /* on the INVITE (From, To win); may be NULL */
+    const char        *local_sdp;       /* the offer */
+    const char        *content_type;    /* NULL: application/sdp */
+    const char        *proxy;           /* outbound proxy URI: sent there (Route) */
+    const char        *auth_username;   /* answer a 401/407 challenge once */
+    const char        *auth_password;
+    /* progress (drachtio-srf's cbRequest / cbProvisional): arg is the
+     * create call's arg */
+    void (*on_request)(sc_str_t sent, void *arg);
+    void (*on_provisional)(const sc_response_t *r, void *arg);
+} sc_uac_opts_t;
+/* Called once: with the dialog on 2xx (the core sent the ACK), or with
+ * d NULL and the final response on failure (408 timeout, 503 transport,
+ * 487 cancelled, or what the callee answered). */
+typedef void (*sc_uac_cb)(sc_dialog_t *d, const sc_response_t *final, void *arg);
+/* Sends the INVITE.  Returns the call (for sc_uac_cancel), or NULL with
+ * a log line when it cannot be sent (bad URI, no transport). */
+sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb cb, void *arg);
+/* §9.1: CANCEL (sent once the callee sent a provisional); the callback
+ * follows with 487 or, if the callee answered first, its 2xx. */
+void      sc_uac_cancel(sc_uac_t *u);
+
+typedef struct {
+    const char        *uri;                 /* B's Request-URI */
+    const char *const *headers;             /* added to B's INVITE */
+    const char *const *response_headers;    /* added to responses to A */
+    /* or computed per response from B (may call sc_res_add_header) */
+    void (*response_headers_cb)(const sc_response_t *b, sc_res_t *a, void *arg);
+    const char        *local_sdp_a;         /* the SDP A gets; NULL: B's */
+    const char *(*local_sdp_a_cb)(sc_str_t b_sdp, const sc_response_t *b, void *arg);
+    const char        *local_sdp_b;         /* the offer to B; NULL: A's */
+    const char *const *proxy_request_headers;   /* names copied A's INVITE -> B's */
+    const char *const *proxy_response_headers;  /* names copied B's response -> A's */
+    bool               pass_failure;        /* B's failure goes to A (else the module
+                                               answers A, e.g. after trying elsewhere) */
+    bool               pass_provisional;    /* B's 1xx go to A */
+    const char        *proxy, *auth_username, *auth_password;
+    void (*on_request)(sc_str_t sent, void *arg);
+    void (*on_provisional)(const sc_response_t *r, void *arg);
+    void (*on_finalized_uac)(sc_dialog_t *uac, void *arg);  /* B answered */
+} sc_b2bua_opts_t;
+#define SC_B2BUA_OPTS_INIT { .pass_failure = true, .pass_provisional = true }
+/* Once: both dialogs when connected; else both NULL and B's final
+ * response (487 when A cancelled: A has its 487 already). */
+typedef void (*sc_b2bua_cb)(sc_dialog_t *uas, sc_dialog_t *uac, const sc_response_t *final,
+                            void *arg);
+/* Calls B for the INVITE req from A and connects them.  A CANCEL from A
+ * cancels B.  NULL when B cannot be called (req still yours). */
+sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o, sc_b2bua_cb cb,
+                          void *arg);
+
+/* --- CDR events (drachtio's cdr:attempt / cdr:start / cdr:stop) -------
+ * Emitted on the chain (sc_event_subscribe) for every INVITE that starts
+ * a call: received from the network, or sent by a module. */
+typedef struct {
+    const char *source;     /* "network" (received) or "application" (sent) */
+    const char *time;       /* UTC, "2026-11-23T10:00:00.123Z" */
+    const char *role;       /* cdr:start: "uac", "uas", "proxy-uac", "proxy-uas" */
+    const char *reason;     /* cdr:stop: "call-rejected", "call-canceled",
+                               "normal-release", "session-expired",
+                               "system-initiated-termination" */
+    unsigned    status;     /* the final status of the INVITE (0: none yet) */
+    sc_str_t    msg;        /* the message, as received or sent */
+    sc_str_t    call_id, from, to;
+} sc_cdr_t;
+
 #endif

@@ -154,5 +154,5 @@ send_to_server(trigger("sip:someone\@example.com"));
 is(reason(final_answer($c, 2)), '500 sc_request refused', 'a host name (no DNS yet) is refused');
 is(stop_server($pid), 0, 'stopped');
 my $text = do { local (@ARGV, $/) = $log; <> };
-like($text, qr/sc_request: cannot send to sip:someone\@example\.com: the host must be a numeric/, 'and logged why');
+like($text, qr/sc_request: OPTIONS \S+: cannot send to sip:someone\@example\.com: the host must be a numeric/, 'and logged why');
 done_testing();

@@ -9,6 +9,7 @@
 #include <sipchain.h>
 
 #include "sc_conf.h"
+#include "dialog.h"
 #include "transport.h"
 #include "txn.h"
 
@@ -29,6 +30,7 @@ int  sc_chain_start(sc_chain_t *chain, char *err, size_t errlen);
 typedef struct {
     sc_txn_layer_t *txns;
     sc_tp_set_t    *tps;
+    sc_dlg_table_t *dialogs;    /* every live dialog, whatever chain made it */
 } sc_stack_t;
 void sc_chain_set_stack(sc_chain_t *chain, const sc_stack_t *stack);
 /* §16.11: an ACK for a 2xx that is not for us, relayed statelessly to
@@ -49,6 +51,15 @@ unsigned sc_chain_pending(const sc_chain_t *chain);
  * it; answers leave through the transaction.  A CANCEL for it (the
  * transaction's SC_TXN_EV_CANCELLED) is answered 487. */
 void sc_chain_run(sc_chain_t *chain, sc_txn_t *txn, const sc_source_t *src);
+
+/* A request or ACK received in a dialog of ours (RFC 3261 §12.2.2):
+ * handled by the dialog (true), or no dialog has it (false). */
+bool sc_dialog_receive(const sc_stack_t *st, sc_txn_t *txn, const sc_source_t *src);
+bool sc_dialog_receive_ack(const sc_stack_t *st, const sc_msg_t *ack);
+/* Dialogs its modules made that are still live. */
+unsigned sc_chain_dialogs(const sc_chain_t *chain);
+/* Ends every dialog with a BYE (stop). */
+void sc_chain_end_dialogs(sc_chain_t *chain);
 
 /* Answers every request still in flight (503) and frees it: for stop. */
 void sc_chain_abort_pending(sc_chain_t *chain);

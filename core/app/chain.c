@@ -33,6 +33,8 @@ static void req_free(sc_req_t *req)
     if (req->timer)
         event_free(req->timer);
     sc_proxy_detach(req->proxy);
+    if (req->on_gone)
+        req->on_gone(req->taker);
     for (res_hdr_t *h = req->res.hdrs, *n; h; h = n) {
         n = h->next;
         free(h->name);
@@ -60,14 +62,32 @@ static const char *holder(const sc_req_t *req)
     return req->pos >= 0 && req->pos < c->n ? c->links[req->pos].name : "the core";
 }
 
+/* Sends r, the answer to req, through the dialog hooks. */
+static int send_answer(sc_req_t *req, sc_msg_t *r)
+{
+    if (req->dialog)
+        sc_dialog_answering(req->dialog, req, r);
+    int rc = sc_req_forward_response(req, r);
+    if (req->dialog)
+        sc_dialog_answered(req->dialog, req, r, rc);
+    sc_msg_free(r);
+    return rc;
+}
+
+static sc_msg_t *answer_new(sc_req_t *req, unsigned status, const char *reason)
+{
+    sc_msg_t *r = sc_respond_build(req->msg, &req->src, status, reason, req->to_tag);
+    if (r == NULL)
+        sc_log(SC_LOG_WARN, "cannot build %u for %s:%u", status, req->src.peer.ip, req->src.peer.port);
+    return r;
+}
+
 /* Sends an answer built from the request and what the module set. */
 static int respond(sc_req_t *req, unsigned status, const char *reason, bool with_res)
 {
-    sc_msg_t *r = sc_respond_build(req->msg, &req->src, status, reason, req->to_tag);
-    if (r == NULL) {
-        sc_log(SC_LOG_WARN, "cannot build %u for %s:%u", status, req->src.peer.ip, req->src.peer.port);
+    sc_msg_t *r = answer_new(req, status, reason);
+    if (r == NULL)
         return -1;
-    }
     if (with_res) {
         for (res_hdr_t *h = req->res.hdrs; h; h = h->next)
             if (sc_msg_add_header(r, sc_str_cstr(h->name), sc_str_cstr(h->value), NULL) != 0)
@@ -75,9 +95,35 @@ static int respond(sc_req_t *req, unsigned status, const char *reason, bool with
         if (req->res.body)
             sc_msg_set_body(r, sc_str_cstr(req->res.ctype), sc_str(req->res.body, req->res.body_len));
     }
-    int rc = sc_req_forward_response(req, r);
-    sc_msg_free(r);
-    return rc;
+    return send_answer(req, r);
+}
+
+int sc_req_answer(sc_req_t *req, unsigned status, const char *reason, const char *const *lines,
+                  const char *ctype, sc_str_t body)
+{
+    if (req->done)
+        return -1;
+    sc_msg_t *r = answer_new(req, status, reason);
+    if (r == NULL)
+        return -1;
+    if (sc_msg_add_lines(r, lines) != 0)
+        sc_log(SC_LOG_WARN, "%s: a header for the %u was not added", holder(req), status);
+    if (body.len)
+        sc_msg_set_body(r, sc_str_cstr(ctype ? ctype : "application/sdp"), body);
+    return send_answer(req, r);
+}
+
+/* The CDR of a call received: connected (the 2xx we sent, as a UAS or
+ * relayed as a proxy) or ended before it was. */
+static void cdr_final(const sc_req_t *req, const sc_msg_t *resp)
+{
+    if (resp->status < 300)
+        sc_cdr_emit(req->chain, "cdr:start", "application", req->proxy ? "proxy-uas" : "uas", NULL,
+                    resp->status, resp);
+    else
+        sc_cdr_emit(req->chain, "cdr:stop", "application", NULL,
+                    req->cancelled || resp->status == 487 ? "call-canceled" : "call-rejected",
+                    resp->status, resp);
 }
 
 int sc_req_forward_response(sc_req_t *req, const sc_msg_t *resp)
@@ -87,8 +133,11 @@ int sc_req_forward_response(sc_req_t *req, const sc_msg_t *resp)
     /* a transaction that refuses (cancelled, transport gone) has ended
      * the request all the same */
     int rc = sc_txn_respond(req->txn, resp);
-    if (resp->status >= 200)
+    if (resp->status >= 200) {
         req->done = true;
+        if (req->initial_invite)
+            cdr_final(req, resp);
+    }
     return rc;
 }
 
@@ -247,6 +296,11 @@ static void on_txn(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
         return;
     }
     req->cancelled = true;
+    if (req->on_cancel) {
+        req->on_cancel(req->taker);         /* it answers 487 and lets go */
+        sc_req_settle(req);
+        return;
+    }
     sc_log(SC_LOG_INFO, "%.*s %.*s cancelled while with %s: 487",
            SC_STR_FMT(req->msg->method_str), SC_STR_FMT(req->msg->call_id), holder(req));
     respond(req, 487, NULL, false);
@@ -255,11 +309,11 @@ static void on_txn(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
     sc_req_settle(req);
 }
 
-void sc_chain_run(sc_chain_t *c, sc_txn_t *txn, const sc_source_t *src)
+sc_req_t *sc_req_new(sc_chain_t *c, sc_txn_t *txn, const sc_source_t *src)
 {
     sc_req_t *req = calloc(1, sizeof(*req));
     if (req == NULL)
-        return;     /* the transaction ends unanswered; the client retries */
+        return NULL;
     req->chain = c;
     req->pos = -1;
     req->txn = txn;
@@ -279,6 +333,19 @@ void sc_chain_run(sc_chain_t *c, sc_txn_t *txn, const sc_source_t *src)
     struct timeval tv = { .tv_sec = c->request_timeout_s };
     if (req->timer)
         evtimer_add(req->timer, &tv);
+    return req;
+}
+
+void sc_chain_run(sc_chain_t *c, sc_txn_t *txn, const sc_source_t *src)
+{
+    sc_req_t *req = sc_req_new(c, txn, src);
+    if (req == NULL)
+        return;     /* the transaction ends unanswered; the client retries */
+    const sc_msg_t *m = req->msg;
+    if (m->method == SC_METHOD_INVITE && (m->to == NULL || m->to->tag.len == 0)) {
+        req->initial_invite = true;
+        sc_cdr_emit(c, "cdr:attempt", "network", NULL, NULL, 0, m);
+    }
     sc_next(req);
 }
 
@@ -289,7 +356,7 @@ void sc_chain_set_request_timeout(sc_chain_t *c, unsigned seconds)
 
 unsigned sc_chain_pending(const sc_chain_t *c)
 {
-    return c->npending + c->nuacs + c->nproxies;
+    return c->npending + c->nuacs + c->nproxies + c->nother;
 }
 
 void sc_chain_set_stack(sc_chain_t *c, const sc_stack_t *stack)

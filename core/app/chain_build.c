@@ -154,6 +154,7 @@ void sc_chain_free(sc_chain_t *c)
         return;
     sc_chain_abort_pending(c);
     sc_chain_drop_uacs(c);      /* no callback into a module being unloaded */
+    sc_chain_drop_dialogs(c);
     sc_chain_drop_proxies(c);
     for (int i = c->n - 1; i >= 0; i--) {
         sc_instance_t *in = &c->links[i];
@@ -225,7 +226,12 @@ int sc_event_subscribe(sc_instance_t *in, const char *event, sc_event_cb cb, voi
 
 void sc_event_emit(const sc_instance_t *in, const char *event, const void *data)
 {
-    for (const subscription_t *sb = in->chain->subs; sb; sb = sb->next)
+    sc_chain_emit(in->chain, event, data);
+}
+
+void sc_chain_emit(const sc_chain_t *c, const char *event, const void *data)
+{
+    for (const subscription_t *sb = c->subs; sb; sb = sb->next)
         if (strcmp(sb->event, event) == 0)
             sb->cb(event, data, sb->arg);
 }

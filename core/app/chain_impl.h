@@ -5,6 +5,7 @@
 #include <event2/event.h>
 
 #include "app.h"
+#include "dialog.h"
 #include "txn.h"
 
 #define SC_MAX_METHOD_FILTER 16
@@ -48,6 +49,13 @@ struct sc_req {
     bool          done;         /* a final answer went out */
     bool          cancelled;    /* a CANCEL arrived (§9.2): answered 487 */
     struct proxy *proxy;        /* sc_proxy_request took it over */
+    sc_dialog_t  *dialog;       /* its answer creates or belongs to this dialog */
+    /* who else took it over (a B2BUA): told of a CANCEL instead of the
+     * core answering 487, and when the request goes away */
+    void        (*on_cancel)(void *arg);
+    void        (*on_gone)(void *arg);
+    void         *taker;
+    bool          initial_invite;   /* an INVITE outside a dialog: CDRs */
     bool          core_answered;    /* answered by the core; the module may still call */
     int           depth;        /* handler calls on the stack */
     struct event *timer;
@@ -77,6 +85,9 @@ struct sc_chain {
     unsigned           nuacs;
     struct proxy      *proxies;     /* proxied requests with branches open */
     unsigned           nproxies;
+    unsigned           nother;      /* dialog requests and calls in flight */
+    sc_dialog_t       *dialogs;     /* created by its modules, until freed */
+    unsigned           ndialogs;
     service_t         *services;
     subscription_t    *subs, **subs_tail;
     sc_instance_t     *links;
@@ -107,6 +118,75 @@ int  sc_uri_target(const sc_uri_t *u, struct sockaddr_storage *to, socklen_t *le
                    sc_tp_kind_t *kind);
 /* request.c: forgets every outstanding request (no more callbacks). */
 void sc_chain_drop_uacs(sc_chain_t *c);
+
+/* chain.c: a request of a new server transaction, held by the chain
+ * until answered (not yet run through it). */
+sc_req_t *sc_req_new(sc_chain_t *c, sc_txn_t *txn, const sc_source_t *src);
+/* chain_build.c: calls every subscriber of event now. */
+void sc_chain_emit(const sc_chain_t *c, const char *event, const void *data);
+/* cdr.c: emits a cdr:* event about m. */
+void sc_cdr_emit(const sc_chain_t *c, const char *event, const char *source, const char *role,
+                 const char *reason, unsigned status, const sc_msg_t *m);
+
+/* dialog.c: the answer to a request of the dialog's (or creating it)
+ * is about to leave (adds Contact to a 2xx) / has left (2xx to INVITE:
+ * retransmitted until the ACK). */
+void sc_dialog_answering(sc_dialog_t *d, sc_req_t *req, sc_msg_t *resp);
+void sc_dialog_answered(sc_dialog_t *d, sc_req_t *req, const sc_msg_t *resp, int sent);
+/* dialog.c: forgets a dialog that never got going (no BYE, no CDR). */
+void sc_dialog_drop(sc_dialog_t *d);
+/* uas.c: the UAS dialog a 2xx to req will create (req->dialog), or NULL;
+ * sc_uas_undo forgets it when the 2xx did not leave. */
+sc_dialog_t *sc_uas_dialog(sc_req_t *req, sc_instance_t *inst);
+void         sc_uas_undo(sc_req_t *req);
+/* dialog.c: keeps the struct (not the dialog) alive past its end. */
+void sc_dialog_hold(sc_dialog_t *d);
+void sc_dialog_release(sc_dialog_t *d);
+/* dialog.c: the ACK for the 2xx to our INVITE with that CSeq (sent
+ * again for a retransmitted 2xx). */
+int  sc_dialog_send_ack(sc_dialog_t *d, uint32_t cseq);
+/* chain.c: answers req with these extras (not its sc_res_t's), through
+ * the same hooks as sc_res_send.  0 or -1. */
+int  sc_req_answer(sc_req_t *req, unsigned status, const char *reason, const char *const *lines,
+                   const char *ctype, sc_str_t body);
+/* dialog.c: frees every dialog left without callbacks (chain end). */
+void sc_chain_drop_dialogs(sc_chain_t *c);
+/* dialog.c: a dialog for a request or response of ours, made live. */
+sc_dialog_t *sc_dialog_new(sc_chain_t *c, sc_instance_t *inst, sc_dlg_t *dlg);
+/* dialog.c: sends the request m (no Via yet) in d; cb gets the
+ * responses, the final once. */
+int  sc_dialog_send(sc_dialog_t *d, sc_msg_t *m, sc_response_cb cb, void *arg);
+/* dialog.c: the local / remote SDP (copied; NULL keeps). */
+void sc_dialog_set_sdp(sc_dialog_t *d, sc_str_t local, sc_str_t remote);
+/* dialog.c: ends it at once, silently but for the CDR (BYE sent). */
+void sc_dialog_end(sc_dialog_t *d, const char *reason);
+
+/* request.c: the route (next hop: top Route, else Request-URI; §18.1.1
+ * transport) of a request of size octets. -1 with err. */
+int  sc_route_request(const sc_stack_t *st, const sc_msg_t *m, size_t size, sc_tp_route_t *route,
+                      char *err, size_t errlen);
+/* request.c: our Via with a fresh branch on top of m. 0 or -1. */
+int  sc_push_via(sc_msg_t *m, const sc_tp_route_t *route);
+/* request.c: a response as modules read it. */
+struct sc_response {
+    const sc_msg_t *msg;        /* NULL for a synthesized 408 / 503 / 487 */
+    unsigned        status;
+    const char     *reason;
+};
+/* request.c: a request outside a dialog, built from o (plus Contact
+ * for INVITE/SUBSCRIBE and Route for proxy), routed, with our Via. */
+typedef struct {
+    const char        *method;
+    const char        *uri;
+    const char *const *headers;
+    const char        *content_type;
+    sc_str_t           body;
+    const char        *proxy;
+} sc_out_t;
+sc_msg_t *sc_out_build(const sc_stack_t *st, const sc_out_t *o, sc_tp_route_t *route, char *err,
+                       size_t errlen);
+/* request.c: adds "Name: value" lines (NULL-terminated). 0 or -1. */
+int sc_msg_add_lines(sc_msg_t *m, const char *const *lines);
 
 /* loader.c: dlopen modules_path/NAME.so and check its ABI. */
 const sc_module_t *sc_module_load(const char *modules_path, const char *name, void **dl,

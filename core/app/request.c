@@ -28,12 +28,6 @@ struct uac {
     uac_t         *prev, *next;
 };
 
-struct sc_response {
-    const sc_msg_t *msg;        /* NULL for a synthesized 408 / 503 */
-    unsigned        status;
-    const char     *reason;
-};
-
 unsigned sc_response_status(const sc_response_t *r) { return r->status; }
 sc_str_t sc_response_reason(const sc_response_t *r)
 {
@@ -138,7 +132,7 @@ int sc_uri_target(const sc_uri_t *u, struct sockaddr_storage *to, socklen_t *len
     return 0;
 }
 
-static bool given(const sc_request_opts_t *o, const char *name)
+static bool given(const sc_out_t *o, const char *name)
 {
     size_t n = strlen(name);
     for (const char *const *h = o->headers; h && *h; h++)
@@ -147,15 +141,35 @@ static bool given(const sc_request_opts_t *o, const char *name)
     return false;
 }
 
+int sc_msg_add_lines(sc_msg_t *m, const char *const *lines)
+{
+    for (const char *const *h = lines; h && *h; h++) {
+        const char *colon = strchr(*h, ':');
+        if (colon == NULL)
+            return -1;
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (sc_msg_add_header(m, sc_str(*h, (size_t)(colon - *h)), sc_str_cstr(v), NULL) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* The request without its Via (which needs the route, which needs the
- * size). */
-static sc_msg_t *build(const sc_request_opts_t *o, sc_method_t method, const char *host)
+ * size); host is ours as the peer will see it. */
+static sc_msg_t *build(const sc_out_t *o, sc_method_t method, const char *host, sc_tp_kind_t kind)
 {
     sc_msg_t *m = sc_msg_new_request(method, sc_str_cstr(o->method), sc_str_cstr(o->uri));
     if (m == NULL)
         return NULL;
     char tag[17], cid[80], line[600];
-    int rc = sc_msg_add_header(m, SC_STR_LIT("Max-Forwards"), SC_STR_LIT("70"), NULL);
+    int rc = 0;
+    if (o->proxy) {
+        snprintf(line, sizeof(line), "<%s;lr>", o->proxy);
+        rc |= sc_msg_add_header(m, SC_STR_LIT("Route"), sc_str_cstr(line), NULL);
+    }
+    rc |= sc_msg_add_header(m, SC_STR_LIT("Max-Forwards"), SC_STR_LIT("70"), NULL);
     if (!given(o, "From")) {
         sc_gen_tag(tag, 16);
         snprintf(line, sizeof(line), "<sip:sipchain@%s>;tag=%s", host, tag);
@@ -173,17 +187,14 @@ static sc_msg_t *build(const sc_request_opts_t *o, sc_method_t method, const cha
         snprintf(line, sizeof(line), "1 %s", o->method);
         rc |= sc_msg_add_header(m, SC_STR_LIT("CSeq"), sc_str_cstr(line), NULL);
     }
-    for (const char *const *h = o->headers; rc == 0 && h && *h; h++) {
-        const char *colon = strchr(*h, ':');
-        if (colon == NULL) {
-            rc = -1;
-            break;
-        }
-        const char *v = colon + 1;
-        while (*v == ' ' || *v == '\t')
-            v++;
-        rc = sc_msg_add_header(m, sc_str(*h, (size_t)(colon - *h)), sc_str_cstr(v), NULL);
+    /* a request that makes a dialog says where the dialog reaches us */
+    if ((method == SC_METHOD_INVITE || method == SC_METHOD_SUBSCRIBE) && !given(o, "Contact")) {
+        snprintf(line, sizeof(line), kind == SC_TP_UDP ? "<sip:%s>" : "<sip:%s;transport=%s>", host,
+                 sc_tp_name(kind));
+        rc |= sc_msg_add_header(m, SC_STR_LIT("Contact"), sc_str_cstr(line), NULL);
     }
+    if (rc == 0)
+        rc = sc_msg_add_lines(m, o->headers);
     if (rc == 0 && o->body.len)
         rc = sc_msg_set_body(m, sc_str_cstr(o->content_type ? o->content_type : "text/plain"), o->body);
     if (rc != 0 || m->from == NULL || m->to == NULL || !m->has_cseq || m->call_id.len == 0) {
@@ -193,13 +204,64 @@ static sc_msg_t *build(const sc_request_opts_t *o, sc_method_t method, const cha
     return m;
 }
 
-int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb cb, void *arg)
+int sc_route_request(const sc_stack_t *st, const sc_msg_t *m, size_t size, sc_tp_route_t *route,
+                     char *err, size_t errlen)
 {
-    sc_chain_t *c = inst->chain;
-    sc_uri_t uri;
+    const sc_uri_t *hop = m->route ? &m->route->uri : &m->ruri;
     struct sockaddr_storage to;
     socklen_t len;
     sc_tp_kind_t kind;
+    if ((hop->scheme != SC_URI_SIP && hop->scheme != SC_URI_SIPS) ||
+        sc_uri_target(hop, &to, &len, &kind) != 0) {
+        snprintf(err, errlen, "cannot send to %.*s: the host must be a numeric sip: or sips: address",
+                 SC_STR_FMT(hop->raw));
+        return -1;
+    }
+    return sc_tp_route(st->tps, kind, (struct sockaddr *)&to, len, size, route, err, errlen);
+}
+
+int sc_push_via(sc_msg_t *m, const sc_tp_route_t *route)
+{
+    char branch[32], via[160];
+    sc_gen_branch(branch, 24);
+    snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport", sc_tp_via_name(route->kind),
+             route->sentby, branch);
+    return sc_msg_add_header_first(m, SC_STR_LIT("Via"), sc_str_cstr(via), NULL);
+}
+
+sc_msg_t *sc_out_build(const sc_stack_t *st, const sc_out_t *o, sc_tp_route_t *route, char *err,
+                       size_t errlen)
+{
+    sc_uri_t uri;
+    const char *bad = sc_uri_parse(&uri, sc_str_cstr(o->uri));
+    if (bad || (uri.scheme != SC_URI_SIP && uri.scheme != SC_URI_SIPS)) {
+        snprintf(err, errlen, "cannot send to %s: %s", o->uri, bad ? bad : "not a sip: or sips: URI");
+        return NULL;
+    }
+    sc_method_t method = sc_method_from_str(sc_str_cstr(o->method));
+    sc_msg_t *m = build(o, method, "sipchain.invalid", SC_TP_UDP);
+    if (m == NULL) {
+        snprintf(err, errlen, "cannot build %s (bad header?)", o->method);
+        return NULL;
+    }
+    /* the size decides the transport, which decides our address in From,
+     * Contact and Via: route on a draft, then build for real */
+    size_t size = sc_msg_print(m, NULL, 0) + 160;   /* with the Via to come */
+    int rc = sc_route_request(st, m, size, route, err, errlen);
+    sc_msg_free(m);
+    if (rc != 0)
+        return NULL;
+    if ((m = build(o, method, route->sentby, route->kind)) == NULL || sc_push_via(m, route) != 0) {
+        sc_msg_free(m);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    return m;
+}
+
+int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb cb, void *arg)
+{
+    sc_chain_t *c = inst->chain;
     char err[256];
     if (c->stack.txns == NULL || o->method == NULL || o->uri == NULL || cb == NULL) {
         sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_request: no method, URI or callback");
@@ -211,38 +273,14 @@ int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb c
                         o->method);
         return -1;
     }
-    const char *bad = sc_uri_parse(&uri, sc_str_cstr(o->uri));
-    if (bad || (uri.scheme != SC_URI_SIP && uri.scheme != SC_URI_SIPS) ||
-        sc_uri_target(&uri, &to, &len, &kind) != 0) {
-        sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_request: cannot send to %s: %s", o->uri,
-                        bad ? bad : "the host must be a numeric sip: or sips: address");
-        return -1;
-    }
-    sc_msg_t *m = build(o, method, "sipchain.invalid");
-    if (m == NULL) {
-        sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_request: cannot build %s (bad header?)",
-                        o->method);
-        return -1;
-    }
-    /* the size decides the transport, which decides our address in From
-     * and Via: route on a draft, then build for real */
+    sc_out_t out = { .method = o->method, .uri = o->uri, .headers = o->headers,
+                     .content_type = o->content_type, .body = o->body };
     sc_tp_route_t route;
-    size_t size = sc_msg_print(m, NULL, 0) + 160;   /* with the Via to come */
-    sc_msg_free(m);
-    if (sc_tp_route(c->stack.tps, kind, (struct sockaddr *)&to, len, size, &route, err,
-                    sizeof(err)) != 0) {
-        sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_request: %s %s: %s", o->method, o->uri, err);
-        return -1;
-    }
-    if ((m = build(o, method, route.sentby)) == NULL)
-        return -1;
-    char branch[32], via[160];
-    sc_gen_branch(branch, 24);
-    snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport", sc_tp_via_name(route.kind),
-             route.sentby, branch);
-    uac_t *u = calloc(1, sizeof(*u));
-    if (u == NULL || sc_msg_add_header_first(m, SC_STR_LIT("Via"), sc_str_cstr(via), NULL) != 0) {
-        free(u);
+    sc_msg_t *m = sc_out_build(&c->stack, &out, &route, err, sizeof(err));
+    uac_t *u = m ? calloc(1, sizeof(*u)) : NULL;
+    if (u == NULL) {
+        sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_request: %s %s: %s", o->method, o->uri,
+                        m ? "out of memory" : err);
         sc_msg_free(m);
         return -1;
     }

@@ -252,6 +252,30 @@ static void sentby_of(const sc_listener_t *l, char *out, size_t cap)
     snprintf(out, cap, me->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", me->ip, me->port);
 }
 
+void sc_source_sentby(const sc_source_t *src, char *out, size_t cap)
+{
+    const sc_listener_t *l = src->listener;
+    if (l == NULL && src->conn) {
+        l = sc_conn_listener(src->conn);
+        /* a connection we opened: a listener of its kind (else any of
+         * its family) names us */
+        sc_tp_set_t *set = l->set;
+        const struct sockaddr *to = (const struct sockaddr *)&src->peer.addr;
+        if (l->local.port == 0 && set) {
+            const sc_listener_t *any = NULL;
+            for (int i = 0; i < set->nls && any == NULL; i++)
+                if (set->ls[i]->local.addr.ss_family == to->sa_family)
+                    any = set->ls[i];
+            const sc_listener_t *same = listener_for(set, src->kind, to);
+            l = same ? same : any ? any : l;
+        }
+    }
+    if (l)
+        sentby_of(l, out, cap);
+    else
+        snprintf(out, cap, "invalid");
+}
+
 bool sc_tp_is_local(const sc_tp_set_t *set, sc_str_t host, uint16_t port)
 {
     for (int i = 0; i < set->nls; i++) {

@@ -131,6 +131,10 @@ int  sc_tp_route(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to,
  * (A Route or Request-URI naming us, RFC 3261 §16.4.) */
 bool sc_tp_is_local(const sc_tp_set_t *set, sc_str_t host, uint16_t port);
 
+/* Our host:port as the peer of src reaches us (Contact, Via): the
+ * listener it arrived on. */
+void sc_source_sentby(const sc_source_t *src, char *out, size_t cap);
+
 /* The size above which §18.1.1 moves a UDP request to TCP. */
 #define SC_UDP_MTU_LIMIT 1300
 

@@ -46,6 +46,8 @@ struct sc_listener {
     sc_conn_t         *conns;   /* every open connection, for free */
 };
 
+/* transport_tcp.c: the listener (or connector) that owns c. */
+const sc_listener_t *sc_conn_listener(const sc_conn_t *c);
 /* transport_tcp.c: stop accepting and reading (graceful stop). */
 void sc_tcp_pause(sc_listener_t *l);
 /* transport_tcp.c: the open connection to a peer, or NULL. */

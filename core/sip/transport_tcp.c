@@ -215,6 +215,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     conn_attach(l, c, bev, addr, (socklen_t)alen, l->set);
 }
 
+const sc_listener_t *sc_conn_listener(const sc_conn_t *c) { return c->l; }
+
 /* Links a new connection to its owner (and the set's index) and starts it. */
 static void conn_attach(sc_listener_t *l, sc_conn_t *c, struct bufferevent *bev,
                         const struct sockaddr *addr, socklen_t alen, sc_tp_set_t *set)

@@ -650,6 +650,13 @@ unsigned sc_txn_count(const sc_txn_layer_t *l)
     return l->count;
 }
 
+const sc_txn_conf_t *sc_txn_layer_conf(const sc_txn_layer_t *l) { return &l->conf; }
+sc_clock_t *sc_txn_layer_clock(const sc_txn_layer_t *l) { return l->clock; }
+int sc_txn_layer_send(sc_txn_layer_t *l, const sc_source_t *flow, const char *buf, size_t len)
+{
+    return l->send(l->send_ctx, flow, buf, len);
+}
+
 void sc_txn_set_tu(sc_txn_t *t, sc_txn_cb cb, void *arg)
 {
     t->cb = cb;

@@ -70,6 +70,13 @@ sc_txn_layer_t *sc_txn_layer_new(sc_clock_t *clock, const sc_txn_conf_t *conf,
 /* Frees every transaction left, without callbacks (process end). */
 void            sc_txn_layer_free(sc_txn_layer_t *l);
 void            sc_txn_layer_set_conf(sc_txn_layer_t *l, const sc_txn_conf_t *conf);
+/* The timers in force, and the clock they run on (dialogs use both). */
+const sc_txn_conf_t *sc_txn_layer_conf(const sc_txn_layer_t *l);
+sc_clock_t          *sc_txn_layer_clock(const sc_txn_layer_t *l);
+/* Sends outside any transaction (a 2xx retransmitted by its UAS core,
+ * the ACK of a 2xx) the way transactions send: traced, same transport. */
+int                  sc_txn_layer_send(sc_txn_layer_t *l, const sc_source_t *flow, const char *buf,
+                                       size_t len);
 /* Transactions not yet terminated. */
 unsigned        sc_txn_count(const sc_txn_layer_t *l);
 

@@ -1,0 +1,237 @@
+/*
+ * b2bua.c — back-to-back calls (drachtio-srf's createB2BUA): a UAC call
+ * to B for the INVITE from A; B's provisional responses and its final
+ * answer go back to A as our own responses (A's dialog is ours, not B's:
+ * a new Call-ID, tags and Contact toward B, nothing of B's Via, Contact
+ * or Record-Route toward A).  A CANCEL from A cancels B.
+ *
+ * Ownership: the b2b lives from create until B's call reports its final
+ * answer (its callback); A's request may go earlier (answered 487 on a
+ * CANCEL), which only clears the pointer to it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain_impl.h"
+#include "sc_log.h"
+
+#define MAX_LINES 48
+
+typedef struct {
+    sc_req_t        *req;           /* A's INVITE; NULL once gone */
+    sc_instance_t   *inst;
+    sc_uac_t        *uac;
+    sc_b2bua_opts_t  o;             /* the caller's pointers: valid during the call
+                                       (the module's config or literals) */
+    sc_b2bua_cb      cb;
+    void            *arg;
+    bool             cancelled;     /* A cancelled: B is being cancelled */
+} b2b_t;
+
+static void on_a_gone(void *arg)
+{
+    b2b_t *b = arg;
+    b->req = NULL;
+}
+
+static void on_a_cancel(void *arg)
+{
+    b2b_t *b = arg;
+    b->cancelled = true;
+    if (b->req)
+        sc_req_answer(b->req, 487, NULL, NULL, NULL, SC_STR_NULL);
+    sc_uac_cancel(b->uac);
+}
+
+static void let_go(b2b_t *b)
+{
+    if (b->req) {
+        b->req->on_cancel = NULL;
+        b->req->on_gone = NULL;
+        b->req->taker = NULL;
+    }
+    free(b);
+}
+
+/* The headers for a response to A made from B's response r: the fixed
+ * ones, B's headers named in proxy_response_headers, and what the
+ * callback adds (through A's sc_res_t, whose headers we then take). */
+static int response_lines(b2b_t *b, const sc_response_t *r, const char **lines, char **owned,
+                          int *nowned)
+{
+    int n = 0;
+    for (const char *const *h = b->o.response_headers; h && *h && n < MAX_LINES - 1; h++)
+        lines[n++] = *h;
+    for (const char *const *name = b->o.proxy_response_headers; r->msg && name && *name; name++)
+        for (const sc_hdr_t *h = r->msg->hdr_first; h && n < MAX_LINES - 1; h = h->next) {
+            if (h->name.len != strlen(*name) || !sc_mem_caseeq(h->name.s, *name, h->name.len))
+                continue;
+            char *line = malloc(h->name.len + h->value.len + 3);
+            if (line == NULL)
+                break;
+            memcpy(line, h->name.s, h->name.len);
+            memcpy(line + h->name.len, ": ", 2);
+            memcpy(line + h->name.len + 2, h->value.s, h->value.len);
+            line[h->name.len + 2 + h->value.len] = '\0';
+            owned[(*nowned)++] = line;
+            lines[n++] = line;
+        }
+    if (b->o.response_headers_cb && b->req) {
+        sc_res_t *res = &b->req->res;
+        res_hdr_t *before = res->hdrs;
+        res->hdrs = NULL;
+        b->o.response_headers_cb(r, res, b->arg);
+        for (res_hdr_t *h = res->hdrs, *nx; h; h = nx) {
+            nx = h->next;
+            size_t len = strlen(h->name) + strlen(h->value) + 3;
+            char *line = n < MAX_LINES - 1 ? malloc(len) : NULL;
+            if (line) {
+                snprintf(line, len, "%s: %s", h->name, h->value);
+                owned[(*nowned)++] = line;
+                lines[n++] = line;
+            }
+            free(h->name);
+            free(h->value);
+            free(h);
+        }
+        res->hdrs = before;
+    }
+    lines[n] = NULL;
+    return n;
+}
+
+/* Answers A from B's response r, with sdp when given. */
+static int answer_a(b2b_t *b, const sc_response_t *r, sc_str_t sdp)
+{
+    const char *lines[MAX_LINES];
+    char *owned[MAX_LINES];
+    int nowned = 0;
+    response_lines(b, r, lines, owned, &nowned);
+    char reason[128] = "";
+    sc_str_t rs = sc_response_reason(r);
+    if (rs.len && rs.len < sizeof(reason)) {
+        memcpy(reason, rs.s, rs.len);
+        reason[rs.len] = '\0';
+    }
+    int rc = sc_req_answer(b->req, r->status, reason[0] ? reason : NULL, lines, NULL, sdp);
+    for (int i = 0; i < nowned; i++)
+        free(owned[i]);
+    return rc;
+}
+
+/* The SDP A gets for B's response r. */
+static sc_str_t sdp_for_a(b2b_t *b, const sc_response_t *r)
+{
+    sc_str_t bsdp = sc_response_body(r);
+    if (b->o.local_sdp_a_cb) {
+        const char *s = b->o.local_sdp_a_cb(bsdp, r, b->arg);
+        return s ? sc_str_cstr(s) : bsdp;
+    }
+    return b->o.local_sdp_a ? sc_str_cstr(b->o.local_sdp_a) : bsdp;
+}
+
+static void on_b_provisional(const sc_response_t *r, void *arg)
+{
+    b2b_t *b = arg;
+    if (b->o.on_provisional)
+        b->o.on_provisional(r, b->arg);
+    if (!b->o.pass_provisional || b->req == NULL || b->req->done || r->status == 100)
+        return;
+    sc_str_t sdp = r->msg && r->msg->body.len ? sdp_for_a(b, r) : SC_STR_NULL;
+    answer_a(b, r, sdp);
+}
+
+static void on_b_request(sc_str_t sent, void *arg)
+{
+    b2b_t *b = arg;
+    if (b->o.on_request)
+        b->o.on_request(sent, b->arg);
+}
+
+static void on_b_final(sc_dialog_t *uac, const sc_response_t *r, void *arg)
+{
+    b2b_t *b = arg;
+    if (uac == NULL) {
+        if (b->req && !b->req->done && (b->o.pass_failure || b->cancelled))
+            answer_a(b, r, SC_STR_NULL);
+        b->cb(NULL, NULL, b->cancelled ? &(sc_response_t){ .status = 487, .reason = "Request Terminated" } : r,
+              b->arg);
+        let_go(b);
+        return;
+    }
+    if (b->o.on_finalized_uac)
+        b->o.on_finalized_uac(uac, b->arg);
+    sc_dialog_t *uas = b->req && !b->cancelled ? sc_uas_dialog(b->req, b->inst) : NULL;
+    if (uas && answer_a(b, r, sdp_for_a(b, r)) != 0) {
+        sc_uas_undo(b->req);
+        uas = NULL;
+    }
+    if (uas == NULL) {      /* A went away while B answered */
+        sc_log(SC_LOG_INFO, "b2bua: B answered after A left: BYE to B");
+        sc_dialog_destroy(uac, NULL, NULL, NULL);
+        b->cb(NULL, NULL, &(sc_response_t){ .status = 487, .reason = "Request Terminated" }, b->arg);
+        let_go(b);
+        return;
+    }
+    b->cb(uas, uac, r, b->arg);
+    let_go(b);
+}
+
+sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o, sc_b2bua_cb cb,
+                          void *arg)
+{
+    (void)res;
+    const sc_msg_t *m = req->msg;
+    if (req->done || req->taker || req->proxy || m->method != SC_METHOD_INVITE || o == NULL ||
+        o->uri == NULL || cb == NULL)
+        return NULL;
+    b2b_t *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    b->req = req;
+    b->inst = req->pos >= 0 && req->pos < req->chain->n ? &req->chain->links[req->pos] : NULL;
+    b->o = *o;
+    b->cb = cb;
+    b->arg = arg;
+    /* B's INVITE: the headers given, and A's named in proxy_request_headers */
+    const char *lines[MAX_LINES];
+    char *owned[MAX_LINES];
+    int n = 0, nowned = 0;
+    for (const char *const *h = o->headers; h && *h && n < MAX_LINES - 1; h++)
+        lines[n++] = *h;
+    for (const char *const *name = o->proxy_request_headers; name && *name; name++)
+        for (const sc_hdr_t *h = m->hdr_first; h && n < MAX_LINES - 1; h = h->next) {
+            if (h->name.len != strlen(*name) || !sc_mem_caseeq(h->name.s, *name, h->name.len))
+                continue;
+            char *line = malloc(h->name.len + h->value.len + 3);
+            if (line == NULL)
+                break;
+            snprintf(line, h->name.len + h->value.len + 3, "%.*s: %.*s", SC_STR_FMT(h->name),
+                     SC_STR_FMT(h->value));
+            owned[nowned++] = line;
+            lines[n++] = line;
+        }
+    lines[n] = NULL;
+    char *offer = NULL;
+    if (o->local_sdp_b == NULL && m->body.len)
+        offer = strndup(m->body.s, m->body.len);
+    sc_uac_opts_t uo = {
+        .uri = o->uri, .headers = lines, .proxy = o->proxy,
+        .local_sdp = o->local_sdp_b ? o->local_sdp_b : offer,
+        .auth_username = o->auth_username, .auth_password = o->auth_password,
+        .on_request = on_b_request, .on_provisional = on_b_provisional,
+    };
+    if (b->inst)
+        b->uac = sc_uac_create(b->inst, &uo, on_b_final, b);
+    free(offer);
+    for (int i = 0; i < nowned; i++)
+        free(owned[i]);
+    if (b->uac == NULL) {
+        free(b);
+        return NULL;
+    }
+    req->on_cancel = on_a_cancel;
+    req->on_gone = on_a_gone;
+    req->taker = b;
+    return b->uac;
+}

@@ -1,0 +1,30 @@
+/*
+ * cdr.c — the cdr:attempt / cdr:start / cdr:stop events (drachtio's
+ * CDRs), built from the message that caused them and emitted on the
+ * chain whose module (or whose request) the call belongs to.
+ */
+#include <stdio.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "chain_impl.h"
+
+void sc_cdr_emit(const sc_chain_t *c, const char *event, const char *source, const char *role,
+                 const char *reason, unsigned status, const sc_msg_t *m)
+{
+    struct timeval tv;
+    struct tm tm;
+    char when[32];
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, sizeof(when) - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+    sc_cdr_t cdr = {
+        .source = source, .time = when, .role = role, .reason = reason, .status = status,
+        .msg = m->buf ? sc_str(m->buf, m->len) : sc_msg_serialize(m),
+        .call_id = m->call_id,
+        .from = m->hdr[SC_HDR_FROM] ? m->hdr[SC_HDR_FROM]->value : SC_STR_NULL,
+        .to = m->hdr[SC_HDR_TO] ? m->hdr[SC_HDR_TO]->value : SC_STR_NULL,
+    };
+    sc_chain_emit(c, event, &cdr);
+}

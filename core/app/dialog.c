@@ -1,0 +1,778 @@
+/*
+ * dialog.c — the framework's dialogs (drachtio-srf's Dialog) on top of
+ * the §12 state in core/sip/dialog.c: the UAS core's 2xx retransmission
+ * until the ACK (§13.3.1.4) and the BYE when none comes, the UAC core's
+ * ACK for every 2xx (§13.2.2.4), requests received in a dialog handed to
+ * the module's handlers or answered by default, re-INVITE glare (§14),
+ * and the requests a module sends in it.
+ *
+ * Ownership: a dialog is counted on its chain (so a reload keeps the
+ * module's code loaded) until freed.  It holds one reference for being
+ * live (in the table: requests and events reach it) and one per request
+ * it has in flight; ending it drops the first, and the struct goes when
+ * the last of its requests has its final answer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain_impl.h"
+#include "sc_log.h"
+
+typedef struct dreq {
+    sc_dialog_t    *d;
+    sc_txn_t       *txn;
+    sc_method_t     method;
+    uint32_t        cseq;
+    sc_response_cb  cb;
+    void           *arg;
+    char           *offer;      /* re-INVITE: our new SDP, kept on 2xx */
+    size_t          offer_len;
+    bool            final;
+    struct dreq    *prev, *next;
+} dreq_t;
+
+typedef struct {
+    char  *s;
+    size_t len;
+} blob_t;
+
+struct sc_dialog {
+    sc_dlg_t      *dlg;
+    sc_chain_t    *chain;
+    sc_instance_t *inst;
+    unsigned       refs;
+    bool           live;
+    bool           cdr_open;        /* one cdr:stop owed */
+    bool           held;            /* the peer put us on hold */
+    blob_t         local_sdp, remote_sdp;
+    struct {
+        sc_dialog_cb cb;
+        void        *arg;
+    } on[SC_DIALOG__EVENTS];
+    /* UAS core: our 2xx to an INVITE, resent until its ACK */
+    blob_t         ok;
+    sc_source_t    ok_flow;
+    uint32_t       ok_cseq;
+    uint64_t       ok_every;
+    sc_timer_t     ok_timer, ok_giveup;
+    /* UAC core: the ACK of the last 2xx, resent when that 2xx is */
+    blob_t         ack;
+    sc_source_t    ack_flow;
+    uint32_t       ack_cseq;
+    /* §14: one re-INVITE at a time each way */
+    bool           reinvite_out;
+    sc_req_t      *reinvite_in;
+    dreq_t        *reqs;
+    sc_dialog_t   *prev, *next;
+};
+
+static int blob_set(blob_t *b, sc_str_t v)
+{
+    char *s = malloc(v.len + 1);
+    if (s == NULL)
+        return -1;
+    if (v.len)
+        memcpy(s, v.s, v.len);
+    s[v.len] = '\0';
+    free(b->s);
+    b->s = s;
+    b->len = v.len;
+    return 0;
+}
+
+static void blob_clear(blob_t *b)
+{
+    free(b->s);
+    b->s = NULL;
+    b->len = 0;
+}
+
+static sc_str_t blob_str(const blob_t *b) { return sc_str(b->s, b->len); }
+
+static const sc_txn_conf_t *conf_of(const sc_dialog_t *d)
+{
+    return sc_txn_layer_conf(d->chain->stack.txns);
+}
+
+/* --- properties ----------------------------------------------------------- */
+
+const char *sc_dialog_id(const sc_dialog_t *d) { return d->dlg->id; }
+bool sc_dialog_is_uac(const sc_dialog_t *d) { return d->dlg->uac; }
+sc_str_t sc_dialog_call_id(const sc_dialog_t *d) { return sc_str_cstr(d->dlg->call_id); }
+sc_str_t sc_dialog_local_tag(const sc_dialog_t *d) { return sc_str_cstr(d->dlg->local_tag); }
+sc_str_t sc_dialog_remote_tag(const sc_dialog_t *d) { return sc_str_cstr(d->dlg->remote_tag); }
+sc_str_t sc_dialog_local_uri(const sc_dialog_t *d) { return sc_str_cstr(d->dlg->local_uri); }
+sc_str_t sc_dialog_remote_uri(const sc_dialog_t *d) { return sc_str_cstr(d->dlg->remote_uri); }
+sc_str_t sc_dialog_local_sdp(const sc_dialog_t *d) { return blob_str(&d->local_sdp); }
+sc_str_t sc_dialog_remote_sdp(const sc_dialog_t *d) { return blob_str(&d->remote_sdp); }
+
+void sc_dialog_set_sdp(sc_dialog_t *d, sc_str_t local, sc_str_t remote)
+{
+    if (local.s)
+        blob_set(&d->local_sdp, local);
+    if (remote.s)
+        blob_set(&d->remote_sdp, remote);
+}
+
+void sc_dialog_on(sc_dialog_t *d, sc_dialog_event_t ev, sc_dialog_cb cb, void *arg)
+{
+    if ((unsigned)ev < SC_DIALOG__EVENTS) {
+        d->on[ev].cb = cb;
+        d->on[ev].arg = arg;
+    }
+}
+
+static sc_dialog_t *live_owner(sc_dlg_t *dl)
+{
+    sc_dialog_t *d = dl ? dl->owner : NULL;
+    return d && d->live ? d : NULL;
+}
+
+sc_dialog_t *sc_dialog_find(const sc_instance_t *inst, const char *id)
+{
+    const sc_dlg_table_t *t = inst->chain->stack.dialogs;
+    return t && id ? live_owner(sc_dlg_table_find_id(t, sc_str_cstr(id))) : NULL;
+}
+
+sc_dialog_t *sc_dialog_find_by_call_id(const sc_instance_t *inst, const char *call_id,
+                                       const char *from_tag)
+{
+    const sc_dlg_table_t *t = inst->chain->stack.dialogs;
+    if (t == NULL || call_id == NULL || from_tag == NULL)
+        return NULL;
+    return live_owner(sc_dlg_table_find_from_tag(t, sc_str_cstr(call_id), sc_str_cstr(from_tag)));
+}
+
+unsigned sc_chain_dialogs(const sc_chain_t *c) { return c->ndialogs; }
+
+/* --- life ----------------------------------------------------------------- */
+
+static void on_ok_timer(void *arg);
+static void on_ok_giveup(void *arg);
+
+sc_dialog_t *sc_dialog_new(sc_chain_t *c, sc_instance_t *inst, sc_dlg_t *dlg)
+{
+    sc_dialog_t *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        sc_dlg_free(dlg);
+        return NULL;
+    }
+    d->dlg = dlg;
+    dlg->owner = d;
+    d->chain = c;
+    d->inst = inst;
+    d->refs = 1;
+    d->live = true;
+    d->cdr_open = true;
+    sc_clock_t *clock = sc_txn_layer_clock(c->stack.txns);
+    sc_timer_init(&d->ok_timer, clock, on_ok_timer, d);
+    sc_timer_init(&d->ok_giveup, clock, on_ok_giveup, d);
+    sc_dlg_table_add(c->stack.dialogs, dlg);
+    d->next = c->dialogs;
+    if (c->dialogs)
+        c->dialogs->prev = d;
+    c->dialogs = d;
+    c->ndialogs++;
+    return d;
+}
+
+static void unref(sc_dialog_t *d)
+{
+    if (--d->refs)
+        return;
+    sc_chain_t *c = d->chain;
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        c->dialogs = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    c->ndialogs--;
+    sc_timer_fini(&d->ok_timer);
+    sc_timer_fini(&d->ok_giveup);
+    sc_source_release(&d->ok_flow);
+    sc_source_release(&d->ack_flow);
+    blob_clear(&d->ok);
+    blob_clear(&d->ack);
+    blob_clear(&d->local_sdp);
+    blob_clear(&d->remote_sdp);
+    sc_dlg_free(d->dlg);
+    free(d);
+}
+
+void sc_dialog_hold(sc_dialog_t *d) { d->refs++; }
+void sc_dialog_release(sc_dialog_t *d) { unref(d); }
+
+/* Out of the table: nothing reaches it any more. */
+static void end_silent(sc_dialog_t *d)
+{
+    if (!d->live)
+        return;
+    d->live = false;
+    sc_dlg_table_remove(d->chain->stack.dialogs, d->dlg);
+    sc_timer_disarm(&d->ok_timer);
+    sc_timer_disarm(&d->ok_giveup);
+    d->reinvite_in = NULL;
+    unref(d);
+}
+
+void sc_dialog_drop(sc_dialog_t *d)
+{
+    d->cdr_open = false;
+    end_silent(d);
+}
+
+static void cdr_stop(sc_dialog_t *d, const char *source, const char *reason, const sc_msg_t *m)
+{
+    if (!d->cdr_open)
+        return;
+    d->cdr_open = false;
+    sc_cdr_emit(d->chain, "cdr:stop", source, NULL, reason, 200, m);
+}
+
+/* SC_DIALOG_DESTROY, the last event; d may be freed after it. */
+static void emit_destroy(sc_dialog_t *d, sc_req_t *req)
+{
+    if (d->on[SC_DIALOG_DESTROY].cb)
+        d->on[SC_DIALOG_DESTROY].cb(d, SC_DIALOG_DESTROY, req, NULL, d->on[SC_DIALOG_DESTROY].arg);
+}
+
+/* --- requests we send in it ----------------------------------------------- */
+
+static void dreq_free(dreq_t *r)
+{
+    sc_dialog_t *d = r->d;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        d->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    free(r->offer);
+    free(r);
+    d->chain->nother--;
+    unref(d);
+}
+
+/* The ACK of the 2xx to our INVITE with that CSeq: built once, resent
+ * for every retransmission of the 2xx (§13.2.2.4). */
+static int send_ack(sc_dialog_t *d, uint32_t cseq)
+{
+    sc_stack_t *st = &d->chain->stack;
+    if (d->ack.s == NULL || d->ack_cseq != cseq) {
+        char err[200];
+        sc_tp_route_t route;
+        sc_msg_t *m = sc_dlg_request(d->dlg, SC_METHOD_ACK, SC_STR_NULL, cseq);
+        int rc = m ? sc_route_request(st, m, sc_msg_print(m, NULL, 0) + 160, &route, err, sizeof(err))
+                   : -1;
+        if (rc == 0)
+            rc = sc_push_via(m, &route);
+        sc_str_t out = rc == 0 ? sc_msg_serialize(m) : SC_STR_NULL;
+        if (out.s == NULL || blob_set(&d->ack, out) != 0) {
+            sc_log(SC_LOG_WARN, "dialog %s: cannot send the ACK", d->dlg->id);
+            sc_msg_free(m);
+            return -1;
+        }
+        sc_msg_free(m);
+        sc_source_release(&d->ack_flow);
+        d->ack_flow = route.flow;
+        sc_source_hold(&d->ack_flow);
+        d->ack_cseq = cseq;
+    }
+    return sc_txn_layer_send(st->txns, &d->ack_flow, d->ack.s, d->ack.len);
+}
+
+int sc_dialog_send_ack(sc_dialog_t *d, uint32_t cseq) { return send_ack(d, cseq); }
+
+static void deliver(dreq_t *r, const sc_response_t *res)
+{
+    if (r->final)
+        return;
+    r->final = res->status >= 200;
+    if (r->cb)
+        r->cb(res, r->arg);
+}
+
+/* §12.2.1.2: a 481 or 408 to a request in the dialog ends it. */
+static void maybe_gone(sc_dialog_t *d, const dreq_t *r, unsigned status)
+{
+    if (!d->live || r->method == SC_METHOD_BYE || (status != 481 && status != 408))
+        return;
+    sc_log(SC_LOG_INFO, "dialog %s: %u to %s: the dialog is gone", d->dlg->id, status,
+           sc_method_name(r->method));
+    d->refs++;
+    cdr_stop(d, "network", "system-initiated-termination", sc_txn_request(r->txn));
+    end_silent(d);
+    emit_destroy(d, NULL);
+    unref(d);
+}
+
+static void on_dreq(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
+{
+    dreq_t *r = arg;
+    sc_dialog_t *d = r->d;
+    (void)t;
+    switch (ev) {
+    case SC_TXN_EV_RESPONSE:
+        if (r->method == SC_METHOD_INVITE && msg->status >= 200) {
+            d->reinvite_out = false;
+            if (msg->status < 300) {
+                send_ack(d, r->cseq);       /* again for each retransmission */
+                if (r->final)
+                    return;
+                sc_dlg_refresh_target(d->dlg, msg);
+                if (r->offer)
+                    blob_set(&d->local_sdp, sc_str(r->offer, r->offer_len));
+                if (msg->body.len)
+                    blob_set(&d->remote_sdp, msg->body);
+            }
+        }
+        deliver(r, &(sc_response_t){ .msg = msg, .status = msg->status });
+        if (msg->status >= 200)
+            maybe_gone(d, r, msg->status);
+        break;
+    case SC_TXN_EV_TIMEOUT:
+    case SC_TXN_EV_TRANSPORT_ERROR: {
+        bool timeout = ev == SC_TXN_EV_TIMEOUT;
+        if (r->method == SC_METHOD_INVITE)
+            d->reinvite_out = false;
+        deliver(r, &(sc_response_t){ .status = timeout ? 408 : 503,
+                                     .reason = timeout ? "Request Timeout"
+                                                       : "Service Unavailable (transport error)" });
+        maybe_gone(d, r, 408);
+        break;
+    }
+    case SC_TXN_EV_TERMINATED:
+        dreq_free(r);
+        break;
+    default:
+        break;
+    }
+}
+
+int sc_dialog_send(sc_dialog_t *d, sc_msg_t *m, sc_response_cb cb, void *arg)
+{
+    sc_stack_t *st = &d->chain->stack;
+    char err[200];
+    sc_tp_route_t route;
+    dreq_t *r = calloc(1, sizeof(*r));
+    if (r == NULL || sc_route_request(st, m, sc_msg_print(m, NULL, 0) + 160, &route, err,
+                                      sizeof(err)) != 0 || sc_push_via(m, &route) != 0) {
+        sc_log(SC_LOG_WARN, "dialog %s: cannot send %.*s: %s", d->dlg->id,
+               SC_STR_FMT(m->method_str), r ? err : "out of memory");
+        free(r);
+        sc_msg_free(m);
+        return -1;
+    }
+    *r = (dreq_t){ .d = d, .method = m->method, .cseq = m->cseq.num, .cb = cb, .arg = arg };
+    r->next = d->reqs;
+    if (d->reqs)
+        d->reqs->prev = r;
+    d->reqs = r;
+    d->refs++;
+    d->chain->nother++;
+    r->txn = sc_txn_client_new(st->txns, m, &route.flow, on_dreq, r);
+    if (r->txn == NULL) {
+        sc_log(SC_LOG_WARN, "dialog %s: cannot send the request", d->dlg->id);
+        dreq_free(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* The last request sent (newest first on the list). */
+static dreq_t *last_sent(sc_dialog_t *d) { return d->reqs; }
+
+/* A request in the dialog with our Contact where it refreshes the
+ * target, the lines and the body given.  NULL when it cannot be built. */
+static sc_msg_t *in_dialog(sc_dialog_t *d, sc_method_t method, sc_str_t name,
+                           const char *const *lines, const char *ctype, sc_str_t body)
+{
+    sc_msg_t *m = sc_dlg_request(d->dlg, method, name, 0);
+    if (m == NULL)
+        return NULL;
+    char contact[300];
+    int rc = sc_msg_add_lines(m, lines);
+    bool refreshes = method == SC_METHOD_INVITE || method == SC_METHOD_UPDATE ||
+                     method == SC_METHOD_SUBSCRIBE || method == SC_METHOD_NOTIFY ||
+                     method == SC_METHOD_REFER;
+    if (rc == 0 && refreshes && m->contact == NULL && d->dlg->local_target[0]) {
+        snprintf(contact, sizeof(contact), "<%s>", d->dlg->local_target);
+        rc = sc_msg_add_header(m, SC_STR_LIT("Contact"), sc_str_cstr(contact), NULL);
+    }
+    if (rc == 0 && body.len)
+        rc = sc_msg_set_body(m, sc_str_cstr(ctype ? ctype : "application/sdp"), body);
+    if (rc != 0) {
+        sc_msg_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+int sc_dialog_destroy(sc_dialog_t *d, const char *const *headers, sc_response_cb cb, void *arg)
+{
+    if (d == NULL || !d->live)
+        return -1;
+    sc_msg_t *m = in_dialog(d, SC_METHOD_BYE, SC_STR_NULL, headers, NULL, SC_STR_NULL);
+    if (m)
+        cdr_stop(d, "application", "normal-release", m);
+    int rc = m ? sc_dialog_send(d, m, cb, arg) : -1;
+    end_silent(d);
+    return rc;
+}
+
+void sc_dialog_end(sc_dialog_t *d, const char *reason)
+{
+    if (!d->live)
+        return;
+    d->refs++;
+    sc_msg_t *m = in_dialog(d, SC_METHOD_BYE, SC_STR_NULL, NULL, NULL, SC_STR_NULL);
+    if (m) {
+        sc_msg_add_header(m, SC_STR_LIT("Reason"), SC_STR_LIT("SIP;cause=200;text=\"ended by sipchain\""),
+                          NULL);
+        cdr_stop(d, "application", reason, m);
+        sc_dialog_send(d, m, NULL, NULL);
+    }
+    end_silent(d);
+    emit_destroy(d, NULL);
+    unref(d);
+}
+
+/* "hold" / "unhold" as RFC 3264 §8.4 puts it: the direction attribute
+ * of our SDP becomes sendonly, or sendrecv again. */
+static char *directed_sdp(const blob_t *sdp, bool hold)
+{
+    static const char *const dirs[] = { "a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive" };
+    const char *want = hold ? "a=sendonly" : "a=sendrecv";
+    size_t n = sdp->len + 16;
+    char *out = malloc(n), *w = out;
+    if (out == NULL)
+        return NULL;
+    bool found = false;
+    const char *p = sdp->s ? sdp->s : "", *end = p + sdp->len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t len = eol ? (size_t)(eol - p + 1) : (size_t)(end - p);
+        bool is_dir = false;
+        for (size_t i = 0; i < 4; i++)
+            if (len >= 10 && memcmp(p, dirs[i], 10) == 0)
+                is_dir = true;
+        if (is_dir) {
+            found = true;
+            memcpy(w, want, 10);
+            w += 10;
+            memcpy(w, p + 10, len - 10);    /* the line end as written */
+            w += len - 10;
+        } else {
+            memcpy(w, p, len);
+            w += len;
+        }
+        p += len;
+    }
+    if (!found)
+        w += sprintf(w, "%s\r\n", want);
+    *w = '\0';
+    return out;
+}
+
+static int send_invite(sc_dialog_t *d, const char *const *lines, const char *ctype, sc_str_t sdp,
+                       sc_response_cb cb, void *arg)
+{
+    if (d == NULL || !d->live || d->reinvite_out || d->reinvite_in || d->ok.s)
+        return -1;      /* §14.1: not while another INVITE transaction is in progress */
+    sc_msg_t *m = in_dialog(d, SC_METHOD_INVITE, SC_STR_NULL, lines, ctype, sdp);
+    if (m == NULL || sc_dialog_send(d, m, cb, arg) != 0)
+        return -1;
+    d->reinvite_out = true;
+    dreq_t *r = last_sent(d);
+    if (sdp.len && (r->offer = malloc(sdp.len)) != NULL) {
+        memcpy(r->offer, sdp.s, sdp.len);
+        r->offer_len = sdp.len;
+    }
+    return 0;
+}
+
+int sc_dialog_modify(sc_dialog_t *d, const char *sdp, sc_response_cb cb, void *arg)
+{
+    if (sdp == NULL || d == NULL)
+        return -1;
+    bool hold = strcmp(sdp, "hold") == 0, unhold = strcmp(sdp, "unhold") == 0;
+    char *made = hold || unhold ? directed_sdp(&d->local_sdp, hold) : NULL;
+    if ((hold || unhold) && made == NULL)
+        return -1;
+    int rc = send_invite(d, NULL, NULL, sc_str_cstr(made ? made : sdp), cb, arg);
+    free(made);
+    return rc;
+}
+
+int sc_dialog_request(sc_dialog_t *d, const sc_request_opts_t *o, sc_response_cb cb, void *arg)
+{
+    if (d == NULL || !d->live || o == NULL || o->method == NULL)
+        return -1;
+    sc_method_t method = sc_method_from_str(sc_str_cstr(o->method));
+    switch (method) {
+    case SC_METHOD_INVITE:
+        return send_invite(d, o->headers, o->content_type, o->body, cb, arg);
+    case SC_METHOD_ACK:
+    case SC_METHOD_CANCEL:
+        return -1;          /* the core's own business */
+    case SC_METHOD_BYE:
+        return sc_dialog_destroy(d, o->headers, cb, arg);
+    default:
+        break;
+    }
+    sc_msg_t *m = in_dialog(d, method, sc_str_cstr(o->method), o->headers, o->content_type, o->body);
+    return m ? sc_dialog_send(d, m, cb, arg) : -1;
+}
+
+/* --- the UAS core: our 2xx until its ACK ------------------------------------ */
+
+static void on_ok_timer(void *arg)
+{
+    sc_dialog_t *d = arg;
+    if (d->ok.s == NULL)
+        return;
+    sc_txn_layer_send(d->chain->stack.txns, &d->ok_flow, d->ok.s, d->ok.len);
+    uint64_t t2 = conf_of(d)->t2_ms;
+    d->ok_every = d->ok_every * 2 < t2 ? d->ok_every * 2 : t2;
+    sc_timer_arm(&d->ok_timer, d->ok_every);
+}
+
+/* §13.3.1.4: no ACK within 64*T1: the dialog is confirmed and then ended
+ * with a BYE. */
+static void on_ok_giveup(void *arg)
+{
+    sc_dialog_t *d = arg;
+    sc_log(SC_LOG_WARN, "dialog %s: no ACK for our 2xx within 64*T1: sending BYE", d->dlg->id);
+    blob_clear(&d->ok);
+    sc_timer_disarm(&d->ok_timer);
+    sc_dialog_end(d, "system-initiated-termination");
+}
+
+void sc_dialog_answering(sc_dialog_t *d, sc_req_t *req, sc_msg_t *resp)
+{
+    const sc_msg_t *m = req->msg;
+    bool makes = m->method == SC_METHOD_INVITE || m->method == SC_METHOD_SUBSCRIBE ||
+                 m->method == SC_METHOD_UPDATE;
+    if (!makes || resp->status < 101 || resp->status >= 300 || resp->contact ||
+        d->dlg->local_target[0] == '\0')
+        return;
+    char contact[300];
+    snprintf(contact, sizeof(contact), "<%s>", d->dlg->local_target);
+    sc_msg_add_header(resp, SC_STR_LIT("Contact"), sc_str_cstr(contact), NULL);
+}
+
+void sc_dialog_answered(sc_dialog_t *d, sc_req_t *req, const sc_msg_t *resp, int sent)
+{
+    const sc_msg_t *m = req->msg;
+    if (resp->status >= 200 && req == d->reinvite_in)
+        d->reinvite_in = NULL;
+    if (resp->status < 200 || resp->status >= 300 || !d->live)
+        return;
+    if (resp->body.len && (m->method == SC_METHOD_INVITE || m->method == SC_METHOD_UPDATE))
+        blob_set(&d->local_sdp, resp->body);
+    if (m->method != SC_METHOD_INVITE || sent != 0)
+        return;
+    sc_str_t out = sc_msg_serialize(resp);
+    if (out.s == NULL || blob_set(&d->ok, out) != 0)
+        return;
+    sc_source_release(&d->ok_flow);
+    d->ok_flow = *sc_txn_flow(req->txn);
+    sc_source_hold(&d->ok_flow);
+    d->ok_cseq = m->cseq.num;
+    const sc_txn_conf_t *cf = conf_of(d);
+    if (d->ok_flow.kind == SC_TP_UDP) {         /* a stream delivers it once */
+        d->ok_every = cf->t1_ms;
+        sc_timer_arm(&d->ok_timer, d->ok_every);
+    }
+    sc_timer_arm(&d->ok_giveup, 64ull * cf->t1_ms);
+}
+
+bool sc_dialog_receive_ack(const sc_stack_t *st, const sc_msg_t *ack)
+{
+    sc_dialog_t *d = st->dialogs ? live_owner(sc_dlg_table_match(st->dialogs, ack)) : NULL;
+    if (d == NULL)
+        return false;
+    if (d->ok.s && ack->cseq.num == d->ok_cseq) {
+        blob_clear(&d->ok);
+        sc_timer_disarm(&d->ok_timer);
+        sc_timer_disarm(&d->ok_giveup);
+        if (ack->body.len)          /* the answer to the offer in our 2xx */
+            blob_set(&d->remote_sdp, ack->body);
+    }
+    return true;
+}
+
+/* --- requests received in it ------------------------------------------------ */
+
+/* Hands req to the module's handler of ev; false when it has none. */
+static bool to_handler(sc_dialog_t *d, sc_dialog_event_t ev, sc_req_t *req, bool answerable)
+{
+    if (d->on[ev].cb == NULL)
+        return false;
+    req->depth++;
+    d->on[ev].cb(d, ev, req, answerable ? &req->res : NULL, d->on[ev].arg);
+    req->depth--;
+    return true;
+}
+
+static void answer(sc_req_t *req, unsigned status, const char *reason, const blob_t *sdp)
+{
+    if (sdp && sdp->len)
+        sc_res_set_body(&req->res, "application/sdp", blob_str(sdp));
+    sc_res_send(&req->res, status, reason);
+}
+
+/* RFC 3264 §8.4 read from the offer: held when it sends only, or not at
+ * all, or to the null address. */
+static bool holds(sc_str_t sdp)
+{
+    static const char *const marks[] = { "a=sendonly", "a=inactive", "c=IN IP4 0.0.0.0" };
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(marks[i]);
+        for (size_t j = 0; j + n <= sdp.len; j++)
+            if (memcmp(sdp.s + j, marks[i], n) == 0)
+                return true;
+    }
+    return false;
+}
+
+static void reinvite(sc_dialog_t *d, sc_req_t *req)
+{
+    const sc_msg_t *m = req->msg;
+    if (d->reinvite_out) {
+        sc_res_send(&req->res, 491, NULL);          /* §14.2 glare */
+        return;
+    }
+    if (d->reinvite_in || d->ok.s) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%u", (unsigned)(rand() % 10));
+        sc_res_add_header(&req->res, "Retry-After", ra);
+        sc_res_send(&req->res, 500, "Previous INVITE still in progress");
+        return;
+    }
+    sc_dlg_refresh_target(d->dlg, m);
+    sc_dialog_event_t note = SC_DIALOG_REFRESH;
+    if (m->body.len && !sc_str_eq(m->body, blob_str(&d->remote_sdp))) {
+        bool held = holds(m->body);
+        note = held && !d->held ? SC_DIALOG_HOLD : !held && d->held ? SC_DIALOG_UNHOLD
+                                                                   : SC_DIALOG_MODIFY;
+        d->held = held;
+        blob_set(&d->remote_sdp, m->body);
+    }
+    d->reinvite_in = req;
+    if (note == SC_DIALOG_MODIFY || d->on[SC_DIALOG_MODIFY].cb) {
+        if (to_handler(d, SC_DIALOG_MODIFY, req, true))
+            return;
+    }
+    answer(req, 200, NULL, &d->local_sdp);
+    if (note != SC_DIALOG_MODIFY)
+        to_handler(d, note, req, false);
+}
+
+static bool subscription_over(const sc_msg_t *m)
+{
+    sc_hdr_t *h = m->hdr[SC_HDR_SUBSCRIPTION_STATE];
+    return h && h->value.len >= 10 && sc_mem_caseeq(h->value.s, "terminated", 10);
+}
+
+bool sc_dialog_receive(const sc_stack_t *st, sc_txn_t *t, const sc_source_t *src)
+{
+    const sc_msg_t *m = sc_txn_request(t);
+    sc_dialog_t *d = st->dialogs ? live_owner(sc_dlg_table_match(st->dialogs, m)) : NULL;
+    if (d == NULL)
+        return false;
+    sc_req_t *req = sc_req_new(d->chain, t, src);
+    if (req == NULL)
+        return true;            /* unanswered: the peer retransmits */
+    req->pos = d->chain->n;     /* past the chain: sc_next gives the default */
+    req->dialog = d;
+    d->refs++;
+    req->depth++;
+    if (!sc_dlg_accept_cseq(d->dlg, m)) {
+        sc_res_send(&req->res, 500, "CSeq lower than the last in this dialog");
+        goto out;
+    }
+    static const sc_dialog_event_t ev_of[] = {
+        [SC_METHOD_INFO] = SC_DIALOG_INFO,       [SC_METHOD_NOTIFY] = SC_DIALOG_NOTIFY,
+        [SC_METHOD_OPTIONS] = SC_DIALOG_OPTIONS, [SC_METHOD_UPDATE] = SC_DIALOG_UPDATE,
+        [SC_METHOD_REFER] = SC_DIALOG_REFER,     [SC_METHOD_MESSAGE] = SC_DIALOG_MESSAGE,
+    };
+    switch (m->method) {
+    case SC_METHOD_BYE:
+        sc_res_send(&req->res, 200, NULL);
+        cdr_stop(d, "network", "normal-release", m);
+        end_silent(d);
+        emit_destroy(d, req);
+        break;
+    case SC_METHOD_INVITE:
+        reinvite(d, req);
+        break;
+    case SC_METHOD_UPDATE:
+        sc_dlg_refresh_target(d->dlg, m);
+        if (m->body.len)
+            blob_set(&d->remote_sdp, m->body);
+        if (!to_handler(d, SC_DIALOG_UPDATE, req, true))
+            answer(req, 200, NULL, m->body.len ? &d->local_sdp : NULL);
+        break;
+    case SC_METHOD_NOTIFY:
+    case SC_METHOD_INFO:
+    case SC_METHOD_OPTIONS:
+    case SC_METHOD_REFER:
+    case SC_METHOD_MESSAGE:
+        if (m->method == SC_METHOD_NOTIFY)
+            sc_dlg_refresh_target(d->dlg, m);
+        if (!to_handler(d, ev_of[m->method], req, true))
+            sc_res_send(&req->res, 200, NULL);
+        if (m->method == SC_METHOD_NOTIFY && subscription_over(m) && d->live) {
+            cdr_stop(d, "network", "normal-release", m);
+            end_silent(d);
+            emit_destroy(d, req);
+        }
+        break;
+    case SC_METHOD_PRACK:
+        sc_res_send(&req->res, 200, NULL);
+        break;
+    default:
+        sc_res_add_header(&req->res, "Allow",
+                          "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, NOTIFY, REFER, MESSAGE, PRACK");
+        sc_res_send(&req->res, 405, NULL);
+        break;
+    }
+out:
+    req->depth--;
+    sc_req_settle(req);
+    unref(d);
+    return true;
+}
+
+/* --- chain end and stop ----------------------------------------------------- */
+
+void sc_chain_end_dialogs(sc_chain_t *c)
+{
+    /* from the head each time: a destroy handler may end others */
+    for (;;) {
+        sc_dialog_t *d = c->dialogs;
+        while (d && !d->live)
+            d = d->next;
+        if (d == NULL)
+            return;
+        sc_dialog_end(d, "system-initiated-termination");
+    }
+}
+
+void sc_chain_drop_dialogs(sc_chain_t *c)
+{
+    while (c->dialogs) {
+        sc_dialog_t *d = c->dialogs;
+        d->refs++;
+        memset(d->on, 0, sizeof(d->on));
+        end_silent(d);
+        while (d->reqs) {
+            sc_txn_set_tu(d->reqs->txn, NULL, NULL);
+            dreq_free(d->reqs);
+        }
+        unref(d);
+    }
+}

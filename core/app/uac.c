@@ -1,0 +1,272 @@
+/*
+ * uac.c — calls a module places (drachtio-srf's createUAC): the INVITE
+ * built and sent as a client transaction, progress reported, a 401/407
+ * answered once with the credentials given, CANCEL (§9.1: only once a
+ * provisional came back), and on the first 2xx a UAC dialog (§12.1.2)
+ * with its ACK (§13.2.2.4).  A 2xx from another fork (another To tag)
+ * is ACKed and ended with a BYE: a call has one dialog.
+ *
+ * Ownership: the call lives until its callback has run and every
+ * INVITE transaction it started has terminated (the last one stays in
+ * Accepted for 64*T1 to hand us retransmitted 2xx, which the dialog
+ * ACKs again).  The chain counts it as work in flight.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain_impl.h"
+#include "digest.h"
+#include "sc_log.h"
+
+struct sc_uac {
+    sc_chain_t    *chain;
+    sc_instance_t *inst;
+    sc_txn_t      *txn;         /* the current INVITE's; NULL once terminated */
+    unsigned       ntxns;       /* INVITE transactions still running */
+    sc_uac_cb      cb;
+    void          *arg;
+    void         (*on_request)(sc_str_t sent, void *arg);
+    void         (*on_provisional)(const sc_response_t *r, void *arg);
+    char          *user, *password;
+    char          *offer;
+    bool           authed;      /* credentials sent once */
+    bool           ringing;     /* a provisional came: a CANCEL may go */
+    bool           cancel_wanted, cancel_sent;
+    bool           done;        /* the callback ran */
+    sc_dialog_t   *dialog;      /* the first 2xx's */
+    char          *remote_tag;  /* its To tag */
+};
+
+static void uac_free(sc_uac_t *u)
+{
+    u->chain->nother--;
+    if (u->dialog)
+        sc_dialog_release(u->dialog);
+    free(u->user);
+    free(u->password);
+    free(u->offer);
+    free(u->remote_tag);
+    free(u);
+}
+
+static void finish(sc_uac_t *u, sc_dialog_t *d, const sc_response_t *r)
+{
+    if (u->done)
+        return;
+    u->done = true;
+    if (u->cb)
+        u->cb(d, r, u->arg);
+}
+
+static void send_cancel(sc_uac_t *u)
+{
+    if (u->cancel_sent || u->txn == NULL)
+        return;
+    u->cancel_sent = true;
+    sc_msg_t *c = sc_msg_cancel_for(sc_txn_request(u->txn));
+    if (c == NULL || sc_txn_client_new(u->chain->stack.txns, c, sc_txn_flow(u->txn), NULL, NULL) == NULL)
+        sc_log(SC_LOG_WARN, "uac: the CANCEL could not be sent");
+}
+
+void sc_uac_cancel(sc_uac_t *u)
+{
+    if (u == NULL || u->done || u->cancel_wanted)
+        return;
+    u->cancel_wanted = true;
+    if (u->ringing)
+        send_cancel(u);
+}
+
+static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg);
+
+static int start(sc_uac_t *u, sc_msg_t *m, const sc_source_t *flow)
+{
+    u->txn = sc_txn_client_new(u->chain->stack.txns, m, flow, on_invite, u);
+    if (u->txn == NULL)
+        return -1;
+    u->ntxns++;
+    if (u->on_request) {
+        sc_str_t sent = sc_msg_serialize(sc_txn_request(u->txn));
+        u->on_request(sent, u->arg);
+    }
+    return 0;
+}
+
+/* The INVITE again with credentials for the challenge in resp: same
+ * Call-ID, From tag and To, the next CSeq, a new branch (§22.2). */
+static int retry_with_credentials(sc_uac_t *u, const sc_msg_t *resp)
+{
+    const sc_msg_t *o = sc_txn_request(u->txn);
+    sc_digest_t ch;
+    sc_digest_alg_t alg;
+    bool sess;
+    char cred[1024], cseq[32], err[200];
+    if (sc_digest_pick(resp, &ch, &alg, &sess) != 0 ||
+        sc_digest_answer(&ch, alg, sess, o->method_str, o->ruri_str, u->user, u->password, 1, cred,
+                         sizeof(cred)) == 0)
+        return -1;
+    sc_msg_t *m = sc_msg_new_request(o->method, o->method_str, o->ruri_str);
+    if (m == NULL)
+        return -1;
+    snprintf(cseq, sizeof(cseq), "%u %.*s", o->cseq.num + 1, SC_STR_FMT(o->method_str));
+    int rc = 0;
+    for (const sc_hdr_t *h = o->hdr_first; h && rc == 0; h = h->next) {
+        if (h->id == SC_HDR_VIA || h->id == SC_HDR_CONTENT_LENGTH)
+            continue;
+        rc = sc_msg_add_header(m, h->name, h->id == SC_HDR_CSEQ ? sc_str_cstr(cseq) : h->value, NULL);
+    }
+    sc_str_t name = resp->status == 407 ? SC_STR_LIT("Proxy-Authorization") : SC_STR_LIT("Authorization");
+    if (rc == 0)
+        rc = sc_msg_add_header(m, name, sc_str_cstr(cred), NULL);
+    if (rc == 0)
+        rc = sc_msg_set_body(m, SC_STR_NULL, o->body);
+    sc_tp_route_t route;
+    if (rc == 0)
+        rc = sc_route_request(&u->chain->stack, m, sc_msg_print(m, NULL, 0) + 160, &route, err,
+                              sizeof(err));
+    if (rc == 0)
+        rc = sc_push_via(m, &route);
+    if (rc != 0) {
+        sc_msg_free(m);
+        return -1;
+    }
+    u->authed = true;
+    u->ringing = false;
+    return start(u, m, &route.flow);
+}
+
+/* §13.2.2.4: a 2xx with another To tag than the call's: a second dialog
+ * we do not want; ACK it and end it. */
+static void end_fork(sc_uac_t *u, const sc_msg_t *resp)
+{
+    sc_dlg_t *dl = sc_dlg_new_uac(sc_txn_request(u->txn), resp);
+    if (dl == NULL)
+        return;
+    sc_dialog_t *d = sc_dialog_new(u->chain, u->inst, dl);
+    if (d == NULL)
+        return;
+    sc_dialog_send_ack(d, resp->cseq.num);
+    sc_log(SC_LOG_INFO, "uac: a second 2xx (fork %s): ACK and BYE", dl->remote_tag);
+    sc_dialog_destroy(d, NULL, NULL, NULL);
+}
+
+static void on_2xx(sc_uac_t *u, const sc_msg_t *msg)
+{
+    if (u->dialog || u->remote_tag) {
+        if (u->remote_tag && msg->to && sc_str_eq_c(msg->to->tag, u->remote_tag)) {
+            if (u->dialog)
+                sc_dialog_send_ack(u->dialog, msg->cseq.num);   /* retransmitted 2xx */
+        } else {
+            end_fork(u, msg);
+        }
+        return;
+    }
+    sc_dlg_t *dl = sc_dlg_new_uac(sc_txn_request(u->txn), msg);
+    sc_dialog_t *d = dl ? sc_dialog_new(u->chain, u->inst, dl) : NULL;
+    if (d == NULL) {
+        sc_log(SC_LOG_WARN, "uac: a 2xx without To tag or Contact: no dialog");
+        finish(u, NULL, &(sc_response_t){ .msg = msg, .status = msg->status });
+        return;
+    }
+    u->dialog = d;
+    sc_dialog_hold(d);          /* for the ACKs of retransmitted 2xx */
+    u->remote_tag = strdup(dl->remote_tag);
+    sc_dialog_set_sdp(d, sc_str_cstr(u->offer ? u->offer : ""), msg->body);
+    sc_dialog_send_ack(d, msg->cseq.num);
+    sc_cdr_emit(u->chain, "cdr:start", "network", "uac", NULL, msg->status, msg);
+    finish(u, d, &(sc_response_t){ .msg = msg, .status = msg->status });
+}
+
+static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
+{
+    sc_uac_t *u = arg;
+    bool current = t == u->txn;
+    switch (ev) {
+    case SC_TXN_EV_RESPONSE:
+        if (!current)
+            break;
+        if (msg->status < 200) {
+            u->ringing = true;
+            if (u->cancel_wanted)
+                send_cancel(u);
+            if (u->on_provisional && !u->done)
+                u->on_provisional(&(sc_response_t){ .msg = msg, .status = msg->status }, u->arg);
+        } else if (msg->status < 300) {
+            on_2xx(u, msg);
+        } else if ((msg->status == 401 || msg->status == 407) && u->user && !u->authed &&
+                   !u->cancel_wanted && retry_with_credentials(u, msg) == 0) {
+            break;
+        } else if (!u->done) {
+            sc_cdr_emit(u->chain, "cdr:stop", "network", NULL,
+                        msg->status == 487 ? "call-canceled" : "call-rejected", msg->status, msg);
+            finish(u, NULL, &(sc_response_t){ .msg = msg, .status = msg->status });
+        }
+        break;
+    case SC_TXN_EV_TIMEOUT:
+    case SC_TXN_EV_TRANSPORT_ERROR:
+        if (current && !u->done) {
+            bool timeout = ev == SC_TXN_EV_TIMEOUT;
+            sc_cdr_emit(u->chain, "cdr:stop", "application", NULL, "call-rejected",
+                        timeout ? 408 : 503, sc_txn_request(t));
+            finish(u, NULL, &(sc_response_t){ .status = timeout ? 408 : 503,
+                                              .reason = timeout ? "Request Timeout"
+                                                                : "Service Unavailable (transport error)" });
+        }
+        break;
+    case SC_TXN_EV_TERMINATED:
+        if (current)
+            u->txn = NULL;
+        if (--u->ntxns == 0) {
+            if (!u->done)       /* ended without a final answer to report */
+                finish(u, NULL, &(sc_response_t){ .status = 408, .reason = "Request Timeout" });
+            uac_free(u);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb cb, void *arg)
+{
+    sc_chain_t *c = inst->chain;
+    char err[256];
+    if (c->stack.txns == NULL || o == NULL || o->uri == NULL) {
+        sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: no URI");
+        return NULL;
+    }
+    sc_out_t out = { .method = "INVITE", .uri = o->uri, .headers = o->headers,
+                     .content_type = o->content_type ? o->content_type : "application/sdp",
+                     .body = sc_str_cstr(o->local_sdp), .proxy = o->proxy };
+    if (o->local_sdp == NULL)
+        out.body = SC_STR_NULL;
+    sc_tp_route_t route;
+    sc_msg_t *m = sc_out_build(&c->stack, &out, &route, err, sizeof(err));
+    sc_uac_t *u = m ? calloc(1, sizeof(*u)) : NULL;
+    if (u == NULL) {
+        sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: INVITE %s: %s", o->uri,
+                        m ? "out of memory" : err);
+        sc_msg_free(m);
+        return NULL;
+    }
+    *u = (sc_uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .on_request = o->on_request,
+                     .on_provisional = o->on_provisional };
+    c->nother++;
+    if ((o->auth_username && (u->user = strdup(o->auth_username)) == NULL) ||
+        (o->auth_password && (u->password = strdup(o->auth_password ? o->auth_password : "")) == NULL) ||
+        (o->local_sdp && (u->offer = strdup(o->local_sdp)) == NULL)) {
+        sc_msg_free(m);
+        uac_free(u);
+        return NULL;
+    }
+    if (u->user && u->password == NULL)
+        u->password = strdup("");
+    sc_cdr_emit(c, "cdr:attempt", "application", NULL, NULL, 0, m);
+    if (start(u, m, &route.flow) != 0) {
+        sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: INVITE %s: cannot send", o->uri);
+        uac_free(u);
+        return NULL;
+    }
+    return u;
+}

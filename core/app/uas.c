@@ -1,0 +1,66 @@
+/*
+ * uas.c — answering a call (drachtio-srf's createUAS): the 200 with our
+ * To tag, Contact and SDP, and the UAS dialog it creates (§12.1.1).  The
+ * dialog exists before the 200 leaves, so that the 200 goes out through
+ * it (Contact, retransmission until the ACK).
+ */
+#include <stdio.h>
+
+#include "chain_impl.h"
+#include "sc_log.h"
+
+/* Our Contact for a dialog made by req: where req reached us. */
+static void contact_for(const sc_req_t *req, char *out, size_t cap)
+{
+    char sentby[INET6_ADDRSTRLEN + 8];
+    sc_source_sentby(&req->src, sentby, sizeof(sentby));
+    bool sips = req->msg->ruri.scheme == SC_URI_SIPS;
+    if (req->src.kind == SC_TP_UDP)
+        snprintf(out, cap, "%s:%s", sips ? "sips" : "sip", sentby);
+    else
+        snprintf(out, cap, "%s:%s;transport=%s", sips ? "sips" : "sip", sentby,
+                 sc_tp_name(req->src.kind));
+}
+
+sc_dialog_t *sc_uas_dialog(sc_req_t *req, sc_instance_t *inst)
+{
+    char contact[INET6_ADDRSTRLEN + 40];
+    if (req->done || req->dialog || req->msg->method != SC_METHOD_INVITE ||
+        req->chain->stack.dialogs == NULL)
+        return NULL;
+    contact_for(req, contact, sizeof(contact));
+    sc_dlg_t *dl = sc_dlg_new_uas(req->msg, sc_str_cstr(req->to_tag), sc_str_cstr(contact));
+    sc_dialog_t *d = dl ? sc_dialog_new(req->chain, inst, dl) : NULL;
+    if (d == NULL) {
+        sc_log(SC_LOG_WARN, "uas: no dialog for %.*s (no Contact?)", SC_STR_FMT(req->msg->call_id));
+        return NULL;
+    }
+    sc_dialog_set_sdp(d, SC_STR_NULL, req->msg->body);
+    req->dialog = d;
+    return d;
+}
+
+/* The dialog made for a 200 that did not leave: gone again. */
+void sc_uas_undo(sc_req_t *req)
+{
+    sc_dialog_t *d = req->dialog;
+    req->dialog = NULL;
+    if (d)
+        sc_dialog_drop(d);
+}
+
+sc_dialog_t *sc_uas_create(sc_req_t *req, sc_res_t *res, const sc_uas_opts_t *o)
+{
+    (void)res;
+    sc_instance_t *inst = req->pos >= 0 && req->pos < req->chain->n ? &req->chain->links[req->pos]
+                                                                    : NULL;
+    sc_dialog_t *d = sc_uas_dialog(req, inst);
+    if (d == NULL)
+        return NULL;
+    sc_str_t sdp = o && o->local_sdp ? sc_str_cstr(o->local_sdp) : SC_STR_NULL;
+    if (sc_req_answer(req, 200, NULL, o ? o->headers : NULL, o ? o->content_type : NULL, sdp) != 0) {
+        sc_uas_undo(req);
+        return NULL;
+    }
+    return d;
+}
