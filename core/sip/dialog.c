@@ -129,13 +129,14 @@ void sc_dlg_free(sc_dlg_t *d)
  * URI becomes the Request-URI and the remote target goes last. */
 static int add_route(sc_msg_t *m, const sc_dlg_t *d)
 {
+    const char *bad;
     if (d->route[0] == '\0')
-        return sc_msg_set_ruri(m, sc_str_cstr(d->remote_target), NULL);
+        return sc_msg_set_ruri(m, sc_str_cstr(d->remote_target), &bad);
     if (sc_msg_add_header(m, SC_STR_LIT("Route"), sc_str_cstr(d->route), NULL) != 0)
         return -1;
     const sc_addr_t *first = m->route;
     if (first == NULL || first->uri.lr)
-        return sc_msg_set_ruri(m, sc_str_cstr(d->remote_target), NULL);
+        return sc_msg_set_ruri(m, sc_str_cstr(d->remote_target), &bad);
     char *rest = malloc(strlen(d->route) + strlen(d->remote_target) + 8);
     if (rest == NULL)
         return -1;
@@ -149,7 +150,7 @@ static int add_route(sc_msg_t *m, const sc_dlg_t *d)
         sprintf(rest, "<%s>", d->remote_target);
     int rc = ruri_copy ? sc_msg_replace_header(m, SC_STR_LIT("Route"), sc_str_cstr(rest), NULL) : -1;
     if (rc == 0)
-        rc = sc_msg_set_ruri(m, sc_str_cstr(ruri_copy), NULL);
+        rc = sc_msg_set_ruri(m, sc_str_cstr(ruri_copy), &bad);
     free(rest);
     free(ruri_copy);
     return rc;

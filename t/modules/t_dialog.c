@@ -13,7 +13,7 @@
  *   X-Hangup-After: MS   we send the BYE that long after connecting
  *   X-Hold-After: MS     we send a re-INVITE "hold" that long after
  *
- * Everything that happens is logged as "t_dialog: ..." lines, and every
+ * Everything that happens is logged as "..." lines, and every
  * cdr:* event as "cdr:EVENT source=.. role=.. reason=.. status=..
  * call-id=..", which the tests read from the server log. */
 #include <stdio.h>
@@ -88,7 +88,7 @@ static int start(sc_instance_t *inst)
 
 static void logged(const sc_response_t *r, void *arg)
 {
-    sc_instance_log(arg, SC_LOG_LEVEL_INFO, "t_dialog: response %u to our request",
+    sc_instance_log(arg, SC_LOG_LEVEL_INFO, "response %u to our request",
                     sc_response_status(r));
 }
 
@@ -97,7 +97,7 @@ static void on_hangup(evutil_socket_t fd, short what, void *arg)
     call_t *c = arg;
     (void)fd;
     (void)what;
-    sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "t_dialog: hanging up %s", c->id);
+    sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "hanging up %s", c->id);
     sc_dialog_t *a = c->a, *b = c->b;
     c->a = c->b = NULL;
     sc_dialog_destroy(a, NULL, logged, c->inst);
@@ -108,7 +108,7 @@ static void on_hangup(evutil_socket_t fd, short what, void *arg)
 
 static void on_hold_done(const sc_response_t *r, void *arg)
 {
-    sc_instance_log(arg, SC_LOG_LEVEL_INFO, "t_dialog: hold answered %u", sc_response_status(r));
+    sc_instance_log(arg, SC_LOG_LEVEL_INFO, "hold answered %u", sc_response_status(r));
 }
 
 static void on_hold(evutil_socket_t fd, short what, void *arg)
@@ -117,7 +117,7 @@ static void on_hold(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (c->a && sc_dialog_modify(c->a, "hold", on_hold_done, c->inst) != 0)
-        sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "t_dialog: hold refused");
+        sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "hold refused");
 }
 
 static void arm(call_t *c, struct event **ev, unsigned ms, event_callback_fn fn)
@@ -150,7 +150,7 @@ static void on_event(sc_dialog_t *d, sc_dialog_event_t ev, sc_req_t *req, sc_res
     call_t *c = arg;
     static const char *const names[] = { "destroy", "modify", "refresh", "hold", "unhold", "info",
                                          "notify", "options", "update", "refer", "message" };
-    sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "t_dialog: %s %s on %s leg %s", names[ev],
+    sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "%s %s on %s leg %s", names[ev],
                     req ? "by request" : "by the core", sc_dialog_is_uac(d) ? "uac" : "uas",
                     sc_dialog_id(d));
     sc_dialog_t *other = d == c->a ? c->b : c->a;
@@ -189,7 +189,7 @@ static void watch(call_t *c, sc_dialog_t *d)
 static void connected(call_t *c)
 {
     snprintf(c->id, sizeof(c->id), "%s", sc_dialog_id(c->a));
-    sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "t_dialog: connected %s%s%s", c->id,
+    sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "connected %s%s%s", c->id,
                     c->b ? " with " : "", c->b ? sc_dialog_id(c->b) : "");
     watch(c, c->a);
     if (c->b)
@@ -204,7 +204,7 @@ static void on_b2b(sc_dialog_t *uas, sc_dialog_t *uac, const sc_response_t *r, v
 {
     call_t *c = arg;
     if (uas == NULL) {
-        sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "t_dialog: b2bua failed %u",
+        sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "b2bua failed %u",
                         sc_response_status(r));
         if (c->req && sc_response_status(r) != 487) {
             char why[64];
@@ -225,7 +225,7 @@ static void on_uac(sc_dialog_t *d, const sc_response_t *r, void *arg)
 {
     call_t *c = arg;
     if (d == NULL) {
-        sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "t_dialog: uac failed %u",
+        sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "uac failed %u",
                         sc_response_status(r));
         call_free(c);
         return;
@@ -239,7 +239,7 @@ static void on_uac(sc_dialog_t *d, const sc_response_t *r, void *arg)
 static void on_provisional(const sc_response_t *r, void *arg)
 {
     call_t *c = arg;
-    sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "t_dialog: provisional %u", sc_response_status(r));
+    sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "provisional %u", sc_response_status(r));
 }
 
 static void on_cancel_timer(evutil_socket_t fd, short what, void *arg)
@@ -247,7 +247,7 @@ static void on_cancel_timer(evutil_socket_t fd, short what, void *arg)
     call_t *c = arg;
     (void)fd;
     (void)what;
-    sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "t_dialog: cancelling");
+    sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "cancelling");
     sc_uac_cancel(c->uac);
 }
 

@@ -1,0 +1,257 @@
+# Dialogs end to end (RFC 3261 §12-15 through sc_uas_create,
+# sc_uac_create, sc_b2bua_create and t_dialog): sipp callers answered by
+# the UAS (also under 10% loss), the UAS hanging up, the BYE after 64*T1
+# without ACK, requests inside a dialog (CSeq order, defaults, hold),
+# calls placed to sipp callees (407 answered, CANCEL), a B2BUA between two
+# sipp peers (headers passed and hidden, BYE either way, 486 with
+# pass_failure on and off, CANCEL from A), and the CDR events of each.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Time::HiRes qw(time sleep);
+use IO::Socket::INET;
+use SipTest;
+use Socket qw(pack_sockaddr_in inet_aton);
+use POSIX qw(WNOHANG);
+
+my ($sipp) = grep { -x } map { "$_/sipp" } split /:/, $ENV{PATH};
+BAIL_OUT('sipp not found: run scripts/install-deps.sh') unless $sipp;
+my $mods = module_dir();
+my $dir = tmpdir();
+my $scen = "$ENV{PWD}/t/sipp";
+
+my $port = free_port();
+my ($pid, undef, $log) = start_server(port => $port, yaml => <<Y);
+server:
+  listen: [ "udp:127.0.0.1:$port" ]
+  log: { level: debug }
+  timers: { t1: 100, t2: 400, t4: 500 }
+modules_path: $mods
+chain:
+  - module: t_dialog
+Y
+
+sub logtext { local (@ARGV, $/) = $log; return scalar <> }
+sub count_log { my ($re) = @_; my @m = logtext() =~ /$re/g; return scalar @m }
+
+# a sipp run bounded in time; returns its exit status
+sub sipp_bg {
+    my ($name, $args) = @_;
+    my $p = fork() // die;
+    if ($p == 0) { exec("cd $dir && exec $sipp $args -timeout 30s -timeout_error -nostdin >$name.out 2>&1") }
+    return $p;
+}
+sub sipp_wait {
+    my ($p, $name) = @_;
+    my $deadline = time + 40;
+    while (time < $deadline) { return $? >> 8 if waitpid($p, WNOHANG) == $p; sleep 0.1 }
+    kill 'TERM', $p;
+    waitpid($p, 0);
+    return -1;
+}
+sub sipp_out { my ($name) = @_; local (@ARGV, $/) = "$dir/$name.out"; return scalar(<>) // '' }
+sub inf {
+    my ($name, @lines) = @_;
+    return write_file("$name.csv", join("\n", 'SEQUENTIAL', @lines) . "\n");
+}
+sub caller_run {
+    my ($name, $xml, $n, $inf, $extra) = @_;
+    my $p = sipp_bg($name, "-sf $scen/$xml -inf $inf -m $n -r 10 -i 127.0.0.1 -p " . free_port()
+                        . " $extra -s service 127.0.0.1:$port");
+    return sipp_wait($p, $name);
+}
+
+# 1. sipp calls the UAS: 200 with SDP, ACK, BYE from sipp; again with loss
+my $before = count_log(qr/cdr:stop source=network .*reason=normal-release/);
+is(caller_run('uas', 'dialog_uac.xml', 20, inf('uas', 'uas;-;0;')), 0, 'sipp: 20 calls answered by the UAS')
+    or diag(sipp_out('uas'));
+sleep 0.3;
+is(count_log(qr/cdr:attempt source=network/), 20, '20 cdr:attempt from the network');
+is(count_log(qr/cdr:start source=application role=uas/), 20, '20 cdr:start as uas');
+is(count_log(qr/cdr:stop source=network role=- reason=normal-release/) - $before, 20,
+   '20 cdr:stop normal-release when sipp hung up');
+is(count_log(qr/t_dialog: destroy by request on uas leg/), 20, 'the module saw 20 destroy events');
+is(caller_run('uasloss', 'dialog_uac.xml', 20, inf('uasloss', 'uas;-;0;'), '-lost 10'), 0,
+   'sipp: 20 calls with 10% loss each way all complete (2xx resent until ACK, BYE retried)')
+    or diag(sipp_out('uasloss'));
+
+# 2. the UAS hangs up
+is(caller_run('uasbye', 'dialog_uac_byein.xml', 5, inf('uasbye', 'uas;-;300;')), 0,
+   'sipp: 5 calls the UAS ends with its BYE') or diag(sipp_out('uasbye'));
+sleep 0.3;
+like(logtext(), qr/cdr:stop source=application role=- reason=normal-release/, 'cdr:stop normal-release from us');
+
+# 3. raw peer: requests in the dialog, then no ACK -> BYE after 64*T1
+my $c = udp_client();
+my $me = $c->sockport;
+my $to = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
+my $cseq = 10;
+sub msg {
+    my ($method, $seq, %h) = @_;
+    my $body = $h{body} // '';
+    my $x = join('', map { "$_: $h{x}{$_}\r\n" } sort keys %{ $h{x} // {} });
+    my $ct = length $body ? "Content-Type: application/sdp\r\n" : '';
+    return "$method sip:svc\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;branch=z9hG4bK-$method-$seq-" . int(rand(1e9)) . ";rport\r\n"
+         . "From: <sip:raw\@127.0.0.1>;tag=rawtag\r\nTo: <sip:svc\@127.0.0.1>" . ($h{totag} ? ";tag=$h{totag}" : '') . "\r\n"
+         . "Call-ID: $h{cid}\r\nCSeq: $seq $method\r\nContact: <sip:raw\@127.0.0.1:$me>\r\nMax-Forwards: 70\r\n"
+         . $x . $ct . "Content-Length: " . length($body) . "\r\n\r\n$body";
+}
+sub final_of {
+    my ($timeout) = @_;
+    my $deadline = time + ($timeout // 3);
+    while (time < $deadline) {
+        my $r = recv_msg($c, $deadline - time) // return undef;
+        return $r if $r =~ m{^SIP/2\.0 [2-6]\d\d };
+    }
+    return undef;
+}
+sub status { my ($r) = @_; return defined $r && $r =~ m{^SIP/2\.0 (\d{3} [^\r]*)} ? $1 : 'none' }
+sub hval { my ($r, $h) = @_; return defined $r && $r =~ /^$h: ([^\r]*)\r$/mi ? $1 : '' }
+
+my $offer = "v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9000 RTP/AVP 0\r\na=sendrecv\r\n";
+my $cid = "raw-" . int(rand(1e9));
+$c->send(msg('INVITE', $cseq, cid => $cid, body => $offer, x => { 'X-Mode' => 'uas' }), 0, $to);
+my $ok = final_of();
+is(status($ok), '200 OK', 'INVITE answered 200 by the UAS');
+like(hval($ok, 'Contact'), qr/^<sip:127\.0\.0\.1:$port>$/, 'with our Contact (where the INVITE arrived)');
+like($ok, qr/\r\n\r\nv=0\r\n.*s=uas/s, 'and the local SDP');
+like(hval($ok, 'Content-Type'), qr{^application/sdp$}, 'typed application/sdp');
+my ($totag) = hval($ok, 'To') =~ /;tag=([^;]+)/;
+ok($totag, 'a To tag');
+# the 2xx comes again until the ACK
+my $again = recv_msg($c, 0.5);
+like($again // '', qr{^SIP/2\.0 200 OK}, 'the 200 is resent while no ACK comes');
+$c->send(msg('ACK', $cseq, cid => $cid, totag => $totag), 0, $to);
+sleep 0.3;
+1 while recv_msg($c, 0.05);
+is(recv_msg($c, 0.5), undef, 'after the ACK: no more 200s');
+# in the dialog
+my $r = do { $c->send(msg('INFO', $cseq + 1, cid => $cid, totag => $totag), 0, $to); final_of() };
+is(status($r), '200 OK', 'INFO in the dialog: 200 (default answer)');
+$r = do { $c->send(msg('OPTIONS', $cseq + 2, cid => $cid, totag => $totag), 0, $to); final_of() };
+is(status($r), '200 OK', 'OPTIONS in the dialog: 200');
+$r = do { $c->send(msg('MESSAGE', $cseq + 1, cid => $cid, totag => $totag), 0, $to); final_of() };
+like(status($r), qr/^500 CSeq lower/, 'a CSeq lower than the last: 500 (§12.2.2)');
+$r = do { $c->send(msg('INFO', 5, cid => $cid, totag => 'nosuchtag'), 0, $to); final_of() };
+isnt(status($r), '200 OK', 'a request for no dialog of ours is not the dialog\'s');
+(my $hold = $offer) =~ s/a=sendrecv/a=sendonly/;
+$r = do { $c->send(msg('INVITE', $cseq + 3, cid => $cid, totag => $totag, body => $hold), 0, $to); final_of() };
+is(status($r), '200 OK', 're-INVITE putting us on hold: 200');
+like($r, qr/s=uas/, 'answered with the local SDP');
+$c->send(msg('ACK', $cseq + 3, cid => $cid, totag => $totag), 0, $to);
+sleep 0.2;
+like(logtext(), qr/t_dialog: hold by request on uas leg \Q$cid\E;from-tag=rawtag/, 'the module heard "hold"');
+$r = do { $c->send(msg('INVITE', $cseq + 4, cid => $cid, totag => $totag, body => $offer), 0, $to); final_of() };
+is(status($r), '200 OK', 're-INVITE taking us off hold: 200');
+$c->send(msg('ACK', $cseq + 4, cid => $cid, totag => $totag), 0, $to);
+sleep 0.2;
+like(logtext(), qr/t_dialog: unhold by request/, 'the module heard "unhold"');
+$r = do { $c->send(msg('BYE', $cseq + 5, cid => $cid, totag => $totag), 0, $to); final_of() };
+is(status($r), '200 OK', 'BYE: 200');
+$r = do { $c->send(msg('INFO', $cseq + 6, cid => $cid, totag => $totag), 0, $to); final_of() };
+isnt(status($r), '200 OK', 'after the BYE the dialog is gone');
+
+# no ACK at all
+my $cid2 = "noack-" . int(rand(1e9));
+my $t0 = time;
+$c->send(msg('INVITE', 1, cid => $cid2, body => $offer, x => { 'X-Mode' => 'uas' }), 0, $to);
+my ($n200, $bye) = (0, undef);
+while (time < $t0 + 10) {
+    my $m = recv_msg($c, 0.5) // next;
+    $n200++ if $m =~ m{^SIP/2\.0 200};
+    if ($m =~ /^BYE /) { $bye = $m; last }
+}
+cmp_ok($n200, '>=', 5, "the 200 was sent $n200 times (T1 doubling up to T2)");
+ok($bye, 'no ACK within 64*T1: the UAS sent BYE');
+my $waited = time - $t0;
+cmp_ok($waited, '>', 6, sprintf('after 64*T1 (%.1f s)', $waited));
+like(hval($bye // '', 'To'), qr/rawtag/, 'the BYE is in the dialog (To: the caller, with its tag)');
+if ($bye) {
+    my ($v) = $bye =~ /^(Via: [^\r]*)\r$/mi;
+    my ($cs) = $bye =~ /^(CSeq: [^\r]*)\r$/mi;
+    $c->send("SIP/2.0 200 OK\r\n$v\r\n" . join('', map { "$_\r\n" } grep { defined }
+             ($bye =~ /^((?:From|To|Call-ID): [^\r]*)\r$/mgi)) . "$cs\r\nContent-Length: 0\r\n\r\n", 0, $to);
+}
+sleep 0.2;
+like(logtext(), qr/t_dialog: destroy by the core on uas leg \Q$cid2\E/, 'the module heard "destroy" from the core');
+like(logtext(), qr/reason=system-initiated-termination status=\d+ call-id=\Q$cid2\E/, 'cdr:stop system-initiated-termination');
+
+# 4. the module calls a sipp callee that challenges (407)
+sub trigger {
+    my (%x) = @_;
+    my $tcid = "trig-" . int(rand(1e9));
+    $c->send(msg('MESSAGE', 1, cid => $tcid, x => \%x), 0, $to);
+    return status(final_of());
+}
+my $bport = free_port();
+my $b = sipp_bg('auth', "-sf $scen/uas_auth.xml -m 1 -i 127.0.0.1 -p $bport");
+sleep 0.3;
+is(trigger('X-Mode' => 'uac', 'X-Target' => "sip:bob\@127.0.0.1:$bport", 'X-Auth-User' => 'alice',
+           'X-Auth-Pass' => 'secret', 'X-Hangup-After' => 300), '200 call placed', 'the module places a call');
+is(sipp_wait($b, 'auth'), 0, 'sipp callee: 407, then the INVITE with valid credentials, 200, ACK, our BYE')
+    or diag(sipp_out('auth'));
+like(logtext(), qr/cdr:attempt source=application/, 'cdr:attempt from the application');
+like(logtext(), qr/cdr:start source=network role=uac/, 'cdr:start as uac');
+
+# CANCEL
+$b = sipp_bg('cancel', "-sf $scen/uas_ring_cancel.xml -m 1 -i 127.0.0.1 -p $bport");
+sleep 0.3;
+is(trigger('X-Mode' => 'uac', 'X-Target' => "sip:bob\@127.0.0.1:$bport", 'X-Cancel-After' => 400),
+   '200 call placed', 'a call to a callee that rings');
+is(sipp_wait($b, 'cancel'), 0, 'sipp callee: 180, CANCEL, 487 ACKed') or diag(sipp_out('cancel'));
+sleep 0.2;
+like(logtext(), qr/t_dialog: uac failed 487/, 'the module was told 487');
+like(logtext(), qr/cdr:stop source=network role=- reason=call-canceled status=487/, 'cdr:stop call-canceled');
+
+# 5. B2BUA between two sipp peers
+$b = sipp_bg('b2b', "-sf $scen/uas_b2b.xml -m 5 -i 127.0.0.1 -p $bport");
+sleep 0.3;
+is(caller_run('b2ba', 'dialog_uac.xml', 5, inf('b2ba', "b2bua;sip:bob\@127.0.0.1:$bport;0;")), 0,
+   'sipp A: 5 calls through the b2bua, BYE from A') or diag(sipp_out('b2ba'));
+is(sipp_wait($b, 'b2b'), 0, 'sipp B: X-Leg and X-Forward-Me came, A\'s Via did not, the BYE came')
+    or diag(sipp_out('b2b'));
+
+# BYE from B: A gets it
+$b = sipp_bg('b2bbye', "-sf $scen/uas_b2b_bye.xml -m 3 -i 127.0.0.1 -p $bport");
+sleep 0.3;
+is(caller_run('b2bbyea', 'dialog_uac_byein.xml', 3, inf('b2bbyea', "b2bua;sip:bob\@127.0.0.1:$bport;0;")), 0,
+   'sipp A: the BYE from B reached A') or diag(sipp_out('b2bbyea'));
+is(sipp_wait($b, 'b2bbye'), 0, 'sipp B: its BYE answered') or diag(sipp_out('b2bbye'));
+
+# 486 from B, pass_failure on and off
+for my $pf ('yes', 'no') {
+    $b = sipp_bg("busy$pf", "-sf $scen/uas_busy.xml -m 1 -i 127.0.0.1 -p $bport");
+    sleep 0.3;
+    my $bc = "busy-$pf-" . int(rand(1e9));
+    $c->send(msg('INVITE', 1, cid => $bc, body => $offer,
+                 x => { 'X-Mode' => 'b2bua', 'X-Target' => "sip:bob\@127.0.0.1:$bport", 'X-Pass-Failure' => $pf }), 0, $to);
+    my $f = final_of(5);
+    is(status($f), $pf eq 'yes' ? '486 Busy Here' : '480 Tried B: 486',
+       "486 from B with pass_failure " . ($pf eq 'yes' ? 'on: A gets 486' : 'off: the module answers A'));
+    is(sipp_wait($b, "busy$pf"), 0, 'sipp B: 486 ACKed');
+}
+like(logtext(), qr/cdr:stop source=network role=- reason=call-rejected status=486/, 'cdr:stop call-rejected');
+
+# CANCEL from A
+$b = sipp_bg('b2bcancel', "-sf $scen/uas_ring_cancel.xml -m 1 -i 127.0.0.1 -p $bport");
+sleep 0.3;
+my $cc = "acancel-" . int(rand(1e9));
+my $inv = msg('INVITE', 1, cid => $cc, body => $offer, x => { 'X-Mode' => 'b2bua', 'X-Target' => "sip:bob\@127.0.0.1:$bport" });
+$c->send($inv, 0, $to);
+my $ring;
+for (1 .. 20) { my $m = recv_msg($c, 0.25) // next; if ($m =~ m{^SIP/2\.0 180}) { $ring = $m; last } }
+ok($ring, 'A hears B ringing (180 passed)');
+like(hval($ring // '', 'X-Leg'), qr/^A$/, 'with the response headers for A');
+(my $cancel = $inv) =~ s/^INVITE /CANCEL /;
+$cancel =~ s/CSeq: 1 INVITE/CSeq: 1 CANCEL/;
+$cancel =~ s/Content-Type:[^\r]*\r\n//;
+$cancel =~ s/Content-Length: \d+\r\n\r\n.*/Content-Length: 0\r\n\r\n/s;
+$c->send($cancel, 0, $to);
+my %got;
+for (1 .. 20) { my $m = recv_msg($c, 0.25) // next; $got{$1} = 1 if $m =~ m{^SIP/2\.0 (\d+)}; last if $got{487} }
+ok($got{200} && $got{487}, 'A: 200 to its CANCEL and 487 to its INVITE');
+is(sipp_wait($b, 'b2bcancel'), 0, 'sipp B: the CANCEL reached B') or diag(sipp_out('b2bcancel'));
+
+is(stop_server($pid), 0, 'stopped');
+done_testing();
