@@ -14,6 +14,7 @@ use IO::Socket::INET;
 use SipTest;
 use Socket qw(pack_sockaddr_in inet_aton);
 use POSIX qw(WNOHANG);
+use Digest::MD5 qw(md5_hex);
 
 my ($sipp) = grep { -x } map { "$_/sipp" } split /:/, $ENV{PATH};
 BAIL_OUT('sipp not found: run scripts/install-deps.sh') unless $sipp;
@@ -57,6 +58,7 @@ sub inf {
 }
 sub caller_run {
     my ($name, $xml, $n, $inf, $extra) = @_;
+    $extra //= '';
     my $p = sipp_bg($name, "-sf $scen/$xml -inf $inf -m $n -r 10 -i 127.0.0.1 -p " . free_port()
                         . " $extra -s service 127.0.0.1:$port");
     return sipp_wait($p, $name);
@@ -97,11 +99,13 @@ sub msg {
          . "Call-ID: $h{cid}\r\nCSeq: $seq $method\r\nContact: <sip:raw\@127.0.0.1:$me>\r\nMax-Forwards: 70\r\n"
          . $x . $ct . "Content-Length: " . length($body) . "\r\n\r\n$body";
 }
+# the next final response (for Call-ID cid, when given)
 sub final_of {
-    my ($timeout) = @_;
+    my ($timeout, $cid) = @_;
     my $deadline = time + ($timeout // 3);
     while (time < $deadline) {
         my $r = recv_msg($c, $deadline - time) // return undef;
+        next if defined $cid && $r !~ /^Call-ID: \Q$cid\E\r$/mi;
         return $r if $r =~ m{^SIP/2\.0 [2-6]\d\d };
     }
     return undef;
@@ -185,12 +189,24 @@ sub trigger {
     return status(final_of());
 }
 my $bport = free_port();
-my $b = sipp_bg('auth', "-sf $scen/uas_auth.xml -m 1 -i 127.0.0.1 -p $bport");
+my $b = sipp_bg('auth', "-sf $scen/uas_auth.xml -m 1 -i 127.0.0.1 -p $bport -trace_msg");
 sleep 0.3;
 is(trigger('X-Mode' => 'uac', 'X-Target' => "sip:bob\@127.0.0.1:$bport", 'X-Auth-User' => 'alice',
            'X-Auth-Pass' => 'secret', 'X-Hangup-After' => 300), '200 call placed', 'the module places a call');
 is(sipp_wait($b, 'auth'), 0, 'sipp callee: 407, then the INVITE with valid credentials, 200, ACK, our BYE')
     or diag(sipp_out('auth'));
+{
+    # RFC 2617 §3.2.2 recomputed here from what B received
+    my ($trace) = glob("$dir/uas_auth_*_messages.log");
+    my $t = do { local (@ARGV, $/) = $trace; <> } // '';
+    my ($cred) = $t =~ /^Proxy-Authorization: Digest ([^\r\n]*)/mi;
+    my %p = map { /^\s*(\w+)="?([^"]*)"?$/ ? ($1 => $2) : () } split /,/, $cred // '';
+    my $ha1 = md5_hex("alice:test:secret");
+    my $ha2 = md5_hex("INVITE:$p{uri}");
+    my $want = md5_hex("$ha1:abc123:" . ($p{nc} // '') . ":" . ($p{cnonce} // '') . ":auth:$ha2");
+    is($p{response} // '', $want, 'the credentials answer the challenge (qop=auth, nc, cnonce)');
+    is("$p{username}|$p{realm}|$p{opaque}|$p{qop}", 'alice|test|op4que|auth', 'username, realm, opaque and qop as they must be');
+}
 like(logtext(), qr/cdr:attempt source=application/, 'cdr:attempt from the application');
 like(logtext(), qr/cdr:start source=network role=uac/, 'cdr:start as uac');
 
@@ -226,7 +242,7 @@ for my $pf ('yes', 'no') {
     my $bc = "busy-$pf-" . int(rand(1e9));
     $c->send(msg('INVITE', 1, cid => $bc, body => $offer,
                  x => { 'X-Mode' => 'b2bua', 'X-Target' => "sip:bob\@127.0.0.1:$bport", 'X-Pass-Failure' => $pf }), 0, $to);
-    my $f = final_of(5);
+    my $f = final_of(5, $bc);
     is(status($f), $pf eq 'yes' ? '486 Busy Here' : '480 Tried B: 486',
        "486 from B with pass_failure " . ($pf eq 'yes' ? 'on: A gets 486' : 'off: the module answers A'));
     is(sipp_wait($b, "busy$pf"), 0, 'sipp B: 486 ACKed');

@@ -181,9 +181,14 @@ static void on_event(sc_dialog_t *d, sc_dialog_event_t ev, sc_req_t *req, sc_res
 
 static void watch(call_t *c, sc_dialog_t *d)
 {
-    for (int ev = 0; ev < SC_DIALOG__EVENTS; ev++)
-        if (ev != SC_DIALOG_MODIFY || c->b)
-            sc_dialog_on(d, ev, on_event, c);
+    /* the notifications; requests in the dialog get the default answers,
+     * but a b2bua passes re-INVITEs across */
+    static const sc_dialog_event_t evs[] = { SC_DIALOG_DESTROY, SC_DIALOG_REFRESH, SC_DIALOG_HOLD,
+                                             SC_DIALOG_UNHOLD };
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        sc_dialog_on(d, evs[i], on_event, c);
+    if (c->b)
+        sc_dialog_on(d, SC_DIALOG_MODIFY, on_event, c);
 }
 
 static void connected(call_t *c)
