@@ -406,13 +406,12 @@ static unsigned pending_all(const server_t *s)
 
 static void finish_stop(server_t *s)
 {
-    /* what is still waiting gets 503, then the listeners close */
+    /* what is still waiting gets 503, then the loop ends */
     for (generation_t *g = s->retired; g; g = g->next)
         sc_chain_abort_pending(g->chain);
     sc_chain_abort_pending(s->cur->chain);
-    for (int i = 0; i < s->nslots; i++)
-        sc_listener_free(s->slots[i].l);
-    s->nslots = 0;
+    /* the listeners close after the loop, once nothing can send: a
+     * retransmission timer may still fire in this last iteration */
     event_base_loopexit(s->base, NULL);
 }
 

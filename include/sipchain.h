@@ -334,7 +334,8 @@ typedef struct {
 typedef void (*sc_b2bua_cb)(sc_dialog_t *uas, sc_dialog_t *uac, const sc_response_t *final,
                             void *arg);
 /* Calls B for the INVITE req from A and connects them.  A CANCEL from A
- * cancels B.  NULL when B cannot be called (req still yours). */
+ * cancels B.  o and what it points to are copied: they need only last
+ * the call.  NULL when B cannot be called (req still yours). */
 sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o, sc_b2bua_cb cb,
                           void *arg);
 

@@ -269,5 +269,6 @@ for (1 .. 20) { my $m = recv_msg($c, 0.25) // next; $got{$1} = 1 if $m =~ m{^SIP
 ok($got{200} && $got{487}, 'A: 200 to its CANCEL and 487 to its INVITE');
 is(sipp_wait($b, 'b2bcancel'), 0, 'sipp B: the CANCEL reached B') or diag(sipp_out('b2bcancel'));
 
-is(stop_server($pid), 0, 'stopped');
+is(stop_server($pid), 0, 'stopped')
+    or diag(join "\n", grep { !/\] (?:debug|info)/ } split /\n/, logtext());
 done_testing();

@@ -21,8 +21,9 @@ typedef struct {
     sc_req_t        *req;           /* A's INVITE; NULL once gone */
     sc_instance_t   *inst;
     sc_uac_t        *uac;
-    sc_b2bua_opts_t  o;             /* the caller's pointers: valid during the call
-                                       (the module's config or literals) */
+    sc_b2bua_opts_t  o;             /* what is needed after create points into: */
+    char           **resp_hdrs, **resp_names, *sdp_a;  /* copies (the caller's may
+                                                         be on its stack) */
     sc_b2bua_cb      cb;
     void            *arg;
     bool             cancelled;     /* A cancelled: B is being cancelled */
@@ -43,6 +44,30 @@ static void on_a_cancel(void *arg)
     sc_uac_cancel(b->uac);
 }
 
+/* A NULL-terminated copy of a NULL-terminated list (NULL for none). */
+static char **copy_list(const char *const *l, bool *oom)
+{
+    size_t n = 0;
+    while (l && l[n])
+        n++;
+    if (n == 0)
+        return NULL;
+    char **c = calloc(n + 1, sizeof(*c));
+    for (size_t i = 0; c && i < n; i++)
+        if ((c[i] = strdup(l[i])) == NULL)
+            *oom = true;
+    if (c == NULL)
+        *oom = true;
+    return c;
+}
+
+static void free_list(char **l)
+{
+    for (size_t i = 0; l && l[i]; i++)
+        free(l[i]);
+    free(l);
+}
+
 static void let_go(b2b_t *b)
 {
     if (b->req) {
@@ -50,6 +75,9 @@ static void let_go(b2b_t *b)
         b->req->on_gone = NULL;
         b->req->taker = NULL;
     }
+    free_list(b->resp_hdrs);
+    free_list(b->resp_names);
+    free(b->sdp_a);
     free(b);
 }
 
@@ -191,6 +219,19 @@ sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o
     b->req = req;
     b->inst = req->pos >= 0 && req->pos < req->chain->n ? &req->chain->links[req->pos] : NULL;
     b->o = *o;
+    bool oom = false;
+    b->o.response_headers = (const char *const *)(b->resp_hdrs = copy_list(o->response_headers, &oom));
+    b->o.proxy_response_headers =
+        (const char *const *)(b->resp_names = copy_list(o->proxy_response_headers, &oom));
+    if (o->local_sdp_a && (b->sdp_a = strdup(o->local_sdp_a)) == NULL)
+        oom = true;
+    b->o.local_sdp_a = b->sdp_a;
+    b->o.uri = b->o.local_sdp_b = b->o.proxy = b->o.auth_username = b->o.auth_password = NULL;
+    b->o.headers = b->o.proxy_request_headers = NULL;  /* used in create only */
+    if (oom) {
+        let_go(b);
+        return NULL;
+    }
     b->cb = cb;
     b->arg = arg;
     /* B's INVITE: the headers given, and A's named in proxy_request_headers */
@@ -227,7 +268,8 @@ sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o
     for (int i = 0; i < nowned; i++)
         free(owned[i]);
     if (b->uac == NULL) {
-        free(b);
+        b->req = NULL;
+        let_go(b);
         return NULL;
     }
     req->on_cancel = on_a_cancel;

@@ -154,6 +154,7 @@ void sc_chain_free(sc_chain_t *c)
         return;
     sc_chain_abort_pending(c);
     sc_chain_drop_uacs(c);      /* no callback into a module being unloaded */
+    sc_chain_drop_calls(c);
     sc_chain_drop_dialogs(c);
     sc_chain_drop_proxies(c);
     for (int i = c->n - 1; i >= 0; i--) {

@@ -86,6 +86,7 @@ struct sc_chain {
     struct proxy      *proxies;     /* proxied requests with branches open */
     unsigned           nproxies;
     unsigned           nother;      /* dialog requests and calls in flight */
+    sc_uac_t          *calls;       /* sc_uac_create's, until they let go */
     sc_dialog_t       *dialogs;     /* created by its modules, until freed */
     unsigned           ndialogs;
     service_t         *services;
@@ -149,6 +150,8 @@ int  sc_dialog_send_ack(sc_dialog_t *d, uint32_t cseq);
  * the same hooks as sc_res_send.  0 or -1. */
 int  sc_req_answer(sc_req_t *req, unsigned status, const char *reason, const char *const *lines,
                    const char *ctype, sc_str_t body);
+/* uac.c: forgets every call placed (no more callbacks). */
+void sc_chain_drop_calls(sc_chain_t *c);
 /* dialog.c: frees every dialog left without callbacks (chain end). */
 void sc_chain_drop_dialogs(sc_chain_t *c);
 /* dialog.c: a dialog for a request or response of ours, made live. */

@@ -23,7 +23,9 @@ struct sc_uac {
     sc_chain_t    *chain;
     sc_instance_t *inst;
     sc_txn_t      *txn;         /* the current INVITE's; NULL once terminated */
-    unsigned       ntxns;       /* INVITE transactions still running */
+    sc_txn_t      *txns[2];     /* every INVITE transaction still running (the
+                                   first, and its retry with credentials) */
+    unsigned       ntxns;
     sc_uac_cb      cb;
     void          *arg;
     void         (*on_request)(sc_str_t sent, void *arg);
@@ -36,11 +38,19 @@ struct sc_uac {
     bool           done;        /* the callback ran */
     sc_dialog_t   *dialog;      /* the first 2xx's */
     char          *remote_tag;  /* its To tag */
+    sc_uac_t      *prev, *next; /* on the chain's list */
 };
 
 static void uac_free(sc_uac_t *u)
 {
-    u->chain->nother--;
+    sc_chain_t *c = u->chain;
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        c->calls = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    c->nother--;
     if (u->dialog)
         sc_dialog_release(u->dialog);
     free(u->user);
@@ -85,6 +95,7 @@ static int start(sc_uac_t *u, sc_msg_t *m, const sc_source_t *flow)
     u->txn = sc_txn_client_new(u->chain->stack.txns, m, flow, on_invite, u);
     if (u->txn == NULL)
         return -1;
+    u->txns[u->txns[0] ? 1 : 0] = u->txn;
     u->ntxns++;
     if (u->on_request) {
         sc_str_t sent = sc_msg_serialize(sc_txn_request(u->txn));
@@ -217,6 +228,9 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
     case SC_TXN_EV_TERMINATED:
         if (current)
             u->txn = NULL;
+        for (int i = 0; i < 2; i++)
+            if (u->txns[i] == t)
+                u->txns[i] = NULL;
         if (--u->ntxns == 0) {
             if (!u->done)       /* ended without a final answer to report */
                 finish(u, NULL, &(sc_response_t){ .status = 408, .reason = "Request Timeout" });
@@ -253,6 +267,10 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
     *u = (sc_uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .on_request = o->on_request,
                      .on_provisional = o->on_provisional };
     c->nother++;
+    u->next = c->calls;
+    if (c->calls)
+        c->calls->prev = u;
+    c->calls = u;
     if ((o->auth_username && (u->user = strdup(o->auth_username)) == NULL) ||
         (o->auth_password && (u->password = strdup(o->auth_password ? o->auth_password : "")) == NULL) ||
         (o->local_sdp && (u->offer = strdup(o->local_sdp)) == NULL)) {
@@ -269,4 +287,15 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
         return NULL;
     }
     return u;
+}
+
+void sc_chain_drop_calls(sc_chain_t *c)
+{
+    while (c->calls) {
+        sc_uac_t *u = c->calls;
+        for (int i = 0; i < 2; i++)
+            if (u->txns[i])
+                sc_txn_set_tu(u->txns[i], NULL, NULL);
+        uac_free(u);
+    }
 }
