@@ -275,6 +275,7 @@ static generation_t *generation_new(server_t *s, char *err, size_t errlen)
         return NULL;
     }
     sc_chain_set_request_timeout(g->chain, g->conf.request_timeout_s);
+    sc_chain_set_session_timers(g->chain, g->conf.session_expires_s, g->conf.min_se_s);
     sc_chain_set_stack(g->chain, &s->stack);
     if (sc_chain_start(g->chain, err, errlen) != 0) {
         generation_free(g);

@@ -29,6 +29,8 @@ typedef struct {
     const char             *modules_path;
     unsigned                request_timeout_s;  /* a module's time to answer */
     unsigned                stop_timeout_s;     /* SIGTERM: time for requests in flight */
+    unsigned                session_expires_s;  /* RFC 4028 interval offered (0: none) */
+    unsigned                min_se_s;           /* the least accepted */
     sc_txn_conf_t           txn;                /* timers T1 T2 T4, max_transactions */
     sc_conf_node_t         *tree;
 } sc_server_conf_t;

@@ -112,10 +112,42 @@ static int read_timers(const sc_conf_node_t *n, sc_txn_conf_t *t, char *err, siz
     return 0;
 }
 
+/* RFC 4028: the interval we offer on calls we place and answer (0: no
+ * session timer of ours), and the least we accept. */
+static int read_session_timers(const sc_conf_node_t *n, sc_server_conf_t *c, char *err,
+                               size_t errlen)
+{
+    static const char *const keys[] = { "expires", "min_se", NULL };
+    unsigned long v;
+    if (n == NULL)
+        return 0;
+    if (n->kind != SC_CONF_MAP)
+        return sc_conf_error(err, errlen, n, "\"session_timers\" must be a mapping");
+    if (sc_conf_known_keys(n, keys, err, errlen))
+        return -1;
+    const sc_conf_node_t *e = sc_conf_get(n, "expires"), *m = sc_conf_get(n, "min_se");
+    if (m) {
+        if (sc_conf_uint(m, 86400, &v, err, errlen))
+            return -1;
+        if (v == 0)
+            return sc_conf_error(err, errlen, m, "\"min_se\" must be at least 1 second");
+        c->min_se_s = (unsigned)v;
+    }
+    if (e) {
+        if (sc_conf_uint(e, 86400, &v, err, errlen))
+            return -1;
+        if (v && v < c->min_se_s)
+            return sc_conf_error(err, errlen, e, "\"expires\" must be 0 (off) or at least min_se (%u)",
+                                 c->min_se_s);
+        c->session_expires_s = (unsigned)v;
+    }
+    return 0;
+}
+
 static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
 {
     static const char *const keys[] = { "listen", "log", "limits", "timers", "default_status",
-                                        NULL };
+                                        "session_timers", NULL };
     static const char *const log_keys[] = { "level", "target", "file", "format", "sip_trace", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line",
                                               "idle_timeout", "max_connections",
@@ -228,7 +260,8 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
                 *(unsigned *)at = (unsigned)v;
         }
     }
-    if (read_timers(sc_conf_get(n, "timers"), &c->txn, err, errlen))
+    if (read_timers(sc_conf_get(n, "timers"), &c->txn, err, errlen) ||
+        read_session_timers(sc_conf_get(n, "session_timers"), c, err, errlen))
         return -1;
     const sc_conf_node_t *d = sc_conf_get(n, "default_status");
     if (d) {
@@ -254,6 +287,8 @@ int sc_server_conf_read(const char *path, sc_server_conf_t *c, char *err, size_t
     c->modules_path = SC_MODULES_PATH;
     c->request_timeout_s = 32;
     c->stop_timeout_s = 5;
+    c->session_expires_s = 1800;    /* RFC 4028 §4 recommends 1800 s */
+    c->min_se_s = 90;
     c->txn = sc_txn_conf_default;
     c->tree = sc_conf_load(path, err, errlen);
     if (c->tree == NULL)

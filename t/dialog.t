@@ -28,6 +28,7 @@ server:
   listen: [ "udp:127.0.0.1:$port" ]
   log: { level: debug }
   timers: { t1: 100, t2: 400, t4: 500 }
+  session_timers: { expires: 1800, min_se: 2 }
 modules_path: $mods
 chain:
   - module: t_dialog
@@ -181,12 +182,66 @@ sleep 0.2;
 like(logtext(), qr/t_dialog: destroy by the core on uas leg \Q$cid2\E/, 'the module heard "destroy" from the core');
 like(logtext(), qr/reason=system-initiated-termination status=\d+ call-id=\Q$cid2\E/, 'cdr:stop system-initiated-termination');
 
+# session timers (RFC 4028)
+sub ack_for {
+    my ($cid_, $ok_) = @_;
+    my ($tt) = hval($ok_, 'To') =~ /;tag=([^;]+)/;
+    my ($seq) = hval($ok_, 'CSeq') =~ /^(\d+)/;
+    $c->send(msg('ACK', $seq, cid => $cid_, totag => $tt), 0, $to);
+    return $tt;
+}
+$r = do { $c->send(msg('INVITE', 1, cid => 'se-short', body => $offer,
+                       x => { 'X-Mode' => 'uas', 'Session-Expires' => '1', 'Supported' => 'timer' }), 0, $to);
+          final_of(3, 'se-short') };
+is(status($r), '422 Session Interval Too Small', 'Session-Expires below min_se: 422');
+is(hval($r, 'Min-SE'), '2', 'with Min-SE');
+$c->send(msg('ACK', 1, cid => 'se-short', totag => (hval($r, 'To') =~ /;tag=([^;]+)/)[0]), 0, $to);
+
+# the caller refreshes and does not: we end the call
+$t0 = time;
+$r = do { $c->send(msg('INVITE', 1, cid => 'se-watch', body => $offer,
+                       x => { 'X-Mode' => 'uas', 'Session-Expires' => '2;refresher=uac', 'Supported' => 'timer' }), 0, $to);
+          final_of(3, 'se-watch') };
+is(hval($r, 'Session-Expires'), '2;refresher=uac', 'the 200 keeps the interval and the refresher asked for');
+like(hval($r, 'Require'), qr/timer/, 'Require: timer (the caller refreshes)');
+ack_for('se-watch', $r);
+my $sbye;
+while (time < $t0 + 5) { my $m = recv_msg($c, 0.3) // next; if ($m =~ /^BYE / && $m =~ /se-watch/) { $sbye = $m; last } }
+ok($sbye, 'no refresh within the interval: BYE');
+cmp_ok(time - $t0, '>=', 1.9, 'not before the interval ran out');
+sleep 0.2;
+like(logtext(), qr/reason=session-expired status=\d+ call-id=se-watch/, 'cdr:stop session-expired');
+
+# we refresh
+$r = do { $c->send(msg('INVITE', 1, cid => 'se-us', body => $offer,
+                       x => { 'X-Mode' => 'uas', 'Session-Expires' => '2;refresher=uas', 'Supported' => 'timer' }), 0, $to);
+          final_of(3, 'se-us') };
+is(hval($r, 'Session-Expires'), '2;refresher=uas', 'refresher=uas: we refresh');
+my $setag = ack_for('se-us', $r);
+my $refresh;
+$t0 = time;
+while (time < $t0 + 3) { my $m = recv_msg($c, 0.3) // next; if ($m =~ /^INVITE / && $m =~ /se-us/) { $refresh = $m; last } }
+ok($refresh, 'a refreshing re-INVITE came');
+cmp_ok(time - $t0, '<', 1.6, 'at half the interval');
+like(hval($refresh // '', 'Session-Expires'), qr/^2;refresher=uac$/, 'naming us (its UAC) the refresher');
+like($refresh // '', qr/s=uas/, 'with the session as it was');
+if ($refresh) {
+    my @h = map { "$_\r\n" } ($refresh =~ /^((?:Via|From|To|Call-ID|CSeq): [^\r]*)\r$/mgi);
+    $c->send("SIP/2.0 200 OK\r\n" . join('', @h) . "Contact: <sip:raw\@127.0.0.1:$me>\r\n"
+             . "Session-Expires: 2;refresher=uac\r\nRequire: timer\r\nContent-Length: 0\r\n\r\n", 0, $to);
+    my $ack;
+    for (1 .. 10) { my $m = recv_msg($c, 0.2) // next; if ($m =~ /^ACK /) { $ack = $m; last } }
+    ok($ack, 'our 200 to the refresh was ACKed');
+}
+$r = do { $c->send(msg('BYE', 2, cid => 'se-us', totag => $setag), 0, $to); final_of(3, 'se-us') };
+is(status($r), '200 OK', 'BYE ends it');
+
 # 4. the module calls a sipp callee that challenges (407)
 sub trigger {
     my (%x) = @_;
     my $tcid = "trig-" . int(rand(1e9));
     $c->send(msg('MESSAGE', 1, cid => $tcid, x => \%x), 0, $to);
-    return status(final_of());
+    return status(final_of(3, $tcid));
 }
 my $bport = free_port();
 my $b = sipp_bg('auth', "-sf $scen/uas_auth.xml -m 1 -i 127.0.0.1 -p $bport -trace_msg");

@@ -40,6 +40,9 @@ int  sc_proxy_relay_ack(const sc_stack_t *stack, const sc_msg_t *ack);
 /* How long a request may wait for a module before the core answers 500
  * (default 32 s, 64*T1). */
 void sc_chain_set_request_timeout(sc_chain_t *chain, unsigned seconds);
+/* RFC 4028 for the dialogs its modules make: the interval offered (0:
+ * none) and the least accepted (default 1800 s and 90 s). */
+void sc_chain_set_session_timers(sc_chain_t *chain, unsigned expires_s, unsigned min_se_s);
 void sc_chain_free(sc_chain_t *chain);
 /* Requests still in flight (answered asynchronously later), and
  * requests of its own still waiting for their final response. */

@@ -354,6 +354,12 @@ void sc_chain_set_request_timeout(sc_chain_t *c, unsigned seconds)
     c->request_timeout_s = seconds ? seconds : 1;
 }
 
+void sc_chain_set_session_timers(sc_chain_t *c, unsigned expires_s, unsigned min_se_s)
+{
+    c->session_expires_s = expires_s;
+    c->min_se_s = min_se_s ? min_se_s : 90;
+}
+
 unsigned sc_chain_pending(const sc_chain_t *c)
 {
     return c->npending + c->nuacs + c->nproxies + c->nother;

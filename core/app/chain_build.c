@@ -69,6 +69,8 @@ static sc_chain_t *chain_new(int n, struct event_base *base, unsigned default_st
     c->base = base;
     c->subs_tail = &c->subs;
     c->request_timeout_s = 32;      /* 64*T1: the life of a non-INVITE transaction */
+    c->session_expires_s = 1800;
+    c->min_se_s = 90;
     c->default_status = default_status;
     return c;
 }

@@ -99,6 +99,7 @@ struct sc_chain {
     unsigned           npending;
     bool               started;     /* start hooks ran: stop hooks will */
     unsigned           request_timeout_s;
+    unsigned           session_expires_s, min_se_s;    /* RFC 4028 */
 };
 
 /* chain.c: frees the request once answered and no handler holds it. */
@@ -134,6 +135,10 @@ void sc_cdr_emit(const sc_chain_t *c, const char *event, const char *source, con
  * retransmitted until the ACK). */
 void sc_dialog_answering(sc_dialog_t *d, sc_req_t *req, sc_msg_t *resp);
 void sc_dialog_answered(sc_dialog_t *d, sc_req_t *req, const sc_msg_t *resp, int sent);
+/* dialog.c: RFC 4028 as the 2xx to our INVITE (or UPDATE) set it. */
+void sc_dialog_session_from(sc_dialog_t *d, const sc_msg_t *resp);
+/* dialog.c: the Session-Expires interval of m, 0 when it has none. */
+unsigned sc_session_expires_of(const sc_msg_t *m);
 /* dialog.c: forgets a dialog that never got going (no BYE, no CDR). */
 void sc_dialog_drop(sc_dialog_t *d);
 /* uas.c: the UAS dialog a 2xx to req will create (req->dialog), or NULL;

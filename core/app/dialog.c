@@ -60,6 +60,12 @@ struct sc_dialog {
     blob_t         ack;
     sc_source_t    ack_flow;
     uint32_t       ack_cseq;
+    /* RFC 4028: the session interval, and who refreshes it */
+    unsigned       se;              /* seconds; 0: no session timer */
+    bool           we_refresh;
+    unsigned       se_next;         /* what the 2xx being sent says */
+    bool           we_refresh_next;
+    sc_timer_t     se_timer;
     /* §14: one re-INVITE at a time each way */
     bool           reinvite_out;
     sc_req_t      *reinvite_in;
@@ -150,6 +156,7 @@ unsigned sc_chain_dialogs(const sc_chain_t *c) { return c->ndialogs; }
 
 static void on_ok_timer(void *arg);
 static void on_ok_giveup(void *arg);
+static void on_session_timer(void *arg);
 
 sc_dialog_t *sc_dialog_new(sc_chain_t *c, sc_instance_t *inst, sc_dlg_t *dlg)
 {
@@ -168,6 +175,7 @@ sc_dialog_t *sc_dialog_new(sc_chain_t *c, sc_instance_t *inst, sc_dlg_t *dlg)
     sc_clock_t *clock = sc_txn_layer_clock(c->stack.txns);
     sc_timer_init(&d->ok_timer, clock, on_ok_timer, d);
     sc_timer_init(&d->ok_giveup, clock, on_ok_giveup, d);
+    sc_timer_init(&d->se_timer, clock, on_session_timer, d);
     sc_dlg_table_add(c->stack.dialogs, dlg);
     d->next = c->dialogs;
     if (c->dialogs)
@@ -191,6 +199,7 @@ static void unref(sc_dialog_t *d)
     c->ndialogs--;
     sc_timer_fini(&d->ok_timer);
     sc_timer_fini(&d->ok_giveup);
+    sc_timer_fini(&d->se_timer);
     sc_source_release(&d->ok_flow);
     sc_source_release(&d->ack_flow);
     blob_clear(&d->ok);
@@ -213,6 +222,7 @@ static void end_silent(sc_dialog_t *d)
     sc_dlg_table_remove(d->chain->stack.dialogs, d->dlg);
     sc_timer_disarm(&d->ok_timer);
     sc_timer_disarm(&d->ok_giveup);
+    sc_timer_disarm(&d->se_timer);
     d->reinvite_in = NULL;
     unref(d);
 }
@@ -236,6 +246,88 @@ static void emit_destroy(sc_dialog_t *d, sc_req_t *req)
 {
     if (d->on[SC_DIALOG_DESTROY].cb)
         d->on[SC_DIALOG_DESTROY].cb(d, SC_DIALOG_DESTROY, req, NULL, d->on[SC_DIALOG_DESTROY].arg);
+}
+
+/* --- session timers (RFC 4028) --------------------------------------------- */
+
+enum { REFRESHER_NONE, REFRESHER_UAC, REFRESHER_UAS };
+
+/* Session-Expires: delta-seconds [;refresher=uac|uas].  false when absent
+ * or not a number. */
+static bool session_expires(const sc_msg_t *m, unsigned *secs, int *refresher)
+{
+    const sc_hdr_t *h = m->hdr[SC_HDR_SESSION_EXPIRES];
+    if (h == NULL || h->value.len == 0 || h->value.s[0] < '0' || h->value.s[0] > '9')
+        return false;
+    unsigned long v = 0;
+    size_t i = 0;
+    for (; i < h->value.len && h->value.s[i] >= '0' && h->value.s[i] <= '9' && v < 1000000; i++)
+        v = v * 10 + (unsigned long)(h->value.s[i] - '0');
+    *secs = (unsigned)v;
+    *refresher = REFRESHER_NONE;
+    static const char key[] = "refresher=";
+    for (; i + sizeof(key) + 2 <= h->value.len + 1; i++)
+        if (sc_mem_caseeq(h->value.s + i, key, sizeof(key) - 1)) {
+            const char *r = h->value.s + i + sizeof(key) - 1;
+            *refresher = sc_mem_caseeq(r, "uac", 3) ? REFRESHER_UAC
+                       : sc_mem_caseeq(r, "uas", 3) ? REFRESHER_UAS : REFRESHER_NONE;
+            break;
+        }
+    return true;
+}
+
+unsigned sc_session_expires_of(const sc_msg_t *m)
+{
+    unsigned se;
+    int ref;
+    return session_expires(m, &se, &ref) ? se : 0;
+}
+
+static bool supports_timer(const sc_msg_t *m)
+{
+    return sc_token_list_has(m->supported, "timer") || sc_token_list_has(m->require, "timer");
+}
+
+/* §10: the refresher refreshes at half the interval; the other side
+ * gives up at the interval less min(32, interval/3) and sends BYE. */
+static void session_arm(sc_dialog_t *d, unsigned se, bool we_refresh)
+{
+    d->se = se;
+    d->we_refresh = we_refresh;
+    if (se == 0 || !d->live) {
+        sc_timer_disarm(&d->se_timer);
+        return;
+    }
+    unsigned margin = se / 3 < 32 ? se / 3 : 32;
+    sc_timer_arm(&d->se_timer, we_refresh ? se * 500ull : (se - margin) * 1000ull);
+}
+
+void sc_dialog_session_from(sc_dialog_t *d, const sc_msg_t *resp)
+{
+    unsigned se;
+    int ref;
+    if (session_expires(resp, &se, &ref))
+        session_arm(d, se, ref != REFRESHER_UAS);   /* we sent the request: we are its UAC */
+    else
+        session_arm(d, 0, false);
+}
+
+static int send_invite(sc_dialog_t *d, const char *const *lines, const char *ctype, sc_str_t sdp,
+                       sc_response_cb cb, void *arg);
+
+static void on_session_timer(void *arg)
+{
+    sc_dialog_t *d = arg;
+    if (!d->live)
+        return;
+    if (!d->we_refresh) {
+        sc_log(SC_LOG_INFO, "dialog %s: session not refreshed within %u s: BYE", d->dlg->id, d->se);
+        sc_dialog_end(d, "session-expired");
+        return;
+    }
+    /* the refresh: a re-INVITE with the session as it is */
+    if (send_invite(d, NULL, NULL, blob_str(&d->local_sdp), NULL, NULL) != 0)
+        sc_timer_arm(&d->se_timer, 1000);   /* another INVITE in progress: soon again */
 }
 
 /* --- requests we send in it ----------------------------------------------- */
@@ -322,6 +414,7 @@ static void on_dreq(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
                 if (r->final)
                     return;
                 sc_dlg_refresh_target(d->dlg, msg);
+                sc_dialog_session_from(d, msg);
                 if (r->offer)
                     blob_set(&d->local_sdp, sc_str(r->offer, r->offer_len));
                 if (msg->body.len)
@@ -400,6 +493,14 @@ static sc_msg_t *in_dialog(sc_dialog_t *d, sc_method_t method, sc_str_t name,
     if (rc == 0 && refreshes && m->contact == NULL && d->dlg->local_target[0]) {
         snprintf(contact, sizeof(contact), "<%s>", d->dlg->local_target);
         rc = sc_msg_add_header(m, SC_STR_LIT("Contact"), sc_str_cstr(contact), NULL);
+    }
+    if (rc == 0 && d->se && (method == SC_METHOD_INVITE || method == SC_METHOD_UPDATE) &&
+        m->hdr[SC_HDR_SESSION_EXPIRES] == NULL) {
+        char se[48];
+        snprintf(se, sizeof(se), "%u;refresher=%s", d->se, d->we_refresh ? "uac" : "uas");
+        rc = sc_msg_add_header(m, SC_STR_LIT("Session-Expires"), sc_str_cstr(se), NULL);
+        if (rc == 0 && !supports_timer(m))
+            rc = sc_msg_add_header(m, SC_STR_LIT("Supported"), SC_STR_LIT("timer"), NULL);
     }
     if (rc == 0 && body.len)
         rc = sc_msg_set_body(m, sc_str_cstr(ctype ? ctype : "application/sdp"), body);
@@ -550,9 +651,39 @@ static void on_ok_giveup(void *arg)
     sc_dialog_end(d, "system-initiated-termination");
 }
 
+/* §9: the UAS's part in a 2xx to an INVITE or UPDATE: the interval the
+ * request asked for (or ours, when it asked none), the refresher it
+ * named (else the UAC when it supports timers, else us). */
+static void session_answer(sc_dialog_t *d, const sc_msg_t *m, sc_msg_t *resp)
+{
+    unsigned se = d->chain->session_expires_s;
+    int ref = REFRESHER_NONE;
+    bool asked = session_expires(m, &se, &ref);
+    bool uac_can = supports_timer(m);
+    d->se_next = 0;
+    if (se == 0 || resp->hdr[SC_HDR_SESSION_EXPIRES])
+        return;
+    if (asked && se < d->chain->min_se_s)
+        se = d->chain->min_se_s;        /* (the 422 is sc_uas_create's; a b2bua raises it) */
+    if (ref == REFRESHER_NONE)
+        ref = uac_can ? REFRESHER_UAC : REFRESHER_UAS;
+    if (ref == REFRESHER_UAC && !uac_can)
+        ref = REFRESHER_UAS;
+    char v[48];
+    snprintf(v, sizeof(v), "%u;refresher=%s", se, ref == REFRESHER_UAC ? "uac" : "uas");
+    sc_msg_add_header(resp, SC_STR_LIT("Session-Expires"), sc_str_cstr(v), NULL);
+    if (ref == REFRESHER_UAC)
+        sc_msg_add_header(resp, SC_STR_LIT("Require"), SC_STR_LIT("timer"), NULL);
+    d->se_next = se;
+    d->we_refresh_next = ref == REFRESHER_UAS;
+}
+
 void sc_dialog_answering(sc_dialog_t *d, sc_req_t *req, sc_msg_t *resp)
 {
     const sc_msg_t *m = req->msg;
+    if (resp->status >= 200 && resp->status < 300 &&
+        (m->method == SC_METHOD_INVITE || m->method == SC_METHOD_UPDATE))
+        session_answer(d, m, resp);
     bool makes = m->method == SC_METHOD_INVITE || m->method == SC_METHOD_SUBSCRIBE ||
                  m->method == SC_METHOD_UPDATE;
     if (!makes || resp->status < 101 || resp->status >= 300 || resp->contact ||
@@ -572,6 +703,8 @@ void sc_dialog_answered(sc_dialog_t *d, sc_req_t *req, const sc_msg_t *resp, int
         return;
     if (resp->body.len && (m->method == SC_METHOD_INVITE || m->method == SC_METHOD_UPDATE))
         blob_set(&d->local_sdp, resp->body);
+    if (sent == 0 && (m->method == SC_METHOD_INVITE || m->method == SC_METHOD_UPDATE))
+        session_arm(d, d->se_next, d->we_refresh_next);     /* a refresh restarts it */
     if (m->method != SC_METHOD_INVITE || sent != 0)
         return;
     sc_str_t out = sc_msg_serialize(resp);

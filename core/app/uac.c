@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chain_impl.h"
 #include "digest.h"
@@ -185,6 +186,7 @@ static void on_2xx(sc_uac_t *u, const sc_msg_t *msg)
     u->remote_tag = strdup(dl->remote_tag);
     sc_dialog_set_sdp(d, sc_str_cstr(u->offer ? u->offer : ""), msg->body);
     sc_dialog_send_ack(d, msg->cseq.num);
+    sc_dialog_session_from(d, msg);
     sc_cdr_emit(u->chain, "cdr:start", "network", "uac", NULL, msg->status, msg);
     finish(u, d, &(sc_response_t){ .msg = msg, .status = msg->status });
 }
@@ -250,7 +252,22 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
         sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: no URI");
         return NULL;
     }
-    sc_out_t out = { .method = "INVITE", .uri = o->uri, .headers = o->headers,
+    /* RFC 4028: we offer a session timer unless the module set one */
+    const char *lines[64];
+    char se[64];
+    int n = 0;
+    bool has_se = false;
+    for (const char *const *h = o->headers; h && *h && n < 60; h++) {
+        has_se |= strncasecmp(*h, "Session-Expires:", 16) == 0 || strncasecmp(*h, "x:", 2) == 0;
+        lines[n++] = *h;
+    }
+    if (!has_se && c->session_expires_s) {
+        snprintf(se, sizeof(se), "Session-Expires: %u", c->session_expires_s);
+        lines[n++] = se;
+        lines[n++] = "Supported: timer";
+    }
+    lines[n] = NULL;
+    sc_out_t out = { .method = "INVITE", .uri = o->uri, .headers = lines,
                      .content_type = o->content_type ? o->content_type : "application/sdp",
                      .body = sc_str_cstr(o->local_sdp), .proxy = o->proxy };
     if (o->local_sdp == NULL)

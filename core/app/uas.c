@@ -54,6 +54,14 @@ sc_dialog_t *sc_uas_create(sc_req_t *req, sc_res_t *res, const sc_uas_opts_t *o)
     (void)res;
     sc_instance_t *inst = req->pos >= 0 && req->pos < req->chain->n ? &req->chain->links[req->pos]
                                                                     : NULL;
+    unsigned se = sc_session_expires_of(req->msg);
+    if (se && se < req->chain->min_se_s && !req->done) {
+        char min[40];       /* RFC 4028 §8.1: too brief an interval */
+        snprintf(min, sizeof(min), "Min-SE: %u", req->chain->min_se_s);
+        const char *lines[] = { min, NULL };
+        sc_req_answer(req, 422, NULL, lines, NULL, SC_STR_NULL);
+        return NULL;
+    }
     sc_dialog_t *d = sc_uas_dialog(req, inst);
     if (d == NULL)
         return NULL;
