@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,8 +216,17 @@ int sc_log_configure(const sc_log_conf_t *c, char *err, size_t errlen)
     pthread_mutex_unlock(&q.mu);
     sc_log_level = c->level;
     sc_log_sip_trace = c->sip_trace;
-    if (start && pthread_create(&q.thread, NULL, writer, NULL) == 0)
-        q.running = true;
+    if (start) {
+        /* the writer takes no signal: they belong to the event loop's
+         * thread (a SIGTERM landing here after the loop stopped would kill
+         * the process with lines still queued) */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        if (pthread_create(&q.thread, NULL, writer, NULL) == 0)
+            q.running = true;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
     return 0;
 }
 

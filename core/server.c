@@ -3,6 +3,7 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -510,6 +511,15 @@ int sc_server_run(const char *file)
     sc_log(SC_LOG_INFO, "stopped (%lu datagrams dropped)", s.dropped);
     status = 0;
 out:
+    /* a signal now would find libevent's handlers gone (the default
+     * action: death before the log is flushed); held, they die with us */
+    sigset_t held;
+    sigemptyset(&held);
+    sigaddset(&held, SIGTERM);
+    sigaddset(&held, SIGINT);
+    sigaddset(&held, SIGHUP);
+    sigaddset(&held, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &held, NULL);
     /* chains before the listeners their requests hold */
     while (s.retired) {
         generation_t *g = s.retired;

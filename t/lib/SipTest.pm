@@ -81,7 +81,8 @@ sub stop_server {
     my $deadline = time + 20;
     while (time < $deadline) {
         my $r = waitpid($pid, WNOHANG);
-        return $? >> 8 if $r == $pid;
+        # death by a signal is not a clean exit: 128 + the signal
+        return ($? & 127) ? 128 + ($? & 127) : $? >> 8 if $r == $pid;
         sleep 0.05;
     }
     kill 'KILL', $pid;
