@@ -324,6 +324,38 @@ for (1 .. 20) { my $m = recv_msg($c, 0.25) // next; $got{$1} = 1 if $m =~ m{^SIP
 ok($got{200} && $got{487}, 'A: 200 to its CANCEL and 487 to its INVITE');
 is(sipp_wait($b, 'b2bcancel'), 0, 'sipp B: the CANCEL reached B') or diag(sipp_out('b2bcancel'));
 
+# reliable provisionals (RFC 3262) on both sides
+is(caller_run('prack', 'uac_100rel.xml', 3, inf('prack', 'uas;-;500;')), 0,
+   'sipp caller: our 183 came reliably (Require: 100rel, RSeq), its PRACK got 200, then the 200')
+    or diag(sipp_out('prack'));
+$b = sipp_bg('relb', "-sf $scen/uas_100rel.xml -m 1 -i 127.0.0.1 -p $bport");
+sleep 0.3;
+is(trigger('X-Mode' => 'uac', 'X-Target' => "sip:bob\@127.0.0.1:$bport", 'X-Hangup-After' => 300),
+   '200 call placed', 'a call to a callee that answers reliably');
+is(sipp_wait($b, 'relb'), 0, 'sipp callee: 100rel offered, its reliable 183 PRACKed (RAck), 200, ACK, BYE')
+    or diag(sipp_out('relb'));
+$b = sipp_bg('relb2', "-sf $scen/uas_100rel.xml -m 2 -i 127.0.0.1 -p $bport");
+sleep 0.3;
+is(caller_run('relb2a', 'uac_100rel.xml', 2, inf('relb2a', "b2bua;sip:bob\@127.0.0.1:$bport;0;")), 0,
+   'b2bua: B\'s reliable 183 reached A reliably, A\'s PRACK answered') or diag(sipp_out('relb2a'));
+is(sipp_wait($b, 'relb2'), 0, 'sipp B: PRACKed by us') or diag(sipp_out('relb2'));
+
+# no PRACK at all: the 183 is resent, then the INVITE gets 500
+my $np = "noprack-" . int(rand(1e9));
+$t0 = time;
+$c->send(msg('INVITE', 1, cid => $np, body => $offer,
+             x => { 'X-Mode' => 'uas', 'X-Early' => 9000, 'Supported' => '100rel' }), 0, $to);
+my ($n183, $f500) = (0, undef);
+while (time < $t0 + 10) {
+    my $m = recv_msg($c, 0.5) // next;
+    next unless $m =~ /\Q$np\E/;
+    $n183++ if $m =~ m{^SIP/2\.0 183} && $m =~ /^RSeq: 1\r$/m;
+    if ($m =~ m{^SIP/2\.0 500}) { $f500 = $m; last }
+}
+cmp_ok($n183, '>=', 4, "the reliable 183 was sent $n183 times");
+like(status($f500), qr/^500 No PRACK/, 'no PRACK within 64*T1: 500');
+cmp_ok(time - $t0, '>', 6, 'after 64*T1');
+
 is(stop_server($pid), 0, 'stopped')
     or diag(join "\n", grep { !/\] (?:debug|info)/ } split /\n/, logtext());
 done_testing();

@@ -128,13 +128,18 @@ static int response_lines(b2b_t *b, const sc_response_t *r, const char **lines, 
     return n;
 }
 
-/* Answers A from B's response r, with sdp when given. */
-static int answer_a(b2b_t *b, const sc_response_t *r, sc_str_t sdp)
+/* Answers A from B's response r, with sdp when given, and one more
+ * header line when extra is not NULL. */
+static int answer_a(b2b_t *b, const sc_response_t *r, sc_str_t sdp, const char *extra)
 {
-    const char *lines[MAX_LINES];
+    const char *lines[MAX_LINES + 1];
     char *owned[MAX_LINES];
     int nowned = 0;
-    response_lines(b, r, lines, owned, &nowned);
+    int n = response_lines(b, r, lines, owned, &nowned);
+    if (extra) {
+        lines[n++] = extra;
+        lines[n] = NULL;
+    }
     char reason[128] = "";
     sc_str_t rs = sc_response_reason(r);
     if (rs.len && rs.len < sizeof(reason)) {
@@ -166,7 +171,9 @@ static void on_b_provisional(const sc_response_t *r, void *arg)
     if (!b->o.pass_provisional || b->req == NULL || b->req->done || r->status == 100)
         return;
     sc_str_t sdp = r->msg && r->msg->body.len ? sdp_for_a(b, r) : SC_STR_NULL;
-    answer_a(b, r, sdp);
+    /* reliable from B: reliable to A too when A can (it PRACKs us) */
+    bool rel = r->msg && sc_token_list_has(r->msg->require, "100rel");
+    answer_a(b, r, sdp, rel ? "Require: 100rel" : NULL);
 }
 
 static void on_b_request(sc_str_t sent, void *arg)
@@ -181,7 +188,7 @@ static void on_b_final(sc_dialog_t *uac, const sc_response_t *r, void *arg)
     b2b_t *b = arg;
     if (uac == NULL) {
         if (b->req && !b->req->done && (b->o.pass_failure || b->cancelled))
-            answer_a(b, r, SC_STR_NULL);
+            answer_a(b, r, SC_STR_NULL, NULL);
         b->cb(NULL, NULL, b->cancelled ? &(sc_response_t){ .status = 487, .reason = "Request Terminated" } : r,
               b->arg);
         let_go(b);
@@ -190,7 +197,7 @@ static void on_b_final(sc_dialog_t *uac, const sc_response_t *r, void *arg)
     if (b->o.on_finalized_uac)
         b->o.on_finalized_uac(uac, b->arg);
     sc_dialog_t *uas = b->req && !b->cancelled ? sc_uas_dialog(b->req, b->inst) : NULL;
-    if (uas && answer_a(b, r, sdp_for_a(b, r)) != 0) {
+    if (uas && answer_a(b, r, sdp_for_a(b, r), NULL) != 0) {
         sc_uas_undo(b->req);
         uas = NULL;
     }

@@ -65,6 +65,9 @@ static const char *holder(const sc_req_t *req)
 /* Sends r, the answer to req, through the dialog hooks. */
 static int send_answer(sc_req_t *req, sc_msg_t *r)
 {
+    if (r->status > 100 && r->status < 200 && req->msg->method == SC_METHOD_INVITE &&
+        sc_token_list_has(r->require, "100rel"))
+        sc_uas_reliable(req, r);
     if (req->dialog)
         sc_dialog_answering(req->dialog, req, r);
     int rc = sc_req_forward_response(req, r);

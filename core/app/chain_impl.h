@@ -139,6 +139,18 @@ void sc_dialog_answered(sc_dialog_t *d, sc_req_t *req, const sc_msg_t *resp, int
 void sc_dialog_session_from(sc_dialog_t *d, const sc_msg_t *resp);
 /* dialog.c: the Session-Expires interval of m, 0 when it has none. */
 unsigned sc_session_expires_of(const sc_msg_t *m);
+/* dialog.c: RFC 3262.  Early: a dialog of reliable provisionals, not yet
+ * a call (no CDR, dropped if the call fails).  The PRACK for a reliable
+ * provisional we received; the RSeq of one we send (-1 while the last
+ * is not PRACKed). */
+void      sc_dialog_early(sc_dialog_t *d, bool early);
+void      sc_dialog_confirm(sc_dialog_t *d, const sc_msg_t *resp);
+sc_dlg_t *sc_dialog_dlg(sc_dialog_t *d);
+int       sc_dialog_prack(sc_dialog_t *d, const sc_msg_t *prov);
+int       sc_dialog_rseq(sc_dialog_t *d, sc_msg_t *resp);
+/* uas.c: a 1xx to req asking Require: 100rel goes out reliably (an early
+ * dialog, RSeq), or, when the caller does not support it, without. */
+void      sc_uas_reliable(sc_req_t *req, sc_msg_t *resp);
 /* dialog.c: forgets a dialog that never got going (no BYE, no CDR). */
 void sc_dialog_drop(sc_dialog_t *d);
 /* uas.c: the UAS dialog a 2xx to req will create (req->dialog), or NULL;

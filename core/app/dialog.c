@@ -66,6 +66,14 @@ struct sc_dialog {
     unsigned       se_next;         /* what the 2xx being sent says */
     bool           we_refresh_next;
     sc_timer_t     se_timer;
+    /* RFC 3262: the early dialog of reliable provisionals */
+    bool           early;
+    uint32_t       rseq;            /* last RSeq we sent */
+    blob_t         rel;             /* our reliable 1xx, resent until its PRACK */
+    sc_source_t    rel_flow;
+    uint64_t       rel_every;
+    sc_timer_t     rel_timer, rel_giveup;
+    sc_req_t      *rel_req;         /* the INVITE it answers */
     /* §14: one re-INVITE at a time each way */
     bool           reinvite_out;
     sc_req_t      *reinvite_in;
@@ -157,6 +165,10 @@ unsigned sc_chain_dialogs(const sc_chain_t *c) { return c->ndialogs; }
 static void on_ok_timer(void *arg);
 static void on_ok_giveup(void *arg);
 static void on_session_timer(void *arg);
+static void on_rel_timer(void *arg);
+static void on_rel_giveup(void *arg);
+static void rel_clear(sc_dialog_t *d);
+static void rel_sent(sc_dialog_t *d, sc_req_t *req, const sc_msg_t *resp);
 
 sc_dialog_t *sc_dialog_new(sc_chain_t *c, sc_instance_t *inst, sc_dlg_t *dlg)
 {
@@ -176,6 +188,8 @@ sc_dialog_t *sc_dialog_new(sc_chain_t *c, sc_instance_t *inst, sc_dlg_t *dlg)
     sc_timer_init(&d->ok_timer, clock, on_ok_timer, d);
     sc_timer_init(&d->ok_giveup, clock, on_ok_giveup, d);
     sc_timer_init(&d->se_timer, clock, on_session_timer, d);
+    sc_timer_init(&d->rel_timer, clock, on_rel_timer, d);
+    sc_timer_init(&d->rel_giveup, clock, on_rel_giveup, d);
     sc_dlg_table_add(c->stack.dialogs, dlg);
     d->next = c->dialogs;
     if (c->dialogs)
@@ -200,6 +214,10 @@ static void unref(sc_dialog_t *d)
     sc_timer_fini(&d->ok_timer);
     sc_timer_fini(&d->ok_giveup);
     sc_timer_fini(&d->se_timer);
+    sc_timer_fini(&d->rel_timer);
+    sc_timer_fini(&d->rel_giveup);
+    sc_source_release(&d->rel_flow);
+    blob_clear(&d->rel);
     sc_source_release(&d->ok_flow);
     sc_source_release(&d->ack_flow);
     blob_clear(&d->ok);
@@ -223,9 +241,27 @@ static void end_silent(sc_dialog_t *d)
     sc_timer_disarm(&d->ok_timer);
     sc_timer_disarm(&d->ok_giveup);
     sc_timer_disarm(&d->se_timer);
+    sc_timer_disarm(&d->rel_timer);
+    sc_timer_disarm(&d->rel_giveup);
     d->reinvite_in = NULL;
+    d->rel_req = NULL;
     unref(d);
 }
+
+void sc_dialog_early(sc_dialog_t *d, bool early)
+{
+    d->early = early;
+    d->cdr_open = !early;   /* a call's CDR starts when it is answered */
+}
+
+void sc_dialog_confirm(sc_dialog_t *d, const sc_msg_t *resp)
+{
+    sc_dlg_confirm(d->dlg, resp);
+    if (resp->body.len)
+        blob_set(&d->remote_sdp, resp->body);
+}
+
+sc_dlg_t *sc_dialog_dlg(sc_dialog_t *d) { return d->dlg; }
 
 void sc_dialog_drop(sc_dialog_t *d)
 {
@@ -474,6 +510,21 @@ int sc_dialog_send(sc_dialog_t *d, sc_msg_t *m, sc_response_cb cb, void *arg)
     return 0;
 }
 
+static sc_msg_t *in_dialog(sc_dialog_t *d, sc_method_t method, sc_str_t name,
+                           const char *const *lines, const char *ctype, sc_str_t body);
+
+int sc_dialog_prack(sc_dialog_t *d, const sc_msg_t *prov)
+{
+    const sc_hdr_t *rs = prov->hdr[SC_HDR_RSEQ];
+    char rack[64];
+    snprintf(rack, sizeof(rack), "RAck: %.*s %u INVITE", SC_STR_FMT(rs->value), prov->cseq.num);
+    const char *lines[] = { rack, NULL };
+    if (prov->body.len)
+        blob_set(&d->remote_sdp, prov->body);
+    sc_msg_t *m = in_dialog(d, SC_METHOD_PRACK, SC_STR_NULL, lines, NULL, SC_STR_NULL);
+    return m ? sc_dialog_send(d, m, NULL, NULL) : -1;
+}
+
 /* The last request sent (newest first on the list). */
 static dreq_t *last_sent(sc_dialog_t *d) { return d->reqs; }
 
@@ -699,6 +750,21 @@ void sc_dialog_answered(sc_dialog_t *d, sc_req_t *req, const sc_msg_t *resp, int
     const sc_msg_t *m = req->msg;
     if (resp->status >= 200 && req == d->reinvite_in)
         d->reinvite_in = NULL;
+    if (resp->status > 100 && resp->status < 200 && sent == 0 && resp->hdr[SC_HDR_RSEQ]) {
+        if (resp->body.len)
+            blob_set(&d->local_sdp, resp->body);
+        rel_sent(d, req, resp);
+        return;
+    }
+    if (resp->status >= 200 && req == d->rel_req)
+        rel_clear(d);       /* the final answer ends its provisionals */
+    if (d->early && resp->status >= 200) {
+        if (resp->status >= 300 || sent != 0) {
+            sc_dialog_drop(d);      /* the call did not happen */
+            return;
+        }
+        sc_dialog_early(d, false);
+    }
     if (resp->status < 200 || resp->status >= 300 || !d->live)
         return;
     if (resp->body.len && (m->method == SC_METHOD_INVITE || m->method == SC_METHOD_UPDATE))
@@ -720,6 +786,89 @@ void sc_dialog_answered(sc_dialog_t *d, sc_req_t *req, const sc_msg_t *resp, int
         sc_timer_arm(&d->ok_timer, d->ok_every);
     }
     sc_timer_arm(&d->ok_giveup, 64ull * cf->t1_ms);
+}
+
+/* --- the UAS core: reliable provisionals (RFC 3262 §3) ---------------------- */
+
+int sc_dialog_rseq(sc_dialog_t *d, sc_msg_t *resp)
+{
+    if (d->rel.s)
+        return -1;      /* §3: not a second one before the first is PRACKed */
+    char v[16];
+    snprintf(v, sizeof(v), "%u", ++d->rseq);
+    return sc_msg_add_header(resp, SC_STR_LIT("RSeq"), sc_str_cstr(v), NULL);
+}
+
+static void rel_clear(sc_dialog_t *d)
+{
+    blob_clear(&d->rel);
+    sc_timer_disarm(&d->rel_timer);
+    sc_timer_disarm(&d->rel_giveup);
+    d->rel_req = NULL;
+}
+
+static void on_rel_timer(void *arg)
+{
+    sc_dialog_t *d = arg;
+    if (d->rel.s == NULL)
+        return;
+    sc_txn_layer_send(d->chain->stack.txns, &d->rel_flow, d->rel.s, d->rel.len);
+    d->rel_every *= 2;
+    sc_timer_arm(&d->rel_timer, d->rel_every);
+}
+
+/* §3: no PRACK within 64*T1: the INVITE is refused. */
+static void on_rel_giveup(void *arg)
+{
+    sc_dialog_t *d = arg;
+    sc_req_t *req = d->rel_req;
+    sc_log(SC_LOG_WARN, "dialog %s: no PRACK for our reliable provisional: 500", d->dlg->id);
+    rel_clear(d);
+    if (req && !req->done) {
+        sc_req_answer(req, 500, "No PRACK for the reliable provisional response", NULL, NULL,
+                      SC_STR_NULL);
+        req->core_answered = true;  /* the module still holds it: freed on its late call */
+    }
+}
+
+static void rel_sent(sc_dialog_t *d, sc_req_t *req, const sc_msg_t *resp)
+{
+    sc_str_t out = sc_msg_serialize(resp);
+    if (out.s == NULL || blob_set(&d->rel, out) != 0)
+        return;
+    sc_source_release(&d->rel_flow);
+    d->rel_flow = *sc_txn_flow(req->txn);
+    sc_source_hold(&d->rel_flow);
+    d->rel_req = req;
+    const sc_txn_conf_t *cf = conf_of(d);
+    if (d->rel_flow.kind == SC_TP_UDP) {
+        d->rel_every = cf->t1_ms;
+        sc_timer_arm(&d->rel_timer, d->rel_every);
+    }
+    sc_timer_arm(&d->rel_giveup, 64ull * cf->t1_ms);
+}
+
+/* A PRACK: for our pending reliable provisional (RAck: its RSeq, the
+ * INVITE's CSeq), else 481. */
+static void prack(sc_dialog_t *d, sc_req_t *req)
+{
+    const sc_msg_t *m = req->msg;
+    const sc_hdr_t *h = m->hdr[SC_HDR_RACK];
+    unsigned rseq = 0, cseq = 0;
+    char buf[64] = "";
+    if (h && h->value.len < sizeof(buf)) {
+        memcpy(buf, h->value.s, h->value.len);
+        sscanf(buf, "%u %u", &rseq, &cseq);
+    }
+    if (d->rel.s == NULL || rseq != d->rseq || d->rel_req == NULL ||
+        cseq != d->rel_req->msg->cseq.num) {
+        sc_res_send(&req->res, 481, "No such reliable provisional response");
+        return;
+    }
+    rel_clear(d);
+    if (m->body.len)
+        blob_set(&d->remote_sdp, m->body);
+    sc_res_send(&req->res, 200, NULL);
 }
 
 bool sc_dialog_receive_ack(const sc_stack_t *st, const sc_msg_t *ack)
@@ -865,7 +1014,7 @@ bool sc_dialog_receive(const sc_stack_t *st, sc_txn_t *t, const sc_source_t *src
         }
         break;
     case SC_METHOD_PRACK:
-        sc_res_send(&req->res, 200, NULL);
+        prack(d, req);
         break;
     default:
         sc_res_add_header(&req->res, "Allow",

@@ -37,8 +37,9 @@ struct sc_uac {
     bool           ringing;     /* a provisional came: a CANCEL may go */
     bool           cancel_wanted, cancel_sent;
     bool           done;        /* the callback ran */
-    sc_dialog_t   *dialog;      /* the first 2xx's */
+    sc_dialog_t   *dialog;      /* early (a reliable 1xx's), then the first 2xx's */
     char          *remote_tag;  /* its To tag */
+    bool           confirmed;   /* a 2xx made it the call's */
     sc_uac_t      *prev, *next; /* on the chain's list */
 };
 
@@ -163,28 +164,65 @@ static void end_fork(sc_uac_t *u, const sc_msg_t *resp)
     sc_dialog_destroy(d, NULL, NULL, NULL);
 }
 
-static void on_2xx(sc_uac_t *u, const sc_msg_t *msg)
+/* The dialog for the To tag of resp: the early one a reliable 1xx
+ * made, or a new one.  NULL for another fork's tag or without Contact. */
+static sc_dialog_t *dialog_for(sc_uac_t *u, const sc_msg_t *resp)
 {
-    if (u->dialog || u->remote_tag) {
-        if (u->remote_tag && msg->to && sc_str_eq_c(msg->to->tag, u->remote_tag)) {
-            if (u->dialog)
-                sc_dialog_send_ack(u->dialog, msg->cseq.num);   /* retransmitted 2xx */
-        } else {
-            end_fork(u, msg);
-        }
+    if (u->remote_tag)
+        return resp->to && sc_str_eq_c(resp->to->tag, u->remote_tag) ? u->dialog : NULL;
+    sc_dlg_t *dl = sc_dlg_new_uac(sc_txn_request(u->txn), resp);
+    sc_dialog_t *d = dl ? sc_dialog_new(u->chain, u->inst, dl) : NULL;
+    if (d == NULL)
+        return NULL;
+    u->dialog = d;
+    sc_dialog_hold(d);          /* for the ACKs of retransmitted 2xx */
+    u->remote_tag = strdup(dl->remote_tag);
+    sc_dialog_set_sdp(d, sc_str_cstr(u->offer ? u->offer : ""), SC_STR_NULL);
+    return d;
+}
+
+/* RFC 3262 §4: a reliable provisional is PRACKed in its early dialog. */
+static void on_reliable(sc_uac_t *u, const sc_msg_t *msg)
+{
+    if (u->remote_tag && (msg->to == NULL || !sc_str_eq_c(msg->to->tag, u->remote_tag))) {
+        sc_log(SC_LOG_INFO, "uac: a reliable %u from a second fork: not acknowledged", msg->status);
         return;
     }
-    sc_dlg_t *dl = sc_dlg_new_uac(sc_txn_request(u->txn), msg);
-    sc_dialog_t *d = dl ? sc_dialog_new(u->chain, u->inst, dl) : NULL;
+    sc_dialog_t *d = dialog_for(u, msg);
+    if (d == NULL) {
+        sc_log(SC_LOG_WARN, "uac: a reliable %u without To tag or Contact: no PRACK", msg->status);
+        return;
+    }
+    sc_dialog_early(d, true);
+    sc_dialog_prack(d, msg);
+}
+
+static void on_2xx(sc_uac_t *u, const sc_msg_t *msg)
+{
+    if (u->confirmed) {
+        if (msg->to && sc_str_eq_c(msg->to->tag, u->remote_tag))
+            sc_dialog_send_ack(u->dialog, msg->cseq.num);   /* retransmitted 2xx */
+        else
+            end_fork(u, msg);
+        return;
+    }
+    sc_dialog_t *d = dialog_for(u, msg);
+    if (d == NULL && u->remote_tag) {   /* early with another fork: that one dies */
+        sc_dialog_drop(u->dialog);
+        sc_dialog_release(u->dialog);
+        u->dialog = NULL;
+        free(u->remote_tag);
+        u->remote_tag = NULL;
+        d = dialog_for(u, msg);
+    }
     if (d == NULL) {
         sc_log(SC_LOG_WARN, "uac: a 2xx without To tag or Contact: no dialog");
         finish(u, NULL, &(sc_response_t){ .msg = msg, .status = msg->status });
         return;
     }
-    u->dialog = d;
-    sc_dialog_hold(d);          /* for the ACKs of retransmitted 2xx */
-    u->remote_tag = strdup(dl->remote_tag);
-    sc_dialog_set_sdp(d, sc_str_cstr(u->offer ? u->offer : ""), msg->body);
+    u->confirmed = true;
+    sc_dialog_early(d, false);
+    sc_dialog_confirm(d, msg);
     sc_dialog_send_ack(d, msg->cseq.num);
     sc_dialog_session_from(d, msg);
     sc_cdr_emit(u->chain, "cdr:start", "network", "uac", NULL, msg->status, msg);
@@ -201,6 +239,9 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
             break;
         if (msg->status < 200) {
             u->ringing = true;
+            if (msg->status > 100 && sc_token_list_has(msg->require, "100rel") &&
+                msg->hdr[SC_HDR_RSEQ])
+                on_reliable(u, msg);
             if (u->cancel_wanted)
                 send_cancel(u);
             if (u->on_provisional && !u->done)
@@ -211,6 +252,8 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
                    !u->cancel_wanted && retry_with_credentials(u, msg) == 0) {
             break;
         } else if (!u->done) {
+            if (u->dialog && !u->confirmed)
+                sc_dialog_drop(u->dialog);  /* the early dialog ends with the call */
             sc_cdr_emit(u->chain, "cdr:stop", "network", NULL,
                         msg->status == 487 ? "call-canceled" : "call-rejected", msg->status, msg);
             finish(u, NULL, &(sc_response_t){ .msg = msg, .status = msg->status });
@@ -264,8 +307,8 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
     if (!has_se && c->session_expires_s) {
         snprintf(se, sizeof(se), "Session-Expires: %u", c->session_expires_s);
         lines[n++] = se;
-        lines[n++] = "Supported: timer";
     }
+    lines[n++] = "Supported: 100rel, timer";   /* RFC 3262, RFC 4028 */
     lines[n] = NULL;
     sc_out_t out = { .method = "INVITE", .uri = o->uri, .headers = lines,
                      .content_type = o->content_type ? o->content_type : "application/sdp",

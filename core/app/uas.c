@@ -25,7 +25,9 @@ static void contact_for(const sc_req_t *req, char *out, size_t cap)
 sc_dialog_t *sc_uas_dialog(sc_req_t *req, sc_instance_t *inst)
 {
     char contact[INET6_ADDRSTRLEN + 40];
-    if (req->done || req->dialog || req->msg->method != SC_METHOD_INVITE ||
+    if (req->dialog)                /* early: made by a reliable provisional */
+        return req->done ? NULL : req->dialog;
+    if (req->done || req->msg->method != SC_METHOD_INVITE ||
         req->chain->stack.dialogs == NULL)
         return NULL;
     contact_for(req, contact, sizeof(contact));
@@ -38,6 +40,23 @@ sc_dialog_t *sc_uas_dialog(sc_req_t *req, sc_instance_t *inst)
     sc_dialog_set_sdp(d, SC_STR_NULL, req->msg->body);
     req->dialog = d;
     return d;
+}
+
+void sc_uas_reliable(sc_req_t *req, sc_msg_t *resp)
+{
+    const sc_msg_t *m = req->msg;
+    sc_instance_t *inst = req->pos >= 0 && req->pos < req->chain->n ? &req->chain->links[req->pos]
+                                                                    : NULL;
+    bool offered = sc_token_list_has(m->supported, "100rel") || sc_token_list_has(m->require, "100rel");
+    bool fresh = req->dialog == NULL;
+    sc_dialog_t *d = offered ? sc_uas_dialog(req, inst) : NULL;
+    if (d && fresh)
+        sc_dialog_early(d, true);
+    if (d == NULL || sc_dialog_rseq(d, resp) != 0) {
+        sc_log(SC_LOG_INFO, "%u to %.*s sent unreliably: %s", resp->status, SC_STR_FMT(m->call_id),
+               offered ? "a reliable one is not yet PRACKed" : "the caller does not support 100rel");
+        sc_msg_remove_header(resp, SC_STR_LIT("Require"));
+    }
 }
 
 /* The dialog made for a 200 that did not leave: gone again. */

@@ -210,6 +210,16 @@ void sc_dlg_refresh_target(sc_dlg_t *d, const sc_msg_t *m)
     }
 }
 
+void sc_dlg_confirm(sc_dlg_t *d, const sc_msg_t *resp)
+{
+    char *r = route_set(resp->record_route, true);
+    if (r) {
+        free(d->route);
+        d->route = r;
+    }
+    sc_dlg_refresh_target(d, resp);
+}
+
 /* --- the table: buckets by Call-ID ------------------------------------- */
 
 struct sc_dlg_table {

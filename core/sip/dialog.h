@@ -58,6 +58,10 @@ bool sc_dlg_accept_cseq(sc_dlg_t *d, const sc_msg_t *req);
  * remote target becomes m's Contact, when it has one. */
 void sc_dlg_refresh_target(sc_dlg_t *d, const sc_msg_t *m);
 
+/* §13.2.2.4: the 2xx that confirms an early UAC dialog sets its route
+ * set (Record-Route reversed) and remote target anew. */
+void sc_dlg_confirm(sc_dlg_t *d, const sc_msg_t *resp);
+
 /* --- the table of dialogs ------------------------------------------- */
 typedef struct sc_dlg_table sc_dlg_table_t;
 

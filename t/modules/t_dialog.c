@@ -1,7 +1,9 @@
 /* t_dialog — test module for the framework's dialogs, driven by headers
  * of the request that reaches it:
  *
- *   X-Mode: uas      answer the INVITE with sc_uas_create (SDP "v=0 uas")
+ *   X-Mode: uas      answer the INVITE with sc_uas_create (SDP "v=0 uas");
+ *                    X-Early: MS sends a reliable 183 with SDP first and
+ *                    answers MS later
  *   X-Mode: b2bua    sc_b2bua_create to X-Target; the legs are tied: a BYE
  *                    on one ends the other, a re-INVITE on one is passed
  *                    to the other and answered with what it answered;
@@ -30,7 +32,7 @@ typedef struct call {
     sc_instance_t *inst;
     sc_dialog_t   *a, *b;           /* b2bua: uas and uac; else a alone */
     unsigned       hangup_ms, hold_ms, cancel_ms;
-    struct event  *hangup, *hold, *cancel;
+    struct event  *hangup, *hold, *cancel, *answer;
     sc_uac_t      *uac;
     sc_req_t      *req;             /* b2bua: A's INVITE until connected */
     sc_res_t      *res;
@@ -60,8 +62,8 @@ static unsigned header_ms(sc_req_t *req, const char *name)
 
 static void call_free(call_t *c)
 {
-    struct event *evs[] = { c->hangup, c->hold, c->cancel };
-    for (int i = 0; i < 3; i++)
+    struct event *evs[] = { c->hangup, c->hold, c->cancel, c->answer };
+    for (int i = 0; i < 4; i++)
         if (evs[i])
             event_free(evs[i]);
     free(c);
@@ -256,6 +258,23 @@ static void on_cancel_timer(evutil_socket_t fd, short what, void *arg)
     sc_uac_cancel(c->uac);
 }
 
+static void on_answer_timer(evutil_socket_t fd, short what, void *arg)
+{
+    call_t *c = arg;
+    (void)fd;
+    (void)what;
+    sc_uas_opts_t o = { .local_sdp = SDP_UAS };
+    c->a = sc_uas_create(c->req, c->res, &o);
+    if (c->a == NULL) {
+        sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "too late to answer");
+        sc_res_send(c->res, 500, "too late");   /* lets go of it */
+        call_free(c);
+        return;
+    }
+    c->req = NULL;
+    connected(c);
+}
+
 static void handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
 {
     sc_str_t mode = sc_req_header(req, "X-Mode");
@@ -265,7 +284,15 @@ static void handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     c->hold_ms = header_ms(req, "X-Hold-After");
     c->cancel_ms = header_ms(req, "X-Cancel-After");
     char *target = cstr(sc_req_header(req, "X-Target"));
-    if (mode.len == 3 && memcmp(mode.s, "uas", 3) == 0) {
+    unsigned early = header_ms(req, "X-Early");
+    if (mode.len == 3 && memcmp(mode.s, "uas", 3) == 0 && early) {
+        sc_res_add_header(res, "Require", "100rel");
+        sc_res_set_body(res, "application/sdp", (sc_str_t){ SDP_UAS, sizeof(SDP_UAS) - 1 });
+        sc_res_send(res, 183, NULL);
+        c->req = req;
+        c->res = res;
+        arm(c, &c->answer, early, on_answer_timer);
+    } else if (mode.len == 3 && memcmp(mode.s, "uas", 3) == 0) {
         sc_uas_opts_t o = { .local_sdp = SDP_UAS };
         c->a = sc_uas_create(req, res, &o);
         if (c->a)
