@@ -33,7 +33,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define SC_ABI_VERSION 1
+#define SC_ABI_VERSION 2
 
 #define SC_STRINGIFY_(x) #x
 #define SC_STRINGIFY(x)  SC_STRINGIFY_(x)
@@ -257,7 +257,9 @@ sc_dialog_t *sc_dialog_find(const sc_instance_t *inst, const char *id);
 sc_dialog_t *sc_dialog_find_by_call_id(const sc_instance_t *inst, const char *call_id,
                                        const char *from_tag);
 
-/* Ends the dialog with BYE (headers added; may be NULL).  cb, when
+/* Ends the dialog with BYE (a subscription: NOTIFY with
+ * Subscription-State: terminated as notifier, SUBSCRIBE with Expires: 0
+ * as subscriber) (headers added; may be NULL).  cb, when
  * given, gets the BYE's final response.  The dialog is gone on return
  * (no SC_DIALOG_DESTROY for it).  0, or -1 when the BYE could not be
  * sent (the dialog is gone all the same). */
@@ -279,7 +281,11 @@ typedef struct {
 } sc_uas_opts_t;
 /* Answers req (an INVITE, not yet answered) with 200 — To tag, Contact
  * (the address it arrived on), the local SDP — and returns the dialog,
- * created as the 200 leaves.  NULL when it could not be answered (the
+ * created as the 200 leaves.  A SUBSCRIBE gets 202 with the Expires it
+ * asked for (at most 3600 s, default 3600) and a subscription dialog:
+ * the module sends its NOTIFYs with sc_dialog_request; it ends with a
+ * NOTIFY "Subscription-State: terminated" (sc_dialog_destroy, expiry,
+ * an unsubscribe).  NULL when it could not be answered (the
  * request was cancelled, or is not an INVITE): then answer it yourself
  * if it is not done. */
 sc_dialog_t *sc_uas_create(sc_req_t *req, sc_res_t *res, const sc_uas_opts_t *o);
@@ -297,6 +303,8 @@ typedef struct {
      * create call's arg */
     void (*on_request)(sc_str_t sent, void *arg);
     void (*on_provisional)(const sc_response_t *r, void *arg);
+    const char        *method;          /* NULL: INVITE; or SUBSCRIBE (give Event
+                                           and Expires in headers) */
 } sc_uac_opts_t;
 /* Called once: with the dialog on 2xx (the core sent the ACK), or with
  * d NULL and the final response on failure (408 timeout, 503 transport,

@@ -131,7 +131,7 @@ sub check {
 }
 my ($rc, $out) = check("  - module: t_badabi\n");
 is($rc, 1, 'a module built for another ABI is refused');
-like($out, qr{:5:13: module "t_badabi" \(\S+t_badabi\.so\) was built for module ABI 2 \("sipchain-abi/999 ptr8 size8"\); this sipchain has ABI 1 \("sipchain-abi/1 ptr8 size8"\)},
+like($out, qr{:5:13: module "t_badabi" \(\S+t_badabi\.so\) was built for module ABI 3 \("sipchain-abi/999 ptr8 size8"\); this sipchain has ABI 2 \("sipchain-abi/2 ptr8 size8"\)},
      'with a sentence naming both ABIs');
 ($rc, $out) = check("  - module: t_nosym\n");
 like($out, qr{t_nosym\.so is not a sipchain module}, 'a shared object without sc_module is refused');

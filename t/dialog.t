@@ -340,6 +340,80 @@ is(caller_run('relb2a', 'uac_100rel.xml', 2, inf('relb2a', "b2bua;sip:bob\@127.0
    'b2bua: B\'s reliable 183 reached A reliably, A\'s PRACK answered') or diag(sipp_out('relb2a'));
 is(sipp_wait($b, 'relb2'), 0, 'sipp B: PRACKed by us') or diag(sipp_out('relb2'));
 
+# subscriptions (RFC 6665)
+sub sub_msg {
+    my ($cid_, $seq, $exp, %o) = @_;
+    return msg('SUBSCRIBE', $seq, cid => $cid_, totag => $o{totag},
+               x => { 'X-Mode' => 'uas', 'Event' => 'presence', 'Expires' => $exp, %{ $o{x} // {} } });
+}
+sub next_request {
+    my ($method, $cid_, $timeout) = @_;
+    my $deadline = time + ($timeout // 3);
+    while (time < $deadline) {
+        my $m = recv_msg($c, $deadline - time) // return undef;
+        return $m if $m =~ /^$method / && $m =~ /^Call-ID: \Q$cid_\E\r$/mi;
+    }
+    return undef;
+}
+sub answer_200 {
+    my ($m) = @_;
+    my @h = map { "$_\r\n" } ($m =~ /^((?:Via|From|To|Call-ID|CSeq): [^\r]*)\r$/mgi);
+    $c->send("SIP/2.0 200 OK\r\n" . join('', @h) . "Content-Length: 0\r\n\r\n", 0, $to);
+}
+$r = do { $c->send(sub_msg('sub-a', 1, 60, x => { 'X-Hangup-After' => 300 }), 0, $to); final_of(3, 'sub-a') };
+is(status($r), '202 Accepted', 'SUBSCRIBE answered 202 by sc_uas_create');
+is(hval($r, 'Expires'), '60', 'with the Expires granted');
+like(hval($r, 'Contact'), qr/^<sip:127\.0\.0\.1:$port>$/, 'and our Contact');
+my $n = next_request('NOTIFY', 'sub-a');
+like(hval($n // '', 'Subscription-State'), qr/^terminated;reason=noresource$/, 'sc_dialog_destroy: NOTIFY terminated');
+is(hval($n // '', 'Event'), 'presence', 'for the subscription\'s Event');
+answer_200($n) if $n;
+
+$t0 = time;
+$r = do { $c->send(sub_msg('sub-b', 1, 1), 0, $to); final_of(3, 'sub-b') };
+is(hval($r, 'Expires'), '1', 'a 1 s subscription');
+$n = next_request('NOTIFY', 'sub-b', 4);
+like(hval($n // '', 'Subscription-State'), qr/^terminated;reason=timeout$/, 'not refreshed: NOTIFY terminated;reason=timeout');
+cmp_ok(time - $t0, '>=', 0.9, 'when it expired');
+answer_200($n) if $n;
+
+$r = do { $c->send(sub_msg('sub-c', 1, 60), 0, $to); final_of(3, 'sub-c') };
+my ($subtag) = hval($r, 'To') =~ /;tag=([^;]+)/;
+$r = do { $c->send(sub_msg('sub-c', 2, 0, totag => $subtag), 0, $to); final_of(3, 'sub-c') };
+is(status($r), '200 OK', 'unsubscribe (Expires: 0) in the dialog: 200');
+$n = next_request('NOTIFY', 'sub-c');
+like(hval($n // '', 'Subscription-State'), qr/^terminated/, 'and the final NOTIFY');
+answer_200($n) if $n;
+sleep 0.2;
+like(logtext(), qr/destroy by the core on uas leg sub-c;from-tag=rawtag/, 'the module heard the subscription end');
+
+# the module subscribes to us; our NOTIFY terminated ends it
+is(trigger('X-Mode' => 'subscribe', 'X-Target' => "sip:raw\@127.0.0.1:$me"), '200 subscribing',
+   'the module subscribes (sc_uac_create with SUBSCRIBE)');
+my $sub;
+for (1 .. 10) { my $m = recv_msg($c, 0.3) // next; if ($m =~ /^SUBSCRIBE /) { $sub = $m; last } }
+ok($sub, 'its SUBSCRIBE came');
+like(hval($sub // '', 'Event'), qr/^presence$/, 'with its Event');
+if ($sub) {
+    my ($scid) = hval($sub, 'Call-ID');
+    my ($ftag) = hval($sub, 'From') =~ /;tag=([^;]+)/;
+    my @h = map { "$_\r\n" } ($sub =~ /^((?:Via|From|Call-ID|CSeq): [^\r]*)\r$/mgi);
+    my $toh = hval($sub, 'To') . ';tag=notifier1';
+    $c->send("SIP/2.0 202 Accepted\r\n" . join('', @h) . "To: $toh\r\nContact: <sip:raw\@127.0.0.1:$me>\r\n"
+             . "Expires: 60\r\nContent-Length: 0\r\n\r\n", 0, $to);
+    sleep 0.3;
+    like(logtext(), qr/connected \Q$scid\E;from-tag=\Q$ftag\E/, 'the subscription dialog exists');
+    my $fromh = hval($sub, 'From');
+    my $notify = "NOTIFY sip:sipchain\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;branch=z9hG4bK-n1;rport\r\n"
+               . "From: $toh\r\nTo: $fromh\r\nCall-ID: $scid\r\nCSeq: 1 NOTIFY\r\nContact: <sip:raw\@127.0.0.1:$me>\r\n"
+               . "Event: presence\r\nSubscription-State: terminated;reason=deactivated\r\nMax-Forwards: 70\r\n"
+               . "Content-Length: 0\r\n\r\n";
+    $c->send($notify, 0, $to);
+    is(status(final_of(3, $scid)), '200 OK', 'NOTIFY terminated answered 200');
+    sleep 0.2;
+    like(logtext(), qr/destroy by request on uac leg \Q$scid\E/, 'and it ended the subscription (destroy event)');
+}
+
 # no PRACK at all: the 183 is resent, then the INVITE gets 500
 my $np = "noprack-" . int(rand(1e9));
 $t0 = time;

@@ -139,6 +139,9 @@ void sc_dialog_answered(sc_dialog_t *d, sc_req_t *req, const sc_msg_t *resp, int
 void sc_dialog_session_from(sc_dialog_t *d, const sc_msg_t *resp);
 /* dialog.c: the Session-Expires interval of m, 0 when it has none. */
 unsigned sc_session_expires_of(const sc_msg_t *m);
+/* dialog.c: RFC 6665: d is a subscription to event, which ends unless
+ * the subscriber refreshes it within expires seconds (notifier side). */
+void      sc_dialog_subscription(sc_dialog_t *d, sc_str_t event, unsigned expires);
 /* dialog.c: RFC 3262.  Early: a dialog of reliable provisionals, not yet
  * a call (no CDR, dropped if the call fails).  The PRACK for a reliable
  * provisional we received; the RSeq of one we send (-1 while the last

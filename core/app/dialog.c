@@ -66,6 +66,9 @@ struct sc_dialog {
     unsigned       se_next;         /* what the 2xx being sent says */
     bool           we_refresh_next;
     sc_timer_t     se_timer;
+    /* RFC 6665: a subscription, not a call */
+    bool           subscription;
+    blob_t         event;           /* the Event it is for */
     /* RFC 3262: the early dialog of reliable provisionals */
     bool           early;
     uint32_t       rseq;            /* last RSeq we sent */
@@ -224,6 +227,7 @@ static void unref(sc_dialog_t *d)
     blob_clear(&d->ack);
     blob_clear(&d->local_sdp);
     blob_clear(&d->remote_sdp);
+    blob_clear(&d->event);
     sc_dlg_free(d->dlg);
     free(d);
 }
@@ -246,6 +250,18 @@ static void end_silent(sc_dialog_t *d)
     d->reinvite_in = NULL;
     d->rel_req = NULL;
     unref(d);
+}
+
+void sc_dialog_subscription(sc_dialog_t *d, sc_str_t event, unsigned expires)
+{
+    d->subscription = true;
+    d->cdr_open = false;            /* not a call */
+    blob_set(&d->event, event);
+    if (!d->dlg->uac && expires) {  /* the subscriber refreshes, or it ends */
+        d->se = expires;
+        d->we_refresh = false;
+        sc_timer_arm(&d->se_timer, expires * 1000ull);
+    }
 }
 
 void sc_dialog_early(sc_dialog_t *d, bool early)
@@ -562,11 +578,32 @@ static sc_msg_t *in_dialog(sc_dialog_t *d, sc_method_t method, sc_str_t name,
     return m;
 }
 
+/* What ends the dialog: BYE; for a subscription, NOTIFY terminated (we
+ * notify) or SUBSCRIBE with Expires: 0 (we subscribed). */
+static sc_msg_t *ending(sc_dialog_t *d, const char *const *headers, const char *why)
+{
+    if (!d->subscription)
+        return in_dialog(d, SC_METHOD_BYE, SC_STR_NULL, headers, NULL, SC_STR_NULL);
+    sc_method_t method = d->dlg->uac ? SC_METHOD_SUBSCRIBE : SC_METHOD_NOTIFY;
+    sc_msg_t *m = in_dialog(d, method, SC_STR_NULL, headers, NULL, SC_STR_NULL);
+    char state[64];
+    snprintf(state, sizeof(state), "terminated;reason=%s", why);
+    if (m && (sc_msg_add_header(m, SC_STR_LIT("Event"), blob_str(&d->event), NULL) != 0 ||
+              sc_msg_add_header(m, method == SC_METHOD_NOTIFY ? SC_STR_LIT("Subscription-State")
+                                                              : SC_STR_LIT("Expires"),
+                                method == SC_METHOD_NOTIFY ? sc_str_cstr(state) : SC_STR_LIT("0"),
+                                NULL) != 0)) {
+        sc_msg_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 int sc_dialog_destroy(sc_dialog_t *d, const char *const *headers, sc_response_cb cb, void *arg)
 {
     if (d == NULL || !d->live)
         return -1;
-    sc_msg_t *m = in_dialog(d, SC_METHOD_BYE, SC_STR_NULL, headers, NULL, SC_STR_NULL);
+    sc_msg_t *m = ending(d, headers, "noresource");
     if (m)
         cdr_stop(d, "application", "normal-release", m);
     int rc = m ? sc_dialog_send(d, m, cb, arg) : -1;
@@ -579,10 +616,11 @@ void sc_dialog_end(sc_dialog_t *d, const char *reason)
     if (!d->live)
         return;
     d->refs++;
-    sc_msg_t *m = in_dialog(d, SC_METHOD_BYE, SC_STR_NULL, NULL, NULL, SC_STR_NULL);
+    sc_msg_t *m = ending(d, NULL, d->subscription && d->se ? "timeout" : "noresource");
     if (m) {
-        sc_msg_add_header(m, SC_STR_LIT("Reason"), SC_STR_LIT("SIP;cause=200;text=\"ended by sipchain\""),
-                          NULL);
+        if (!d->subscription)
+            sc_msg_add_header(m, SC_STR_LIT("Reason"),
+                              SC_STR_LIT("SIP;cause=200;text=\"ended by sipchain\""), NULL);
         cdr_stop(d, "application", reason, m);
         sc_dialog_send(d, m, NULL, NULL);
     }
@@ -953,6 +991,31 @@ static void reinvite(sc_dialog_t *d, sc_req_t *req)
         to_handler(d, note, req, false);
 }
 
+/* RFC 6665 §4.2.1.2: a refresh restarts the subscription's clock; an
+ * Expires of 0 ends it (the final NOTIFY goes out). */
+static void subscribe_again(sc_dialog_t *d, sc_req_t *req)
+{
+    const sc_msg_t *m = req->msg;
+    if (!d->subscription || d->dlg->uac) {
+        sc_res_send(&req->res, 489, "Bad Event");
+        return;
+    }
+    unsigned expires = m->has_expires ? (m->expires > 3600 ? 3600 : m->expires) : 3600;
+    char v[16];
+    snprintf(v, sizeof(v), "%u", expires);
+    sc_res_add_header(&req->res, "Expires", v);
+    sc_res_send(&req->res, 200, NULL);
+    if (expires == 0) {
+        d->se = 0;
+        d->refs++;
+        sc_dialog_end(d, "normal-release");
+        unref(d);
+        return;
+    }
+    d->se = expires;
+    sc_timer_arm(&d->se_timer, expires * 1000ull);
+}
+
 static bool subscription_over(const sc_msg_t *m)
 {
     sc_hdr_t *h = m->hdr[SC_HDR_SUBSCRIPTION_STATE];
@@ -1015,6 +1078,9 @@ bool sc_dialog_receive(const sc_stack_t *st, sc_txn_t *t, const sc_source_t *src
         break;
     case SC_METHOD_PRACK:
         prack(d, req);
+        break;
+    case SC_METHOD_SUBSCRIBE:
+        subscribe_again(d, req);
         break;
     default:
         sc_res_add_header(&req->res, "Allow",

@@ -40,6 +40,7 @@ struct sc_uac {
     sc_dialog_t   *dialog;      /* early (a reliable 1xx's), then the first 2xx's */
     char          *remote_tag;  /* its To tag */
     bool           confirmed;   /* a 2xx made it the call's */
+    bool           subscribe;   /* a SUBSCRIBE: no ACK, no CDR */
     sc_uac_t      *prev, *next; /* on the chain's list */
 };
 
@@ -221,6 +222,13 @@ static void on_2xx(sc_uac_t *u, const sc_msg_t *msg)
         return;
     }
     u->confirmed = true;
+    if (u->subscribe) {
+        const sc_msg_t *req = sc_txn_request(u->txn);
+        sc_hdr_t *ev = req->hdr[SC_HDR_EVENT];
+        sc_dialog_subscription(d, ev ? ev->value : SC_STR_LIT("presence"), 0);
+        finish(u, d, &(sc_response_t){ .msg = msg, .status = msg->status });
+        return;
+    }
     sc_dialog_early(d, false);
     sc_dialog_confirm(d, msg);
     sc_dialog_send_ack(d, msg->cseq.num);
@@ -251,6 +259,8 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
         } else if ((msg->status == 401 || msg->status == 407) && u->user && !u->authed &&
                    !u->cancel_wanted && retry_with_credentials(u, msg) == 0) {
             break;
+        } else if (!u->done && u->subscribe) {
+            finish(u, NULL, &(sc_response_t){ .msg = msg, .status = msg->status });
         } else if (!u->done) {
             if (u->dialog && !u->confirmed)
                 sc_dialog_drop(u->dialog);  /* the early dialog ends with the call */
@@ -263,7 +273,8 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
     case SC_TXN_EV_TRANSPORT_ERROR:
         if (current && !u->done) {
             bool timeout = ev == SC_TXN_EV_TIMEOUT;
-            sc_cdr_emit(u->chain, "cdr:stop", "application", NULL, "call-rejected",
+            if (!u->subscribe)
+                sc_cdr_emit(u->chain, "cdr:stop", "application", NULL, "call-rejected",
                         timeout ? 408 : 503, sc_txn_request(t));
             finish(u, NULL, &(sc_response_t){ .status = timeout ? 408 : 503,
                                               .reason = timeout ? "Request Timeout"
@@ -295,6 +306,13 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
         sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: no URI");
         return NULL;
     }
+    const char *method = o->method ? o->method : "INVITE";
+    bool invite = strcmp(method, "INVITE") == 0;
+    if (!invite && strcmp(method, "SUBSCRIBE") != 0) {
+        sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: %s makes no dialog (INVITE or SUBSCRIBE)",
+                        method);
+        return NULL;
+    }
     /* RFC 4028: we offer a session timer unless the module set one */
     const char *lines[64];
     char se[64];
@@ -304,13 +322,14 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
         has_se |= strncasecmp(*h, "Session-Expires:", 16) == 0 || strncasecmp(*h, "x:", 2) == 0;
         lines[n++] = *h;
     }
-    if (!has_se && c->session_expires_s) {
+    if (invite && !has_se && c->session_expires_s) {
         snprintf(se, sizeof(se), "Session-Expires: %u", c->session_expires_s);
         lines[n++] = se;
     }
-    lines[n++] = "Supported: 100rel, timer";   /* RFC 3262, RFC 4028 */
+    if (invite)
+        lines[n++] = "Supported: 100rel, timer";   /* RFC 3262, RFC 4028 */
     lines[n] = NULL;
-    sc_out_t out = { .method = "INVITE", .uri = o->uri, .headers = lines,
+    sc_out_t out = { .method = method, .uri = o->uri, .headers = lines,
                      .content_type = o->content_type ? o->content_type : "application/sdp",
                      .body = sc_str_cstr(o->local_sdp), .proxy = o->proxy };
     if (o->local_sdp == NULL)
@@ -340,7 +359,9 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
     }
     if (u->user && u->password == NULL)
         u->password = strdup("");
-    sc_cdr_emit(c, "cdr:attempt", "application", NULL, NULL, 0, m);
+    u->subscribe = !invite;
+    if (invite)
+        sc_cdr_emit(c, "cdr:attempt", "application", NULL, NULL, 0, m);
     if (start(u, m, &route.flow) != 0) {
         sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: INVITE %s: cannot send", o->uri);
         uac_free(u);

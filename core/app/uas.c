@@ -1,6 +1,7 @@
 /*
  * uas.c — answering a call (drachtio-srf's createUAS): the 200 with our
- * To tag, Contact and SDP, and the UAS dialog it creates (§12.1.1).  The
+ * To tag, Contact and SDP, and the UAS dialog it creates (§12.1.1); or a
+ * SUBSCRIBE with 202 and the subscription dialog (RFC 6665).  The
  * dialog exists before the 200 leaves, so that the 200 goes out through
  * it (Contact, retransmission until the ACK).
  */
@@ -27,7 +28,8 @@ sc_dialog_t *sc_uas_dialog(sc_req_t *req, sc_instance_t *inst)
     char contact[INET6_ADDRSTRLEN + 40];
     if (req->dialog)                /* early: made by a reliable provisional */
         return req->done ? NULL : req->dialog;
-    if (req->done || req->msg->method != SC_METHOD_INVITE ||
+    sc_method_t mt = req->msg->method;
+    if (req->done || (mt != SC_METHOD_INVITE && mt != SC_METHOD_SUBSCRIBE) ||
         req->chain->stack.dialogs == NULL)
         return NULL;
     contact_for(req, contact, sizeof(contact));
@@ -84,6 +86,22 @@ sc_dialog_t *sc_uas_create(sc_req_t *req, sc_res_t *res, const sc_uas_opts_t *o)
     sc_dialog_t *d = sc_uas_dialog(req, inst);
     if (d == NULL)
         return NULL;
+    if (req->msg->method == SC_METHOD_SUBSCRIBE) {
+        const sc_msg_t *m = req->msg;
+        unsigned expires = m->has_expires ? (m->expires > 3600 ? 3600 : m->expires) : 3600;
+        sc_hdr_t *ev = m->hdr[SC_HDR_EVENT];
+        char line[32];
+        snprintf(line, sizeof(line), "Expires: %u", expires);
+        const char *lines[34] = { line };
+        for (int i = 0; o && o->headers && o->headers[i] && i < 32; i++)
+            lines[i + 1] = o->headers[i];
+        sc_dialog_subscription(d, ev ? ev->value : SC_STR_LIT("presence"), expires);
+        if (sc_req_answer(req, 202, NULL, lines, NULL, SC_STR_NULL) != 0) {
+            sc_uas_undo(req);
+            return NULL;
+        }
+        return d;
+    }
     sc_str_t sdp = o && o->local_sdp ? sc_str_cstr(o->local_sdp) : SC_STR_NULL;
     if (sc_req_answer(req, 200, NULL, o ? o->headers : NULL, o ? o->content_type : NULL, sdp) != 0) {
         sc_uas_undo(req);

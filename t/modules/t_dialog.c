@@ -12,6 +12,8 @@
  *   X-Mode: uac      (any method) sc_uac_create to X-Target; the trigger
  *                    is answered 200 at once; X-Auth-User/X-Auth-Pass are
  *                    the credentials, X-Cancel-After: MS cancels
+ *   X-Mode: subscribe    (any method) subscribes (sc_uac_create, SUBSCRIBE,
+ *                    Event: presence) to X-Target
  *   X-Hangup-After: MS   we send the BYE that long after connecting
  *   X-Hold-After: MS     we send a re-INVITE "hold" that long after
  *
@@ -330,6 +332,13 @@ static void handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
             arm(c, &c->cancel, c->cancel_ms, on_cancel_timer);
         free(user);
         free(pass);
+    } else if (mode.len == 9 && memcmp(mode.s, "subscribe", 9) == 0) {
+        const char *hdrs[] = { "Event: presence", "Expires: 60", NULL };
+        sc_uac_opts_t o = { .uri = target, .method = "SUBSCRIBE", .headers = hdrs };
+        c->uac = sc_uac_create(inst, &o, on_uac, c);
+        sc_res_send(res, c->uac ? 200 : 500, c->uac ? "subscribing" : "uac refused");
+        if (c->uac == NULL)
+            call_free(c);
     } else {
         free(c);
         sc_next(req);
