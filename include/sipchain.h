@@ -165,6 +165,8 @@ typedef struct {
     bool               record_route;
     unsigned           provisional_timeout_s;  /* sequential: next target if no 1xx (0: none) */
     unsigned           final_timeout_s; /* cancel what rings past this (timer C; 0: 180 s) */
+    bool               follow_redirects;    /* a 3xx's Contacts become targets (§16.5,
+                                               up to 8 redirects); else it is relayed */
 } sc_proxy_opts_t;
 int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o);
 

@@ -117,6 +117,31 @@ is(status_of($ok), '200', 'the 200 is relayed');
 unlike($ok, qr/branch=z9hG4bKsc/, 'without our Via');
 is(stop_server($pid), 0, 'stopped');
 
+# follow_redirects: a 302's Contact becomes the next target; without it
+# the 302 goes up
+for my $follow (1, 0) {
+    ($p1, $p1port) = peer();
+    ($p2, $p2port) = peer();
+    ($pid, $port) = proxy("    follow_redirects: " . ($follow ? 'true' : 'false')
+                          . "\n    targets: [ \"sip:bob\@127.0.0.1:$p1port\" ]\n");
+    my $cid = "redir-$follow-" . int(rand(1e9));
+    to_proxy($port, invite($port, cid => $cid));
+    $r1 = recv_msg($p1, 2);
+    $p1->send(answer($r1, '302 Moved Temporarily', "Contact: <sip:carol\@127.0.0.1:$p2port>\r\n"), 0, $p1->peername);
+    if ($follow) {
+        $r2 = recv_req($p2, 'INVITE');
+        like($r2 // '', qr/^INVITE sip:carol\@127\.0\.0\.1:$p2port /, 'follow_redirects: the 302\'s Contact gets the INVITE');
+        $p2->send(answer($r2, '200 OK'), 0, $p2->peername) if $r2;
+        is(status_of((finals(1, $cid))[0]), '200', 'and its 200 goes up, not the 302');
+    } else {
+        my @f = finals(1, $cid);
+        is(status_of($f[0]), '302', 'without follow_redirects the 302 goes up');
+        like($f[0] // '', qr/^Contact: <sip:carol\@/m, 'with its Contact');
+    }
+    is(stop_server($pid), 0, 'stopped');
+    1 while recv_msg($c, 0.1);      # the 302 resent while it was not ACKed
+}
+
 # 3. parallel: a 6xx beats a 486; 401 and 407 challenges are merged
 ($p1, $p1port) = peer();
 ($p2, $p2port) = peer();

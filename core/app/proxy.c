@@ -96,7 +96,8 @@ typedef struct proxy {
     sc_txn_t      *stxn;
     char          *targets[MAX_TARGETS];
     int            ntargets, next_target;
-    bool           parallel, record_route;
+    bool           parallel, record_route, follow_redirects;
+    int            redirects;   /* 3xx followed so far */
     unsigned       prov_timeout_s;
     branch_t      *branches;
     int            live;        /* branches whose transaction runs */
@@ -266,11 +267,43 @@ void sc_proxy_cancelled(proxy_t *p)
     cancel_all(p);
 }
 
+/* §16.5: the Contacts of a 3xx added as targets (those not tried yet).
+ * Returns how many. */
+static int recurse(proxy_t *p, const sc_msg_t *resp)
+{
+    int added = 0;
+    if (++p->redirects > 8)
+        return 0;               /* a redirect loop: the 3xx is the answer */
+    for (const sc_addr_t *a = resp->contact; a && p->ntargets < MAX_TARGETS; a = a->next) {
+        if (a->uri.scheme != SC_URI_SIP && a->uri.scheme != SC_URI_SIPS)
+            continue;
+        bool seen = false;
+        for (int i = 0; i < p->ntargets && !seen; i++)
+            seen = strlen(p->targets[i]) == a->uri.raw.len &&
+                   memcmp(p->targets[i], a->uri.raw.s, a->uri.raw.len) == 0;
+        if (!seen && (p->targets[p->ntargets] = strndup(a->uri.raw.s, a->uri.raw.len)) != NULL) {
+            p->ntargets++;
+            added++;
+        }
+    }
+    return added;
+}
+
 static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp)
 {
     proxy_t *p = b->p;
     b->final = true;
     b->status = status;
+    if (status >= 300 && status < 400 && p->follow_redirects && resp && !p->stop &&
+        recurse(p, resp) > 0) {
+        sc_log(SC_LOG_INFO, "proxy: %u redirects to %d more target(s)", status,
+               p->ntargets - p->next_target);
+        if (p->parallel)
+            start_next(p);      /* the new targets ring beside the others */
+        else
+            maybe_finish(p);
+        return;
+    }
     if (status >= 200 && status < 300) {
         sc_msg_t *r = relayable(resp);
         if (r)
@@ -498,6 +531,7 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
     sc_txn_ref(p->stxn);
     p->parallel = o->parallel;
     p->record_route = o->record_route;
+    p->follow_redirects = o->follow_redirects;
     p->prov_timeout_s = o->provisional_timeout_s;
     if (o->targets)
         for (int i = 0; o->targets[i] && p->ntargets < MAX_TARGETS; i++)

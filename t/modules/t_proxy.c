@@ -1,7 +1,7 @@
 /* t_proxy — test module: proxies initial requests (no To tag) to the
  * configured targets, in-dialog ones by their Request-URI (loose
  * routing).  Keys: targets (list of URIs), parallel, record_route,
- * provisional_timeout, final_timeout. */
+ * provisional_timeout, final_timeout, follow_redirects. */
 #include <stdlib.h>
 
 #include <sipchain.h>
@@ -16,7 +16,8 @@ typedef struct {
 static int create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, size_t errlen)
 {
     static const char *const keys[] = { "targets", "parallel", "record_route",
-                                        "provisional_timeout", "final_timeout", NULL };
+                                        "provisional_timeout", "final_timeout",
+                                        "follow_redirects", NULL };
     state_t *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return -1;
@@ -32,6 +33,9 @@ static int create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, si
     const sc_conf_node_t *k;
     unsigned long v;
     if ((k = sc_conf_get(conf, "parallel")) && sc_conf_bool(k, &st->o.parallel, err, errlen))
+        return -1;
+    if ((k = sc_conf_get(conf, "follow_redirects")) &&
+        sc_conf_bool(k, &st->o.follow_redirects, err, errlen))
         return -1;
     if ((k = sc_conf_get(conf, "record_route")) && sc_conf_bool(k, &st->o.record_route, err, errlen))
         return -1;
