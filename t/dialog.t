@@ -152,8 +152,18 @@ is(status($r), '200 OK', 're-INVITE taking us off hold: 200');
 $c->send(msg('ACK', $cseq + 4, cid => $cid, totag => $totag), 0, $to);
 sleep 0.2;
 like(logtext(), qr/t_dialog: unhold by request/, 'the module heard "unhold"');
+sub find_status {
+    my (%x) = @_;
+    my $fc = "find-" . int(rand(1e9));
+    $c->send(msg('MESSAGE', 1, cid => $fc, x => { 'X-Mode' => 'find', %x }), 0, $to);
+    return status(final_of(3, $fc));
+}
+is(find_status('X-Dialog-Id' => "$cid;from-tag=rawtag"), '200 found uas', 'sc_dialog_find by id');
+is(find_status('X-Call-ID' => $cid, 'X-From-Tag' => 'rawtag'), '200 found uas', 'and by Call-ID + From tag');
+is(find_status('X-Call-ID' => $cid, 'X-From-Tag' => 'other'), '404 no such dialog', 'another From tag: none');
 $r = do { $c->send(msg('BYE', $cseq + 5, cid => $cid, totag => $totag), 0, $to); final_of() };
 is(status($r), '200 OK', 'BYE: 200');
+is(find_status('X-Dialog-Id' => "$cid;from-tag=rawtag"), '404 no such dialog', 'once ended it is not found');
 $r = do { $c->send(msg('INFO', $cseq + 6, cid => $cid, totag => $totag), 0, $to); final_of() };
 isnt(status($r), '200 OK', 'after the BYE the dialog is gone');
 

@@ -14,6 +14,9 @@
  *                    the credentials, X-Cancel-After: MS cancels
  *   X-Mode: subscribe    (any method) subscribes (sc_uac_create, SUBSCRIBE,
  *                    Event: presence) to X-Target
+ *   X-Mode: find     (any method) answers 200 "found uas|uac" when the
+ *                    dialog X-Dialog-Id (or X-Call-ID + X-From-Tag) is
+ *                    live, else 404
  *   X-Hangup-After: MS   we send the BYE that long after connecting
  *   X-Hold-After: MS     we send a re-INVITE "hold" that long after
  *
@@ -332,6 +335,16 @@ static void handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
             arm(c, &c->cancel, c->cancel_ms, on_cancel_timer);
         free(user);
         free(pass);
+    } else if (mode.len == 4 && memcmp(mode.s, "find", 4) == 0) {
+        char *id = cstr(sc_req_header(req, "X-Dialog-Id"));
+        char *cid = cstr(sc_req_header(req, "X-Call-ID")), *ft = cstr(sc_req_header(req, "X-From-Tag"));
+        sc_dialog_t *d = id[0] ? sc_dialog_find(inst, id) : sc_dialog_find_by_call_id(inst, cid, ft);
+        sc_res_send(res, d ? 200 : 404, d ? (sc_dialog_is_uac(d) ? "found uac" : "found uas")
+                                          : "no such dialog");
+        free(id);
+        free(cid);
+        free(ft);
+        free(c);
     } else if (mode.len == 9 && memcmp(mode.s, "subscribe", 9) == 0) {
         const char *hdrs[] = { "Event: presence", "Expires: 60", NULL };
         sc_uac_opts_t o = { .uri = target, .method = "SUBSCRIBE", .headers = hdrs };
