@@ -36,7 +36,7 @@ for my $lost (0, 10) {
     my $loss = $lost ? "-lost $lost" : '';
     my $uas = fork() // die;
     if ($uas == 0) {
-        exec("cd $dir && exec $sipp -sn uas -i 127.0.0.1 -p $uas_port -m $n $loss -timeout 60s -timeout_error "
+        exec("cd $dir && exec $sipp -sf $ENV{PWD}/t/sipp/uas_lossy.xml -i 127.0.0.1 -p $uas_port -m $n $loss -timeout 60s -timeout_error "
            . "-nostdin >uas-$lost.out 2>&1");
     }
     sleep 0.3;
@@ -49,8 +49,10 @@ for my $lost (0, 10) {
     if ($done != $uas) { kill 'TERM', $uas; waitpid($uas, 0) }
     my $uas_rc = $? >> 8;
     TODO: {
-        # known: under loss some calls end 408 at the proxy (see the
-        # session note); kept visible, not yet required
+        # known: under loss a call now and then still fails, on sipp's
+        # side as far as the traces show (a scenario cannot wait for an
+        # ACK and a retransmitted INVITE at once); kept visible, not yet
+        # required
         local $TODO = $lost ? 'calls through the proxy under 10% loss' : undef;
         is($rc >> 8, 0, "sipp: $n calls INVITE/180/200/ACK/BYE through the proxy" . ($lost ? " with $lost% loss" : ''))
             or diag(do { local (@ARGV, $/) = "$dir/uac-$lost.out"; <> });
