@@ -23,13 +23,7 @@
 static void req_free(sc_req_t *req)
 {
     sc_chain_t *c = req->chain;
-    if (req->prev)
-        req->prev->next = req->next;
-    else
-        c->pending = req->next;
-    if (req->next)
-        req->next->prev = req->prev;
-    c->npending--;
+    sc_list_remove(&c->pending, &req->link);
     if (req->timer)
         event_free(req->timer);
     sc_proxy_detach(req->proxy);
@@ -327,11 +321,7 @@ sc_req_t *sc_req_new(sc_chain_t *c, sc_txn_t *txn, const sc_source_t *src)
     sc_source_hold(&req->src);
     req->res.req = req;
     sc_gen_tag(req->to_tag, 16);
-    req->next = c->pending;
-    if (c->pending)
-        c->pending->prev = req;
-    c->pending = req;
-    c->npending++;
+    sc_list_push(&c->pending, &req->link);
     req->timer = evtimer_new(c->base, on_timeout, req);
     struct timeval tv = { .tv_sec = c->request_timeout_s };
     if (req->timer)
@@ -365,7 +355,7 @@ void sc_chain_set_session_timers(sc_chain_t *c, unsigned expires_s, unsigned min
 
 unsigned sc_chain_pending(const sc_chain_t *c)
 {
-    return c->npending + c->nuacs + c->nproxies + c->nother;
+    return c->pending.n + c->uacs.n + c->proxies.n + c->calls.n + c->ndreqs;
 }
 
 void sc_chain_set_stack(sc_chain_t *c, const sc_stack_t *stack)
@@ -375,8 +365,8 @@ void sc_chain_set_stack(sc_chain_t *c, const sc_stack_t *stack)
 
 void sc_chain_abort_pending(sc_chain_t *c)
 {
-    while (c->pending) {
-        sc_req_t *req = c->pending;
+    sc_req_t *req;
+    while ((req = sc_list_first(&c->pending, sc_req_t, link)) != NULL) {
         if (!req->done)
             respond(req, 503, "Server Stopping", false);
         req_free(req);

@@ -6,6 +6,7 @@
 
 #include "app.h"
 #include "dialog.h"
+#include "sc_list.h"
 #include "txn.h"
 
 #define SC_MAX_METHOD_FILTER 16
@@ -60,7 +61,7 @@ struct sc_req {
     int           depth;        /* handler calls on the stack */
     struct event *timer;
     struct sc_res res;
-    sc_req_t     *prev, *next;
+    sc_link_t     link;         /* on the chain's pending list */
 };
 
 typedef struct service {
@@ -81,22 +82,18 @@ typedef struct uac uac_t;
 
 struct sc_chain {
     sc_stack_t         stack;
-    uac_t             *uacs;        /* sc_request()s awaiting a final response */
-    unsigned           nuacs;
-    struct proxy      *proxies;     /* proxied requests with branches open */
-    unsigned           nproxies;
-    unsigned           nother;      /* dialog requests and calls in flight */
-    sc_uac_t          *calls;       /* sc_uac_create's, until they let go */
-    sc_dialog_t       *dialogs;     /* created by its modules, until freed */
-    unsigned           ndialogs;
+    sc_list_t          uacs;        /* sc_request()s awaiting a final response */
+    sc_list_t          proxies;     /* proxied requests with branches open */
+    unsigned           ndreqs;      /* requests of its dialogs in flight */
+    sc_list_t          calls;       /* sc_uac_create's, until they let go */
+    sc_list_t          dialogs;     /* created by its modules, until freed */
     service_t         *services;
     subscription_t    *subs, **subs_tail;
     sc_instance_t     *links;
     int                n;
     unsigned           default_status;
     struct event_base *base;
-    sc_req_t          *pending;
-    unsigned           npending;
+    sc_list_t          pending;     /* requests not yet freed */
     bool               started;     /* start hooks ran: stop hooks will */
     unsigned           request_timeout_s;
     unsigned           session_expires_s, min_se_s;    /* RFC 4028 */

@@ -29,7 +29,7 @@ typedef struct dreq {
     char           *offer;      /* re-INVITE: our new SDP, kept on 2xx */
     size_t          offer_len;
     bool            final;
-    struct dreq    *prev, *next;
+    sc_link_t       link;       /* on its dialog's list */
 } dreq_t;
 
 typedef struct {
@@ -80,8 +80,8 @@ struct sc_dialog {
     /* §14: one re-INVITE at a time each way */
     bool           reinvite_out;
     sc_req_t      *reinvite_in;
-    dreq_t        *reqs;
-    sc_dialog_t   *prev, *next;
+    sc_list_t      reqs;            /* its requests in flight, newest first */
+    sc_link_t      link;            /* on the chain's list */
 };
 
 static int blob_set(blob_t *b, sc_str_t v)
@@ -161,7 +161,7 @@ sc_dialog_t *sc_dialog_find_by_call_id(const sc_instance_t *inst, const char *ca
     return live_owner(sc_dlg_table_find_from_tag(t, sc_str_cstr(call_id), sc_str_cstr(from_tag)));
 }
 
-unsigned sc_chain_dialogs(const sc_chain_t *c) { return c->ndialogs; }
+unsigned sc_chain_dialogs(const sc_chain_t *c) { return c->dialogs.n; }
 
 /* --- life ----------------------------------------------------------------- */
 
@@ -194,11 +194,7 @@ sc_dialog_t *sc_dialog_new(sc_chain_t *c, sc_instance_t *inst, sc_dlg_t *dlg)
     sc_timer_init(&d->rel_timer, clock, on_rel_timer, d);
     sc_timer_init(&d->rel_giveup, clock, on_rel_giveup, d);
     sc_dlg_table_add(c->stack.dialogs, dlg);
-    d->next = c->dialogs;
-    if (c->dialogs)
-        c->dialogs->prev = d;
-    c->dialogs = d;
-    c->ndialogs++;
+    sc_list_push(&c->dialogs, &d->link);
     return d;
 }
 
@@ -207,13 +203,7 @@ static void unref(sc_dialog_t *d)
     if (--d->refs)
         return;
     sc_chain_t *c = d->chain;
-    if (d->prev)
-        d->prev->next = d->next;
-    else
-        c->dialogs = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
-    c->ndialogs--;
+    sc_list_remove(&c->dialogs, &d->link);
     sc_timer_fini(&d->ok_timer);
     sc_timer_fini(&d->ok_giveup);
     sc_timer_fini(&d->se_timer);
@@ -387,15 +377,10 @@ static void on_session_timer(void *arg)
 static void dreq_free(dreq_t *r)
 {
     sc_dialog_t *d = r->d;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        d->reqs = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
+    sc_list_remove(&d->reqs, &r->link);
     free(r->offer);
     free(r);
-    d->chain->nother--;
+    d->chain->ndreqs--;
     unref(d);
 }
 
@@ -511,12 +496,9 @@ int sc_dialog_send(sc_dialog_t *d, sc_msg_t *m, sc_response_cb cb, void *arg)
         return -1;
     }
     *r = (dreq_t){ .d = d, .method = m->method, .cseq = m->cseq.num, .cb = cb, .arg = arg };
-    r->next = d->reqs;
-    if (d->reqs)
-        d->reqs->prev = r;
-    d->reqs = r;
+    sc_list_push(&d->reqs, &r->link);
     d->refs++;
-    d->chain->nother++;
+    d->chain->ndreqs++;
     r->txn = sc_txn_client_new(st->txns, m, &route.flow, on_dreq, r);
     if (r->txn == NULL) {
         sc_log(SC_LOG_WARN, "dialog %s: cannot send the request", d->dlg->id);
@@ -542,7 +524,7 @@ int sc_dialog_prack(sc_dialog_t *d, const sc_msg_t *prov)
 }
 
 /* The last request sent (newest first on the list). */
-static dreq_t *last_sent(sc_dialog_t *d) { return d->reqs; }
+static dreq_t *last_sent(sc_dialog_t *d) { return sc_list_first(&d->reqs, dreq_t, link); }
 
 /* A request in the dialog with our Contact where it refreshes the
  * target, the lines and the body given.  NULL when it cannot be built. */
@@ -1101,9 +1083,9 @@ void sc_chain_end_dialogs(sc_chain_t *c)
 {
     /* from the head each time: a destroy handler may end others */
     for (;;) {
-        sc_dialog_t *d = c->dialogs;
+        sc_dialog_t *d = sc_list_first(&c->dialogs, sc_dialog_t, link);
         while (d && !d->live)
-            d = d->next;
+            d = sc_list_next(d, sc_dialog_t, link);
         if (d == NULL)
             return;
         sc_dialog_end(d, "system-initiated-termination");
@@ -1112,14 +1094,15 @@ void sc_chain_end_dialogs(sc_chain_t *c)
 
 void sc_chain_drop_dialogs(sc_chain_t *c)
 {
-    while (c->dialogs) {
-        sc_dialog_t *d = c->dialogs;
+    sc_dialog_t *d;
+    while ((d = sc_list_first(&c->dialogs, sc_dialog_t, link)) != NULL) {
         d->refs++;
         memset(d->on, 0, sizeof(d->on));
         end_silent(d);
-        while (d->reqs) {
-            sc_txn_set_tu(d->reqs->txn, NULL, NULL);
-            dreq_free(d->reqs);
+        dreq_t *r;
+        while ((r = last_sent(d)) != NULL) {
+            sc_txn_set_tu(r->txn, NULL, NULL);
+            dreq_free(r);
         }
         unref(d);
     }

@@ -106,19 +106,13 @@ typedef struct proxy {
     bool           stop;        /* no new branches: cancelled, 2xx or 6xx */
     struct event  *timer_c;
     struct event  *prov_timer;
-    struct proxy  *prev, *next;
+    sc_link_t      link;        /* on the chain's list */
 } proxy_t;
 
 static void proxy_free(proxy_t *p)
 {
     sc_chain_t *c = p->chain;
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        c->proxies = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    c->nproxies--;
+    sc_list_remove(&c->proxies, &p->link);
     for (branch_t *b = p->branches, *n; b; b = n) {
         n = b->next;
         if (b->txn)
@@ -146,8 +140,9 @@ void sc_proxy_detach(proxy_t *p)
 
 void sc_chain_drop_proxies(sc_chain_t *c)
 {
-    while (c->proxies)
-        proxy_free(c->proxies);
+    proxy_t *p;
+    while ((p = sc_list_first(&c->proxies, proxy_t, link)) != NULL)
+        proxy_free(p);
 }
 
 /* --- responses upstream -------------------------------------------------- */
@@ -540,11 +535,7 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
         p->targets[p->ntargets++] = strndup(m->ruri_str.s, m->ruri_str.len);
     p->timer_c = evtimer_new(c->base, on_timer_c, p);
     p->prov_timer = evtimer_new(c->base, on_prov_timeout, p);
-    p->next = c->proxies;
-    if (c->proxies)
-        c->proxies->prev = p;
-    c->proxies = p;
-    c->nproxies++;
+    sc_list_push(&c->proxies, &p->link);
     req->proxy = p;
     if (m->method == SC_METHOD_INVITE) {
         struct timeval tv = { .tv_sec = o->final_timeout_s ? o->final_timeout_s : 180 };

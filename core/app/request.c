@@ -25,7 +25,7 @@ struct uac {
     void          *arg;
     sc_txn_t      *txn;
     bool           final;       /* the final response was delivered */
-    uac_t         *prev, *next;
+    sc_link_t      link;        /* on the chain's list */
 };
 
 unsigned sc_response_status(const sc_response_t *r) { return r->status; }
@@ -45,14 +45,7 @@ sc_str_t sc_response_header(const sc_response_t *r, const char *name)
 
 static void uac_unlink(uac_t *u)
 {
-    sc_chain_t *c = u->chain;
-    if (u->prev)
-        u->prev->next = u->next;
-    else
-        c->uacs = u->next;
-    if (u->next)
-        u->next->prev = u->prev;
-    c->nuacs--;
+    sc_list_remove(&u->chain->uacs, &u->link);
 }
 
 static void deliver(uac_t *u, const sc_response_t *res)
@@ -94,8 +87,8 @@ static void on_txn(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
 
 void sc_chain_drop_uacs(sc_chain_t *c)
 {
-    while (c->uacs) {
-        uac_t *u = c->uacs;
+    uac_t *u;
+    while ((u = sc_list_first(&c->uacs, uac_t, link)) != NULL) {
         sc_txn_set_tu(u->txn, NULL, NULL);
         uac_unlink(u);
         free(u);
@@ -292,10 +285,6 @@ int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb c
         free(u);
         return -1;
     }
-    u->next = c->uacs;
-    if (c->uacs)
-        c->uacs->prev = u;
-    c->uacs = u;
-    c->nuacs++;
+    sc_list_push(&c->uacs, &u->link);
     return 0;
 }

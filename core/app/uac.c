@@ -41,19 +41,13 @@ struct sc_uac {
     char          *remote_tag;  /* its To tag */
     bool           confirmed;   /* a 2xx made it the call's */
     bool           subscribe;   /* a SUBSCRIBE: no ACK, no CDR */
-    sc_uac_t      *prev, *next; /* on the chain's list */
+    sc_link_t      link;        /* on the chain's list */
 };
 
 static void uac_free(sc_uac_t *u)
 {
     sc_chain_t *c = u->chain;
-    if (u->prev)
-        u->prev->next = u->next;
-    else
-        c->calls = u->next;
-    if (u->next)
-        u->next->prev = u->prev;
-    c->nother--;
+    sc_list_remove(&c->calls, &u->link);
     if (u->dialog)
         sc_dialog_release(u->dialog);
     free(u->user);
@@ -345,11 +339,7 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
     }
     *u = (sc_uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .on_request = o->on_request,
                      .on_provisional = o->on_provisional };
-    c->nother++;
-    u->next = c->calls;
-    if (c->calls)
-        c->calls->prev = u;
-    c->calls = u;
+    sc_list_push(&c->calls, &u->link);
     if ((o->auth_username && (u->user = strdup(o->auth_username)) == NULL) ||
         (o->auth_password && (u->password = strdup(o->auth_password ? o->auth_password : "")) == NULL) ||
         (o->local_sdp && (u->offer = strdup(o->local_sdp)) == NULL)) {
@@ -372,8 +362,8 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
 
 void sc_chain_drop_calls(sc_chain_t *c)
 {
-    while (c->calls) {
-        sc_uac_t *u = c->calls;
+    sc_uac_t *u;
+    while ((u = sc_list_first(&c->calls, sc_uac_t, link)) != NULL) {
         for (int i = 0; i < 2; i++)
             if (u->txns[i])
                 sc_txn_set_tu(u->txns[i], NULL, NULL);
