@@ -463,6 +463,20 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     on_draining(-1, 0, s);
 }
 
+/* For the teardown: a signal now would find libevent's handlers gone
+ * (the default action: death before the log is flushed); held, they die
+ * with the process. */
+static void hold_signals(void)
+{
+    sigset_t held;
+    sigemptyset(&held);
+    sigaddset(&held, SIGTERM);
+    sigaddset(&held, SIGINT);
+    sigaddset(&held, SIGHUP);
+    sigaddset(&held, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &held, NULL);
+}
+
 int sc_server_run(const char *file)
 {
     server_t s = { .file = file };
@@ -511,15 +525,7 @@ int sc_server_run(const char *file)
     sc_log(SC_LOG_INFO, "stopped (%lu datagrams dropped)", s.dropped);
     status = 0;
 out:
-    /* a signal now would find libevent's handlers gone (the default
-     * action: death before the log is flushed); held, they die with us */
-    sigset_t held;
-    sigemptyset(&held);
-    sigaddset(&held, SIGTERM);
-    sigaddset(&held, SIGINT);
-    sigaddset(&held, SIGHUP);
-    sigaddset(&held, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &held, NULL);
+    hold_signals();
     /* chains before the listeners their requests hold */
     while (s.retired) {
         generation_t *g = s.retired;
