@@ -314,6 +314,32 @@ for my $pf ('yes', 'no') {
 }
 like(logtext(), qr/cdr:stop source=network role=- reason=call-rejected status=486/, 'cdr:stop call-rejected');
 
+# the callback forms: response headers and A's SDP computed per response
+$b = sipp_bg('b2bcb', "-sf $scen/uas_b2b.xml -m 1 -i 127.0.0.1 -p $bport");
+sleep 0.3;
+my $cbc = "b2bcb-" . int(rand(1e9));
+$c->send(msg('INVITE', 1, cid => $cbc, body => $offer,
+             x => { 'X-Mode' => 'b2bua', 'X-Target' => "sip:bob\@127.0.0.1:$bport", 'X-Callbacks' => 'yes',
+                    'X-Forward-Me' => 'from-A' }), 0, $to);
+my ($ring180, $ok200);
+for (1 .. 20) {
+    my $m = recv_msg($c, 0.25) // next;
+    next unless $m =~ /\Q$cbc\E/;
+    $ring180 = $m if $m =~ m{^SIP/2\.0 180};
+    if ($m =~ m{^SIP/2\.0 200}) { $ok200 = $m; last }
+}
+is(hval($ring180 // '', 'X-From-Cb'), '180', 'response_headers_cb: its header on the 180 to A');
+is(hval($ok200 // '', 'X-From-Cb'), '200', 'and on the 200');
+like($ok200 // '', qr/\r\n\r\nv=0\r\n.*s=from-cb/s, 'local_sdp_a_cb: A gets the SDP it returned');
+unlike($ok200 // '', qr/^(?:Via|v):[^\r]*127\.0\.0\.1:$bport/mi, 'no trace of B in A\'s 200 (topology hidden)');
+if ($ok200) {
+    my ($atag) = hval($ok200, 'To') =~ /;tag=([^;]+)/;
+    $c->send(msg('ACK', 1, cid => $cbc, totag => $atag), 0, $to);
+    $r = do { $c->send(msg('BYE', 2, cid => $cbc, totag => $atag), 0, $to); final_of(3, $cbc) };
+    is(status($r), '200 OK', 'A hangs up');
+}
+is(sipp_wait($b, 'b2bcb'), 0, 'sipp B: called, and the BYE passed on') or diag(sipp_out('b2bcb'));
+
 # CANCEL from A
 $b = sipp_bg('b2bcancel', "-sf $scen/uas_ring_cancel.xml -m 1 -i 127.0.0.1 -p $bport");
 sleep 0.3;

@@ -8,7 +8,9 @@
  *                    on one ends the other, a re-INVITE on one is passed
  *                    to the other and answered with what it answered;
  *                    X-Pass-Failure: no leaves B's failure to the module,
- *                    which answers A "480 Tried B: STATUS"
+ *                    which answers A "480 Tried B: STATUS"; X-Callbacks: yes
+ *                    adds X-From-Cb: STATUS to A's responses and gives A
+ *                    the SDP "s=from-cb" (the callback forms)
  *   X-Mode: uac      (any method) sc_uac_create to X-Target; the trigger
  *                    is answered 200 at once; X-Auth-User/X-Auth-Pass are
  *                    the credentials, X-Cancel-After: MS cancels
@@ -212,6 +214,24 @@ static void connected(call_t *c)
 
 /* --- the three modes ---------------------------------------------------- */
 
+static void response_headers_cb(const sc_response_t *b, sc_res_t *a, void *arg)
+{
+    char v[16];
+    (void)arg;
+    snprintf(v, sizeof(v), "%u", sc_response_status(b));
+    sc_res_add_header(a, "X-From-Cb", v);
+}
+
+#define SDP_CB "v=0\r\no=- 3 3 IN IP4 127.0.0.1\r\ns=from-cb\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7004 RTP/AVP 0\r\n"
+
+static const char *sdp_a_cb(sc_str_t b_sdp, const sc_response_t *b, void *arg)
+{
+    (void)b_sdp;
+    (void)b;
+    (void)arg;
+    return SDP_CB;
+}
+
 static void on_b2b(sc_dialog_t *uas, sc_dialog_t *uac, const sc_response_t *r, void *arg)
 {
     call_t *c = arg;
@@ -315,6 +335,11 @@ static void handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         o.response_headers = rh;
         o.proxy_request_headers = pass;
         o.pass_failure = !(pf.len == 2 && memcmp(pf.s, "no", 2) == 0);
+        sc_str_t cbs = sc_req_header(req, "X-Callbacks");
+        if (cbs.len == 3 && memcmp(cbs.s, "yes", 3) == 0) {
+            o.response_headers_cb = response_headers_cb;
+            o.local_sdp_a_cb = sdp_a_cb;
+        }
         c->req = req;
         c->res = res;
         if (sc_b2bua_create(req, res, &o, on_b2b, c) == NULL) {
