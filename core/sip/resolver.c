@@ -1,0 +1,532 @@
+/* resolver.c — see resolver.h. */
+#include "resolver.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "dns_msg.h"
+#include "sc_list.h"
+#include "sc_log.h"
+
+typedef struct {
+    char         name[SC_DNS_NAME_MAX];
+    uint16_t     port;
+    sc_tp_kind_t kind;
+} hop_t;
+
+struct sc_resolve {
+    sc_resolver_t *r;
+    sc_resolved_cb cb;
+    void          *arg;
+    char           host[SC_DNS_NAME_MAX];
+    bool           tls;
+    /* SRV names still to ask, with the transport each stands for */
+    char           srv[4][SC_DNS_NAME_MAX];
+    sc_tp_kind_t   srv_kind[4];
+    int            nsrv, srv_at;
+    bool           naptr_done;
+    /* hosts whose addresses make the targets, in order */
+    hop_t          hops[SC_MAX_TARGETS];
+    int            nhops, hop_at;
+    bool           tried_aaaa;
+    sc_dns_rr_t    extra[16];           /* addresses an SRV answer carried along */
+    int            nextra;
+    sc_target_t    out[SC_MAX_TARGETS];
+    int            nout;
+    const char    *why;
+    /* the query in flight */
+    sc_dns_type_t  qtype;
+    char           qname[SC_DNS_NAME_MAX];
+    uint16_t       id;
+    unsigned       tries;
+    evutil_socket_t fd;
+    struct event  *rd, *timer, *done;
+    sc_link_t      link;
+};
+
+struct sc_resolver {
+    struct event_base *base;
+    sc_dns_conf_t      conf;
+    char               hosts_file[256];
+    sc_list_t          pending;
+};
+
+static uint16_t default_port(sc_tp_kind_t k) { return k == SC_TP_TLS ? 5061 : 5060; }
+
+/* nameserver lines of /etc/resolv.conf, port 53 */
+static void read_resolv_conf(sc_dns_conf_t *c)
+{
+    FILE *f = fopen("/etc/resolv.conf", "r");
+    char line[256], ip[128];
+    while (f && fgets(line, sizeof(line), f) && c->nservers < SC_DNS_MAX_SERVERS) {
+        if (sscanf(line, " nameserver %127s", ip) != 1)
+            continue;
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&c->servers[c->nservers];
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&c->servers[c->nservers];
+        memset(&c->servers[c->nservers], 0, sizeof(c->servers[0]));
+        if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+            v4->sin_family = AF_INET;
+            v4->sin_port = htons(53);
+            c->server_len[c->nservers++] = sizeof(*v4);
+        } else if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+            v6->sin6_family = AF_INET6;
+            v6->sin6_port = htons(53);
+            c->server_len[c->nservers++] = sizeof(*v6);
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+sc_resolver_t *sc_resolver_new(struct event_base *base, const sc_dns_conf_t *conf)
+{
+    sc_resolver_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->base = base;
+    if (conf)
+        r->conf = *conf;
+    if (r->conf.nservers == 0)
+        read_resolv_conf(&r->conf);
+    snprintf(r->hosts_file, sizeof(r->hosts_file), "%s",
+             r->conf.hosts_file ? r->conf.hosts_file : "/etc/hosts");
+    r->conf.hosts_file = r->hosts_file;
+    if (r->conf.timeout_ms == 0)
+        r->conf.timeout_ms = 1000;
+    if (r->conf.attempts == 0)
+        r->conf.attempts = 2;
+    return r;
+}
+
+static void query_stop(sc_resolve_t *q)
+{
+    if (q->rd) {
+        event_free(q->rd);
+        q->rd = NULL;
+    }
+    if (q->fd >= 0) {
+        close(q->fd);
+        q->fd = -1;
+    }
+    if (q->timer)
+        evtimer_del(q->timer);
+}
+
+static void resolve_free(sc_resolve_t *q)
+{
+    query_stop(q);
+    if (q->timer)
+        event_free(q->timer);
+    if (q->done)
+        event_free(q->done);
+    sc_list_remove(&q->r->pending, &q->link);
+    free(q);
+}
+
+void sc_resolve_cancel(sc_resolve_t *q)
+{
+    if (q)
+        resolve_free(q);
+}
+
+void sc_resolver_free(sc_resolver_t *r)
+{
+    if (r == NULL)
+        return;
+    sc_resolve_t *q;
+    while ((q = sc_list_first(&r->pending, sc_resolve_t, link)) != NULL)
+        resolve_free(q);
+    free(r);
+}
+
+/* --- /etc/hosts -------------------------------------------------------- */
+
+static int to_sockaddr(const char *ip, int family, struct sockaddr_storage *out, socklen_t *len)
+{
+    union {
+        struct sockaddr_storage ss;
+        struct sockaddr_in      v4;
+        struct sockaddr_in6     v6;
+    } u;
+    memset(&u, 0, sizeof(u));
+    if (family != AF_INET6 && inet_pton(AF_INET, ip, &u.v4.sin_addr) == 1) {
+        u.v4.sin_family = AF_INET;
+        *len = sizeof(u.v4);
+    } else if (family != AF_INET && inet_pton(AF_INET6, ip, &u.v6.sin6_addr) == 1) {
+        u.v6.sin6_family = AF_INET6;
+        *len = sizeof(u.v6);
+    } else {
+        return -1;
+    }
+    memcpy(out, &u.ss, sizeof(*out));
+    return 0;
+}
+
+int sc_hosts_lookup(const char *path, const char *name, int family, struct sockaddr_storage *out,
+                    socklen_t *len)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    int rc = -1;
+    while (f && rc != 0 && fgets(line, sizeof(line), f)) {
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *save, *ip = strtok_r(line, " \t\r\n", &save);
+        for (char *n = ip ? strtok_r(NULL, " \t\r\n", &save) : NULL; n && rc != 0;
+             n = strtok_r(NULL, " \t\r\n", &save))
+            if (strcasecmp(n, name) == 0 && to_sockaddr(ip, family, out, len) == 0)
+                rc = 0;
+    }
+    if (f)
+        fclose(f);
+    return rc;
+}
+
+/* --- one query at a time ------------------------------------------------ */
+
+static void step(sc_resolve_t *q);
+static void on_answer(sc_resolve_t *q, const sc_dns_rr_t *rrs, int n);
+static void on_read(evutil_socket_t fd, short what, void *arg);
+
+static void send_query(sc_resolve_t *q)
+{
+    sc_resolver_t *r = q->r;
+    uint8_t buf[512];
+    query_stop(q);
+    unsigned server = q->tries % (unsigned)r->conf.nservers;
+    const struct sockaddr *to = (const struct sockaddr *)&r->conf.servers[server];
+    size_t n = sc_dns_query(q->id, q->qname, q->qtype, buf, sizeof(buf));
+    q->fd = socket(to->sa_family, SOCK_DGRAM, 0);
+    if (n == 0 || q->fd < 0) {
+        on_answer(q, NULL, 0);
+        return;
+    }
+    evutil_make_socket_nonblocking(q->fd);
+    q->rd = event_new(r->base, q->fd, EV_READ | EV_PERSIST, on_read, q);
+    if (q->rd == NULL || sendto(q->fd, buf, n, 0, to, r->conf.server_len[server]) < 0) {
+        on_answer(q, NULL, 0);
+        return;
+    }
+    event_add(q->rd, NULL);
+    struct timeval tv = { r->conf.timeout_ms / 1000, (r->conf.timeout_ms % 1000) * 1000 };
+    evtimer_add(q->timer, &tv);
+}
+
+static void query(sc_resolve_t *q, const char *name, sc_dns_type_t type)
+{
+    snprintf(q->qname, sizeof(q->qname), "%s", name);
+    q->qtype = type;
+    q->tries = 0;
+    evutil_secure_rng_get_bytes(&q->id, sizeof(q->id));
+    if (q->r->conf.nservers == 0) {
+        q->why = "no name server configured";
+        on_answer(q, NULL, 0);
+        return;
+    }
+    send_query(q);
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+    sc_resolve_t *q = arg;
+    uint8_t buf[4096];
+    sc_dns_rr_t rrs[32];
+    int rcode;
+    (void)what;
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0)
+        return;
+    int k = sc_dns_parse(buf, (size_t)n, q->id, &rcode, rrs, 32);
+    if (k < 0)
+        return;                 /* not the answer: keep waiting */
+    if ((buf[2] & 0x02) && k == 0)
+        sc_log(SC_LOG_WARN, "dns: truncated answer for %s (DNS over TCP not done)", q->qname);
+    query_stop(q);
+    if (rcode == 3)
+        q->why = "no such domain";
+    on_answer(q, rrs, k);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    sc_resolve_t *q = arg;
+    (void)fd;
+    (void)what;
+    if (++q->tries < q->r->conf.attempts * (unsigned)q->r->conf.nservers) {
+        send_query(q);
+        return;
+    }
+    query_stop(q);
+    q->why = "no answer from the name servers";
+    on_answer(q, NULL, 0);
+}
+
+/* --- RFC 3263 §4 ---------------------------------------------------------- */
+
+/* Addresses through a union: writing a sockaddr_in and reading the
+ * sockaddr_storage it lies in is what strict aliasing forbids. */
+typedef union {
+    struct sockaddr_storage ss;
+    struct sockaddr_in      v4;
+    struct sockaddr_in6     v6;
+} addr_u;
+
+static void add_target(sc_resolve_t *q, sc_tp_kind_t kind, const struct sockaddr_storage *a,
+                       socklen_t len, uint16_t port)
+{
+    if (q->nout >= SC_MAX_TARGETS)
+        return;
+    addr_u u;
+    memcpy(&u.ss, a, sizeof(u.ss));
+    if (u.ss.ss_family == AF_INET)
+        u.v4.sin_port = htons(port);
+    else
+        u.v6.sin6_port = htons(port);
+    sc_target_t *t = &q->out[q->nout++];
+    t->kind = kind;
+    memcpy(&t->addr, &u.ss, sizeof(t->addr));
+    t->len = len;
+}
+
+static void add_rr_target(sc_resolve_t *q, const hop_t *h, const sc_dns_rr_t *rr)
+{
+    addr_u u;
+    memset(&u, 0, sizeof(u));
+    if (rr->type == SC_DNS_A) {
+        u.v4.sin_family = AF_INET;
+        u.v4.sin_addr = rr->u.a;
+        add_target(q, h->kind, &u.ss, sizeof(u.v4), h->port);
+    } else if (rr->type == SC_DNS_AAAA) {
+        u.v6.sin6_family = AF_INET6;
+        u.v6.sin6_addr = rr->u.aaaa;
+        add_target(q, h->kind, &u.ss, sizeof(u.v6), h->port);
+    }
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    sc_resolve_t *q = arg;
+    (void)fd;
+    (void)what;
+    q->cb(q->out, q->nout, q->nout ? NULL : (q->why ? q->why : "no address"), q->arg);
+    resolve_free(q);
+}
+
+static void finish(sc_resolve_t *q)
+{
+    event_active(q->done, EV_TIMEOUT, 0);       /* never from inside sc_resolve */
+}
+
+static const char *service_of(sc_tp_kind_t k)
+{
+    return k == SC_TP_TLS ? "_sips._tcp" : k == SC_TP_TCP ? "_sip._tcp" : "_sip._udp";
+}
+
+static void add_srv(sc_resolve_t *q, const char *name, sc_tp_kind_t kind)
+{
+    size_t n = strlen(name);
+    if (q->nsrv < 4 && n < SC_DNS_NAME_MAX) {
+        memcpy(q->srv[q->nsrv], name, n + 1);
+        q->srv_kind[q->nsrv++] = kind;
+    }
+}
+
+/* The SRV name of a transport at our host: "_sip._udp.example.com". */
+static void add_srv_for(sc_resolve_t *q, sc_tp_kind_t kind)
+{
+    char name[SC_DNS_NAME_MAX + 16];
+    int n = snprintf(name, sizeof(name), "%s.%s", service_of(kind), q->host);
+    if (n > 0 && n < SC_DNS_NAME_MAX)
+        add_srv(q, name, kind);
+}
+
+static void add_hop(sc_resolve_t *q, const char *name, uint16_t port, sc_tp_kind_t kind)
+{
+    if (q->nhops < SC_MAX_TARGETS) {
+        hop_t *h = &q->hops[q->nhops++];
+        snprintf(h->name, sizeof(h->name), "%s", name);
+        h->port = port;
+        h->kind = kind;
+    }
+}
+
+/* The next thing to ask: an address of the next hop, else the next SRV
+ * name, else (no SRV at all) the host itself. */
+static void step(sc_resolve_t *q)
+{
+    while (q->hop_at < q->nhops) {
+        hop_t *h = &q->hops[q->hop_at];
+        struct sockaddr_storage a;
+        socklen_t len;
+        int found = 0;
+        if (!q->tried_aaaa && sc_hosts_lookup(q->r->conf.hosts_file, h->name, 0, &a, &len) == 0) {
+            add_target(q, h->kind, &a, len, h->port);
+            q->hop_at++;
+            continue;
+        }
+        for (int i = 0; i < q->nextra && !q->tried_aaaa; i++)
+            if (strcasecmp(q->extra[i].name, h->name) == 0) {
+                add_rr_target(q, h, &q->extra[i]);
+                found++;
+            }
+        if (found) {
+            q->hop_at++;
+            continue;
+        }
+        query(q, h->name, q->tried_aaaa ? SC_DNS_AAAA : SC_DNS_A);
+        return;
+    }
+    if (q->nhops > 0) {
+        finish(q);
+        return;
+    }
+    if (q->srv_at < q->nsrv) {
+        query(q, q->srv[q->srv_at], SC_DNS_SRV);
+        return;
+    }
+    /* §4.2: no SRV: the host's own address, default port */
+    sc_tp_kind_t k = q->nsrv ? q->srv_kind[0] : SC_TP_UDP;
+    add_hop(q, q->host, default_port(k), k);
+    step(q);
+}
+
+static int by_naptr_order(const void *a, const void *b)
+{
+    const sc_dns_rr_t *x = a, *y = b;
+    if (x->u.naptr.order != y->u.naptr.order)
+        return x->u.naptr.order < y->u.naptr.order ? -1 : 1;
+    return x->u.naptr.preference < y->u.naptr.preference ? -1 : x->u.naptr.preference > y->u.naptr.preference;
+}
+
+static uint32_t rnd32(void)
+{
+    uint32_t v;
+    evutil_secure_rng_get_bytes(&v, sizeof(v));
+    return v;
+}
+
+static void on_answer(sc_resolve_t *q, const sc_dns_rr_t *rrs, int n)
+{
+    switch (q->qtype) {
+    case SC_DNS_NAPTR: {
+        /* §4.1: the services we can use, by order and preference */
+        sc_dns_rr_t use[16];
+        int k = 0;
+        for (int i = 0; i < n && k < 16; i++) {
+            const sc_dns_rr_t *rr = &rrs[i];
+            if (rr->type != SC_DNS_NAPTR || strcmp(rr->u.naptr.flags, "s") != 0)
+                continue;
+            if (strcasecmp(rr->u.naptr.service, "SIP+D2U") == 0 ||
+                strcasecmp(rr->u.naptr.service, "SIP+D2T") == 0 ||
+                (q->tls && strcasecmp(rr->u.naptr.service, "SIPS+D2T") == 0))
+                use[k++] = *rr;
+        }
+        qsort(use, (size_t)k, sizeof(use[0]), by_naptr_order);
+        for (int i = 0; i < k; i++)
+            add_srv(q, use[i].u.naptr.replacement,
+                    strcasecmp(use[i].u.naptr.service, "SIP+D2U") == 0 ? SC_TP_UDP
+                    : strcasecmp(use[i].u.naptr.service, "SIP+D2T") == 0 ? SC_TP_TCP : SC_TP_TLS);
+        if (k == 0) {           /* no NAPTR: SRV for each transport we have */
+            static const sc_tp_kind_t kinds[] = { SC_TP_UDP, SC_TP_TCP, SC_TP_TLS };
+            for (int i = 0; i < 3; i++)
+                if (kinds[i] != SC_TP_TLS || q->tls)
+                    add_srv_for(q, kinds[i]);
+        }
+        break;
+    }
+    case SC_DNS_SRV: {
+        sc_dns_rr_t srv[16];
+        int k = 0;
+        q->nextra = 0;
+        for (int i = 0; i < n; i++) {
+            if (rrs[i].type == SC_DNS_SRV && k < 16 && strcmp(rrs[i].u.srv.target, "") != 0)
+                srv[k++] = rrs[i];
+            else if ((rrs[i].type == SC_DNS_A || rrs[i].type == SC_DNS_AAAA) && q->nextra < 16)
+                q->extra[q->nextra++] = rrs[i];
+        }
+        sc_dns_srv_sort(srv, k, rnd32);
+        for (int i = 0; i < k; i++)
+            add_hop(q, srv[i].u.srv.target, srv[i].u.srv.port, q->srv_kind[q->srv_at]);
+        q->srv_at++;
+        break;
+    }
+    default: {              /* A, then AAAA when A gave nothing */
+        hop_t *h = &q->hops[q->hop_at];
+        int found = 0;
+        for (int i = 0; i < n; i++)
+            if (rrs[i].type == q->qtype && strcasecmp(rrs[i].name, h->name) == 0) {
+                add_rr_target(q, h, &rrs[i]);
+                found++;
+            }
+        /* (a CNAME chain answered with the final A is taken too) */
+        for (int i = 0; i < n && !found; i++)
+            if (rrs[i].type == q->qtype) {
+                add_rr_target(q, h, &rrs[i]);
+                found++;
+            }
+        if (!found && !q->tried_aaaa) {
+            q->tried_aaaa = true;
+            break;
+        }
+        q->tried_aaaa = false;
+        q->hop_at++;
+        break;
+    }
+    }
+    step(q);
+}
+
+sc_resolve_t *sc_resolve(sc_resolver_t *r, const sc_uri_t *uri, bool tls, sc_resolved_cb cb,
+                         void *arg)
+{
+    sc_resolve_t *q = calloc(1, sizeof(*q));
+    if (q == NULL || uri->host.len == 0 || uri->host.len >= sizeof(q->host)) {
+        free(q);
+        return NULL;
+    }
+    q->r = r;
+    q->cb = cb;
+    q->arg = arg;
+    q->fd = -1;
+    q->tls = tls;
+    for (size_t i = 0; i < uri->host.len; i++)
+        q->host[i] = (char)tolower((unsigned char)uri->host.s[i]);
+    q->timer = evtimer_new(r->base, on_timeout, q);
+    q->done = event_new(r->base, -1, 0, on_done, q);
+    if (q->timer == NULL || q->done == NULL) {
+        if (q->timer)
+            event_free(q->timer);
+        if (q->done)
+            event_free(q->done);
+        free(q);
+        return NULL;
+    }
+    sc_list_push(&r->pending, &q->link);
+    bool sips = uri->scheme == SC_URI_SIPS;
+    bool has_tp = uri->transport.len > 0;
+    sc_tp_kind_t kind = sips || sc_str_caseeq_c(uri->transport, "tls") ? SC_TP_TLS
+                      : sc_str_caseeq_c(uri->transport, "tcp")          ? SC_TP_TCP
+                                                                       : SC_TP_UDP;
+    struct sockaddr_storage a;
+    socklen_t len;
+    if (to_sockaddr(q->host, 0, &a, &len) == 0) {           /* numeric: no DNS */
+        add_target(q, kind, &a, len, uri->port ? uri->port : default_port(kind));
+        finish(q);
+    } else if (uri->port) {                                 /* §4.2: A/AAAA only */
+        add_hop(q, q->host, uri->port, kind);
+        step(q);
+    } else if (has_tp || sips) {                            /* §4.2: SRV of that transport */
+        add_srv_for(q, kind);
+        step(q);
+    } else {                                                /* §4.1: NAPTR first */
+        query(q, q->host, SC_DNS_NAPTR);
+    }
+    return q;
+}
