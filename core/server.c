@@ -515,6 +515,14 @@ int sc_server_run(const char *file)
         goto out;
     }
     sc_txn_layer_set_conf(s.txns, &s.cur->conf.txn);
+    /* the resolver keeps the DNS settings of the start: a reload that
+     * changes them takes a restart (resolutions in flight use it) */
+    s.stack.resolver = sc_resolver_new(s.base, &s.cur->conf.dns);
+    sc_chain_set_stack(s.cur->chain, &s.stack);
+    if (s.stack.resolver == NULL) {
+        sc_log(SC_LOG_ERROR, "out of memory");
+        goto out;
+    }
     if (sc_log_configure(&s.cur->conf.log, err, sizeof(err)) != 0 ||
         listeners_apply(&s, s.cur, err, sizeof(err)) != 0) {
         sc_log(SC_LOG_ERROR, "%s", err);
@@ -533,6 +541,7 @@ out:
         generation_free(g);
     }
     generation_free(s.cur);
+    sc_resolver_free(s.stack.resolver);     /* chains gone: nobody waits on it */
     sc_txn_layer_free(s.txns);      /* before the listeners its flows use */
     sc_dlg_table_free(s.stack.dialogs);
     sc_clock_free(s.clock);

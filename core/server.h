@@ -11,6 +11,7 @@
 #include "sc_conf.h"
 #include "sc_log.h"
 #include "transport.h"
+#include "resolver.h"
 #include "txn.h"
 
 #define SC_MAX_LISTEN 32
@@ -32,6 +33,8 @@ typedef struct {
     unsigned                session_expires_s;  /* RFC 4028 interval offered (0: none) */
     unsigned                min_se_s;           /* the least accepted */
     sc_txn_conf_t           txn;                /* timers T1 T2 T4, max_transactions */
+    sc_dns_conf_t           dns;                /* name servers, hosts file, timeouts */
+    char                    hosts_file[256];
     sc_conf_node_t         *tree;
 } sc_server_conf_t;
 

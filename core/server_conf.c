@@ -144,10 +144,65 @@ static int read_session_timers(const sc_conf_node_t *n, sc_server_conf_t *c, cha
     return 0;
 }
 
+/* RFC 3263 resolution: servers "IP[:PORT]" or "[IPv6]:PORT" (default
+ * those of /etc/resolv.conf), the hosts file, a per-query timeout (ms)
+ * and rounds of attempts. */
+static int read_dns(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
+{
+    static const char *const keys[] = { "servers", "hosts_file", "timeout", "attempts", NULL };
+    unsigned long v;
+    const char *s;
+    if (n == NULL)
+        return 0;
+    if (n->kind != SC_CONF_MAP)
+        return sc_conf_error(err, errlen, n, "\"dns\" must be a mapping");
+    if (sc_conf_known_keys(n, keys, err, errlen))
+        return -1;
+    const sc_conf_node_t *k = sc_conf_get(n, "servers");
+    if (k && k->kind != SC_CONF_SEQ)
+        return sc_conf_error(err, errlen, k, "\"servers\" must be a list of addresses");
+    for (const sc_conf_node_t *e = k ? k->children : NULL; e; e = e->next) {
+        char text[128];
+        sc_tp_kind_t kind;
+        if (sc_conf_string(e, &s, err, errlen))
+            return -1;
+        if (c->dns.nservers == SC_DNS_MAX_SERVERS)
+            return sc_conf_error(err, errlen, e, "at most %d name servers", SC_DNS_MAX_SERVERS);
+        bool port = strrchr(s, ':') && (s[0] == '[' ? strstr(s, "]:") != NULL : strchr(s, ':') == strrchr(s, ':'));
+        snprintf(text, sizeof(text), "udp:%s%s", s, port ? "" : ":53");
+        const char *bad = sc_listen_parse(text, &kind, &c->dns.servers[c->dns.nservers],
+                                          &c->dns.server_len[c->dns.nservers]);
+        if (bad)
+            return sc_conf_error(err, errlen, e, "name server \"%s\": %s", s, bad);
+        c->dns.nservers++;
+    }
+    if ((k = sc_conf_get(n, "hosts_file"))) {
+        if (sc_conf_string(k, &s, err, errlen))
+            return -1;
+        snprintf(c->hosts_file, sizeof(c->hosts_file), "%s", s);
+        c->dns.hosts_file = c->hosts_file;
+    }
+    if ((k = sc_conf_get(n, "timeout"))) {
+        if (sc_conf_uint(k, 60000, &v, err, errlen))
+            return -1;
+        if (v == 0)
+            return sc_conf_error(err, errlen, k, "\"timeout\" must be at least 1 ms");
+        c->dns.timeout_ms = (unsigned)v;
+    }
+    if ((k = sc_conf_get(n, "attempts"))) {
+        if (sc_conf_uint(k, 10, &v, err, errlen))
+            return -1;
+        if (v == 0)
+            return sc_conf_error(err, errlen, k, "\"attempts\" must be at least 1");
+        c->dns.attempts = (unsigned)v;
+    }
+    return 0;
+}
+
 static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
 {
     static const char *const keys[] = { "listen", "log", "limits", "timers", "default_status",
-                                        "session_timers", NULL };
+                                        "session_timers", "dns", NULL };
     static const char *const log_keys[] = { "level", "target", "file", "format", "sip_trace", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line",
                                               "idle_timeout", "max_connections",
@@ -261,7 +316,8 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
         }
     }
     if (read_timers(sc_conf_get(n, "timers"), &c->txn, err, errlen) ||
-        read_session_timers(sc_conf_get(n, "session_timers"), c, err, errlen))
+        read_session_timers(sc_conf_get(n, "session_timers"), c, err, errlen) ||
+        read_dns(sc_conf_get(n, "dns"), c, err, errlen))
         return -1;
     const sc_conf_node_t *d = sc_conf_get(n, "default_status");
     if (d) {

@@ -190,8 +190,8 @@ typedef void (*sc_response_cb)(const sc_response_t *res, void *arg);
 
 typedef struct {
     const char        *method;      /* OPTIONS, MESSAGE, NOTIFY, ... (not INVITE yet) */
-    const char        *uri;         /* Request-URI, and where it goes: a numeric
-                                       host, ;transport=tcp|udp|tls honoured */
+    const char        *uri;         /* Request-URI, and where it goes (RFC 3263);
+                                       ;transport=tcp|udp|tls honoured */
     const char *const *headers;     /* "Name: value", NULL-terminated; may be NULL.
                                        From, To, Call-ID, CSeq given here win */
     const char        *content_type;
@@ -199,7 +199,10 @@ typedef struct {
 } sc_request_opts_t;
 
 /* 0 when sent (cb will be called), -1 with a log line when it cannot be
- * (bad URI, a host name — DNS is not there yet —, no transport). */
+ * (bad URI, no transport).  A host name is resolved per RFC 3263 (NAPTR,
+ * SRV, A/AAAA, the hosts file first) and the targets tried in turn while
+ * they fail with a transport error or timeout; a name that leads nowhere
+ * answers 503 with the reason ("no such domain" ...). */
 int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb cb, void *arg);
 
 /* --- dialogs (RFC 3261 §12–15, drachtio-srf's Dialog) ----------------

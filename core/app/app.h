@@ -10,6 +10,7 @@
 
 #include "sc_conf.h"
 #include "dialog.h"
+#include "resolver.h"
 #include "transport.h"
 #include "txn.h"
 
@@ -31,6 +32,7 @@ typedef struct {
     sc_txn_layer_t *txns;
     sc_tp_set_t    *tps;
     sc_dlg_table_t *dialogs;    /* every live dialog, whatever chain made it */
+    sc_resolver_t  *resolver;   /* RFC 3263, for host names */
 } sc_stack_t;
 void sc_chain_set_stack(sc_chain_t *chain, const sc_stack_t *stack);
 /* §16.11: an ACK for a 2xx that is not for us, relayed statelessly to

@@ -23,9 +23,16 @@ struct uac {
     sc_instance_t *inst;
     sc_response_cb cb;
     void          *arg;
-    sc_txn_t      *txn;
+    sc_txn_t      *txn;         /* the current target's */
+    unsigned       ntxns;       /* transactions not yet terminated */
     bool           final;       /* the final response was delivered */
+    bool           answered;    /* a response came: no failover any more */
     sc_link_t      link;        /* on the chain's list */
+    /* a host name: what to build again for each target (RFC 3263) */
+    sc_out_t       out;
+    sc_resolve_t  *resolving;
+    sc_target_t    targets[SC_MAX_TARGETS];
+    int            ntargets, at;
 };
 
 unsigned sc_response_status(const sc_response_t *r) { return r->status; }
@@ -56,13 +63,33 @@ static void deliver(uac_t *u, const sc_response_t *res)
     u->cb(res, u->arg);
 }
 
+static void copy_free(sc_out_t *o);
+
+static void uac_free(uac_t *u)
+{
+    if (u->resolving)
+        sc_resolve_cancel(u->resolving);
+    copy_free(&u->out);
+    free(u);
+}
+
+static bool send_next(uac_t *u);
+
 static void on_txn(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
 {
     uac_t *u = arg;
-    (void)t;
+    bool current = t == u->txn;
+    /* §4.3 of RFC 3263: a timeout or transport error before any answer
+     * moves on to the next target */
+    if ((ev == SC_TXN_EV_TIMEOUT || ev == SC_TXN_EV_TRANSPORT_ERROR) && current && !u->answered &&
+        u->at < u->ntargets && send_next(u))
+        return;
+    if (!current && ev != SC_TXN_EV_TERMINATED)
+        return;
     switch (ev) {
     case SC_TXN_EV_RESPONSE: {
         sc_response_t r = { .msg = msg, .status = msg->status };
+        u->answered = true;
         deliver(u, &r);
         break;
     }
@@ -77,8 +104,10 @@ static void on_txn(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
         break;
     }
     case SC_TXN_EV_TERMINATED:
-        uac_unlink(u);
-        free(u);
+        if (--u->ntxns == 0 && u->resolving == NULL && (u->final || u->at >= u->ntargets)) {
+            uac_unlink(u);
+            uac_free(u);
+        }
         break;
     default:
         break;
@@ -89,9 +118,9 @@ void sc_chain_drop_uacs(sc_chain_t *c)
 {
     uac_t *u;
     while ((u = sc_list_first(&c->uacs, uac_t, link)) != NULL) {
-        sc_txn_set_tu(u->txn, NULL, NULL);
+        sc_txn_set_tu(u->txn, NULL, NULL);      /* (an earlier target's ended already) */
         uac_unlink(u);
-        free(u);
+        uac_free(u);
     }
 }
 
@@ -222,8 +251,10 @@ int sc_push_via(sc_msg_t *m, const sc_tp_route_t *route)
     return sc_msg_add_header_first(m, SC_STR_LIT("Via"), sc_str_cstr(via), NULL);
 }
 
-sc_msg_t *sc_out_build(const sc_stack_t *st, const sc_out_t *o, sc_tp_route_t *route, char *err,
-                       size_t errlen)
+/* Builds o for the route to target (or, target NULL, to its next hop,
+ * which must then be numeric). */
+static sc_msg_t *build_for(const sc_stack_t *st, const sc_out_t *o, const sc_target_t *target,
+                           sc_tp_route_t *route, char *err, size_t errlen)
 {
     sc_uri_t uri;
     const char *bad = sc_uri_parse(&uri, sc_str_cstr(o->uri));
@@ -240,7 +271,9 @@ sc_msg_t *sc_out_build(const sc_stack_t *st, const sc_out_t *o, sc_tp_route_t *r
     /* the size decides the transport, which decides our address in From,
      * Contact and Via: route on a draft, then build for real */
     size_t size = sc_msg_print(m, NULL, 0) + 160;   /* with the Via to come */
-    int rc = sc_route_request(st, m, size, route, err, errlen);
+    int rc = target ? sc_tp_route(st->tps, target->kind, (const struct sockaddr *)&target->addr,
+                                  target->len, size, route, err, errlen)
+                    : sc_route_request(st, m, size, route, err, errlen);
     sc_msg_free(m);
     if (rc != 0)
         return NULL;
@@ -250,6 +283,99 @@ sc_msg_t *sc_out_build(const sc_stack_t *st, const sc_out_t *o, sc_tp_route_t *r
         return NULL;
     }
     return m;
+}
+
+sc_msg_t *sc_out_build(const sc_stack_t *st, const sc_out_t *o, sc_tp_route_t *route, char *err,
+                       size_t errlen)
+{
+    return build_for(st, o, NULL, route, err, errlen);
+}
+
+/* Whether the next hop of o (its proxy, else its URI) needs DNS. */
+static bool needs_dns(const sc_out_t *o, sc_uri_t *hop)
+{
+    struct sockaddr_storage to;
+    socklen_t len;
+    sc_tp_kind_t kind;
+    const char *text = o->proxy ? o->proxy : o->uri;
+    return sc_uri_parse(hop, sc_str_cstr(text)) == NULL &&
+           (hop->scheme == SC_URI_SIP || hop->scheme == SC_URI_SIPS) &&
+           sc_uri_target(hop, &to, &len, &kind) != 0;
+}
+
+/* --- a request to a host name: resolved (RFC 3263), then sent to each
+ * target in turn while they fail with a transport error or timeout
+ * (§4.3) ----------------------------------------------------------------- */
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+static void copy_free(sc_out_t *o)
+{
+    free((char *)o->method);
+    free((char *)o->uri);
+    free((char *)o->content_type);
+    free((char *)o->proxy);
+    free((char *)o->body.s);
+    for (char **h = (char **)o->headers; h && *h; h++)
+        free(*h);
+    free((char **)o->headers);
+    memset(o, 0, sizeof(*o));
+}
+
+static int copy_out(sc_out_t *dst, const sc_request_opts_t *o)
+{
+    size_t n = 0;
+    while (o->headers && o->headers[n])
+        n++;
+    char **h = calloc(n + 1, sizeof(*h));
+    char *body = o->body.len ? malloc(o->body.len) : NULL;
+    *dst = (sc_out_t){ .method = dup_or_null(o->method), .uri = dup_or_null(o->uri),
+                       .content_type = dup_or_null(o->content_type), .headers = (const char *const *)h,
+                       .body = { body, o->body.len } };
+    bool ok = h && dst->method && dst->uri && (o->body.len == 0 || body);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (h[i] = strdup(o->headers[i])) != NULL;
+    if (ok && body)
+        memcpy(body, o->body.s, o->body.len);
+    if (!ok)
+        copy_free(dst);
+    return ok ? 0 : -1;
+}
+
+/* Sends to the next target; false when none is left or none can be
+ * sent to. */
+static bool send_next(uac_t *u)
+{
+    char err[256];
+    while (u->at < u->ntargets) {
+        sc_tp_route_t route;
+        const sc_target_t *t = &u->targets[u->at++];
+        sc_msg_t *m = build_for(&u->chain->stack, &u->out, t, &route, err, sizeof(err));
+        sc_txn_t *txn = m ? sc_txn_client_new(u->chain->stack.txns, m, &route.flow, on_txn, u) : NULL;
+        if (txn) {
+            u->txn = txn;
+            u->ntxns++;
+            return true;
+        }
+        sc_log(SC_LOG_INFO, "sc_request: %s: target %d of %d: %s", u->out.uri, u->at, u->ntargets,
+               m ? "cannot send" : err);
+    }
+    return false;
+}
+
+static void on_resolved(const sc_target_t *t, int n, const char *why, void *arg)
+{
+    uac_t *u = arg;
+    u->resolving = NULL;
+    memcpy(u->targets, t, sizeof(*t) * (size_t)n);
+    u->ntargets = n;
+    if (!send_next(u)) {
+        char reason[160];
+        snprintf(reason, sizeof(reason), "Service Unavailable (%s)", n ? "no target reachable" : why);
+        deliver(u, &(sc_response_t){ .status = 503, .reason = reason });
+        uac_unlink(u);
+        uac_free(u);
+    }
 }
 
 int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb cb, void *arg)
@@ -268,6 +394,25 @@ int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb c
     }
     sc_out_t out = { .method = o->method, .uri = o->uri, .headers = o->headers,
                      .content_type = o->content_type, .body = o->body };
+    sc_uri_t hop;
+    if (needs_dns(&out, &hop)) {
+        uac_t *u = calloc(1, sizeof(*u));
+        if (u == NULL || c->stack.resolver == NULL || copy_out(&u->out, o) != 0) {
+            sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_request: %s %s: %s", o->method, o->uri,
+                            u && c->stack.resolver == NULL ? "no resolver" : "out of memory");
+            free(u);
+            return -1;
+        }
+        *u = (uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .out = u->out };
+        sc_list_push(&c->uacs, &u->link);
+        u->resolving = sc_resolve(c->stack.resolver, &hop, false, on_resolved, u);
+        if (u->resolving == NULL) {
+            uac_unlink(u);
+            uac_free(u);
+            return -1;
+        }
+        return 0;
+    }
     sc_tp_route_t route;
     sc_msg_t *m = sc_out_build(&c->stack, &out, &route, err, sizeof(err));
     uac_t *u = m ? calloc(1, sizeof(*u)) : NULL;
@@ -285,6 +430,7 @@ int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb c
         free(u);
         return -1;
     }
+    u->ntxns = 1;
     sc_list_push(&c->uacs, &u->link);
     return 0;
 }

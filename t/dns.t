@@ -1,0 +1,145 @@
+# RFC 3263 end to end: a module's request (sc_request) to a host name is
+# resolved through a DNS server this test runs on loopback (NAPTR, SRV,
+# A) and reaches the peer the records name; a refused TCP target fails
+# over to the next SRV target (§4.3); /etc/hosts (dns.hosts_file) comes
+# before DNS; a name that does not exist gets the module 503 with why.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Time::HiRes qw(time sleep);
+use IO::Socket::INET;
+use IO::Select;
+use SipTest;
+use Socket qw(pack_sockaddr_in inet_aton);
+use POSIX qw(_exit);
+
+my $mods = module_dir();
+my $dir = tmpdir();
+
+# the peers: UDP and TCP on one port; a closed TCP port for failover
+my $peer_port = free_port();
+my $pu = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => $peer_port) or die $!;
+my $pt = IO::Socket::INET->new(Proto => 'tcp', LocalAddr => '127.0.0.1', LocalPort => $peer_port,
+                               Listen => 5, ReuseAddr => 1) or die $!;
+my $closed = free_port();
+
+# --- a DNS server on loopback (a child, bounded in time) --------------------
+sub name_bytes { join('', map { chr(length $_) . $_ } split /\./, $_[0]) . "\0" }
+my %zone = (
+    'svc.test' => { 35 => [ [ 10, 'SIP+D2U', '_sip._udp.svc.test' ] ] },
+    '_sip._udp.svc.test' => { 33 => [ [ 10, 0, $peer_port, 'box.svc.test' ] ] },
+    'box.svc.test' => { 1 => [ '127.0.0.1' ] },
+    '_sip._tcp.fo.test' => { 33 => [ [ 10, 0, $closed, 'box.svc.test' ], [ 20, 0, $peer_port, 'box.svc.test' ] ] },
+);
+sub rdata {
+    my ($type, $r) = @_;
+    return pack('C4', split /\./, $r) if $type == 1;
+    return pack('nnn', @$r[0, 1, 2]) . name_bytes($r->[3]) if $type == 33;
+    return pack('nn', $r->[0], 10) . "\1S" . chr(length $r->[1]) . $r->[1] . "\0" . name_bytes($r->[2]) if $type == 35;
+}
+my $dns = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => 0) or die $!;
+my $dns_port = $dns->sockport;
+my $dns_pid = fork() // die;
+if ($dns_pid == 0) {
+    my $sel = IO::Select->new($dns);
+    my $end = time + 120;
+    while (time < $end) {
+        next unless $sel->can_read(0.5);
+        my $q;
+        my $from = $dns->recv($q, 512) or next;
+        my ($id) = unpack('n', $q);
+        my ($p, @labels) = (12);
+        while (my $l = ord substr($q, $p, 1)) { push @labels, substr($q, $p + 1, $l); $p += $l + 1 }
+        my $name = lc join '.', @labels;
+        my ($type) = unpack('n', substr($q, $p + 1, 2));
+        my @rrs = @{ $zone{$name}{$type} // [] };
+        my $ans = pack('nnnnnn', $id, @rrs ? 0x8180 : 0x8183, 1, scalar @rrs, 0, 0) . substr($q, 12, $p + 5 - 12);
+        for my $r (@rrs) {
+            my $rd = rdata($type, $r);
+            $ans .= name_bytes($name) . pack('nnNn', $type, 1, 60, length $rd) . $rd;
+        }
+        $dns->send($ans, 0, $from);
+    }
+    _exit(0);
+}
+
+my $hosts = write_file('hosts', "127.0.0.1 fromhosts.test\n");
+my $port = free_port();
+my ($pid, undef, $log) = start_server(port => $port, yaml => <<Y);
+server:
+  listen: [ "udp:127.0.0.1:$port", "tcp:127.0.0.1:$port" ]
+  log: { level: debug }
+  timers: { t1: 50, t2: 400, t4: 500 }
+  dns: { servers: [ "127.0.0.1:$dns_port" ], hosts_file: "$hosts", timeout: 300, attempts: 2 }
+modules_path: $mods
+chain:
+  - module: t_uac
+Y
+
+my $c = udp_client();
+my $me = $c->sockport;
+sub trigger {
+    my ($target) = @_;
+    my $cid = int(rand(1e9)) . '@dns';
+    my $m = "MESSAGE sip:svc\@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;branch=z9hG4bK-" . int(rand(1e9))
+          . ";rport\r\nMax-Forwards: 70\r\nTo: <sip:svc\@127.0.0.1>\r\nFrom: <sip:t\@127.0.0.1>;tag=1\r\n"
+          . "Call-ID: $cid\r\nCSeq: 1 MESSAGE\r\nX-Target: $target\r\nContent-Length: 0\r\n\r\n";
+    $c->send($m, 0, pack_sockaddr_in($port, inet_aton('127.0.0.1'))) or die $!;
+    return $cid;
+}
+sub answer_of {
+    my ($cid, $secs) = @_;
+    my $end = time + ($secs // 5);
+    while (time < $end) {
+        my $r = recv_msg($c, $end - time) // last;
+        return $1 if $r =~ /^Call-ID: \Q$cid\E\r$/m && $r =~ m{^SIP/2\.0 ([2-6]\d\d [^\r]*)};
+    }
+    return 'none';
+}
+sub reply_200 {
+    my ($req) = @_;
+    my $out = "SIP/2.0 200 OK\r\n";
+    $out .= "$1\r\n" while $req =~ /^((?:Via|From|To|Call-ID|CSeq): [^\r]*)\r$/mg;
+    return $out . "Content-Length: 0\r\n\r\n";
+}
+
+# 1. NAPTR -> SRV -> A, over UDP
+my $cid = trigger('sip:alice@svc.test');
+my $got = recv_msg($pu, 3);
+like($got // '', qr/^OPTIONS sip:alice\@svc\.test SIP\/2\.0\r\n/, 'the request reached the peer the records name (NAPTR, SRV, A)');
+like($got // '', qr{^Via: SIP/2\.0/UDP 127\.0\.0\.1:$port;}m, 'over UDP as the NAPTR said');
+$pu->send(reply_200($got), 0, $pu->peername) if $got;
+is(answer_of($cid), '200 got 200 OK after 0 provisional', 'and its answer came back to the module');
+
+# 2. SRV with a refused first target: the second one (§4.3)
+my $t0 = time;
+$cid = trigger('sip:bob@fo.test;transport=tcp');
+my $conn = IO::Select->new($pt)->can_read(3) ? $pt->accept : undef;
+ok($conn, 'after the refused first SRV target, the second one got a connection');
+my $req = '';
+if ($conn) {
+    my $sel = IO::Select->new($conn);
+    while ($req !~ /\r\n\r\n/ && $sel->can_read(2)) { my $b; last unless sysread($conn, $b, 4096); $req .= $b }
+    like($req, qr{^OPTIONS sip:bob\@fo\.test;transport=tcp SIP/2\.0\r\n.*^Via: SIP/2\.0/TCP }ms, 'the request, over TCP');
+    print $conn reply_200($req);
+}
+is(answer_of($cid), '200 got 200 OK after 0 provisional', 'answered through the second target');
+cmp_ok(time - $t0, '<', 2, 'without waiting for a timeout (the refusal is a transport error)');
+
+# 3. the hosts file before DNS
+$cid = trigger("sip:carol\@fromhosts.test:$peer_port");
+$got = recv_msg($pu, 3);
+like($got // '', qr/^OPTIONS sip:carol\@fromhosts\.test:$peer_port /, 'a name from hosts_file, no DNS');
+$pu->send(reply_200($got), 0, $pu->peername) if $got;
+is(answer_of($cid), '200 got 200 OK after 0 provisional', 'answered');
+
+# 4. a name that does not exist
+$cid = trigger('sip:dave@nowhere.test:5060');
+is(answer_of($cid), '200 got 503 Service Unavailable (no such domain) after 0 provisional',
+   'a name that does not exist: 503 naming why');
+
+is(stop_server($pid), 0, 'stopped');
+kill 'TERM', $dns_pid;
+waitpid($dns_pid, 0);
+done_testing();
