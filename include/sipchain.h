@@ -297,7 +297,7 @@ sc_dialog_t *sc_uas_create(sc_req_t *req, sc_res_t *res, const sc_uas_opts_t *o)
 
 typedef struct sc_uac sc_uac_t;     /* a call being set up, until its callback */
 typedef struct {
-    const char        *uri;             /* the callee: numeric host for now */
+    const char        *uri;             /* the callee (RFC 3263 for a host name) */
     const char *const *headers;         /* on the INVITE (From, To win); may be NULL */
     const char        *local_sdp;       /* the offer */
     const char        *content_type;    /* NULL: application/sdp */

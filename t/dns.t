@@ -2,7 +2,8 @@
 # resolved through a DNS server this test runs on loopback (NAPTR, SRV,
 # A) and reaches the peer the records name; a refused TCP target fails
 # over to the next SRV target (§4.3); /etc/hosts (dns.hosts_file) comes
-# before DNS; a name that does not exist gets the module 503 with why.
+# before DNS; a name that does not exist gets the module 503 with why;
+# a call placed to a host name (sc_uac_create) is resolved the same way.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -75,16 +76,22 @@ server:
 modules_path: $mods
 chain:
   - module: t_uac
+    methods: [ MESSAGE ]
+  - module: t_dialog
+    methods: [ OPTIONS ]
 Y
 
 my $c = udp_client();
 my $me = $c->sockport;
 sub trigger {
-    my ($target) = @_;
+    my ($target, $method, %x) = @_;
+    $method //= 'MESSAGE';
     my $cid = int(rand(1e9)) . '@dns';
-    my $m = "MESSAGE sip:svc\@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;branch=z9hG4bK-" . int(rand(1e9))
+    my $extra = join '', map { "$_: $x{$_}\r\n" } sort keys %x;
+    my $m = "$method sip:svc\@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;branch=z9hG4bK-" . int(rand(1e9))
           . ";rport\r\nMax-Forwards: 70\r\nTo: <sip:svc\@127.0.0.1>\r\nFrom: <sip:t\@127.0.0.1>;tag=1\r\n"
-          . "Call-ID: $cid\r\nCSeq: 1 MESSAGE\r\nX-Target: $target\r\nContent-Length: 0\r\n\r\n";
+          . "Call-ID: $cid\r\nCSeq: 1 $method\r\nX-Target: $target\r\n$extra"
+          . "Content-Length: 0\r\n\r\n";
     $c->send($m, 0, pack_sockaddr_in($port, inet_aton('127.0.0.1'))) or die $!;
     return $cid;
 }
@@ -138,6 +145,28 @@ is(answer_of($cid), '200 got 200 OK after 0 provisional', 'answered');
 $cid = trigger('sip:dave@nowhere.test:5060');
 is(answer_of($cid), '200 got 503 Service Unavailable (no such domain) after 0 provisional',
    'a name that does not exist: 503 naming why');
+
+# 5. a call placed to a host name (sc_uac_create): the INVITE, our ACK
+# and BYE all reach the peer the records name
+$cid = trigger('sip:erin@svc.test', 'OPTIONS', 'X-Mode' => 'uac', 'X-Hangup-After' => 200);
+is(answer_of($cid), '200 call placed', 'the module places a call to a host name');
+my $inv;
+for (1 .. 10) { my $m = recv_msg($pu, 0.5) // next; if ($m =~ /^INVITE /) { $inv = $m; last } }
+like($inv // '', qr/^INVITE sip:erin\@svc\.test SIP\/2\.0\r\n/, 'the INVITE reached the resolved peer');
+if ($inv) {
+    my $ok = reply_200($inv);
+    $ok =~ s/^(To: [^\r]*)\r\n/$1;tag=peer1\r\nContact: <sip:erin\@127.0.0.1:$peer_port>\r\n/m;
+    $pu->send($ok, 0, $pu->peername);
+    my ($ack, $bye);
+    for (1 .. 20) {
+        my $m = recv_msg($pu, 0.3) // next;
+        $ack //= $m if $m =~ /^ACK /;
+        if ($m =~ /^BYE /) { $bye = $m; last }
+    }
+    ok($ack, 'our ACK for its 200');
+    ok($bye, 'and our BYE, in the dialog');
+    $pu->send(reply_200($bye), 0, $pu->peername) if $bye;
+}
 
 is(stop_server($pid), 0, 'stopped');
 kill 'TERM', $dns_pid;

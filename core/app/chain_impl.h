@@ -205,6 +205,16 @@ typedef struct {
 } sc_out_t;
 sc_msg_t *sc_out_build(const sc_stack_t *st, const sc_out_t *o, sc_tp_route_t *route, char *err,
                        size_t errlen);
+/* request.c: the same for one resolved target (NULL: o's next hop,
+ * numeric). */
+sc_msg_t *sc_out_build_for(const sc_stack_t *st, const sc_out_t *o, const sc_target_t *target,
+                           sc_tp_route_t *route, char *err, size_t errlen);
+/* request.c: whether o's next hop (proxy, else URI) is a host name,
+ * parsed into *hop. */
+bool      sc_out_needs_dns(const sc_out_t *o, sc_uri_t *hop);
+/* request.c: a deep copy of o (to build again per target), and its end. */
+int       sc_out_copy(sc_out_t *dst, const sc_out_t *o);
+void      sc_out_copy_free(sc_out_t *o);
 /* request.c: adds "Name: value" lines (NULL-terminated). 0 or -1. */
 int sc_msg_add_lines(sc_msg_t *m, const char *const *lines);
 

@@ -63,13 +63,12 @@ static void deliver(uac_t *u, const sc_response_t *res)
     u->cb(res, u->arg);
 }
 
-static void copy_free(sc_out_t *o);
 
 static void uac_free(uac_t *u)
 {
     if (u->resolving)
         sc_resolve_cancel(u->resolving);
-    copy_free(&u->out);
+    sc_out_copy_free(&u->out);
     free(u);
 }
 
@@ -253,7 +252,7 @@ int sc_push_via(sc_msg_t *m, const sc_tp_route_t *route)
 
 /* Builds o for the route to target (or, target NULL, to its next hop,
  * which must then be numeric). */
-static sc_msg_t *build_for(const sc_stack_t *st, const sc_out_t *o, const sc_target_t *target,
+sc_msg_t *sc_out_build_for(const sc_stack_t *st, const sc_out_t *o, const sc_target_t *target,
                            sc_tp_route_t *route, char *err, size_t errlen)
 {
     sc_uri_t uri;
@@ -288,11 +287,11 @@ static sc_msg_t *build_for(const sc_stack_t *st, const sc_out_t *o, const sc_tar
 sc_msg_t *sc_out_build(const sc_stack_t *st, const sc_out_t *o, sc_tp_route_t *route, char *err,
                        size_t errlen)
 {
-    return build_for(st, o, NULL, route, err, errlen);
+    return sc_out_build_for(st, o, NULL, route, err, errlen);
 }
 
 /* Whether the next hop of o (its proxy, else its URI) needs DNS. */
-static bool needs_dns(const sc_out_t *o, sc_uri_t *hop)
+bool sc_out_needs_dns(const sc_out_t *o, sc_uri_t *hop)
 {
     struct sockaddr_storage to;
     socklen_t len;
@@ -309,7 +308,7 @@ static bool needs_dns(const sc_out_t *o, sc_uri_t *hop)
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-static void copy_free(sc_out_t *o)
+void sc_out_copy_free(sc_out_t *o)
 {
     free((char *)o->method);
     free((char *)o->uri);
@@ -322,7 +321,7 @@ static void copy_free(sc_out_t *o)
     memset(o, 0, sizeof(*o));
 }
 
-static int copy_out(sc_out_t *dst, const sc_request_opts_t *o)
+int sc_out_copy(sc_out_t *dst, const sc_out_t *o)
 {
     size_t n = 0;
     while (o->headers && o->headers[n])
@@ -331,14 +330,15 @@ static int copy_out(sc_out_t *dst, const sc_request_opts_t *o)
     char *body = o->body.len ? malloc(o->body.len) : NULL;
     *dst = (sc_out_t){ .method = dup_or_null(o->method), .uri = dup_or_null(o->uri),
                        .content_type = dup_or_null(o->content_type), .headers = (const char *const *)h,
-                       .body = { body, o->body.len } };
-    bool ok = h && dst->method && dst->uri && (o->body.len == 0 || body);
+                       .body = { body, o->body.len }, .proxy = dup_or_null(o->proxy) };
+    bool ok = h && dst->method && dst->uri && (o->body.len == 0 || body) &&
+              (o->proxy == NULL || dst->proxy);
     for (size_t i = 0; ok && i < n; i++)
         ok = (h[i] = strdup(o->headers[i])) != NULL;
     if (ok && body)
         memcpy(body, o->body.s, o->body.len);
     if (!ok)
-        copy_free(dst);
+        sc_out_copy_free(dst);
     return ok ? 0 : -1;
 }
 
@@ -350,7 +350,7 @@ static bool send_next(uac_t *u)
     while (u->at < u->ntargets) {
         sc_tp_route_t route;
         const sc_target_t *t = &u->targets[u->at++];
-        sc_msg_t *m = build_for(&u->chain->stack, &u->out, t, &route, err, sizeof(err));
+        sc_msg_t *m = sc_out_build_for(&u->chain->stack, &u->out, t, &route, err, sizeof(err));
         sc_txn_t *txn = m ? sc_txn_client_new(u->chain->stack.txns, m, &route.flow, on_txn, u) : NULL;
         if (txn) {
             u->txn = txn;
@@ -395,9 +395,9 @@ int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb c
     sc_out_t out = { .method = o->method, .uri = o->uri, .headers = o->headers,
                      .content_type = o->content_type, .body = o->body };
     sc_uri_t hop;
-    if (needs_dns(&out, &hop)) {
+    if (sc_out_needs_dns(&out, &hop)) {
         uac_t *u = calloc(1, sizeof(*u));
-        if (u == NULL || c->stack.resolver == NULL || copy_out(&u->out, o) != 0) {
+        if (u == NULL || c->stack.resolver == NULL || sc_out_copy(&u->out, &out) != 0) {
             sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_request: %s %s: %s", o->method, o->uri,
                             u && c->stack.resolver == NULL ? "no resolver" : "out of memory");
             free(u);

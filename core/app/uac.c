@@ -24,8 +24,8 @@ struct sc_uac {
     sc_chain_t    *chain;
     sc_instance_t *inst;
     sc_txn_t      *txn;         /* the current INVITE's; NULL once terminated */
-    sc_txn_t      *txns[2];     /* every INVITE transaction still running (the
-                                   first, and its retry with credentials) */
+    sc_txn_t      *txns[8];     /* every INVITE transaction still running (each
+                                   target's, the retry with credentials) */
     unsigned       ntxns;
     sc_uac_cb      cb;
     void          *arg;
@@ -42,6 +42,13 @@ struct sc_uac {
     bool           confirmed;   /* a 2xx made it the call's */
     bool           subscribe;   /* a SUBSCRIBE: no ACK, no CDR */
     sc_link_t      link;        /* on the chain's list */
+    /* a host name (RFC 3263): built again for each target in turn */
+    sc_out_t       out;
+    sc_resolve_t  *resolving;
+    sc_target_t    targets[SC_MAX_TARGETS];
+    int            ntargets, at;
+    bool           responded;   /* the current target answered: no failover */
+    bool           attempted;   /* cdr:attempt went out */
 };
 
 static void uac_free(sc_uac_t *u)
@@ -50,6 +57,9 @@ static void uac_free(sc_uac_t *u)
     sc_list_remove(&c->calls, &u->link);
     if (u->dialog)
         sc_dialog_release(u->dialog);
+    if (u->resolving)
+        sc_resolve_cancel(u->resolving);
+    sc_out_copy_free(&u->out);
     free(u->user);
     free(u->password);
     free(u->offer);
@@ -92,8 +102,13 @@ static int start(sc_uac_t *u, sc_msg_t *m, const sc_source_t *flow)
     u->txn = sc_txn_client_new(u->chain->stack.txns, m, flow, on_invite, u);
     if (u->txn == NULL)
         return -1;
-    u->txns[u->txns[0] ? 1 : 0] = u->txn;
+    for (int i = 0; i < 8; i++)
+        if (u->txns[i] == NULL) {
+            u->txns[i] = u->txn;
+            break;
+        }
     u->ntxns++;
+    u->responded = false;
     if (u->on_request) {
         sc_str_t sent = sc_msg_serialize(sc_txn_request(u->txn));
         u->on_request(sent, u->arg);
@@ -129,19 +144,24 @@ static int retry_with_credentials(sc_uac_t *u, const sc_msg_t *resp)
         rc = sc_msg_add_header(m, name, sc_str_cstr(cred), NULL);
     if (rc == 0)
         rc = sc_msg_set_body(m, SC_STR_NULL, o->body);
-    sc_tp_route_t route;
+    /* the same hop (flow and Via sent-by) as the request it retries:
+     * its target may have come from DNS */
+    const sc_via_t *v = o->via;
+    char branch[32], via[300];
+    sc_gen_branch(branch, 24);
+    snprintf(via, sizeof(via), "SIP/2.0/%.*s %s%.*s%s:%u;branch=%s;rport", SC_STR_FMT(v->transport),
+             v->host_ipv6 ? "[" : "", SC_STR_FMT(v->host), v->host_ipv6 ? "]" : "", v->port, branch);
     if (rc == 0)
-        rc = sc_route_request(&u->chain->stack, m, sc_msg_print(m, NULL, 0) + 160, &route, err,
-                              sizeof(err));
-    if (rc == 0)
-        rc = sc_push_via(m, &route);
+        rc = sc_msg_add_header_first(m, SC_STR_LIT("Via"), sc_str_cstr(via), NULL);
     if (rc != 0) {
         sc_msg_free(m);
         return -1;
     }
+    (void)err;
     u->authed = true;
     u->ringing = false;
-    return start(u, m, &route.flow);
+    sc_source_t flow = *sc_txn_flow(u->txn);
+    return start(u, m, &flow);
 }
 
 /* §13.2.2.4: a 2xx with another To tag than the call's: a second dialog
@@ -231,6 +251,8 @@ static void on_2xx(sc_uac_t *u, const sc_msg_t *msg)
     finish(u, d, &(sc_response_t){ .msg = msg, .status = msg->status });
 }
 
+static bool send_next(sc_uac_t *u);
+
 static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
 {
     sc_uac_t *u = arg;
@@ -239,6 +261,7 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
     case SC_TXN_EV_RESPONSE:
         if (!current)
             break;
+        u->responded = true;
         if (msg->status < 200) {
             u->ringing = true;
             if (msg->status > 100 && sc_token_list_has(msg->require, "100rel") &&
@@ -265,6 +288,10 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
         break;
     case SC_TXN_EV_TIMEOUT:
     case SC_TXN_EV_TRANSPORT_ERROR:
+        /* RFC 3263 §4.3: a target that fails before answering: the next */
+        if (current && !u->done && !u->responded && !u->cancel_wanted && u->at < u->ntargets &&
+            send_next(u))
+            break;
         if (current && !u->done) {
             bool timeout = ev == SC_TXN_EV_TIMEOUT;
             if (!u->subscribe)
@@ -278,7 +305,7 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
     case SC_TXN_EV_TERMINATED:
         if (current)
             u->txn = NULL;
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < 8; i++)
             if (u->txns[i] == t)
                 u->txns[i] = NULL;
         if (--u->ntxns == 0) {
@@ -290,6 +317,44 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
     default:
         break;
     }
+}
+
+/* Builds for the next resolved target and sends; false when none is
+ * left that can be sent to. */
+static bool send_next(sc_uac_t *u)
+{
+    char err[256];
+    while (u->at < u->ntargets) {
+        sc_tp_route_t route;
+        sc_msg_t *m = sc_out_build_for(&u->chain->stack, &u->out, &u->targets[u->at++], &route, err,
+                                       sizeof(err));
+        if (m && !u->attempted && !u->subscribe) {
+            u->attempted = true;
+            sc_cdr_emit(u->chain, "cdr:attempt", "application", NULL, NULL, 0, m);
+        }
+        if (m && start(u, m, &route.flow) == 0)
+            return true;
+        sc_log(SC_LOG_INFO, "uac: %s: target %d of %d: %s", u->out.uri, u->at, u->ntargets,
+               m ? "cannot send" : err);
+    }
+    return false;
+}
+
+static void on_resolved(const sc_target_t *t, int n, const char *why, void *arg)
+{
+    sc_uac_t *u = arg;
+    u->resolving = NULL;
+    memcpy(u->targets, t, sizeof(*t) * (size_t)n);
+    u->ntargets = n;
+    if (!u->cancel_wanted && send_next(u))
+        return;
+    char reason[160];
+    if (u->cancel_wanted)
+        snprintf(reason, sizeof(reason), "Request Terminated");
+    else
+        snprintf(reason, sizeof(reason), "Service Unavailable (%s)", n ? "no target reachable" : why);
+    finish(u, NULL, &(sc_response_t){ .status = u->cancel_wanted ? 487 : 503, .reason = reason });
+    uac_free(u);
 }
 
 sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb cb, void *arg)
@@ -328,6 +393,28 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
                      .body = sc_str_cstr(o->local_sdp), .proxy = o->proxy };
     if (o->local_sdp == NULL)
         out.body = SC_STR_NULL;
+    sc_uri_t hop;
+    if (sc_out_needs_dns(&out, &hop)) {             /* RFC 3263 first */
+        sc_uac_t *u = calloc(1, sizeof(*u));
+        if (u == NULL || c->stack.resolver == NULL || sc_out_copy(&u->out, &out) != 0) {
+            sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: %s %s: %s", method, o->uri,
+                            u && c->stack.resolver == NULL ? "no resolver" : "out of memory");
+            free(u);
+            return NULL;
+        }
+        *u = (sc_uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .out = u->out,
+                         .on_request = o->on_request, .on_provisional = o->on_provisional,
+                         .subscribe = !invite };
+        sc_list_push(&c->calls, &u->link);
+        if ((o->auth_username && (u->user = strdup(o->auth_username)) == NULL) ||
+            (u->user && (u->password = strdup(o->auth_password ? o->auth_password : "")) == NULL) ||
+            (o->local_sdp && (u->offer = strdup(o->local_sdp)) == NULL) ||
+            (u->resolving = sc_resolve(c->stack.resolver, &hop, false, on_resolved, u)) == NULL) {
+            uac_free(u);
+            return NULL;
+        }
+        return u;
+    }
     sc_tp_route_t route;
     sc_msg_t *m = sc_out_build(&c->stack, &out, &route, err, sizeof(err));
     sc_uac_t *u = m ? calloc(1, sizeof(*u)) : NULL;
@@ -350,6 +437,7 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
     if (u->user && u->password == NULL)
         u->password = strdup("");
     u->subscribe = !invite;
+    u->attempted = invite;
     if (invite)
         sc_cdr_emit(c, "cdr:attempt", "application", NULL, NULL, 0, m);
     if (start(u, m, &route.flow) != 0) {
@@ -364,7 +452,7 @@ void sc_chain_drop_calls(sc_chain_t *c)
 {
     sc_uac_t *u;
     while ((u = sc_list_first(&c->calls, sc_uac_t, link)) != NULL) {
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < 8; i++)
             if (u->txns[i])
                 sc_txn_set_tu(u->txns[i], NULL, NULL);
         uac_free(u);
