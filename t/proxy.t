@@ -31,7 +31,7 @@ sub proxy {
 # 1. sipp UAC -> proxy -> sipp UAS, record-routed, clean and with 10% loss
 for my $lost (0, 10) {
     my $uas_port = free_port();
-    my ($pid, $port) = proxy("    record_route: true\n    targets: [ \"sip:service\@127.0.0.1:$uas_port\" ]\n");
+    my ($pid, $port, $log) = proxy("    record_route: true\n    targets: [ \"sip:service\@127.0.0.1:$uas_port\" ]\n");
     my $n = $lost ? 30 : 50;
     my $loss = $lost ? "-lost $lost" : '';
     my $uas = fork() // die;
@@ -59,6 +59,13 @@ for my $lost (0, 10) {
         is($uas_rc, 0, 'the sipp UAS saw every call complete (ACK and BYE reached it)');
     }
     is(stop_server($pid), 0, 'stopped');
+    next if $lost;
+    my $text = do { local (@ARGV, $/) = $log; <> };
+    my %n;
+    $n{$1}++ while $text =~ /(cdr:attempt source=network|cdr:start source=application role=proxy-uas|cdr:stop source=network role=- reason=normal-release)/g;
+    is($n{'cdr:attempt source=network'}, $n, "$n cdr:attempt");
+    is($n{'cdr:start source=application role=proxy-uas'}, $n, "$n cdr:start as proxy-uas (the 200 relayed)");
+    is($n{'cdr:stop source=network role=- reason=normal-release'}, $n, "$n cdr:stop normal-release (the BYE relayed)");
 }
 
 # raw peers for the rest

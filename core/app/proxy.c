@@ -520,6 +520,9 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
     proxy_t *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return -1;
+    /* a BYE through us ends a call we record-routed: its CDR stops here */
+    if (m->method == SC_METHOD_BYE)
+        sc_cdr_emit(c, "cdr:stop", "network", NULL, "normal-release", 0, m);
     p->chain = c;
     p->req = req;
     p->stxn = req->txn;
