@@ -32,6 +32,8 @@
 #include <event2/event.h>
 #include <sipchain.h>
 
+#include "t_cdr_log.h"
+
 #define SDP_UAS "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=uas\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=sendrecv\r\n"
 #define SDP_UAC "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=uac\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7002 RTP/AVP 0\r\na=sendrecv\r\n"
 
@@ -76,22 +78,6 @@ static void call_free(call_t *c)
     free(c);
 }
 
-static void on_cdr(const char *event, const void *data, void *arg)
-{
-    const sc_cdr_t *cdr = data;
-    sc_instance_log(arg, SC_LOG_LEVEL_INFO, "%s source=%s role=%s reason=%s status=%u call-id=%.*s",
-                    event, cdr->source, cdr->role ? cdr->role : "-", cdr->reason ? cdr->reason : "-",
-                    cdr->status, (int)cdr->call_id.len, cdr->call_id.s);
-}
-
-static int start(sc_instance_t *inst)
-{
-    static const char *const evs[] = { "cdr:attempt", "cdr:start", "cdr:stop" };
-    for (int i = 0; i < 3; i++)
-        if (sc_event_subscribe(inst, evs[i], on_cdr, inst) != 0)
-            return -1;
-    return 0;
-}
 
 /* --- timers ------------------------------------------------------------- */
 
@@ -385,5 +371,5 @@ static void handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
 }
 
 const sc_module_t sc_module = {
-    SC_MODULE_HEADER, .name = "t_dialog", .version = "0", .start = start, .handle = handle,
+    SC_MODULE_HEADER, .name = "t_dialog", .version = "0", .start = t_cdr_log_start, .handle = handle,
 };

@@ -6,6 +6,8 @@
 
 #include <sipchain.h>
 
+#include "t_cdr_log.h"
+
 #define MAXT 8
 
 typedef struct {
@@ -68,23 +70,6 @@ static void handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         sc_res_send(res, 500, "cannot proxy");
 }
 
-/* every CDR event as a log line the tests count */
-static void on_cdr(const char *event, const void *data, void *arg)
-{
-    const sc_cdr_t *cdr = data;
-    sc_instance_log(arg, SC_LOG_LEVEL_INFO, "%s source=%s role=%s reason=%s status=%u call-id=%.*s",
-                    event, cdr->source, cdr->role ? cdr->role : "-", cdr->reason ? cdr->reason : "-",
-                    cdr->status, (int)cdr->call_id.len, cdr->call_id.s);
-}
-
-static int start(sc_instance_t *inst)
-{
-    static const char *const evs[] = { "cdr:attempt", "cdr:start", "cdr:stop" };
-    for (int i = 0; i < 3; i++)
-        if (sc_event_subscribe(inst, evs[i], on_cdr, inst) != 0)
-            return -1;
-    return 0;
-}
 
 static void destroy(sc_instance_t *inst)
 {
@@ -92,6 +77,6 @@ static void destroy(sc_instance_t *inst)
 }
 
 const sc_module_t sc_module = {
-    SC_MODULE_HEADER, .name = "t_proxy", .version = "0", .create = create, .start = start,
+    SC_MODULE_HEADER, .name = "t_proxy", .version = "0", .create = create, .start = t_cdr_log_start,
     .handle = handle, .destroy = destroy,
 };
