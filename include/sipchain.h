@@ -157,8 +157,9 @@ void sc_fail(sc_req_t *req, unsigned status, const char *reason);
  * provisional but 100, every 2xx, else the best final one (§16.7: a 6xx
  * ends the search; otherwise the lowest class, 401/407 challenges merged).
  * A CANCEL from upstream is passed to every branch (§16.10); a 2xx or 6xx
- * cancels the branches still ringing.  Targets must have numeric hosts
- * until DNS arrives.  0, or -1 (nothing sent: answer it yourself). */
+ * cancels the branches still ringing.  A target with a host name is
+ * resolved (RFC 3263) and its addresses tried in turn while they fail
+ * before answering.  0, or -1 (nothing sent: answer it yourself). */
 typedef struct {
     const char *const *targets;         /* URIs, NULL-terminated; NULL: the Request-URI */
     bool               parallel;        /* fork at once; else sequentially */

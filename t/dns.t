@@ -3,7 +3,8 @@
 # A) and reaches the peer the records name; a refused TCP target fails
 # over to the next SRV target (§4.3); /etc/hosts (dns.hosts_file) comes
 # before DNS; a name that does not exist gets the module 503 with why;
-# a call placed to a host name (sc_uac_create) is resolved the same way.
+# a call placed to a host name (sc_uac_create) and a proxy target that is
+# a host name (sc_proxy_request) are resolved the same way.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -79,6 +80,9 @@ chain:
     methods: [ MESSAGE ]
   - module: t_dialog
     methods: [ OPTIONS ]
+  - module: t_proxy
+    methods: [ INVITE ]
+    targets: [ "sip:frank\@svc.test" ]
 Y
 
 my $c = udp_client();
@@ -167,6 +171,22 @@ if ($inv) {
     ok($bye, 'and our BYE, in the dialog');
     $pu->send(reply_200($bye), 0, $pu->peername) if $bye;
 }
+
+# 6. a proxy target that is a host name (sc_proxy_request)
+$cid = int(rand(1e9)) . '@dnsproxy';
+$c->send("INVITE sip:frank\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;branch=z9hG4bK-p" . int(rand(1e9))
+         . ";rport\r\nMax-Forwards: 70\r\nTo: <sip:frank\@svc.test>\r\nFrom: <sip:t\@127.0.0.1>;tag=1\r\n"
+         . "Call-ID: $cid\r\nCSeq: 1 INVITE\r\nContact: <sip:t\@127.0.0.1:$me>\r\nContent-Length: 0\r\n\r\n",
+         0, pack_sockaddr_in($port, inet_aton('127.0.0.1')));
+my $fwd;
+for (1 .. 10) { my $m = recv_msg($pu, 0.5) // next; if ($m =~ /^INVITE /) { $fwd = $m; last } }
+like($fwd // '', qr/^INVITE sip:frank\@svc\.test SIP\/2\.0\r\n/, 'the proxy resolved its target and forwarded the INVITE');
+if ($fwd) {
+    my $ok = reply_200($fwd);
+    $ok =~ s/^(To: [^\r]*)\r\n/$1;tag=peer2\r\nContact: <sip:frank\@127.0.0.1:$peer_port>\r\n/m;
+    $pu->send($ok, 0, $pu->peername);
+}
+is(answer_of($cid), '200 OK', 'and its 200 came back up');
 
 is(stop_server($pid), 0, 'stopped');
 kill 'TERM', $dns_pid;

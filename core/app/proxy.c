@@ -82,7 +82,15 @@ static int copy_onward(sc_msg_t *m, const sc_msg_t *o, const sc_tp_set_t *tps, c
 
 typedef struct branch {
     struct proxy  *p;
-    sc_txn_t      *txn;         /* NULL once terminated */
+    sc_txn_t      *txn;         /* the current address's; NULL once terminated */
+    sc_txn_t      *txns[4];     /* every one still running (RFC 3263 failover) */
+    unsigned       ntxns;
+    /* a host name: its addresses (RFC 3263), tried in turn while they
+     * fail before answering */
+    sc_resolve_t  *resolving;
+    char          *target;
+    sc_target_t    addrs[SC_MAX_TARGETS];
+    int            naddrs, addr_at;
     unsigned       status;      /* best seen so far */
     bool           final;
     bool           cancel_wanted;   /* a CANCEL waits for a provisional (§9.1) */
@@ -115,8 +123,12 @@ static void proxy_free(proxy_t *p)
     sc_list_remove(&c->proxies, &p->link);
     for (branch_t *b = p->branches, *n; b; b = n) {
         n = b->next;
-        if (b->txn)
-            sc_txn_set_tu(b->txn, NULL, NULL);
+        for (int i = 0; i < 4; i++)
+            if (b->txns[i])
+                sc_txn_set_tu(b->txns[i], NULL, NULL);
+        if (b->resolving)
+            sc_resolve_cancel(b->resolving);
+        free(b->target);
         free(b);
     }
     for (int i = 0; i < p->ntargets; i++)
@@ -332,11 +344,17 @@ static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp)
     maybe_finish(p);
 }
 
+static bool branch_send_next(branch_t *b);
+
 static void on_branch(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
 {
     branch_t *b = arg;
     proxy_t *p = b->p;
-    (void)t;
+    if (ev != SC_TXN_EV_TERMINATED && t != b->txn)
+        return;                     /* an address given up on (§4.3) */
+    if ((ev == SC_TXN_EV_TIMEOUT || ev == SC_TXN_EV_TRANSPORT_ERROR) && !b->final &&
+        b->status < 100 && !p->stop && b->addr_at < b->naddrs && branch_send_next(b))
+        return;
     switch (ev) {
     case SC_TXN_EV_RESPONSE:
         if (msg->status < 200) {
@@ -370,7 +388,13 @@ static void on_branch(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
             branch_final(b, 503, NULL);
         break;
     case SC_TXN_EV_TERMINATED:
-        b->txn = NULL;
+        for (int i = 0; i < 4; i++)
+            if (b->txns[i] == t)
+                b->txns[i] = NULL;
+        if (t == b->txn)
+            b->txn = NULL;
+        if (--b->ntxns > 0 || b->resolving)
+            break;
         if (--p->live == 0 && p->answered)
             proxy_free(p);
         break;
@@ -414,6 +438,63 @@ static uint32_t loop_hash(const sc_msg_t *o)
     return (h ^ o->cseq.num) * 16777619u;
 }
 
+/* Sends the branch's request to one address: a new client transaction
+ * (with a branch id of its own). */
+static int branch_send(branch_t *b, sc_tp_kind_t kind, const struct sockaddr *to, socklen_t len)
+{
+    proxy_t *p = b->p;
+    const sc_msg_t *o = sc_txn_request(p->stxn);
+    char err[200];
+    sc_tp_route_t route;
+    if (sc_tp_route(p->chain->stack.tps, kind, to, len, o->len + 300, &route, err, sizeof(err)) != 0) {
+        sc_log(SC_LOG_WARN, "proxy: %s: %s", b->target, err);
+        return -1;
+    }
+    char branch[40], rnd[9];
+    sc_gen_tag(rnd, 8);
+    snprintf(branch, sizeof(branch), "%ssc%08x%s", SC_BRANCH_COOKIE, loop_hash(o), rnd);
+    sc_msg_t *m = forwarded(p, b->target, &route, branch);
+    sc_txn_t *t = m ? sc_txn_client_new(p->chain->stack.txns, m, &route.flow, on_branch, b) : NULL;
+    if (t == NULL)
+        return -1;
+    b->txn = t;
+    for (int i = 0; i < 4; i++)
+        if (b->txns[i] == NULL) {
+            b->txns[i] = t;
+            break;
+        }
+    b->ntxns++;
+    return 0;
+}
+
+static bool branch_send_next(branch_t *b)
+{
+    while (b->addr_at < b->naddrs) {
+        const sc_target_t *a = &b->addrs[b->addr_at++];
+        if (branch_send(b, a->kind, (const struct sockaddr *)&a->addr, a->len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A branch to a host name: its addresses are in; a branch that can go
+ * nowhere ends 503 (a timeout-like failure, §16.7 step 4). */
+static void on_branch_resolved(const sc_target_t *t, int n, const char *why, void *arg)
+{
+    branch_t *b = arg;
+    proxy_t *p = b->p;
+    b->resolving = NULL;
+    memcpy(b->addrs, t, sizeof(*t) * (size_t)n);
+    b->naddrs = n;
+    if (!p->stop && branch_send_next(b))
+        return;
+    sc_log(SC_LOG_INFO, "proxy: %s: %s", b->target, p->stop ? "no longer wanted" : n ? "no address reachable" : why);
+    if (!b->final)
+        branch_final(b, p->stop ? 487 : 503, NULL);
+    if (b->ntxns == 0 && --p->live == 0 && p->answered)
+        proxy_free(p);
+}
+
 static int start_branch(proxy_t *p, const char *target)
 {
     const sc_msg_t *o = sc_txn_request(p->stxn);
@@ -421,7 +502,6 @@ static int start_branch(proxy_t *p, const char *target)
     struct sockaddr_storage to;
     socklen_t len;
     sc_tp_kind_t kind;
-    char err[200];
     /* loose routing: a Route left after ours decides the next hop */
     const sc_addr_t *rt = next_route(p->chain->stack.tps, o);
     const char *bad = NULL;
@@ -429,28 +509,22 @@ static int start_branch(proxy_t *p, const char *target)
         uri = rt->uri;
     else
         bad = sc_uri_parse(&uri, sc_str_cstr(target));
-    if (bad || sc_uri_target(&uri, &to, &len, &kind) != 0) {
-        sc_log(SC_LOG_WARN, "proxy: cannot send to %s: %s", target, bad ? bad : "not a numeric host");
+    bool numeric = !bad && sc_uri_target(&uri, &to, &len, &kind) == 0;
+    if (bad || (!numeric && ((uri.scheme != SC_URI_SIP && uri.scheme != SC_URI_SIPS) ||
+                             p->chain->stack.resolver == NULL))) {
+        sc_log(SC_LOG_WARN, "proxy: cannot send to %s: %s", target, bad ? bad : "not a sip: URI");
         return -1;
     }
-    sc_tp_route_t route;
-    if (sc_tp_route(p->chain->stack.tps, kind, (struct sockaddr *)&to, len, o->len + 300, &route,
-                    err, sizeof(err)) != 0) {
-        sc_log(SC_LOG_WARN, "proxy: %s: %s", target, err);
-        return -1;
-    }
-    char branch[40], rnd[9];
-    sc_gen_tag(rnd, 8);
-    snprintf(branch, sizeof(branch), "%ssc%08x%s", SC_BRANCH_COOKIE, loop_hash(o), rnd);
-    sc_msg_t *m = forwarded(p, target, &route, branch);
-    branch_t *b = m ? calloc(1, sizeof(*b)) : NULL;
-    if (b == NULL) {
-        sc_msg_free(m);
+    branch_t *b = calloc(1, sizeof(*b));
+    if (b == NULL || (b->target = strdup(target)) == NULL) {
+        free(b);
         return -1;
     }
     b->p = p;
-    b->txn = sc_txn_client_new(p->chain->stack.txns, m, &route.flow, on_branch, b);
-    if (b->txn == NULL) {
+    if (numeric ? branch_send(b, kind, (struct sockaddr *)&to, len) != 0
+                : (b->resolving = sc_resolve(p->chain->stack.resolver, &uri, false,
+                                             on_branch_resolved, b)) == NULL) {
+        free(b->target);
         free(b);
         return -1;
     }
