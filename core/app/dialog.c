@@ -1004,6 +1004,14 @@ static bool subscription_over(const sc_msg_t *m)
     return h && h->value.len >= 10 && sc_mem_caseeq(h->value.s, "terminated", 10);
 }
 
+/* The far end ended it with req (BYE, or NOTIFY terminated), answered. */
+static void ended_by_peer(sc_dialog_t *d, sc_req_t *req)
+{
+    cdr_stop(d, "network", "normal-release", req->msg);
+    end_silent(d);
+    emit_destroy(d, req);
+}
+
 bool sc_dialog_receive(const sc_stack_t *st, sc_txn_t *t, const sc_source_t *src)
 {
     const sc_msg_t *m = sc_txn_request(t);
@@ -1029,9 +1037,7 @@ bool sc_dialog_receive(const sc_stack_t *st, sc_txn_t *t, const sc_source_t *src
     switch (m->method) {
     case SC_METHOD_BYE:
         sc_res_send(&req->res, 200, NULL);
-        cdr_stop(d, "network", "normal-release", m);
-        end_silent(d);
-        emit_destroy(d, req);
+        ended_by_peer(d, req);
         break;
     case SC_METHOD_INVITE:
         reinvite(d, req);
@@ -1052,11 +1058,8 @@ bool sc_dialog_receive(const sc_stack_t *st, sc_txn_t *t, const sc_source_t *src
             sc_dlg_refresh_target(d->dlg, m);
         if (!to_handler(d, ev_of[m->method], req, true))
             sc_res_send(&req->res, 200, NULL);
-        if (m->method == SC_METHOD_NOTIFY && subscription_over(m) && d->live) {
-            cdr_stop(d, "network", "normal-release", m);
-            end_silent(d);
-            emit_destroy(d, req);
-        }
+        if (m->method == SC_METHOD_NOTIFY && subscription_over(m) && d->live)
+            ended_by_peer(d, req);
         break;
     case SC_METHOD_PRACK:
         prack(d, req);
