@@ -33,7 +33,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define SC_ABI_VERSION 2
+#define SC_ABI_VERSION 3
 
 #define SC_STRINGIFY_(x) #x
 #define SC_STRINGIFY(x)  SC_STRINGIFY_(x)
@@ -160,6 +160,7 @@ void sc_fail(sc_req_t *req, unsigned status, const char *reason);
  * cancels the branches still ringing.  A target with a host name is
  * resolved (RFC 3263) and its addresses tried in turn while they fail
  * before answering.  0, or -1 (nothing sent: answer it yourself). */
+typedef struct sc_response sc_response_t;   /* a response as modules read it (below) */
 typedef struct {
     const char *const *targets;         /* URIs, NULL-terminated; NULL: the Request-URI */
     bool               parallel;        /* fork at once; else sequentially */
@@ -168,6 +169,11 @@ typedef struct {
     unsigned           final_timeout_s; /* cancel what rings past this (timer C; 0: 180 s) */
     bool               follow_redirects;    /* a 3xx's Contacts become targets (§16.5,
                                                up to 8 redirects); else it is relayed */
+    /* per-attempt results: called as each target ends, with the URI tried
+     * and its final answer (408 for no answer in time, 503 for a transport
+     * error, 487 once cancelled); arg is attempt_arg */
+    void (*on_attempt)(const char *target, const sc_response_t *r, void *arg);
+    void              *attempt_arg;
 } sc_proxy_opts_t;
 int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o);
 
@@ -181,7 +187,6 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o);
  * timeout arrives as 408 and a transport failure as 503, both without
  * headers.  Outstanding requests keep the chain that sent them alive
  * across a reload; at stop their callbacks are not called. */
-typedef struct sc_response sc_response_t;
 unsigned sc_response_status(const sc_response_t *r);
 sc_str_t sc_response_reason(const sc_response_t *r);
 /* The first value of a header (any name form), empty when absent. */
@@ -311,6 +316,8 @@ typedef struct {
     void (*on_provisional)(const sc_response_t *r, void *arg);
     const char        *method;          /* NULL: INVITE; or SUBSCRIBE (give Event
                                            and Expires in headers) */
+    bool               follow_redirects;    /* a 3xx's Contacts are called in turn,
+                                               best q first (up to 8 redirects) */
 } sc_uac_opts_t;
 /* Called once: with the dialog on 2xx (the core sent the ACK), or with
  * d NULL and the final response on failure (408 timeout, 503 transport,

@@ -285,6 +285,42 @@ sleep 0.2;
 like(logtext(), qr/t_dialog: uac failed 487/, 'the module was told 487');
 like(logtext(), qr/cdr:stop source=network role=- reason=call-canceled status=487/, 'cdr:stop call-canceled');
 
+# 302: with follow_redirects the best Contact (q) is called, same Call-ID
+# and From, the next CSeq; without it the module gets the 302
+my $cport = free_port();
+my $callee = sipp_bg('redir_c', "-sf $scen/uas_lossy.xml -m 1 -i 127.0.0.1 -p $cport");
+$b = sipp_bg('redir', "-sf $scen/uas_302.xml -m 1 -i 127.0.0.1 -p $bport -key redirect_to sip:carol\@127.0.0.1:$cport");
+sleep 0.3;
+is(trigger('X-Mode' => 'uac', 'X-Target' => "sip:bob\@127.0.0.1:$bport", 'X-Follow' => 'yes',
+           'X-Hangup-After' => 300), '200 call placed', 'a call to a callee that redirects');
+is(sipp_wait($b, 'redir'), 0, 'sipp redirector: INVITE, 302, ACK') or diag(sipp_out('redir'));
+is(sipp_wait($callee, 'redir_c'), 0, 'the Contact of the 302 got the INVITE, 200, ACK, our BYE')
+    or diag(sipp_out('redir_c'));
+like(logtext(), qr{uac: INVITE sip:bob\@127\.0\.0\.1:$bport: now to sip:carol\@127\.0\.0\.1:$cport}, 'the q=0.5 Contact first');
+unlike(logtext(), qr{now to sip:nobody}, 'the q=0.1 one not needed');
+$b = sipp_bg('redir_no', "-sf $scen/uas_302.xml -m 1 -i 127.0.0.1 -p $bport -key redirect_to sip:carol\@127.0.0.1:$cport");
+sleep 0.3;
+$before = count_log(qr/t_dialog: uac failed 302/);
+is(trigger('X-Mode' => 'uac', 'X-Target' => "sip:bob\@127.0.0.1:$bport"), '200 call placed', 'again without follow_redirects');
+is(sipp_wait($b, 'redir_no'), 0, 'sipp redirector: INVITE, 302, ACK') or diag(sipp_out('redir_no'));
+sleep 0.2;
+is(count_log(qr/t_dialog: uac failed 302/), $before + 1, 'the module gets the 302');
+
+# calls placed under 10% loss each way: each completes
+# (a port of its own: a BYE still retransmitted after a run must not
+# reach the next one's sipp)
+my $lport = free_port();
+$b = sipp_bg('uacloss', "-sf $scen/uas_lossy.xml -m 10 -lost 10 -i 127.0.0.1 -p $lport -trace_err");
+sleep 0.3;
+my $placed = 0;
+for (1 .. 10) {
+    $placed++ if trigger('X-Mode' => 'uac', 'X-Target' => "sip:bob\@127.0.0.1:$lport", 'X-Hangup-After' => 300) eq '200 call placed';
+    sleep 0.4;
+}
+is($placed, 10, '10 calls placed to a callee losing 10%');
+is(sipp_wait($b, 'uacloss'), 0, 'sipp callee under loss: every call answered, ACKed and ended by our BYE')
+    or diag(sipp_out('uacloss'));
+
 # 5. B2BUA between two sipp peers
 $b = sipp_bg('b2b', "-sf $scen/uas_b2b.xml -m 5 -i 127.0.0.1 -p $bport");
 sleep 0.3;
@@ -299,6 +335,14 @@ sleep 0.3;
 is(caller_run('b2bbyea', 'dialog_uac_byein.xml', 3, inf('b2bbyea', "b2bua;sip:bob\@127.0.0.1:$bport;0;")), 0,
    'sipp A: the BYE from B reached A') or diag(sipp_out('b2bbyea'));
 is(sipp_wait($b, 'b2bbye'), 0, 'sipp B: its BYE answered') or diag(sipp_out('b2bbye'));
+
+# both legs losing 10% each way: every call still completes
+$lport = free_port();
+$b = sipp_bg('b2blossb', "-sf $scen/uas_lossy.xml -m 10 -lost 10 -i 127.0.0.1 -p $lport -trace_err");
+sleep 0.3;
+is(caller_run('b2blossa', 'dialog_uac.xml', 10, inf('b2blossa', "b2bua;sip:bob\@127.0.0.1:$lport;0;"), '-lost 10 -trace_err'), 0,
+   'sipp A under loss: 10 calls through the b2bua') or diag(sipp_out('b2blossa'));
+is(sipp_wait($b, 'b2blossb'), 0, 'sipp B under loss: 10 calls answered and ended') or diag(sipp_out('b2blossb'));
 
 # 486 from B, pass_failure on and off
 for my $pf ('yes', 'no') {

@@ -3,8 +3,9 @@
 # A) and reaches the peer the records name; a refused TCP target fails
 # over to the next SRV target (§4.3); /etc/hosts (dns.hosts_file) comes
 # before DNS; a name that does not exist gets the module 503 with why;
-# a call placed to a host name (sc_uac_create) and a proxy target that is
-# a host name (sc_proxy_request) are resolved the same way.
+# a call placed to a host name (sc_uac_create), the requests in its dialog
+# to a Contact that is a host name, and a proxy target that is a host name
+# (sc_proxy_request) are resolved the same way.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -159,7 +160,8 @@ for (1 .. 10) { my $m = recv_msg($pu, 0.5) // next; if ($m =~ /^INVITE /) { $inv
 like($inv // '', qr/^INVITE sip:erin\@svc\.test SIP\/2\.0\r\n/, 'the INVITE reached the resolved peer');
 if ($inv) {
     my $ok = reply_200($inv);
-    $ok =~ s/^(To: [^\r]*)\r\n/$1;tag=peer1\r\nContact: <sip:erin\@127.0.0.1:$peer_port>\r\n/m;
+    # its Contact is a host name too: the dialog resolves its next hop
+    $ok =~ s/^(To: [^\r]*)\r\n/$1;tag=peer1\r\nContact: <sip:erin\@box.svc.test:$peer_port>\r\n/m;
     $pu->send($ok, 0, $pu->peername);
     my ($ack, $bye);
     for (1 .. 20) {
@@ -167,8 +169,8 @@ if ($inv) {
         $ack //= $m if $m =~ /^ACK /;
         if ($m =~ /^BYE /) { $bye = $m; last }
     }
-    ok($ack, 'our ACK for its 200');
-    ok($bye, 'and our BYE, in the dialog');
+    like($ack // '', qr/^ACK sip:erin\@box\.svc\.test:$peer_port SIP/, 'our ACK for its 200, to its Contact (a host name, resolved)');
+    like($bye // '', qr/^BYE sip:erin\@box\.svc\.test:$peer_port SIP/, 'and our BYE, in the dialog, the same way');
     $pu->send(reply_200($bye), 0, $pu->peername) if $bye;
 }
 

@@ -107,7 +107,7 @@ sub finals { my ($secs, $cid) = @_; my @f; my $end = time + $secs;
 # 2. what the forwarded request carries; sequential failover
 my ($p1, $p1port) = peer();
 my ($p2, $p2port) = peer();
-my ($pid, $port) = proxy("    record_route: true\n    targets: [ \"sip:bob\@127.0.0.1:$p1port\", \"sip:bob\@127.0.0.1:$p2port\" ]\n");
+my ($pid, $port, $plog) = proxy("    record_route: true\n    targets: [ \"sip:bob\@127.0.0.1:$p1port\", \"sip:bob\@127.0.0.1:$p2port\" ]\n");
 to_proxy($port, invite($port, mf => 10));
 my $r1 = recv_msg($p1, 2);
 like($r1, qr{^INVITE sip:bob\@127\.0\.0\.1:$p1port SIP/2\.0\r$}m, 'the first target gets the INVITE, retargeted');
@@ -125,6 +125,35 @@ my ($ok) = finals(1);
 is(status_of($ok), '200', 'the 200 is relayed');
 unlike($ok, qr/branch=z9hG4bKsc/, 'without our Via');
 is(stop_server($pid), 0, 'stopped');
+sub slurp { local (@ARGV, $/) = $_[0]; return scalar(<>) // '' }
+like(slurp($plog), qr{t_proxy: attempt sip:bob\@127\.0\.0\.1:$p1port 503 Service Unavailable\n.*t_proxy: attempt sip:bob\@127\.0\.0\.1:$p2port 200 OK\n}s,
+     'per-attempt results: the first target\'s 503, then the second\'s 200');
+
+# provisional timeout (sequential: a silent target is passed over) and
+# final timeout (what still rings is cancelled)
+($p1, $p1port) = peer();
+($p2, $p2port) = peer();
+($pid, $port, $plog) = proxy("    provisional_timeout: 1\n    final_timeout: 3\n"
+                             . "    targets: [ \"sip:bob\@127.0.0.1:$p1port\", \"sip:bob\@127.0.0.1:$p2port\" ]\n");
+my $t0 = time;
+to_proxy($port, invite($port, cid => 'tmo-1'));
+ok(recv_req($p1, 'INVITE'), 'the first target gets the INVITE and stays silent');
+$r2 = recv_req($p2, 'INVITE');
+my $waited = time - $t0;
+ok($r2 && $waited >= 0.9 && $waited < 2.5, "no provisional within 1 s: the second target tried (after ${waited}s)");
+$p2->send(answer($r2, '180 Ringing'), 0, $p2->peername) if $r2;
+my $cx = recv_req($p2, 'CANCEL') // recv_req($p2, 'CANCEL');
+$waited = time - $t0;
+ok($cx && $waited >= 2.8, "final timeout: what rings is cancelled (after ${waited}s)");
+if ($cx) {
+    $p2->send(answer($cx, '200 OK'), 0, $p2->peername);
+    $p2->send(answer($r2, '487 Request Terminated'), 0, $p2->peername);
+}
+my ($tf) = finals(2, 'tmo-1');
+is(status_of($tf), '408', 'the caller gets 408 Request Timeout');
+is(stop_server($pid), 0, 'stopped');
+like(slurp($plog), qr{attempt sip:bob\@127\.0\.0\.1:$p1port 408 Request Timeout\n.*attempt sip:bob\@127\.0\.0\.1:$p2port 487 }s,
+     'per-attempt results: 408 for the silent one, 487 for the cancelled one');
 
 # follow_redirects: a 302's Contact becomes the next target; without it
 # the 302 goes up

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "chain_impl.h"
+#include "hop.h"
 #include "sc_log.h"
 
 typedef struct dreq {
@@ -81,8 +82,20 @@ struct sc_dialog {
     bool           reinvite_out;
     sc_req_t      *reinvite_in;
     sc_list_t      reqs;            /* its requests in flight, newest first */
+    /* a next hop with a host name (hop.h): what waits for its address */
+    sc_hop_t       hop;
+    struct parked *parked, **parked_end;
+    bool           ack_parked;      /* the ACK of ack_cseq, once routed */
     sc_link_t      link;            /* on the chain's list */
 };
+
+/* A request waiting for the dialog's next hop to resolve, in order. */
+typedef struct parked {
+    sc_msg_t       *m;
+    sc_response_cb  cb;
+    void           *arg;
+    struct parked  *next;
+} parked_t;
 
 static int blob_set(blob_t *b, sc_str_t v)
 {
@@ -170,6 +183,7 @@ static void on_ok_giveup(void *arg);
 static void on_session_timer(void *arg);
 static void on_rel_timer(void *arg);
 static void on_rel_giveup(void *arg);
+static void on_hop_ready(void *owner, bool ok);
 static void rel_clear(sc_dialog_t *d);
 static void rel_sent(sc_dialog_t *d, sc_req_t *req, const sc_msg_t *resp);
 
@@ -193,6 +207,8 @@ sc_dialog_t *sc_dialog_new(sc_chain_t *c, sc_instance_t *inst, sc_dlg_t *dlg)
     sc_timer_init(&d->se_timer, clock, on_session_timer, d);
     sc_timer_init(&d->rel_timer, clock, on_rel_timer, d);
     sc_timer_init(&d->rel_giveup, clock, on_rel_giveup, d);
+    d->hop = (sc_hop_t){ .ready = on_hop_ready, .owner = d };
+    d->parked_end = &d->parked;
     sc_dlg_table_add(c->stack.dialogs, dlg);
     sc_list_push(&c->dialogs, &d->link);
     return d;
@@ -209,6 +225,7 @@ static void unref(sc_dialog_t *d)
     sc_timer_fini(&d->se_timer);
     sc_timer_fini(&d->rel_timer);
     sc_timer_fini(&d->rel_giveup);
+    sc_hop_fini(&d->hop);
     sc_source_release(&d->rel_flow);
     blob_clear(&d->rel);
     sc_source_release(&d->ok_flow);
@@ -393,8 +410,15 @@ static int send_ack(sc_dialog_t *d, uint32_t cseq)
         char err[200];
         sc_tp_route_t route;
         sc_msg_t *m = sc_dlg_request(d->dlg, SC_METHOD_ACK, SC_STR_NULL, cseq);
-        int rc = m ? sc_route_request(st, m, sc_msg_print(m, NULL, 0) + 160, &route, err, sizeof(err))
+        int rc = m ? sc_hop_route(&d->hop, st, m, sc_msg_print(m, NULL, 0) + 160, &route, err,
+                                  sizeof(err))
                    : -1;
+        if (rc == SC_HOP_WAIT) {        /* sent when the hop resolves */
+            sc_msg_free(m);
+            d->ack_cseq = cseq;
+            d->ack_parked = true;
+            return 0;
+        }
         if (rc == 0)
             rc = sc_push_via(m, &route);
         sc_str_t out = rc == 0 ? sc_msg_serialize(m) : SC_STR_NULL;
@@ -481,14 +505,68 @@ static void on_dreq(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
     }
 }
 
+/* m waits for the next hop's address; the dialog and the chain count it
+ * as work in flight. */
+static int park(sc_dialog_t *d, sc_msg_t *m, sc_response_cb cb, void *arg)
+{
+    parked_t *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        sc_msg_free(m);
+        return -1;
+    }
+    *p = (parked_t){ .m = m, .cb = cb, .arg = arg };
+    *d->parked_end = p;
+    d->parked_end = &p->next;
+    d->refs++;
+    d->chain->ndreqs++;
+    return 0;
+}
+
+/* The hop resolved (or led nowhere): what waited goes, in order, or is
+ * answered 503 for its sender. */
+static void on_hop_ready(void *owner, bool ok)
+{
+    sc_dialog_t *d = owner;
+    d->refs++;
+    if (d->ack_parked) {
+        d->ack_parked = false;
+        if (ok)
+            send_ack(d, d->ack_cseq);
+    }
+    parked_t *p = d->parked;
+    d->parked = NULL;
+    d->parked_end = &d->parked;
+    while (p) {
+        parked_t *next = p->next;
+        d->chain->ndreqs--;
+        if (ok) {
+            sc_dialog_send(d, p->m, p->cb, p->arg);
+        } else {
+            char reason[200];
+            snprintf(reason, sizeof(reason), "Service Unavailable (%s)", d->hop.why ? d->hop.why : "no address");
+            sc_msg_free(p->m);
+            if (p->cb)
+                p->cb(&(sc_response_t){ .status = 503, .reason = reason }, p->arg);
+        }
+        free(p);
+        unref(d);
+        p = next;
+    }
+    unref(d);
+}
+
 int sc_dialog_send(sc_dialog_t *d, sc_msg_t *m, sc_response_cb cb, void *arg)
 {
     sc_stack_t *st = &d->chain->stack;
     char err[200];
     sc_tp_route_t route;
+    if (d->parked)                      /* behind the others: CSeq order */
+        return park(d, m, cb, arg);
+    int hop = sc_hop_route(&d->hop, st, m, sc_msg_print(m, NULL, 0) + 160, &route, err, sizeof(err));
+    if (hop == SC_HOP_WAIT)
+        return park(d, m, cb, arg);
     dreq_t *r = calloc(1, sizeof(*r));
-    if (r == NULL || sc_route_request(st, m, sc_msg_print(m, NULL, 0) + 160, &route, err,
-                                      sizeof(err)) != 0 || sc_push_via(m, &route) != 0) {
+    if (r == NULL || hop != SC_HOP_ROUTED || sc_push_via(m, &route) != 0) {
         sc_log(SC_LOG_WARN, "dialog %s: cannot send %.*s: %s", d->dlg->id,
                SC_STR_FMT(m->method_str), r ? err : "out of memory");
         free(r);
@@ -1107,6 +1185,16 @@ void sc_chain_drop_dialogs(sc_chain_t *c)
             sc_txn_set_tu(r->txn, NULL, NULL);
             dreq_free(r);
         }
+        sc_hop_fini(&d->hop);           /* what waits for it goes nowhere */
+        for (parked_t *p = d->parked, *n; p; p = n) {
+            n = p->next;
+            sc_msg_free(p->m);
+            free(p);
+            c->ndreqs--;
+            d->refs--;
+        }
+        d->parked = NULL;
+        d->parked_end = &d->parked;
         unref(d);
     }
 }

@@ -106,6 +106,7 @@ typedef struct proxy {
     int            ntargets, next_target;
     bool           parallel, record_route, follow_redirects;
     int            redirects;   /* 3xx followed so far */
+    bool           timer_c_fired;   /* what it cancelled answers 408 upstream */
     unsigned       prov_timeout_s;
     branch_t      *branches;
     int            live;        /* branches whose transaction runs */
@@ -114,6 +115,8 @@ typedef struct proxy {
     bool           stop;        /* no new branches: cancelled, 2xx or 6xx */
     struct event  *timer_c;
     struct event  *prov_timer;
+    void         (*on_attempt)(const char *target, const sc_response_t *r, void *arg);
+    void          *attempt_arg;
     sc_link_t      link;        /* on the chain's list */
 } proxy_t;
 
@@ -296,11 +299,27 @@ static int recurse(proxy_t *p, const sc_msg_t *resp)
     return added;
 }
 
-static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp)
+/* A branch has its final answer: the module hears of it (per-attempt
+ * results) before anything is relayed. */
+static void branch_ended(branch_t *b, unsigned status, const sc_msg_t *resp)
 {
     proxy_t *p = b->p;
     b->final = true;
     b->status = status;
+    if (p->on_attempt) {
+        sc_response_t r = { .msg = resp, .status = status,
+                            .reason = resp           ? NULL
+                                      : status == 408 ? "Request Timeout"
+                                      : status == 487 ? "Request Terminated"
+                                                      : "Service Unavailable" };
+        p->on_attempt(b->target, &r, p->attempt_arg);
+    }
+}
+
+static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp)
+{
+    proxy_t *p = b->p;
+    branch_ended(b, status, resp);
     if (status >= 300 && status < 400 && p->follow_redirects && resp && !p->stop &&
         recurse(p, resp) > 0) {
         sc_log(SC_LOG_INFO, "proxy: %u redirects to %d more target(s)", status,
@@ -323,6 +342,10 @@ static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp)
     }
     if (status >= 600)
         cancel_all(p);
+    if (status == 487 && p->timer_c_fired) {
+        status = 408;           /* §16.8: we cancelled it for want of an answer */
+        resp = NULL;
+    }
     if (!p->answered) {
         sc_msg_t *r = resp ? relayable(resp) : NULL;
         if (r == NULL && p->req)        /* a timeout or transport error (§16.7 step 4) */
@@ -542,8 +565,7 @@ static void on_prov_timeout(evutil_socket_t fd, short what, void *arg)
     branch_t *b = p->branches;          /* sequential: the newest is the one ringing */
     if (b && !b->final && b->status < 100) {
         sc_log(SC_LOG_INFO, "proxy: no provisional within %u s: next target", p->prov_timeout_s);
-        b->final = true;                /* its late answers are ignored */
-        b->status = 408;
+        branch_ended(b, 408, NULL);     /* its late answers are ignored */
         maybe_finish(p);
     }
 }
@@ -553,7 +575,11 @@ static void on_prov_timeout(evutil_socket_t fd, short what, void *arg)
 static void start_next(proxy_t *p)
 {
     while (p->next_target < p->ntargets) {
-        int ok = start_branch(p, p->targets[p->next_target++]) == 0;
+        const char *target = p->targets[p->next_target++];
+        int ok = start_branch(p, target) == 0;
+        if (!ok && p->on_attempt)
+            p->on_attempt(target, &(sc_response_t){ .status = 503, .reason = "Service Unavailable (cannot send)" },
+                          p->attempt_arg);
         if (ok && !p->parallel) {
             if (p->prov_timeout_s) {
                 struct timeval tv = { .tv_sec = p->prov_timeout_s };
@@ -571,6 +597,7 @@ static void on_timer_c(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     sc_log(SC_LOG_INFO, "proxy: final timeout: cancelling what still rings");
+    p->timer_c_fired = true;
     cancel_all(p);
 }
 
@@ -605,6 +632,8 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
     p->record_route = o->record_route;
     p->follow_redirects = o->follow_redirects;
     p->prov_timeout_s = o->provisional_timeout_s;
+    p->on_attempt = o->on_attempt;
+    p->attempt_arg = o->attempt_arg;
     if (o->targets)
         for (int i = 0; o->targets[i] && p->ntargets < MAX_TARGETS; i++)
             p->targets[p->ntargets++] = strdup(o->targets[i]);

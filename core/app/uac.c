@@ -4,7 +4,10 @@
  * answered once with the credentials given, CANCEL (§9.1: only once a
  * provisional came back), and on the first 2xx a UAC dialog (§12.1.2)
  * with its ACK (§13.2.2.4).  A 2xx from another fork (another To tag)
- * is ACKed and ended with a BYE: a call has one dialog.
+ * is ACKed and ended with a BYE: a call has one dialog.  With
+ * follow_redirects a 3xx's Contacts (best q first) become the next
+ * Request-URIs, tried in turn (§8.1.3.4): same Call-ID, From and To, the
+ * next CSeq.
  *
  * Ownership: the call lives until its callback has run and every
  * INVITE transaction it started has terminated (the last one stays in
@@ -49,6 +52,12 @@ struct sc_uac {
     int            ntargets, at;
     bool           responded;   /* the current target answered: no failover */
     bool           attempted;   /* cdr:attempt went out */
+    /* §8.1.3.4: every Request-URI tried or to try (the first is the
+     * module's); those past next came from 3xx Contacts */
+    bool           follow_redirects, own_contact;
+    char          *uris[SC_MAX_TARGETS];
+    int            qs[SC_MAX_TARGETS];
+    int            nuris, next_uri, redirects;
 };
 
 static void uac_free(sc_uac_t *u)
@@ -60,6 +69,8 @@ static void uac_free(sc_uac_t *u)
     if (u->resolving)
         sc_resolve_cancel(u->resolving);
     sc_out_copy_free(&u->out);
+    for (int i = 0; i < u->nuris; i++)
+        free(u->uris[i]);
     free(u->user);
     free(u->password);
     free(u->offer);
@@ -252,6 +263,8 @@ static void on_2xx(sc_uac_t *u, const sc_msg_t *msg)
 }
 
 static bool send_next(sc_uac_t *u);
+static bool add_redirects(sc_uac_t *u, const sc_msg_t *resp);
+static bool retarget(sc_uac_t *u);
 
 static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
 {
@@ -276,6 +289,11 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
         } else if ((msg->status == 401 || msg->status == 407) && u->user && !u->authed &&
                    !u->cancel_wanted && retry_with_credentials(u, msg) == 0) {
             break;
+        } else if (msg->status < 400 && u->follow_redirects && !u->cancel_wanted &&
+                   add_redirects(u, msg) && retarget(u)) {
+            break;
+        } else if (u->next_uri < u->nuris && !u->cancel_wanted && retarget(u)) {
+            break;              /* the next of the Contacts a 3xx gave */
         } else if (!u->done && u->subscribe) {
             finish(u, NULL, &(sc_response_t){ .msg = msg, .status = msg->status });
         } else if (!u->done) {
@@ -289,8 +307,8 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
     case SC_TXN_EV_TIMEOUT:
     case SC_TXN_EV_TRANSPORT_ERROR:
         /* RFC 3263 §4.3: a target that fails before answering: the next */
-        if (current && !u->done && !u->responded && !u->cancel_wanted && u->at < u->ntargets &&
-            send_next(u))
+        if (current && !u->done && !u->responded && !u->cancel_wanted &&
+            ((u->at < u->ntargets && send_next(u)) || (u->next_uri < u->nuris && retarget(u))))
             break;
         if (current && !u->done) {
             bool timeout = ev == SC_TXN_EV_TIMEOUT;
@@ -340,6 +358,17 @@ static bool send_next(sc_uac_t *u)
     return false;
 }
 
+/* A call that ends without ever having had a transaction to wait for
+ * goes now; otherwise the last transaction's end frees it. */
+static void fail(sc_uac_t *u, unsigned status, const char *reason)
+{
+    if (!u->subscribe && u->attempted)
+        sc_cdr_emit(u->chain, "cdr:stop", "application", NULL, "call-rejected", status, NULL);
+    finish(u, NULL, &(sc_response_t){ .status = status, .reason = reason });
+    if (u->ntxns == 0)
+        uac_free(u);
+}
+
 static void on_resolved(const sc_target_t *t, int n, const char *why, void *arg)
 {
     sc_uac_t *u = arg;
@@ -348,19 +377,122 @@ static void on_resolved(const sc_target_t *t, int n, const char *why, void *arg)
     u->ntargets = n;
     if (!u->cancel_wanted && send_next(u))
         return;
+    if (!u->cancel_wanted && u->next_uri < u->nuris && retarget(u))
+        return;
     char reason[160];
     if (u->cancel_wanted)
         snprintf(reason, sizeof(reason), "Request Terminated");
     else
         snprintf(reason, sizeof(reason), "Service Unavailable (%s)", n ? "no target reachable" : why);
-    finish(u, NULL, &(sc_response_t){ .status = u->cancel_wanted ? 487 : 503, .reason = reason });
-    uac_free(u);
+    fail(u, u->cancel_wanted ? 487 : 503, reason);
+}
+
+/* Sends u->out: to its next hop when that is numeric, else once DNS has
+ * given the targets (RFC 3263).  False when nothing could be sent. */
+static bool dispatch(sc_uac_t *u)
+{
+    char err[256];
+    sc_uri_t hop;
+    u->ntargets = u->at = 0;
+    if (sc_out_needs_dns(&u->out, &hop)) {
+        if (u->chain->stack.resolver)
+            u->resolving = sc_resolve(u->chain->stack.resolver, &hop, false, on_resolved, u);
+        if (u->resolving)
+            return true;
+        sc_instance_log(u->inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: %s %s: no resolver", u->out.method,
+                        u->out.uri);
+        return false;
+    }
+    sc_tp_route_t route;
+    sc_msg_t *m = sc_out_build(&u->chain->stack, &u->out, &route, err, sizeof(err));
+    if (m && !u->attempted && !u->subscribe) {
+        u->attempted = true;
+        sc_cdr_emit(u->chain, "cdr:attempt", "application", NULL, NULL, 0, m);
+    }
+    if (m && start(u, m, &route.flow) == 0)
+        return true;
+    sc_instance_log(u->inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: %s %s: %s", u->out.method, u->out.uri,
+                    m ? "cannot send" : err);
+    return false;
+}
+
+/* §8.1.3.4: the SIP URIs among resp's Contacts not tried yet join the
+ * list, highest q first.  True when some did. */
+static bool add_redirects(sc_uac_t *u, const sc_msg_t *resp)
+{
+    if (++u->redirects > 8)
+        return false;                   /* a redirect loop: the 3xx is the answer */
+    int before = u->nuris;
+    for (const sc_addr_t *a = resp->contact; a && u->nuris < SC_MAX_TARGETS; a = a->next) {
+        if (a->uri.scheme != SC_URI_SIP && a->uri.scheme != SC_URI_SIPS)
+            continue;
+        bool seen = false;
+        for (int i = 0; i < u->nuris && !seen; i++)
+            seen = strlen(u->uris[i]) == a->uri.raw.len &&
+                   memcmp(u->uris[i], a->uri.raw.s, a->uri.raw.len) == 0;
+        if (seen || (u->uris[u->nuris] = strndup(a->uri.raw.s, a->uri.raw.len)) == NULL)
+            continue;
+        /* stable insertion by q among this response's (absent q is 1.0) */
+        int q = a->q < 0 ? 1000 : a->q, at = u->nuris++;
+        u->qs[at] = q;
+        for (; at > before && u->qs[at - 1] < q; at--) {
+            char *t = u->uris[at];
+            u->uris[at] = u->uris[at - 1];
+            u->uris[at - 1] = t;
+            u->qs[at] = u->qs[at - 1];
+            u->qs[at - 1] = q;
+        }
+    }
+    return u->nuris > before;
+}
+
+/* The request again to the next URI on the list: the headers of the last
+ * one sent (Call-ID, From, To and the module's own), the next CSeq, and
+ * what depends on the hop (Via, Route, Contact, credentials) anew. */
+static bool retarget(sc_uac_t *u)
+{
+    const sc_msg_t *o = u->txn ? sc_txn_request(u->txn) : NULL;
+    if (o == NULL)
+        return false;
+    size_t n = 0;
+    for (const sc_hdr_t *h = o->hdr_first; h; h = h->next)
+        n++;
+    char **lines = calloc(n + 2, sizeof(*lines));
+    if (lines == NULL)
+        return false;
+    n = 0;
+    for (const sc_hdr_t *h = o->hdr_first; h; h = h->next) {
+        if (h->id == SC_HDR_VIA || h->id == SC_HDR_CONTENT_LENGTH || h->id == SC_HDR_CONTENT_TYPE ||
+            h->id == SC_HDR_MAX_FORWARDS || h->id == SC_HDR_CSEQ || h->id == SC_HDR_AUTHORIZATION ||
+            h->id == SC_HDR_PROXY_AUTHORIZATION || (h->id == SC_HDR_ROUTE && u->out.proxy) ||
+            (h->id == SC_HDR_CONTACT && !u->own_contact))
+            continue;
+        if (asprintf(&lines[n], "%.*s: %.*s", SC_STR_FMT(h->name), SC_STR_FMT(h->value)) < 0)
+            break;
+        n++;
+    }
+    if (asprintf(&lines[n], "CSeq: %u %.*s", o->cseq.num + 1, SC_STR_FMT(o->method_str)) >= 0)
+        n++;
+    sc_out_t next = u->out, copy;
+    next.uri = u->uris[u->next_uri++];
+    next.headers = (const char *const *)lines;
+    int rc = sc_out_copy(&copy, &next);
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+    if (rc != 0)
+        return false;
+    sc_log(SC_LOG_INFO, "uac: %s %s: now to %s", copy.method, u->out.uri, copy.uri);
+    sc_out_copy_free(&u->out);
+    u->out = copy;
+    u->authed = false;
+    u->ringing = false;
+    return dispatch(u);
 }
 
 sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb cb, void *arg)
 {
     sc_chain_t *c = inst->chain;
-    char err[256];
     if (c->stack.txns == NULL || o == NULL || o->uri == NULL) {
         sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: no URI");
         return NULL;
@@ -376,9 +508,10 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
     const char *lines[64];
     char se[64];
     int n = 0;
-    bool has_se = false;
+    bool has_se = false, has_contact = false;
     for (const char *const *h = o->headers; h && *h && n < 60; h++) {
         has_se |= strncasecmp(*h, "Session-Expires:", 16) == 0 || strncasecmp(*h, "x:", 2) == 0;
+        has_contact |= strncasecmp(*h, "Contact:", 8) == 0 || strncasecmp(*h, "m:", 2) == 0;
         lines[n++] = *h;
     }
     if (invite && !has_se && c->session_expires_s) {
@@ -393,56 +526,23 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
                      .body = sc_str_cstr(o->local_sdp), .proxy = o->proxy };
     if (o->local_sdp == NULL)
         out.body = SC_STR_NULL;
-    sc_uri_t hop;
-    if (sc_out_needs_dns(&out, &hop)) {             /* RFC 3263 first */
-        sc_uac_t *u = calloc(1, sizeof(*u));
-        if (u == NULL || c->stack.resolver == NULL || sc_out_copy(&u->out, &out) != 0) {
-            sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: %s %s: %s", method, o->uri,
-                            u && c->stack.resolver == NULL ? "no resolver" : "out of memory");
-            free(u);
-            return NULL;
-        }
-        *u = (sc_uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .out = u->out,
-                         .on_request = o->on_request, .on_provisional = o->on_provisional,
-                         .subscribe = !invite };
-        sc_list_push(&c->calls, &u->link);
-        if ((o->auth_username && (u->user = strdup(o->auth_username)) == NULL) ||
-            (u->user && (u->password = strdup(o->auth_password ? o->auth_password : "")) == NULL) ||
-            (o->local_sdp && (u->offer = strdup(o->local_sdp)) == NULL) ||
-            (u->resolving = sc_resolve(c->stack.resolver, &hop, false, on_resolved, u)) == NULL) {
-            uac_free(u);
-            return NULL;
-        }
-        return u;
-    }
-    sc_tp_route_t route;
-    sc_msg_t *m = sc_out_build(&c->stack, &out, &route, err, sizeof(err));
-    sc_uac_t *u = m ? calloc(1, sizeof(*u)) : NULL;
-    if (u == NULL) {
-        sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: INVITE %s: %s", o->uri,
-                        m ? "out of memory" : err);
-        sc_msg_free(m);
+    sc_uac_t *u = calloc(1, sizeof(*u));
+    if (u == NULL || sc_out_copy(&u->out, &out) != 0) {
+        sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: %s %s: out of memory", method, o->uri);
+        free(u);
         return NULL;
     }
-    *u = (sc_uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .on_request = o->on_request,
-                     .on_provisional = o->on_provisional };
+    *u = (sc_uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .out = u->out,
+                     .on_request = o->on_request, .on_provisional = o->on_provisional,
+                     .subscribe = !invite, .follow_redirects = o->follow_redirects,
+                     .own_contact = has_contact, .nuris = 1, .next_uri = 1 };
     sc_list_push(&c->calls, &u->link);
-    if ((o->auth_username && (u->user = strdup(o->auth_username)) == NULL) ||
-        (o->auth_password && (u->password = strdup(o->auth_password ? o->auth_password : "")) == NULL) ||
-        (o->local_sdp && (u->offer = strdup(o->local_sdp)) == NULL)) {
-        sc_msg_free(m);
-        uac_free(u);
-        return NULL;
-    }
-    if (u->user && u->password == NULL)
-        u->password = strdup("");
-    u->subscribe = !invite;
-    u->attempted = invite;
-    if (invite)
-        sc_cdr_emit(c, "cdr:attempt", "application", NULL, NULL, 0, m);
-    if (start(u, m, &route.flow) != 0) {
-        sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: INVITE %s: cannot send", o->uri);
-        uac_free(u);
+    if ((u->uris[0] = strdup(o->uri)) == NULL ||
+        (o->auth_username && (u->user = strdup(o->auth_username)) == NULL) ||
+        (u->user && (u->password = strdup(o->auth_password ? o->auth_password : "")) == NULL) ||
+        (o->local_sdp && (u->offer = strdup(o->local_sdp)) == NULL) || !dispatch(u)) {
+        if (u->ntxns == 0)
+            uac_free(u);
         return NULL;
     }
     return u;

@@ -12,7 +12,7 @@ use Exporter 'import';
 our @EXPORT = qw(sipchain module_dir free_port start_server stop_server udp_client send_recv
                  recv_msg write_file tmpdir torture);
 
-my $TMP = tempdir(CLEANUP => 1);
+my $TMP = tempdir(CLEANUP => !$ENV{SC_KEEP_TMP});   # SC_KEEP_TMP=1 keeps logs and sipp traces
 sub tmpdir { $TMP }
 
 # A modules_path holding the build's modules and the test modules

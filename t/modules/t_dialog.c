@@ -13,7 +13,8 @@
  *                    the SDP "s=from-cb" (the callback forms)
  *   X-Mode: uac      (any method) sc_uac_create to X-Target; the trigger
  *                    is answered 200 at once; X-Auth-User/X-Auth-Pass are
- *                    the credentials, X-Cancel-After: MS cancels
+ *                    the credentials, X-Cancel-After: MS cancels,
+ *                    X-Follow: yes follows redirects
  *   X-Mode: subscribe    (any method) subscribes (sc_uac_create, SUBSCRIBE,
  *                    Event: presence) to X-Target
  *   X-Mode: find     (any method) answers 200 "found uas|uac" when the
@@ -337,7 +338,8 @@ static void handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         char *pass = cstr(sc_req_header(req, "X-Auth-Pass"));
         sc_uac_opts_t o = { .uri = target, .local_sdp = SDP_UAC,
                             .auth_username = user[0] ? user : NULL, .auth_password = pass,
-                            .on_provisional = on_provisional };
+                            .on_provisional = on_provisional,
+                            .follow_redirects = sc_req_header(req, "X-Follow").len > 0 };
         c->uac = sc_uac_create(inst, &o, on_uac, c);
         sc_res_send(res, c->uac ? 200 : 500, c->uac ? "call placed" : "uac refused");
         if (c->uac == NULL)

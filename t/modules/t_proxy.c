@@ -1,7 +1,8 @@
 /* t_proxy — test module: proxies initial requests (no To tag) to the
  * configured targets, in-dialog ones by their Request-URI (loose
  * routing).  Keys: targets (list of URIs), parallel, record_route,
- * provisional_timeout, final_timeout, follow_redirects. */
+ * provisional_timeout, final_timeout, follow_redirects.  Each attempt's
+ * result is logged as "attempt TARGET STATUS REASON". */
 #include <stdlib.h>
 
 #include <sipchain.h>
@@ -54,10 +55,19 @@ static int create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, si
     return 0;
 }
 
+static void on_attempt(const char *target, const sc_response_t *r, void *arg)
+{
+    sc_str_t why = sc_response_reason(r);
+    sc_instance_log(arg, SC_LOG_LEVEL_INFO, "attempt %s %u %.*s", target, sc_response_status(r),
+                    (int)why.len, why.s);
+}
+
 static void handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
 {
     state_t *st = sc_instance_data(inst);
     sc_proxy_opts_t o = st->o;
+    o.on_attempt = on_attempt;
+    o.attempt_arg = inst;
     sc_str_t to = sc_req_header(req, "To");
     bool in_dialog = false;
     for (size_t i = 0; i + 4 < to.len; i++)
