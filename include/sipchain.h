@@ -135,6 +135,55 @@ const char *sc_req_transport(const sc_req_t *req);
 const char *sc_req_source_ip(const sc_req_t *req);
 uint16_t    sc_req_source_port(const sc_req_t *req);
 
+/* The URI of the To / From header (without <> and params), empty if none. */
+sc_str_t sc_req_to_uri(const sc_req_t *req);
+sc_str_t sc_req_from_uri(const sc_req_t *req);
+/* The i-th line (from 0) of a header, in order; empty past the last. */
+sc_str_t sc_req_header_at(const sc_req_t *req, const char *name, int i);
+
+/* --- registrations (RFC 3261 §10; RFC 3327, RFC 5626) -----------------
+ * For registrars: the Contacts parsed by the core, the canonical
+ * address-of-record, URI equality. */
+typedef struct {
+    sc_str_t uri;           /* the URI, without <> */
+    sc_str_t params;        /* the header params ";..." (empty if none) */
+    long     expires;       /* expires=, -1 when absent */
+    int      q;             /* q in thousandths, -1 when absent */
+    sc_str_t instance;      /* +sip.instance without its quotes; empty if none */
+    long     reg_id;        /* reg-id=, -1 when absent */
+} sc_contact_t;
+/* Every Contact of req across its lines: how many there are (only the
+ * first max are written), or -1 for "Contact: *". */
+int  sc_req_contacts(const sc_req_t *req, sc_contact_t *out, int max);
+/* The address-of-record of a sip:/sips: URI as "sip:user@host" (host in
+ * lower case, no port or parameters).  Its length, or -1 (not a SIP URI,
+ * or outlen too small). */
+int  sc_uri_aor(sc_str_t uri, char *out, size_t outlen);
+/* RFC 3261 §19.1.4: the same URI (parameters, escapes, case as the rules
+ * say). */
+bool sc_uri_same(sc_str_t a, sc_str_t b);
+
+/* The "location" service a registrar publishes (sc_service_publish) and
+ * proxies route with: the live contacts of an AOR, best q first. */
+#define SC_LOCATION_SERVICE "location"
+typedef struct {
+    const char *uri;        /* the Contact URI: the Request-URI to send to */
+    const char *path;       /* RFC 3327 Path as registered ("<..>,<..>"): the
+                               Route to put on the request; NULL if none */
+    const char *received;   /* where it registered from: "udp:IP:PORT"
+                               (reach a NATed phone there); NULL if unknown */
+    const char *instance;   /* RFC 5626 +sip.instance, NULL if none */
+    long        reg_id;     /* RFC 5626 reg-id, -1 if none */
+    int         q;          /* thousandths (1000 when not given) */
+    unsigned    expires_in; /* seconds left */
+} sc_location_t;
+typedef struct sc_location_api {
+    /* The live contacts of aor (any SIP URI; canonicalised here), best q
+     * first: how many (only the first max written).  The strings stay
+     * valid until the event loop runs again. */
+    int (*lookup)(const struct sc_location_api *api, const char *aor, sc_location_t *out, int max);
+} sc_location_api_t;
+
 /* --- answering and passing on ---------------------------------------- */
 /* Headers and body to send with the answer (copied). 0 or -1. */
 int  sc_res_add_header(sc_res_t *res, const char *name, const char *value);

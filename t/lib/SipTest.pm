@@ -56,6 +56,7 @@ sub start_server {
     my $yaml = $o{yaml} // "server:\n  listen: [ \"udp:127.0.0.1:$port\" ]\n  log: { level: debug }\n";
     my $conf = write_file("sipchain-$port.yaml", $yaml);
     my $log = "$TMP/sipchain-$port.log";
+    unlink $log;        # a restart on the same port: not the last run's "started"
     my $pid = fork() // die "fork: $!";
     if ($pid == 0) {
         open STDERR, '>', $log or die;

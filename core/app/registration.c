@@ -1,0 +1,109 @@
+/*
+ * registration.c — what a registrar module needs from a request that the
+ * rest of the API does not give: every line of a header, the Contacts
+ * parsed (RFC 3261 §20.10 with the RFC 5626 parameters), the canonical
+ * address-of-record (§10.3 step 5) and URI equality (§19.1.4).  The
+ * parsing is the core's, so a module never parses SIP grammar itself.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "chain_impl.h"
+
+sc_str_t sc_req_header_at(const sc_req_t *req, const char *name, int i)
+{
+    size_t n = strlen(name);
+    sc_hdr_id_t id = sc_hdr_lookup(name, n);
+    for (const sc_hdr_t *h = req->msg->hdr_first; h; h = h->next) {
+        bool same = id != SC_HDR_OTHER ? h->id == id
+                                       : h->name.len == n && strncasecmp(h->name.s, name, n) == 0;
+        if (same && i-- == 0)
+            return h->value;
+    }
+    return SC_STR_NULL;
+}
+
+static long param_long(sc_str_t params, const char *name, long none)
+{
+    sc_str_t v;
+    if (!sc_param_find(params, name, &v) || v.s == NULL || v.len == 0 || v.len > 9)
+        return none;
+    long n = 0;
+    for (size_t i = 0; i < v.len; i++) {
+        if (v.s[i] < '0' || v.s[i] > '9')
+            return none;
+        n = n * 10 + (v.s[i] - '0');
+    }
+    return n;
+}
+
+int sc_req_contacts(const sc_req_t *req, sc_contact_t *out, int max)
+{
+    const sc_msg_t *m = req->msg;
+    if (m->contact_star)
+        return -1;
+    int n = 0;
+    for (const sc_addr_t *a = m->contact; a; a = a->next, n++) {
+        if (n >= max)
+            continue;
+        sc_contact_t *c = &out[n];
+        *c = (sc_contact_t){ .uri = a->uri.raw, .params = a->params,
+                             .expires = a->has_expires ? (long)a->expires : -1, .q = a->q,
+                             .reg_id = param_long(a->params, "reg-id", -1) };
+        sc_str_t inst;
+        if (sc_param_find(a->params, "+sip.instance", &inst) && inst.s) {
+            if (inst.len >= 2 && inst.s[0] == '"' && inst.s[inst.len - 1] == '"')
+                inst = sc_str(inst.s + 1, inst.len - 2);
+            c->instance = inst;
+        }
+    }
+    return n;
+}
+
+int sc_uri_aor(sc_str_t uri, char *out, size_t outlen)
+{
+    sc_uri_t u;
+    if (sc_uri_parse(&u, uri) != NULL || (u.scheme != SC_URI_SIP && u.scheme != SC_URI_SIPS) ||
+        u.host.len == 0)
+        return -1;
+    /* sip:user@host: sips is the same AOR (§10.3: the scheme of the
+     * binding is the Contact's business), the host case-folded, port and
+     * parameters dropped, the user as written (it is case-sensitive) */
+    size_t need = 4 + u.user.len + 1 + u.host.len + 2 + 1;
+    if (need > outlen)
+        return -1;
+    char *p = out;
+    memcpy(p, "sip:", 4);
+    p += 4;
+    if (u.has_user) {
+        memcpy(p, u.user.s, u.user.len);
+        p += u.user.len;
+        *p++ = '@';
+    }
+    if (u.host_ipv6)
+        *p++ = '[';
+    for (size_t i = 0; i < u.host.len; i++)
+        *p++ = (char)(u.host.s[i] >= 'A' && u.host.s[i] <= 'Z' ? u.host.s[i] + 32 : u.host.s[i]);
+    if (u.host_ipv6)
+        *p++ = ']';
+    *p = '\0';
+    return (int)(p - out);
+}
+
+bool sc_uri_same(sc_str_t a, sc_str_t b)
+{
+    sc_uri_t ua, ub;
+    if (sc_uri_parse(&ua, a) != NULL || sc_uri_parse(&ub, b) != NULL)
+        return a.len == b.len && memcmp(a.s, b.s, a.len) == 0;
+    return sc_uri_equal(&ua, &ub);
+}
+
+sc_str_t sc_req_to_uri(const sc_req_t *req)
+{
+    return req->msg->to ? req->msg->to->uri.raw : SC_STR_NULL;
+}
+
+sc_str_t sc_req_from_uri(const sc_req_t *req)
+{
+    return req->msg->from ? req->msg->from->uri.raw : SC_STR_NULL;
+}

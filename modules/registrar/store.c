@@ -1,0 +1,160 @@
+/*
+ * store.c — the bindings in memory (store.h).  A handful of bindings per
+ * AOR, so each AOR keeps a plain list; AORs are in a chained hash table
+ * that doubles when it fills.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;            /* FNV-1a */
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+store_t *store_new(void)
+{
+    store_t *s = calloc(1, sizeof(*s));
+    if (s && (s->tab = calloc(s->cap = 1024, sizeof(*s->tab))) == NULL) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void binding_free(binding_t *b)
+{
+    if (b == NULL)
+        return;
+    free(b->uri);
+    free(b->call_id);
+    free(b->path);
+    free(b->received);
+    free(b->instance);
+    free(b);
+}
+
+static void aor_free(aor_t *a)
+{
+    for (binding_t *b = a->bindings, *n; b; b = n) {
+        n = b->next;
+        binding_free(b);
+    }
+    free(a->aor);
+    free(a);
+}
+
+void store_free(store_t *s)
+{
+    if (s == NULL)
+        return;
+    persist_close(s);
+    for (size_t i = 0; i < s->cap; i++)
+        for (aor_t *a = s->tab[i], *n; a; a = n) {
+            n = a->next;
+            aor_free(a);
+        }
+    free(s->tab);
+    free(s);
+}
+
+static void grow(store_t *s)
+{
+    size_t cap = s->cap * 2;
+    aor_t **tab = calloc(cap, sizeof(*tab));
+    if (tab == NULL)
+        return;                 /* longer chains, still correct */
+    for (size_t i = 0; i < s->cap; i++)
+        for (aor_t *a = s->tab[i], *n; a; a = n) {
+            n = a->next;
+            size_t at = hash(a->aor) & (cap - 1);
+            a->next = tab[at];
+            tab[at] = a;
+        }
+    free(s->tab);
+    s->tab = tab;
+    s->cap = cap;
+}
+
+aor_t *store_aor(store_t *s, const char *aor, bool create)
+{
+    size_t at = hash(aor) & (s->cap - 1);
+    for (aor_t *a = s->tab[at]; a; a = a->next)
+        if (strcmp(a->aor, aor) == 0)
+            return a;
+    if (!create)
+        return NULL;
+    aor_t *a = calloc(1, sizeof(*a));
+    if (a == NULL || (a->aor = strdup(aor)) == NULL) {
+        free(a);
+        return NULL;
+    }
+    a->next = s->tab[at];
+    s->tab[at] = a;
+    if (++s->naors > s->cap)
+        grow(s);
+    return a;
+}
+
+static void aor_drop(store_t *s, aor_t *a)
+{
+    aor_t **pp = &s->tab[hash(a->aor) & (s->cap - 1)];
+    while (*pp != a)
+        pp = &(*pp)->next;
+    *pp = a->next;
+    s->naors--;
+    aor_free(a);
+}
+
+binding_t *store_put(store_t *s, aor_t *a, binding_t *b)
+{
+    b->seq = ++s->seq;
+    for (binding_t **pp = &a->bindings; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->uri, b->uri) == 0) {
+            b->next = (*pp)->next;
+            binding_free(*pp);
+            *pp = b;
+            return b;
+        }
+    b->next = a->bindings;
+    a->bindings = b;
+    a->n++;
+    s->nbindings++;
+    return b;
+}
+
+void store_remove(store_t *s, aor_t *a, binding_t *b)
+{
+    for (binding_t **pp = &a->bindings; *pp; pp = &(*pp)->next)
+        if (*pp == b) {
+            *pp = b->next;
+            binding_free(b);
+            a->n--;
+            s->nbindings--;
+            break;
+        }
+    if (a->n == 0)
+        aor_drop(s, a);
+}
+
+void store_sweep(store_t *s, time_t now)
+{
+    for (size_t i = 0; i < s->cap; i++)
+        for (aor_t *a = s->tab[i], *na; a; a = na) {
+            na = a->next;
+            for (binding_t *b = a->bindings, *nb; b; b = nb) {
+                nb = b->next;
+                if (b->expires_at <= now) {
+                    persist_remove(s, a, b);
+                    store_remove(s, a, b);      /* may free a: last one */
+                    if (nb == NULL)
+                        break;
+                }
+            }
+        }
+}

@@ -1,0 +1,62 @@
+/*
+ * store.h — the registrar's bindings: address-of-record -> contacts.
+ *
+ * In memory (a hash table of AORs, each with its few bindings), with an
+ * optional append log on disk (persist.c) that every change goes to
+ * before the 200 leaves, replayed at start: a restart loses nothing.
+ */
+#ifndef REGISTRAR_STORE_H
+#define REGISTRAR_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+typedef struct binding {
+    char           *uri;        /* the Contact URI */
+    char           *call_id;
+    uint32_t        cseq;
+    time_t          expires_at; /* wall clock: it survives a restart */
+    int             q;          /* thousandths; -1 when not given */
+    char           *path;       /* RFC 3327, joined; NULL if none */
+    char           *received;   /* "udp:IP:PORT" it registered from */
+    char           *instance;   /* RFC 5626 +sip.instance; NULL if none */
+    long            reg_id;     /* RFC 5626; -1 if none */
+    uint64_t        seq;        /* order of registration: the oldest goes first */
+    struct binding *next;
+} binding_t;
+
+typedef struct aor {
+    char        *aor;
+    binding_t   *bindings;
+    int          n;
+    struct aor  *next;          /* hash chain */
+} aor_t;
+
+typedef struct persist persist_t;
+
+typedef struct {
+    aor_t    **tab;
+    size_t     cap, naors, nbindings;
+    uint64_t   seq;
+    persist_t *log;             /* NULL: memory only */
+} store_t;
+
+store_t   *store_new(void);
+void       store_free(store_t *s);
+aor_t     *store_aor(store_t *s, const char *aor, bool create);
+/* Adds b (its strings taken) or replaces the binding with b's URI. */
+binding_t *store_put(store_t *s, aor_t *a, binding_t *b);
+void       store_remove(store_t *s, aor_t *a, binding_t *b);
+/* Drops what expired by now; an AOR left empty goes too. */
+void       store_sweep(store_t *s, time_t now);
+void       binding_free(binding_t *b);
+
+/* persist.c: open (and replay into s) the log at path; 0 or -1 with err. */
+int  persist_open(store_t *s, const char *path, bool fsync_each, char *err, size_t errlen);
+void persist_close(store_t *s);
+/* Record a binding put / removed (no-ops without a log). */
+void persist_put(store_t *s, const aor_t *a, const binding_t *b);
+void persist_remove(store_t *s, const aor_t *a, const binding_t *b);
+
+#endif
