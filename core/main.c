@@ -7,6 +7,7 @@
 
 #include <sipchain.h>
 
+#include "ha1_cmd.h"
 #include "sc_auto_config.h"
 #include "sc_log.h"
 #include "server.h"
@@ -18,9 +19,11 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: sipchain [-c FILE] [-t] [-V] [-h]\n"
+            "usage: sipchain [-c FILE] [-t] [-V] [-h] | -a USER REALM\n"
             "  -c FILE  configuration file (default conf/sipchain.yaml)\n"
             "  -t       test the configuration, print a verdict and exit 0 or 1\n"
+            "  -a USER REALM  read a password on stdin, print the users-file line\n"
+            "           (ha1, ha1_sha256) for digest-auth\n"
             "  -V       print version, build options and module ABI, then exit\n"
             "  -h       this help\n");
 }
@@ -34,6 +37,8 @@ int main(int argc, char **argv)
             printf("sipchain/%s\nbuilt with: %s\nconfigure: %s\nmodule ABI: %d\n", SC_VERSION,
                    SC_BUILD_FLAGS, SC_CONFIGURE_ARGS, SC_ABI_VERSION);
             return 0;
+        } else if (strcmp(argv[i], "-a") == 0 && i + 2 < argc) {
+            return sc_ha1_cmd(argv[i + 1], argv[i + 2]);
         } else if (strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;

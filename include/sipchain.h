@@ -120,6 +120,12 @@ int  sc_conf_bool(const sc_conf_node_t *n, bool *out, char *err, size_t errlen);
 /* A sequence's first item / a node's next sibling, NULL at the end. */
 const sc_conf_node_t *sc_conf_first(const sc_conf_node_t *seq);
 const sc_conf_node_t *sc_conf_next(const sc_conf_node_t *n);
+/* The key of a map's child (iterate a map with sc_conf_first/next). */
+const char *sc_conf_key(const sc_conf_node_t *n);
+/* A YAML file of the module's own (a users file ...), with the same
+ * file:line:col errors; free it with sc_conf_free. */
+sc_conf_node_t *sc_conf_load(const char *path, char *err, size_t errlen);
+void            sc_conf_free(sc_conf_node_t *root);
 /* Writes "file:line:col: message" about node at into err; returns -1. */
 int  sc_conf_error(char *err, size_t errlen, const sc_conf_node_t *at, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -183,6 +189,34 @@ typedef struct sc_location_api {
      * valid until the event loop runs again. */
     int (*lookup)(const struct sc_location_api *api, const char *aor, sc_location_t *out, int max);
 } sc_location_api_t;
+
+/* --- authentication (RFC 7616 / RFC 2617, the server side) -------------
+ * For modules that check credentials: what the request carries, the
+ * hashes, an HMAC-SHA-256 and random bytes, and the identity that the
+ * modules after it (and the CDRs) see. */
+typedef struct {
+    sc_str_t username, realm, nonce, uri, response, algorithm, cnonce, qop, nc, opaque;
+} sc_digest_creds_t;
+/* The Digest credentials of req for realm (NULL: any) in Authorization,
+ * or Proxy-Authorization when proxy: 0, or -1 when there are none. */
+int  sc_req_digest(const sc_req_t *req, bool proxy, const char *realm, sc_digest_creds_t *out);
+/* Lower-case hex of H(parts joined by ':') for alg "MD5" or "SHA-256"
+ * (NULL: MD5) into out (65 bytes).  0, or -1 for another algorithm. */
+int  sc_digest_hash(const char *alg, const sc_str_t *parts, size_t n, char *out);
+void sc_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
+                    unsigned char *out /* 32 bytes */);
+int  sc_random(void *buf, size_t n);     /* 0, or -1 */
+/* The authenticated user of req (a copy is kept); NULL when none. */
+int         sc_req_set_user(sc_req_t *req, const char *user);
+const char *sc_req_user(const sc_req_t *req);
+
+/* The "credentials" service: HA1 = H(user:realm:password) as lower-case
+ * hex, for alg "MD5" or "SHA-256".  0, or -1 (no such user or hash). */
+#define SC_CREDENTIALS_SERVICE "credentials"
+typedef struct sc_credentials_api {
+    int (*ha1)(const struct sc_credentials_api *api, const char *user, const char *realm,
+               const char *alg, char *out /* 65 bytes */);
+} sc_credentials_api_t;
 
 /* --- answering and passing on ---------------------------------------- */
 /* Headers and body to send with the answer (copied). 0 or -1. */

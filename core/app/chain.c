@@ -37,6 +37,7 @@ static void req_free(sc_req_t *req)
     }
     free(req->res.ctype);
     free(req->res.body);
+    free(req->user);
     sc_source_release(&req->src);
     sc_txn_set_tu(req->txn, NULL, NULL);
     sc_txn_unref(req->txn);

@@ -59,6 +59,7 @@ struct sc_req {
     bool          initial_invite;   /* an INVITE outside a dialog: CDRs */
     bool          core_answered;    /* answered by the core; the module may still call */
     int           depth;        /* handler calls on the stack */
+    char         *user;         /* who authenticated it (sc_req_set_user) */
     struct event *timer;
     struct sc_res res;
     sc_link_t     link;         /* on the chain's pending list */
