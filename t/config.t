@@ -18,6 +18,10 @@ my ($rc, $out) = (system(sipchain(), '-t', '-c', 'conf/sipchain.yaml') >> 8);
 is($rc, 0, 'the shipped conf/sipchain.yaml is valid');
 $out = `@{[sipchain()]} -t -c conf/sipchain.yaml`;
 like($out, qr{^sipchain: configuration conf/sipchain\.yaml is valid\n\z}, 'one line verdict');
+# every example config is accepted as it ships (users files are not configs)
+for my $ex (grep { !/users/ } glob('conf/examples/*.yaml')) {
+    like(`@{[sipchain()]} -t -c $ex 2>&1`, qr{^sipchain: configuration \Q$ex\E is valid\n\z}m, "$ex is valid");
+}
 
 my @bad = (
     [ "servr: {}\n", qr{:1:1: unknown key "servr"}, 'unknown top-level key' ],
