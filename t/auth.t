@@ -97,7 +97,7 @@ is(status($r), '200', 'MD5 with qop=auth: registered');
 my $creds = answer(ch => $md5_ch, user => 'alice', pass => 's3cret', method => 'REGISTER', nc => '00000002');
 is(status(send_req(headers => [ "Authorization: $creds" ])), '200', 'the same nonce, nc 2: accepted');
 is(status(send_req(headers => [ "Authorization: $creds" ])), '401', 'nc 2 again: a replay, refused');
-like(slurp($log), qr/alice from 127\.0\.0\.1:\d+: nonce replayed/, 'and logged');
+like(wait_log($log, qr/nonce replayed/), qr/alice from 127\.0\.0\.1:\d+: nonce replayed/, 'and logged');
 is(status(send_req(headers => [ 'Authorization: ' . answer(ch => $md5_ch, user => 'alice', pass => 's3cret', method => 'REGISTER', nc => '00000001') ])),
    '401', 'a lower nc: refused');
 is(status(send_req(headers => [ 'Authorization: ' . answer(ch => $sha_ch, alg => 'SHA-256', user => 'alice', pass => 's3cret', method => 'REGISTER', nc => '00000003') ])),

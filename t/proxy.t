@@ -49,10 +49,12 @@ for my $lost (0, 10) {
     if ($done != $uas) { kill 'TERM', $uas; waitpid($uas, 0) }
     my $uas_rc = $? >> 8;
     TODO: {
-        # known: under loss a call now and then still fails, on sipp's
-        # side as far as the traces show (a scenario cannot wait for an
-        # ACK and a retransmitted INVITE at once); kept visible, not yet
-        # required
+        # known: about one run in five, one call of 30 fails on sipp's
+        # side: once the sipp caller has moved on to its BYE it no longer
+        # ACKs a retransmitted 200 (it takes it for the BYE's 200), so
+        # when its ACK and BYE are both lost the sipp callee gives up.  A
+        # scenario that waits for both at once is not expressible in
+        # sipp; kept visible, not required
         local $TODO = $lost ? 'calls through the proxy under 10% loss' : undef;
         is($rc >> 8, 0, "sipp: $n calls INVITE/180/200/ACK/BYE through the proxy" . ($lost ? " with $lost% loss" : ''))
             or diag(do { local (@ARGV, $/) = "$dir/uac-$lost.out"; <> });

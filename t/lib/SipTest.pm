@@ -10,7 +10,7 @@ use POSIX ":sys_wait_h";
 use Time::HiRes qw(sleep time);
 use Exporter 'import';
 our @EXPORT = qw(sipchain module_dir free_port start_server stop_server udp_client send_recv
-                 recv_msg write_file tmpdir torture);
+                 recv_msg write_file tmpdir torture wait_log);
 
 my $TMP = tempdir(CLEANUP => !$ENV{SC_KEEP_TMP});   # SC_KEEP_TMP=1 keeps logs and sipp traces
 sub tmpdir { $TMP }
@@ -73,6 +73,19 @@ sub start_server {
         sleep 0.05;
     }
     die "sipchain did not start; log:\n" . (do { local (@ARGV, $/) = $log; <> } // '');
+}
+
+# The server's log once it matches re (the log is written by a thread of
+# its own, a moment after the fact), or what it holds after secs.
+sub wait_log {
+    my ($log, $re, $secs) = @_;
+    my $deadline = time + ($secs // 3);
+    my $t = '';
+    while (1) {
+        $t = do { local (@ARGV, $/) = $log; <> } // '';
+        return $t if $t =~ $re || time > $deadline;
+        sleep 0.05;
+    }
 }
 
 # SIGTERM, then wait (bounded) for the exit status.
