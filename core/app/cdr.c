@@ -19,12 +19,12 @@ void sc_cdr_emit(const sc_chain_t *c, const char *event, const char *source, con
     gmtime_r(&tv.tv_sec, &tm);
     size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof(when) - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
-    sc_cdr_t cdr = {
-        .source = source, .time = when, .role = role, .reason = reason, .status = status,
-        .msg = m->buf ? sc_str(m->buf, m->len) : sc_msg_serialize(m),
-        .call_id = m->call_id,
-        .from = m->hdr[SC_HDR_FROM] ? m->hdr[SC_HDR_FROM]->value : SC_STR_NULL,
-        .to = m->hdr[SC_HDR_TO] ? m->hdr[SC_HDR_TO]->value : SC_STR_NULL,
-    };
+    sc_cdr_t cdr = { .source = source, .time = when, .role = role, .reason = reason, .status = status };
+    if (m) {            /* NULL: a call that ended before any message went */
+        cdr.msg = m->buf ? sc_str(m->buf, m->len) : sc_msg_serialize(m);
+        cdr.call_id = m->call_id;
+        cdr.from = m->hdr[SC_HDR_FROM] ? m->hdr[SC_HDR_FROM]->value : SC_STR_NULL;
+        cdr.to = m->hdr[SC_HDR_TO] ? m->hdr[SC_HDR_TO]->value : SC_STR_NULL;
+    }
     sc_chain_emit(c, event, &cdr);
 }

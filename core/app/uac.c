@@ -363,7 +363,9 @@ static bool send_next(sc_uac_t *u)
 static void fail(sc_uac_t *u, unsigned status, const char *reason)
 {
     if (!u->subscribe && u->attempted)
-        sc_cdr_emit(u->chain, "cdr:stop", "application", NULL, "call-rejected", status, NULL);
+        sc_cdr_emit(u->chain, "cdr:stop", "application", NULL,
+                    status == 487 ? "call-canceled" : "call-rejected", status,
+                    u->txn ? sc_txn_request(u->txn) : NULL);
     finish(u, NULL, &(sc_response_t){ .status = status, .reason = reason });
     if (u->ntxns == 0)
         uac_free(u);
