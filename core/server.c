@@ -393,9 +393,13 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 
 static void on_usr1(evutil_socket_t sig, short what, void *arg)
 {
-    (void)sig; (void)what; (void)arg;
+    (void)sig; (void)what;
+    server_t *s = arg;
     sc_log_reopen();
     sc_log(SC_LOG_INFO, "SIGUSR1: log file reopened");
+    /* and the modules' files (cdr-writer ...), for logrotate */
+    for (generation_t *g = s->cur; g; g = g == s->cur ? s->retired : g->next)
+        sc_chain_emit(g->chain, "server:reopen", NULL);
 }
 
 static unsigned pending_all(const server_t *s)

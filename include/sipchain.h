@@ -33,7 +33,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define SC_ABI_VERSION 3
+#define SC_ABI_VERSION 4
 
 #define SC_STRINGIFY_(x) #x
 #define SC_STRINGIFY(x)  SC_STRINGIFY_(x)
@@ -97,7 +97,8 @@ enum { SC_LOG_LEVEL_ERROR, SC_LOG_LEVEL_WARN, SC_LOG_LEVEL_INFO, SC_LOG_LEVEL_DE
  * Modules reach each other through named services (an API struct one
  * publishes and others find, e.g. the registrar's "location") and named
  * events ("cdr:stop" ...), never by linking to each other.  Both belong to
- * one chain: after a reload the new chain has its own. */
+ * one chain: after a reload the new chain has its own.  The core emits
+ * "server:reopen" (data NULL) on SIGUSR1: reopen your files (logrotate). */
 /* In create: -1 when another instance published that name already. */
 int         sc_service_publish(sc_instance_t *inst, const char *name, const void *api);
 /* In start or later: the API, or NULL when nobody published it. */
@@ -188,6 +189,8 @@ typedef struct sc_location_api {
      * first: how many (only the first max written).  The strings stay
      * valid until the event loop runs again. */
     int (*lookup)(const struct sc_location_api *api, const char *aor, sc_location_t *out, int max);
+    /* Whether uri's host is a domain this registrar serves. */
+    bool (*serves)(const struct sc_location_api *api, const char *uri);
 } sc_location_api_t;
 
 /* --- authentication (RFC 7616 / RFC 2617, the server side) -------------
@@ -257,6 +260,16 @@ typedef struct {
      * error, 487 once cancelled); arg is attempt_arg */
     void (*on_attempt)(const char *target, const sc_response_t *r, void *arg);
     void              *attempt_arg;
+    /* targets with a next hop of their own, e.g. the location service's
+     * (used instead of targets when ncontacts > 0): a contact's Path
+     * becomes the Route (RFC 3327), one without Path is sent where it
+     * registered from (received: a phone behind NAT, RFC 5626 §5.3), and
+     * they fork by q: all contacts of the best q at once, the next q when
+     * all of those failed (§16.6) */
+    const sc_location_t *contacts;
+    int                  ncontacts;
+    const char *const   *headers;        /* "Name: value" added to what goes out */
+    const char *const   *remove_headers; /* names taken off what goes out */
 } sc_proxy_opts_t;
 int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o);
 
@@ -456,6 +469,7 @@ typedef struct {
     unsigned    status;     /* the final status of the INVITE (0: none yet) */
     sc_str_t    msg;        /* the message, as received or sent */
     sc_str_t    call_id, from, to;
+    const char *user;       /* who authenticated the INVITE (sc_req_user), or NULL */
 } sc_cdr_t;
 
 #endif

@@ -174,6 +174,21 @@ if ($inv) {
     $pu->send(reply_200($bye), 0, $pu->peername) if $bye;
 }
 
+# a 302 to a name that leads nowhere: the call fails 503 (and its CDR
+# stops) once DNS says so
+$cid = trigger("sip:gina\@127.0.0.1:$peer_port", 'OPTIONS', 'X-Mode' => 'uac', 'X-Follow' => 'yes');
+is(answer_of($cid), '200 call placed', 'a call that will be redirected');
+my $inv2;
+for (1 .. 10) { my $m = recv_msg($pu, 0.5) // next; if ($m =~ /^INVITE sip:gina/) { $inv2 = $m; last } }
+if ($inv2) {
+    (my $moved = reply_200($inv2)) =~ s/^SIP\/2\.0 200 OK/SIP\/2.0 302 Moved Temporarily/;
+    $moved =~ s/^(To: [^\r]*)\r\n/$1;tag=peer3\r\nContact: <sip:gina\@nowhere.test>\r\n/m;
+    $pu->send($moved, 0, $pu->peername);
+}
+like(wait_log($log, qr/uac failed 503/, 5), qr/t_dialog: uac failed 503/, 'redirected to a name that does not exist: 503 to the module');
+like(wait_log($log, qr/reason=call-rejected status=503/), qr/cdr:stop source=application role=- reason=call-rejected status=503 call-id=\S+/,
+     'and its cdr:stop, with the call\'s Call-ID');
+
 # 6. a proxy target that is a host name (sc_proxy_request)
 $cid = int(rand(1e9)) . '@dnsproxy';
 $c->send("INVITE sip:frank\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;branch=z9hG4bK-p" . int(rand(1e9))

@@ -69,4 +69,8 @@ void sc_chain_end_dialogs(sc_chain_t *chain);
 /* Answers every request still in flight (503) and frees it: for stop. */
 void sc_chain_abort_pending(sc_chain_t *chain);
 
+/* Calls the chain's subscribers of event now (the core's own events:
+ * "server:reopen" on SIGUSR1). */
+void sc_chain_emit(const sc_chain_t *c, const char *event, const void *data);
+
 #endif

@@ -10,7 +10,7 @@
 #include "chain_impl.h"
 
 void sc_cdr_emit(const sc_chain_t *c, const char *event, const char *source, const char *role,
-                 const char *reason, unsigned status, const sc_msg_t *m)
+                 const char *reason, unsigned status, const sc_msg_t *m, const char *user)
 {
     struct timeval tv;
     struct tm tm;
@@ -19,7 +19,8 @@ void sc_cdr_emit(const sc_chain_t *c, const char *event, const char *source, con
     gmtime_r(&tv.tv_sec, &tm);
     size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof(when) - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
-    sc_cdr_t cdr = { .source = source, .time = when, .role = role, .reason = reason, .status = status };
+    sc_cdr_t cdr = { .source = source, .time = when, .role = role, .reason = reason, .status = status,
+                     .user = user };
     if (m) {            /* NULL: a call that ended before any message went */
         cdr.msg = m->buf ? sc_str(m->buf, m->len) : sc_msg_serialize(m);
         cdr.call_id = m->call_id;

@@ -117,11 +117,11 @@ static void cdr_final(const sc_req_t *req, const sc_msg_t *resp)
 {
     if (resp->status < 300)
         sc_cdr_emit(req->chain, "cdr:start", "application", req->proxy ? "proxy-uas" : "uas", NULL,
-                    resp->status, resp);
+                    resp->status, resp, req->user);
     else
         sc_cdr_emit(req->chain, "cdr:stop", "application", NULL,
                     req->cancelled || resp->status == 487 ? "call-canceled" : "call-rejected",
-                    resp->status, resp);
+                    resp->status, resp, req->user);
 }
 
 int sc_req_forward_response(sc_req_t *req, const sc_msg_t *resp)
@@ -338,7 +338,7 @@ void sc_chain_run(sc_chain_t *c, sc_txn_t *txn, const sc_source_t *src)
     const sc_msg_t *m = req->msg;
     if (m->method == SC_METHOD_INVITE && (m->to == NULL || m->to->tag.len == 0)) {
         req->initial_invite = true;
-        sc_cdr_emit(c, "cdr:attempt", "network", NULL, NULL, 0, m);
+        sc_cdr_emit(c, "cdr:attempt", "network", NULL, NULL, 0, m, NULL);
     }
     sc_next(req);
 }

@@ -123,10 +123,9 @@ void sc_chain_drop_uacs(sc_chain_t *c);
  * until answered (not yet run through it). */
 sc_req_t *sc_req_new(sc_chain_t *c, sc_txn_t *txn, const sc_source_t *src);
 /* chain_build.c: calls every subscriber of event now. */
-void sc_chain_emit(const sc_chain_t *c, const char *event, const void *data);
 /* cdr.c: emits a cdr:* event about m. */
 void sc_cdr_emit(const sc_chain_t *c, const char *event, const char *source, const char *role,
-                 const char *reason, unsigned status, const sc_msg_t *m);
+                 const char *reason, unsigned status, const sc_msg_t *m, const char *user);
 
 /* dialog.c: the answer to a request of the dialog's (or creating it)
  * is about to leave (adds Contact to a 2xx) / has left (2xx to INVITE:

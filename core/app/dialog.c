@@ -297,7 +297,7 @@ static void cdr_stop(sc_dialog_t *d, const char *source, const char *reason, con
     if (!d->cdr_open)
         return;
     d->cdr_open = false;
-    sc_cdr_emit(d->chain, "cdr:stop", source, NULL, reason, 200, m);
+    sc_cdr_emit(d->chain, "cdr:stop", source, NULL, reason, 200, m, NULL);
 }
 
 /* SC_DIALOG_DESTROY, the last event; d may be freed after it. */

@@ -89,6 +89,7 @@ typedef struct branch {
      * fail before answering */
     sc_resolve_t  *resolving;
     char          *target;
+    const char    *path;        /* the proxy's copy: its Route */
     sc_target_t    addrs[SC_MAX_TARGETS];
     int            naddrs, addr_at;
     unsigned       status;      /* best seen so far */
@@ -117,6 +118,11 @@ typedef struct proxy {
     struct event  *prov_timer;
     void         (*on_attempt)(const char *target, const sc_response_t *r, void *arg);
     void          *attempt_arg;
+    /* per target (contacts): its Route (a Path), where it registered from, its q */
+    char          *path[MAX_TARGETS], *received[MAX_TARGETS];
+    int            q[MAX_TARGETS];
+    bool           by_q;        /* fork by q groups */
+    char         **add, **drop; /* header lines added / names removed */
     sc_link_t      link;        /* on the chain's list */
 } proxy_t;
 
@@ -134,8 +140,17 @@ static void proxy_free(proxy_t *p)
         free(b->target);
         free(b);
     }
-    for (int i = 0; i < p->ntargets; i++)
+    for (int i = 0; i < p->ntargets; i++) {
         free(p->targets[i]);
+        free(p->path[i]);
+        free(p->received[i]);
+    }
+    for (char **h = p->add; h && *h; h++)
+        free(*h);
+    for (char **h = p->drop; h && *h; h++)
+        free(*h);
+    free(p->add);
+    free(p->drop);
     if (p->req)
         p->req->proxy = NULL;
     sc_msg_free(p->best);
@@ -348,10 +363,15 @@ static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp)
     }
     if (!p->answered) {
         sc_msg_t *r = resp ? relayable(resp) : NULL;
-        if (r == NULL && p->req)        /* a timeout or transport error (§16.7 step 4) */
+        if (r == NULL && p->req && p->by_q && status != 487) {
+            status = 480;       /* a registered contact that did not answer */
+            r = sc_respond_build(p->req->msg, &p->req->src, status,
+                                 "Temporarily Unavailable (no contact answered)", p->req->to_tag);
+        } else if (r == NULL && p->req) {   /* a timeout or transport error (§16.7 step 4) */
             r = sc_respond_build(p->req->msg, &p->req->src, status,
                                  status == 408 ? "Request Timeout" : "Service Unavailable",
                                  p->req->to_tag);
+        }
         if (r && (status == 401 || status == 407) && p->best &&
             (p->best->status == 401 || p->best->status == 407))
             merge_challenges(p->best, r);
@@ -429,8 +449,8 @@ static void on_branch(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
 /* --- requests downstream ------------------------------------------------- */
 
 /* §16.6: the request for one target. */
-static sc_msg_t *forwarded(proxy_t *p, const char *target, const sc_tp_route_t *route,
-                           const char *branch)
+static sc_msg_t *forwarded(proxy_t *p, const char *target, const char *path,
+                           const sc_tp_route_t *route, const char *branch)
 {
     const sc_msg_t *o = sc_txn_request(p->stxn);
     sc_msg_t *m = sc_msg_new_request(o->method, o->method_str, sc_str_cstr(target));
@@ -440,8 +460,17 @@ static sc_msg_t *forwarded(proxy_t *p, const char *target, const sc_tp_route_t *
     snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport", sc_tp_via_name(route->kind),
              route->sentby, branch);
     snprintf(rr, sizeof(rr), "<sip:%s;transport=%s;lr>", route->sentby, sc_tp_name(route->kind));
-    if (sc_msg_add_header(m, SC_STR_LIT("Via"), sc_str_cstr(via), NULL) != 0 ||
-        copy_onward(m, o, p->chain->stack.tps, p->record_route ? rr : NULL) != 0) {
+    int rc = sc_msg_add_header(m, SC_STR_LIT("Via"), sc_str_cstr(via), NULL) != 0 ||
+             copy_onward(m, o, p->chain->stack.tps, p->record_route ? rr : NULL) != 0;
+    for (char **h = p->drop; rc == 0 && h && *h; h++)
+        sc_msg_remove_header(m, sc_str_cstr(*h));      /* every one of that name */
+    if (rc == 0 && p->add)
+        rc = sc_msg_add_lines(m, (const char *const *)p->add);
+    /* a Path is the route to the contact (RFC 3327 §5.3); an initial
+     * request has no Route left once ours is taken off, so it goes last */
+    if (rc == 0 && path)
+        rc = sc_msg_add_header(m, SC_STR_LIT("Route"), sc_str_cstr(path), NULL);
+    if (rc != 0) {
         sc_msg_free(m);
         return NULL;
     }
@@ -476,7 +505,7 @@ static int branch_send(branch_t *b, sc_tp_kind_t kind, const struct sockaddr *to
     char branch[40], rnd[9];
     sc_gen_tag(rnd, 8);
     snprintf(branch, sizeof(branch), "%ssc%08x%s", SC_BRANCH_COOKIE, loop_hash(o), rnd);
-    sc_msg_t *m = forwarded(p, b->target, &route, branch);
+    sc_msg_t *m = forwarded(p, b->target, b->path, &route, branch);
     sc_txn_t *t = m ? sc_txn_client_new(p->chain->stack.txns, m, &route.flow, on_branch, b) : NULL;
     if (t == NULL)
         return -1;
@@ -518,21 +547,46 @@ static void on_branch_resolved(const sc_target_t *t, int n, const char *why, voi
         proxy_free(p);
 }
 
-static int start_branch(proxy_t *p, const char *target)
+/* "udp:IP:PORT" (where a contact registered from) as an address. */
+static int received_addr(const char *r, struct sockaddr_storage *to, socklen_t *len, sc_tp_kind_t *kind)
 {
+    const char *colon = strchr(r, ':');
+    if (colon == NULL)
+        return -1;
+    size_t tl = (size_t)(colon - r);
+    *kind = tl == 3 && strncmp(r, "tcp", 3) == 0 ? SC_TP_TCP
+          : tl == 3 && strncmp(r, "tls", 3) == 0 ? SC_TP_TLS
+                                                 : SC_TP_UDP;
+    int l = sizeof(*to);
+    if (evutil_parse_sockaddr_port(colon + 1, (struct sockaddr *)to, &l) != 0)
+        return -1;
+    *len = (socklen_t)l;
+    return 0;
+}
+
+/* A branch for target i: its next hop is a Route left after ours (loose
+ * routing), else the first hop of its Path, else where it registered
+ * from, else its URI (numeric, or resolved per RFC 3263). */
+static int start_branch(proxy_t *p, int i)
+{
+    const char *target = p->targets[i];
     const sc_msg_t *o = sc_txn_request(p->stxn);
     sc_uri_t uri;
     struct sockaddr_storage to;
     socklen_t len;
     sc_tp_kind_t kind;
-    /* loose routing: a Route left after ours decides the next hop */
     const sc_addr_t *rt = next_route(p->chain->stack.tps, o);
-    const char *bad = NULL;
-    if (rt)
+    const char *bad = NULL, *lt, *gt;
+    bool flow = false;
+    if (rt) {
         uri = rt->uri;
-    else
+    } else if (p->path[i] && (lt = strchr(p->path[i], '<')) && (gt = strchr(lt, '>'))) {
+        bad = sc_uri_parse(&uri, sc_str(lt + 1, (size_t)(gt - lt - 1)));
+    } else {
         bad = sc_uri_parse(&uri, sc_str_cstr(target));
-    bool numeric = !bad && sc_uri_target(&uri, &to, &len, &kind) == 0;
+        flow = p->received[i] && received_addr(p->received[i], &to, &len, &kind) == 0;
+    }
+    bool numeric = flow || (!bad && sc_uri_target(&uri, &to, &len, &kind) == 0);
     if (bad || (!numeric && ((uri.scheme != SC_URI_SIP && uri.scheme != SC_URI_SIPS) ||
                              p->chain->stack.resolver == NULL))) {
         sc_log(SC_LOG_WARN, "proxy: cannot send to %s: %s", target, bad ? bad : "not a sip: URI");
@@ -544,6 +598,7 @@ static int start_branch(proxy_t *p, const char *target)
         return -1;
     }
     b->p = p;
+    b->path = p->path[i];
     if (numeric ? branch_send(b, kind, (struct sockaddr *)&to, len) != 0
                 : (b->resolving = sc_resolve(p->chain->stack.resolver, &uri, false,
                                              on_branch_resolved, b)) == NULL) {
@@ -574,13 +629,18 @@ static void on_prov_timeout(evutil_socket_t fd, short what, void *arg)
  * else the next that can be sent to. */
 static void start_next(proxy_t *p)
 {
+    int group = p->next_target < p->ntargets ? p->q[p->next_target] : 0;
+    bool started = false;
     while (p->next_target < p->ntargets) {
-        const char *target = p->targets[p->next_target++];
-        int ok = start_branch(p, target) == 0;
+        if (p->by_q && started && p->q[p->next_target] != group)
+            return;                     /* the next q when all of this one failed */
+        int i = p->next_target++;
+        int ok = start_branch(p, i) == 0;
         if (!ok && p->on_attempt)
-            p->on_attempt(target, &(sc_response_t){ .status = 503, .reason = "Service Unavailable (cannot send)" },
+            p->on_attempt(p->targets[i], &(sc_response_t){ .status = 503, .reason = "Service Unavailable (cannot send)" },
                           p->attempt_arg);
-        if (ok && !p->parallel) {
+        started |= ok;
+        if (ok && !p->parallel && !p->by_q) {
             if (p->prov_timeout_s) {
                 struct timeval tv = { .tv_sec = p->prov_timeout_s };
                 evtimer_add(p->prov_timer, &tv);
@@ -599,6 +659,17 @@ static void on_timer_c(evutil_socket_t fd, short what, void *arg)
     sc_log(SC_LOG_INFO, "proxy: final timeout: cancelling what still rings");
     p->timer_c_fired = true;
     cancel_all(p);
+}
+
+static char **copy_lines(const char *const *l)
+{
+    size_t n = 0;
+    while (l && l[n])
+        n++;
+    char **c = n ? calloc(n + 1, sizeof(*c)) : NULL;
+    for (size_t i = 0; c && i < n; i++)
+        c[i] = strdup(l[i]);
+    return c;
 }
 
 int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
@@ -623,7 +694,7 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
         return -1;
     /* a BYE through us ends a call we record-routed: its CDR stops here */
     if (m->method == SC_METHOD_BYE)
-        sc_cdr_emit(c, "cdr:stop", "network", NULL, "normal-release", 0, m);
+        sc_cdr_emit(c, "cdr:stop", "network", NULL, "normal-release", 0, m, NULL);
     p->chain = c;
     p->req = req;
     p->stxn = req->txn;
@@ -634,7 +705,22 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
     p->prov_timeout_s = o->provisional_timeout_s;
     p->on_attempt = o->on_attempt;
     p->attempt_arg = o->attempt_arg;
-    if (o->targets)
+    p->add = copy_lines(o->headers);
+    p->drop = copy_lines(o->remove_headers);
+    if (o->ncontacts > 0) {             /* best q first, stable (the service's order within a q) */
+        p->by_q = true;
+        for (int q = 1000; q >= 0; q--)
+            for (int i = 0; i < o->ncontacts && p->ntargets < MAX_TARGETS; i++) {
+                const sc_location_t *l = &o->contacts[i];
+                if ((l->q < 0 ? 1000 : l->q > 1000 ? 1000 : l->q) != q)
+                    continue;
+                int k = p->ntargets++;
+                p->targets[k] = strdup(l->uri);
+                p->path[k] = l->path ? strdup(l->path) : NULL;
+                p->received[k] = l->received ? strdup(l->received) : NULL;
+                p->q[k] = q;
+            }
+    } else if (o->targets)
         for (int i = 0; o->targets[i] && p->ntargets < MAX_TARGETS; i++)
             p->targets[p->ntargets++] = strdup(o->targets[i]);
     else

@@ -258,7 +258,7 @@ static void on_2xx(sc_uac_t *u, const sc_msg_t *msg)
     sc_dialog_confirm(d, msg);
     sc_dialog_send_ack(d, msg->cseq.num);
     sc_dialog_session_from(d, msg);
-    sc_cdr_emit(u->chain, "cdr:start", "network", "uac", NULL, msg->status, msg);
+    sc_cdr_emit(u->chain, "cdr:start", "network", "uac", NULL, msg->status, msg, NULL);
     finish(u, d, &(sc_response_t){ .msg = msg, .status = msg->status });
 }
 
@@ -300,7 +300,7 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
             if (u->dialog && !u->confirmed)
                 sc_dialog_drop(u->dialog);  /* the early dialog ends with the call */
             sc_cdr_emit(u->chain, "cdr:stop", "network", NULL,
-                        msg->status == 487 ? "call-canceled" : "call-rejected", msg->status, msg);
+                        msg->status == 487 ? "call-canceled" : "call-rejected", msg->status, msg, NULL);
             finish(u, NULL, &(sc_response_t){ .msg = msg, .status = msg->status });
         }
         break;
@@ -314,7 +314,7 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
             bool timeout = ev == SC_TXN_EV_TIMEOUT;
             if (!u->subscribe)
                 sc_cdr_emit(u->chain, "cdr:stop", "application", NULL, "call-rejected",
-                        timeout ? 408 : 503, sc_txn_request(t));
+                        timeout ? 408 : 503, sc_txn_request(t), NULL);
             finish(u, NULL, &(sc_response_t){ .status = timeout ? 408 : 503,
                                               .reason = timeout ? "Request Timeout"
                                                                 : "Service Unavailable (transport error)" });
@@ -348,7 +348,7 @@ static bool send_next(sc_uac_t *u)
                                        sizeof(err));
         if (m && !u->attempted && !u->subscribe) {
             u->attempted = true;
-            sc_cdr_emit(u->chain, "cdr:attempt", "application", NULL, NULL, 0, m);
+            sc_cdr_emit(u->chain, "cdr:attempt", "application", NULL, NULL, 0, m, NULL);
         }
         if (m && start(u, m, &route.flow) == 0)
             return true;
@@ -365,7 +365,7 @@ static void fail(sc_uac_t *u, unsigned status, const char *reason)
     if (!u->subscribe && u->attempted)
         sc_cdr_emit(u->chain, "cdr:stop", "application", NULL,
                     status == 487 ? "call-canceled" : "call-rejected", status,
-                    u->txn ? sc_txn_request(u->txn) : NULL);
+                    u->txn ? sc_txn_request(u->txn) : NULL, NULL);
     finish(u, NULL, &(sc_response_t){ .status = status, .reason = reason });
     if (u->ntxns == 0)
         uac_free(u);
@@ -409,7 +409,7 @@ static bool dispatch(sc_uac_t *u)
     sc_msg_t *m = sc_out_build(&u->chain->stack, &u->out, &route, err, sizeof(err));
     if (m && !u->attempted && !u->subscribe) {
         u->attempted = true;
-        sc_cdr_emit(u->chain, "cdr:attempt", "application", NULL, NULL, 0, m);
+        sc_cdr_emit(u->chain, "cdr:attempt", "application", NULL, NULL, 0, m, NULL);
     }
     if (m && start(u, m, &route.flow) == 0)
         return true;

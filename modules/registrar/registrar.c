@@ -65,6 +65,7 @@ static int conf_uint(const sc_conf_node_t *conf, const char *key, unsigned long 
 }
 
 static int lookup(const sc_location_api_t *api, const char *aor, sc_location_t *out, int max);
+static bool serves_uri(const sc_location_api_t *api, const char *uri);
 
 static int reg_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, size_t errlen)
 {
@@ -74,7 +75,7 @@ static int reg_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err
     if (r == NULL)
         return -1;
     sc_instance_set_data(inst, r);
-    *r = (registrar_t){ .api = { .lookup = lookup }, .inst = inst, .min_expires = 60,
+    *r = (registrar_t){ .api = { .lookup = lookup, .serves = serves_uri }, .inst = inst, .min_expires = 60,
                         .max_expires = 3600, .default_expires = 3600, .max_contacts = 10 };
     if (sc_conf_check_keys(conf, keys, err, errlen))
         return -1;
@@ -199,6 +200,13 @@ static bool serves(const registrar_t *r, const char *aor)
         if (strcasecmp(r->domains[i], host) == 0)
             return true;
     return false;
+}
+
+static bool serves_uri(const sc_location_api_t *api, const char *uri)
+{
+    char aor[512];
+    return sc_uri_aor((sc_str_t){ uri, strlen(uri) }, aor, sizeof(aor)) > 0 &&
+           serves((const registrar_t *)api, aor);
 }
 
 static char *dup_str(sc_str_t v) { return v.len ? strndup(v.s, v.len) : NULL; }

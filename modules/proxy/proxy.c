@@ -1,0 +1,284 @@
+/*
+ * proxy — a stateful RFC 3261 §16 proxy as a thin layer over
+ * sc_proxy_request: this module only decides where a request goes.
+ *
+ *   1. a request inside a dialog (To tag) or with a Route past ours
+ *      follows its Route set / Request-URI (loose routing), no lookup;
+ *   2. a Request-URI in a domain the registrar serves goes to the
+ *      location service's contacts (fork by q: parallel within a q,
+ *      the next q when those failed; Path honoured, and a contact
+ *      behind NAT reached where it registered from):
+ *      404 when the AOR has no binding, 480 when every contact failed;
+ *   3. a static route (by domain and/or user prefix, first match wins)
+ *      goes to its targets, forked in parallel or one after the other;
+ *   4. anything else goes to its Request-URI, through the outbound proxy
+ *      when one is set.
+ *
+ * Config:
+ *   - module: proxy
+ *     record_route: true
+ *     follow_redirects: false
+ *     provisional_timeout: 0          # s; sequential: next target when no 1xx
+ *     final_timeout: 180              # s; timer C
+ *     outbound_proxy: "sip:192.0.2.10:5060"   # for step 4 (optional)
+ *     headers: [ "X-Proxied: sipchain" ]      # added to what goes out
+ *     remove_headers: [ "X-Internal" ]        # taken off what goes out
+ *     routes:
+ *       - domain: pstn.example.com    # optional: the Request-URI host
+ *         user_prefix: "+1"           # optional: the start of its user part
+ *         targets: [ "sip:gw1.example.com", "sip:gw2.example.com" ]
+ *         parallel: false
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sipchain.h>
+
+#define MAX_ROUTES  64
+#define MAX_TARGETS 16
+#define MAX_LINES   32
+#define MAX_CONTACTS 16
+
+typedef struct {
+    const char *domain, *user_prefix;
+    const char *targets[MAX_TARGETS + 1];
+    bool        parallel;
+} route_t;
+
+typedef struct {
+    sc_proxy_opts_t          base;      /* record_route, timeouts, headers */
+    const char              *outbound;
+    char                    *outbound_route;    /* "<outbound;lr>" */
+    const char              *add[MAX_LINES + 1], *drop[MAX_LINES + 1];
+    route_t                  routes[MAX_ROUTES];
+    int                      nroutes;
+    const sc_location_api_t *loc;
+} proxy_conf_t;
+
+static int strings(const sc_conf_node_t *n, const char **out, int max, char *err, size_t errlen)
+{
+    int k = 0;
+    for (const sc_conf_node_t *x = sc_conf_first(n); x; x = sc_conf_next(x)) {
+        if (k == max)
+            return sc_conf_error(err, errlen, x, "at most %d entries", max);
+        if (sc_conf_string(x, &out[k++], err, errlen))
+            return -1;
+    }
+    out[k] = NULL;
+    return 0;
+}
+
+static int route_conf(route_t *r, const sc_conf_node_t *n, char *err, size_t errlen)
+{
+    static const char *const keys[] = { "domain", "user_prefix", "targets", "parallel", NULL };
+    const sc_conf_node_t *k;
+    if (sc_conf_check_keys(n, keys, err, errlen))
+        return -1;
+    if ((k = sc_conf_get(n, "domain")) && sc_conf_string(k, &r->domain, err, errlen))
+        return -1;
+    if ((k = sc_conf_get(n, "user_prefix")) && sc_conf_string(k, &r->user_prefix, err, errlen))
+        return -1;
+    if ((k = sc_conf_get(n, "parallel")) && sc_conf_bool(k, &r->parallel, err, errlen))
+        return -1;
+    if ((k = sc_conf_get(n, "targets")) == NULL)
+        return sc_conf_error(err, errlen, n, "a route needs \"targets\"");
+    if (strings(k, r->targets, MAX_TARGETS, err, errlen))
+        return -1;
+    if (r->targets[0] == NULL)
+        return sc_conf_error(err, errlen, k, "\"targets\" must not be empty");
+    if (!r->domain && !r->user_prefix)
+        return sc_conf_error(err, errlen, n, "a route matches on \"domain\" and/or \"user_prefix\"");
+    return 0;
+}
+
+static int px_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, size_t errlen)
+{
+    static const char *const keys[] = { "record_route", "follow_redirects", "provisional_timeout",
+                                        "final_timeout", "outbound_proxy", "headers",
+                                        "remove_headers", "routes", NULL };
+    proxy_conf_t *pc = calloc(1, sizeof(*pc));
+    if (pc == NULL)
+        return -1;
+    sc_instance_set_data(inst, pc);
+    if (sc_conf_check_keys(conf, keys, err, errlen))
+        return -1;
+    const sc_conf_node_t *n;
+    unsigned long v;
+    if ((n = sc_conf_get(conf, "record_route")) && sc_conf_bool(n, &pc->base.record_route, err, errlen))
+        return -1;
+    if ((n = sc_conf_get(conf, "follow_redirects")) && sc_conf_bool(n, &pc->base.follow_redirects, err, errlen))
+        return -1;
+    if ((n = sc_conf_get(conf, "provisional_timeout"))) {
+        if (sc_conf_uint(n, 600, &v, err, errlen))
+            return -1;
+        pc->base.provisional_timeout_s = (unsigned)v;
+    }
+    if ((n = sc_conf_get(conf, "final_timeout"))) {
+        if (sc_conf_uint(n, 3600, &v, err, errlen))
+            return -1;
+        pc->base.final_timeout_s = (unsigned)v;
+    }
+    if ((n = sc_conf_get(conf, "outbound_proxy"))) {
+        if (sc_conf_string(n, &pc->outbound, err, errlen))
+            return -1;
+        if (strncmp(pc->outbound, "sip:", 4) && strncmp(pc->outbound, "sips:", 5))
+            return sc_conf_error(err, errlen, n, "outbound_proxy must be a sip: or sips: URI");
+        size_t len = strlen(pc->outbound) + 8;
+        if ((pc->outbound_route = malloc(len)) == NULL)
+            return -1;
+        snprintf(pc->outbound_route, len, "<%s;lr>", pc->outbound);
+    }
+    if ((n = sc_conf_get(conf, "headers"))) {
+        if (strings(n, pc->add, MAX_LINES, err, errlen))
+            return -1;
+        for (int i = 0; pc->add[i]; i++)
+            if (strchr(pc->add[i], ':') == NULL)
+                return sc_conf_error(err, errlen, n, "\"%s\" is not \"Name: value\"", pc->add[i]);
+        pc->base.headers = pc->add;
+    }
+    if ((n = sc_conf_get(conf, "remove_headers"))) {
+        if (strings(n, pc->drop, MAX_LINES, err, errlen))
+            return -1;
+        pc->base.remove_headers = pc->drop;
+    }
+    if ((n = sc_conf_get(conf, "routes")))
+        for (const sc_conf_node_t *r = sc_conf_first(n); r; r = sc_conf_next(r)) {
+            if (pc->nroutes == MAX_ROUTES)
+                return sc_conf_error(err, errlen, r, "at most %d routes", MAX_ROUTES);
+            if (route_conf(&pc->routes[pc->nroutes++], r, err, errlen))
+                return -1;
+        }
+    return 0;
+}
+
+static int px_start(sc_instance_t *inst)
+{
+    proxy_conf_t *pc = sc_instance_data(inst);
+    pc->loc = sc_service_find(inst, SC_LOCATION_SERVICE);   /* none: no step 2 */
+    return 0;
+}
+
+static void px_destroy(sc_instance_t *inst)
+{
+    proxy_conf_t *pc = sc_instance_data(inst);
+    if (pc)
+        free(pc->outbound_route);
+    free(pc);
+}
+
+/* The user part and host of a sip: URI (views into uri). */
+static void user_host(sc_str_t uri, sc_str_t *user, sc_str_t *host)
+{
+    *user = *host = (sc_str_t){ NULL, 0 };
+    const char *p = memchr(uri.s, ':', uri.len), *end = uri.s + uri.len;
+    if (p == NULL)
+        return;
+    p++;
+    const char *stop = p;
+    while (stop < end && *stop != ';' && *stop != '?')
+        stop++;
+    const char *at = memchr(p, '@', (size_t)(stop - p));
+    if (at) {
+        *user = (sc_str_t){ p, (size_t)(at - p) };
+        p = at + 1;
+    }
+    const char *h = p;
+    while (p < stop && *p != ':')
+        p++;
+    *host = (sc_str_t){ h, (size_t)(p - h) };
+}
+
+static const route_t *static_route(const proxy_conf_t *pc, sc_str_t ruri)
+{
+    sc_str_t user, host;
+    user_host(ruri, &user, &host);
+    for (int i = 0; i < pc->nroutes; i++) {
+        const route_t *r = &pc->routes[i];
+        if (r->domain && !(strlen(r->domain) == host.len && strncasecmp(r->domain, host.s, host.len) == 0))
+            continue;
+        if (r->user_prefix && !(user.len >= strlen(r->user_prefix) &&
+                                memcmp(user.s, r->user_prefix, strlen(r->user_prefix)) == 0))
+            continue;
+        return r;
+    }
+    return NULL;
+}
+
+/* Reach a contact where it registered from when it registered a flow
+ * (RFC 5626) or its Contact names an address that cannot be reached from
+ * outside its network (RFC 1918, RFC 6598, RFC 4193, link-local): a
+ * phone behind NAT.  Anything else (a third-party registration, a public
+ * address) is reached at its Contact. */
+static bool behind_nat(const sc_location_t *l)
+{
+    if (l->received == NULL)
+        return false;
+    if (l->reg_id >= 0)
+        return true;
+    sc_str_t user, host;
+    user_host((sc_str_t){ l->uri, strlen(l->uri) }, &user, &host);
+    unsigned a, b;
+    char h[64];
+    snprintf(h, sizeof(h), "%.*s", (int)host.len, host.s);
+    if (sscanf(h, "%u.%u.", &a, &b) == 2)
+        return a == 10 || (a == 172 && b >= 16 && b < 32) || (a == 192 && b == 168) ||
+               (a == 100 && b >= 64 && b < 128) || (a == 169 && b == 254);
+    return strncasecmp(h, "[fc", 3) == 0 || strncasecmp(h, "[fd", 3) == 0 ||
+           strncasecmp(h, "[fe80", 5) == 0;
+}
+
+static bool has_to_tag(const sc_req_t *req)
+{
+    sc_str_t to = sc_req_header(req, "To");
+    for (size_t i = 0; i + 4 < to.len; i++)
+        if (to.s[i] == ';' && strncasecmp(to.s + i + 1, "tag=", 4) == 0)
+            return true;
+    return false;
+}
+
+static void px_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
+{
+    proxy_conf_t *pc = sc_instance_data(inst);
+    sc_proxy_opts_t o = pc->base;
+    sc_str_t ruri = sc_req_uri(req);
+    char uri[1024];
+    snprintf(uri, sizeof(uri), "%.*s", (int)ruri.len, ruri.s);
+    sc_location_t contacts[MAX_CONTACTS];
+    const route_t *r;
+    /* 1: in a dialog, or pre-routed: its Route set decides */
+    bool routed = has_to_tag(req) || sc_req_header(req, "Route").len > 0;
+    if (!routed && pc->loc && pc->loc->serves(pc->loc, uri)) {          /* 2 */
+        int n = pc->loc->lookup(pc->loc, uri, contacts, MAX_CONTACTS);
+        if (n == 0) {
+            sc_res_send(res, 404, "Not Found (no registered contact)");
+            return;
+        }
+        o.ncontacts = n < MAX_CONTACTS ? n : MAX_CONTACTS;
+        for (int i = 0; i < o.ncontacts; i++)
+            if (!behind_nat(&contacts[i]))
+                contacts[i].received = NULL;    /* its Contact is reachable as it is */
+        o.contacts = contacts;
+    } else if (!routed && (r = static_route(pc, ruri)) != NULL) {       /* 3 */
+        o.targets = r->targets;
+        o.parallel = r->parallel;
+    } else if (!routed && pc->outbound) {                               /* 4 */
+        contacts[0] = (sc_location_t){ .uri = uri, .path = pc->outbound_route, .q = 1000, .reg_id = -1 };
+        o.contacts = contacts;
+        o.ncontacts = 1;
+    }
+    if (sc_proxy_request(req, &o) != 0)
+        sc_res_send(res, 500, "Server Internal Error (cannot forward)");
+}
+
+const sc_module_t sc_module = {
+    SC_MODULE_HEADER,
+    .name = "proxy",
+    .version = "1.0",
+    .create = px_create,
+    .start = px_start,
+    .handle = px_handle,
+    .destroy = px_destroy,
+};

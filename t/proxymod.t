@@ -1,0 +1,166 @@
+# The proxy module end to end, with the registrar and cdr-writer: 1000
+# sipp calls to a registered sipp callee through it (record-routed) with
+# one CDR each; 404 for an AOR without binding; contacts forked by q
+# (sequential across q, parallel within one: first busy, second
+# answers); a contact behind NAT reached where it registered from; Path
+# honoured; static routes; headers added and removed.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Time::HiRes qw(time sleep);
+use POSIX qw(WNOHANG);
+use IO::Socket::INET;
+use Socket qw(pack_sockaddr_in inet_aton);
+use JSON::PP;
+use SipTest;
+
+my ($sipp) = grep { -x } map { "$_/sipp" } split /:/, $ENV{PATH};
+BAIL_OUT('sipp not found: run scripts/install-deps.sh') unless $sipp;
+my $mods = module_dir();
+my $dir = tmpdir();
+my $cdrs = "$dir/cdr.jsonl";
+my $port = free_port();
+my ($gw, $gwport) = peer();
+my ($pid, undef, $log) = start_server(port => $port, yaml => <<Y);
+server:
+  listen: [ "udp:127.0.0.1:$port" ]
+  log: { level: info }
+  timers: { t1: 100, t2: 400, t4: 500 }
+modules_path: $mods
+chain:
+  - module: cdr-writer
+    file: $cdrs
+  - module: registrar
+    methods: [ REGISTER ]
+    domains: [ 127.0.0.1, example.com ]
+    min_expires: 1
+  - module: proxy
+    record_route: true
+    headers: [ "X-Proxied: sipchain" ]
+    remove_headers: [ "X-Secret" ]
+    routes:
+      - user_prefix: "+1"
+        targets: [ "sip:gw\@127.0.0.1:$gwport" ]
+Y
+
+sub peer { my $p = free_port(); my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => $p) or die; return ($s, $p) }
+my $c = udp_client();
+my $me = $c->sockport;
+my $to = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
+my $n = 0;
+sub header { my ($r, $h) = @_; return defined $r && $r =~ /^$h: ([^\r]*)\r$/m ? $1 : '' }
+sub status_of { my ($r) = @_; return defined $r && $r =~ m{^SIP/2\.0 (\d{3})} ? $1 : 'none' }
+sub register {
+    my ($sock, $user, $contact, @h) = @_;
+    my $dom = $user =~ s/\@(.*)// ? $1 : 'example.com';
+    $n++;
+    my $sp = $sock->sockport;
+    my $m = "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$sp;branch=z9hG4bK-reg$n;rport\r\n"
+          . "Max-Forwards: 70\r\nTo: <sip:$user\@$dom>\r\nFrom: <sip:$user\@$dom>;tag=r$n\r\n"
+          . "Call-ID: reg-$n\r\nCSeq: 1 REGISTER\r\nContact: $contact\r\n" . join('', map { "$_\r\n" } @h)
+          . "Content-Length: 0\r\n\r\n";
+    $sock->send($m, 0, $to) or die;
+    return status_of(recv_msg($sock, 2));
+}
+sub invite {
+    my ($user, $cid, @h) = @_;
+    $user .= '@example.com' unless $user =~ /\@/;
+    return "INVITE sip:$user SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;branch=z9hG4bK-$cid;rport\r\n"
+         . "Max-Forwards: 70\r\nTo: <sip:$user>\r\nFrom: <sip:caller\@example.com>;tag=c$cid\r\n"
+         . "Call-ID: $cid\r\nCSeq: 1 INVITE\r\nContact: <sip:caller\@127.0.0.1:$me>\r\n" . join('', map { "$_\r\n" } @h)
+         . "Content-Length: 0\r\n\r\n";
+}
+sub answer {
+    my ($req, $status, $extra) = @_;
+    my $out = "SIP/2.0 $status\r\n";
+    $out .= "$1\r\n" while $req =~ /^((?:Via|From|Call-ID|CSeq): [^\r]*)\r$/mg;
+    my ($t) = $req =~ /^(To: [^\r]*)\r$/m;
+    return $out . "$t;tag=x" . int(rand(1e6)) . "\r\nContact: <sip:x\@127.0.0.1>\r\n" . ($extra // '') . "Content-Length: 0\r\n\r\n";
+}
+sub recv_req { my ($s, $method, $secs) = @_; my $end = time + ($secs // 2);
+    while ((my $l = $end - time) > 0) { my $r = recv_msg($s, $l) // return undef; return $r if $r =~ /^$method / } return undef }
+sub final_for { my ($cid, $secs) = @_; my $end = time + ($secs // 3);
+    while ((my $l = $end - time) > 0) { my $r = recv_msg($c, $l) // last; return $r if $r =~ /^SIP\/2\.0 [2-6]/ && header($r, 'Call-ID') eq $cid } return undef }
+
+# 1. 1000 calls to a registered sipp callee
+my $uas_port = free_port();
+my ($reg) = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => 0);
+# the callee registers as "service" (sipp's -s) from its own address
+is(register($reg, 'service@127.0.0.1', "<sip:service\@127.0.0.1:$uas_port>"), '200', 'the callee registered');
+my $uas = fork() // die;
+if ($uas == 0) {
+    exec("cd $dir && exec $sipp -sf $ENV{PWD}/t/sipp/uas_lossy.xml -i 127.0.0.1 -p $uas_port -m 1000 -timeout 60s -timeout_error -nostdin >uas.out 2>&1");
+}
+sleep 0.3;
+my $rc = system("cd $dir && $sipp -sf $ENV{PWD}/t/sipp/proxy_uac.xml -m 1000 -r 200 -l 200 -i 127.0.0.1 -p " . free_port()
+                . " -timeout 60s -timeout_error -nostdin -s service 127.0.0.1:$port >uac.out 2>&1") >> 8;
+is($rc, 0, 'sipp: 1000 calls INVITE/100/180/200/ACK/BYE through the proxy, zero failed')
+    or diag(do { local (@ARGV, $/) = "$dir/uac.out"; <> });
+my $end = time + 20;
+while (time < $end) { last if waitpid($uas, WNOHANG) == $uas; sleep 0.1 }
+is($? >> 8, 0, 'the sipp callee saw 1000 calls complete');
+sleep 0.5;
+my @r = do { open my $fh, '<', $cdrs or die; map { decode_json($_) } <$fh> };
+is(scalar @r, 1000, 'one CDR record per call');
+is(scalar(grep { $_->{final_status} == 200 && $_->{reason} eq 'normal-release' && $_->{role} eq 'proxy-uas' && $_->{start_time} } @r),
+   1000, 'each answered (200), connected (proxy-uas) and ended by the BYE (normal-release)');
+
+# 2. an AOR without binding
+$c->send(invite('nobody', 'nb-1'), 0, $to);
+my $f = final_for('nb-1');
+is(status_of($f), '404', 'an AOR without binding: 404');
+
+# 3. fork by q: q 1.0 busy, then both q 0.5 at once (one busy, one answers)
+my ($a1, $p1) = peer(); my ($a2, $p2) = peer(); my ($a3, $p3) = peer();
+register($a1, 'dave', "<sip:dave\@127.0.0.1:$p1>;q=1.0");
+register($a2, 'dave', "<sip:dave\@127.0.0.1:$p2>;q=0.5");
+register($a3, 'dave', "<sip:dave\@127.0.0.1:$p3>;q=0.5");
+$c->send(invite('dave', 'fk-1', 'X-Secret: s3'), 0, $to);
+my $i1 = recv_req($a1, 'INVITE');
+ok($i1, 'q 1.0 first');
+ok(!defined recv_req($a2, 'INVITE', 0.3), 'the q 0.5 contacts wait');
+is(header($i1, 'X-Proxied'), 'sipchain', 'headers: added');
+is(header($i1, 'X-Secret'), '', 'and removed');
+$a1->send(answer($i1, '486 Busy Here'), 0, $a1->peername);
+my $i2 = recv_req($a2, 'INVITE');
+my $i3 = recv_req($a3, 'INVITE');
+ok($i2 && $i3, 'then both q 0.5 contacts at once');
+$a2->send(answer($i2, '486 Busy Here'), 0, $a2->peername) if $i2;
+$a3->send(answer($i3, '200 OK'), 0, $a3->peername) if $i3;
+is(status_of(final_for('fk-1')), '200', 'the one that answered wins');
+
+# 4. NAT: the Contact names a private address; it is reached where it registered from
+my ($nat, $natport) = peer();
+register($nat, 'erin', '<sip:erin@10.99.0.1:5060>');
+$c->send(invite('erin', 'nat-1'), 0, $to);
+my $in = recv_req($nat, 'INVITE');
+like($in // '', qr/^INVITE sip:erin\@10\.99\.0\.1:5060 SIP/, 'behind NAT: the INVITE reaches the address it registered from, Request-URI its Contact');
+$nat->send(answer($in, '200 OK'), 0, $nat->peername) if $in;
+is(status_of(final_for('nat-1')), '200', 'and its answer comes back');
+
+# 5. Path: the request goes through the edge proxy the REGISTER came through
+my ($edge, $edgeport) = peer();
+register($edge, 'frank', '<sip:frank@192.0.2.44:5060>', "Path: <sip:127.0.0.1:$edgeport;lr>");
+$c->send(invite('frank', 'path-1'), 0, $to);
+my $ie = recv_req($edge, 'INVITE');
+ok($ie, 'Path: the INVITE goes to the edge proxy');
+is(header($ie, 'Route'), "<sip:127.0.0.1:$edgeport;lr>", 'with the Path as its Route');
+$edge->send(answer($ie, '200 OK'), 0, $edge->peername) if $ie;
+final_for('path-1');
+
+# 6. a static route
+$c->send(invite('+15551234@pstn.example.org', 'st-1'), 0, $to);     # not a registrar domain
+my $ig = recv_req($gw, 'INVITE');
+like($ig // '', qr/^INVITE sip:gw\@127\.0\.0\.1:$gwport SIP/, 'user prefix "+1": the static route\'s gateway');
+$gw->send(answer($ig, '503 Service Unavailable'), 0, $gw->peername) if $ig;
+is(status_of(final_for('st-1')), '503', 'its answer goes up');
+
+# 7. every contact silent: 480
+my ($mute, $muteport) = peer();
+register($mute, 'gina', "<sip:gina\@127.0.0.1:$muteport>");
+$c->send(invite('gina', 'mute-1'), 0, $to);
+is(status_of(final_for('mute-1', 12)), '480', 'no contact answered: 480');
+
+is(stop_server($pid), 0, 'stopped');
+done_testing();
