@@ -1,0 +1,406 @@
+/*
+ * b2bua — a back-to-back user agent as a thin layer over sc_b2bua_create:
+ * this module picks B's target, ties the two legs together and enforces
+ * the limits; the framework hides each leg from the other (B gets its own
+ * Call-ID, Via, Contact; no Record-Route crosses).
+ *
+ * Where B is: a Request-URI in a registrar domain → the location
+ * service's best contact (404 when there is none; its Path becomes the
+ * outbound route); else the first static route that matches (by domain
+ * and/or user prefix); else `target`; else the Request-URI itself.
+ *
+ * Tied legs: a BYE on either ends the other; a re-INVITE (new SDP: hold,
+ * unhold, a new offer) is offered to the other leg and its answer goes
+ * back; INFO and UPDATE are passed across and answered with what the
+ * other side answered; a CANCEL from A cancels B (the framework).
+ *
+ * Limits: max_duration (s) ends a call with a BYE to both legs;
+ * max_calls_per_caller refuses a caller (From address) past that many
+ * calls at once with 403.
+ *
+ * Config:
+ *   - module: b2bua
+ *     methods: [ INVITE ]
+ *     target: "sip:pbx.example.com"     # optional
+ *     routes: [ { domain: ..., user_prefix: ..., targets: [ ... ] } ]
+ *     pass_failure: true
+ *     pass_provisional: true
+ *     headers: [ "X-Leg: B" ]            # added to B's INVITE
+ *     proxy_request_headers: [ "X-Account" ]   # copied A → B
+ *     proxy_response_headers: [ "X-Billing" ]  # copied B → A
+ *     max_duration: 0                   # s; 0: none
+ *     max_calls_per_caller: 0           # 0: none
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sipchain.h>
+
+#define MAX_LIST   32
+#define MAX_ROUTES 64
+
+typedef struct {
+    const char *domain, *user_prefix, *target;
+} route_t;
+
+typedef struct caller {
+    char          *who;
+    unsigned       calls;
+    struct caller *next;
+} caller_t;
+
+typedef struct {
+    sc_instance_t           *inst;
+    const char              *target;
+    route_t                  routes[MAX_ROUTES];
+    int                      nroutes;
+    bool                     pass_failure, pass_provisional;
+    const char              *headers[MAX_LIST + 1], *req_hdrs[MAX_LIST + 1], *res_hdrs[MAX_LIST + 1];
+    unsigned long            max_duration, max_per_caller;
+    const sc_location_api_t *loc;
+    caller_t                *callers;
+} b2b_t;
+
+typedef struct call {
+    b2b_t         *b;
+    sc_dialog_t   *a_leg, *b_leg;
+    caller_t      *caller;
+    struct event  *limit;
+    sc_res_t      *pending_res;     /* a request passed across, waiting */
+    sc_res_t      *a_res;           /* A's INVITE's answer, until B answered */
+} call_t;
+
+/* --- config ---------------------------------------------------------------- */
+
+static int strings(const sc_conf_node_t *conf, const char *key, const char **out, char *err, size_t errlen)
+{
+    const sc_conf_node_t *n = sc_conf_get(conf, key);
+    int k = 0;
+    for (const sc_conf_node_t *x = sc_conf_first(n); x; x = sc_conf_next(x)) {
+        if (k == MAX_LIST)
+            return sc_conf_error(err, errlen, x, "at most %d entries", MAX_LIST);
+        if (sc_conf_string(x, &out[k++], err, errlen))
+            return -1;
+    }
+    out[k] = NULL;
+    return 0;
+}
+
+static int bb_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, size_t errlen)
+{
+    static const char *const keys[] = { "target", "routes", "pass_failure", "pass_provisional", "headers",
+                                        "proxy_request_headers", "proxy_response_headers",
+                                        "max_duration", "max_calls_per_caller", NULL };
+    b2b_t *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return -1;
+    sc_instance_set_data(inst, b);
+    b->inst = inst;
+    b->pass_failure = b->pass_provisional = true;
+    if (sc_conf_check_keys(conf, keys, err, errlen))
+        return -1;
+    const sc_conf_node_t *n;
+    if ((n = sc_conf_get(conf, "target")) && sc_conf_string(n, &b->target, err, errlen))
+        return -1;
+    if ((n = sc_conf_get(conf, "pass_failure")) && sc_conf_bool(n, &b->pass_failure, err, errlen))
+        return -1;
+    if ((n = sc_conf_get(conf, "pass_provisional")) && sc_conf_bool(n, &b->pass_provisional, err, errlen))
+        return -1;
+    if ((n = sc_conf_get(conf, "max_duration")) && sc_conf_uint(n, 86400 * 7, &b->max_duration, err, errlen))
+        return -1;
+    if ((n = sc_conf_get(conf, "max_calls_per_caller")) &&
+        sc_conf_uint(n, 1000000, &b->max_per_caller, err, errlen))
+        return -1;
+    if (strings(conf, "headers", b->headers, err, errlen) ||
+        strings(conf, "proxy_request_headers", b->req_hdrs, err, errlen) ||
+        strings(conf, "proxy_response_headers", b->res_hdrs, err, errlen))
+        return -1;
+    static const char *const rkeys[] = { "domain", "user_prefix", "targets", NULL };
+    for (const sc_conf_node_t *r = sc_conf_first(sc_conf_get(conf, "routes")); r; r = sc_conf_next(r)) {
+        if (b->nroutes == MAX_ROUTES)
+            return sc_conf_error(err, errlen, r, "at most %d routes", MAX_ROUTES);
+        route_t *rt = &b->routes[b->nroutes++];
+        const sc_conf_node_t *k;
+        if (sc_conf_check_keys(r, rkeys, err, errlen))
+            return -1;
+        if ((k = sc_conf_get(r, "domain")) && sc_conf_string(k, &rt->domain, err, errlen))
+            return -1;
+        if ((k = sc_conf_get(r, "user_prefix")) && sc_conf_string(k, &rt->user_prefix, err, errlen))
+            return -1;
+        const sc_conf_node_t *t = sc_conf_first(sc_conf_get(r, "targets"));
+        if (t == NULL)
+            return sc_conf_error(err, errlen, r, "a route needs \"targets\" (the first is called)");
+        if (sc_conf_string(t, &rt->target, err, errlen))
+            return -1;
+        if (!rt->domain && !rt->user_prefix)
+            return sc_conf_error(err, errlen, r, "a route matches on \"domain\" and/or \"user_prefix\"");
+    }
+    return 0;
+}
+
+static int bb_start(sc_instance_t *inst)
+{
+    b2b_t *b = sc_instance_data(inst);
+    b->loc = sc_service_find(inst, SC_LOCATION_SERVICE);
+    return 0;
+}
+
+static void bb_destroy(sc_instance_t *inst)
+{
+    b2b_t *b = sc_instance_data(inst);
+    if (b == NULL)
+        return;
+    for (caller_t *c = b->callers, *n; c; c = n) {
+        n = c->next;
+        free(c->who);
+        free(c);
+    }
+    free(b);
+}
+
+/* --- the call ---------------------------------------------------------------- */
+
+static void call_end(call_t *c)
+{
+    if (c->limit)
+        event_free(c->limit);
+    if (c->caller)
+        c->caller->calls--;
+    free(c);
+}
+
+static void on_bye_answered(const sc_response_t *r, void *arg)
+{
+    (void)r;
+    (void)arg;
+}
+
+static void hang_up(call_t *c)
+{
+    sc_dialog_t *a = c->a_leg, *b = c->b_leg;
+    c->a_leg = c->b_leg = NULL;
+    if (a)
+        sc_dialog_destroy(a, NULL, on_bye_answered, NULL);
+    if (b)
+        sc_dialog_destroy(b, NULL, on_bye_answered, NULL);
+    call_end(c);
+}
+
+static void on_limit(evutil_socket_t fd, short what, void *arg)
+{
+    call_t *c = arg;
+    (void)fd;
+    (void)what;
+    sc_instance_log(c->b->inst, SC_LOG_LEVEL_INFO, "%s: max_duration (%lu s) reached: ending the call",
+                    sc_dialog_id(c->a_leg), c->b->max_duration);
+    hang_up(c);
+}
+
+/* The other leg answered what we passed across: the same goes back. */
+static void on_other_answered(const sc_response_t *r, void *arg)
+{
+    call_t *c = arg;
+    unsigned st = sc_response_status(r);
+    if (st < 200 || c->pending_res == NULL)
+        return;
+    sc_str_t body = sc_response_body(r);
+    if (body.len) {
+        sc_str_t ct = sc_response_header(r, "Content-Type");
+        char type[128];
+        snprintf(type, sizeof(type), "%.*s", (int)ct.len, ct.s);
+        sc_res_set_body(c->pending_res, ct.len ? type : "application/sdp", body);
+    }
+    sc_res_send(c->pending_res, st, NULL);
+    c->pending_res = NULL;
+}
+
+static void on_leg(sc_dialog_t *d, sc_dialog_event_t ev, sc_req_t *req, sc_res_t *res, void *arg)
+{
+    call_t *c = arg;
+    sc_dialog_t *other = d == c->a_leg ? c->b_leg : c->a_leg;
+    if (ev == SC_DIALOG_DESTROY) {              /* a BYE on one leg ends the other */
+        if (d == c->a_leg)
+            c->a_leg = NULL;
+        else
+            c->b_leg = NULL;
+        hang_up(c);
+        return;
+    }
+    if (other == NULL || c->pending_res) {      /* one request across at a time */
+        sc_res_send(res, 491, NULL);
+        return;
+    }
+    sc_str_t body = sc_req_body(req);
+    int rc;
+    c->pending_res = res;
+    if (ev == SC_DIALOG_MODIFY) {               /* re-INVITE: hold, unhold, a new offer */
+        char *sdp = strndup(body.s ? body.s : "", body.len);
+        rc = sdp ? sc_dialog_modify(other, sdp, on_other_answered, c) : -1;
+        free(sdp);
+    } else {                                    /* INFO, UPDATE */
+        sc_str_t ct = sc_req_header(req, "Content-Type");
+        char type[128];
+        snprintf(type, sizeof(type), "%.*s", (int)ct.len, ct.s);
+        sc_request_opts_t o = { .method = ev == SC_DIALOG_INFO ? "INFO" : "UPDATE",
+                                .content_type = ct.len ? type : NULL, .body = body };
+        rc = sc_dialog_request(other, &o, on_other_answered, c);
+    }
+    if (rc != 0) {
+        c->pending_res = NULL;
+        sc_res_send(res, 500, "Server Internal Error (cannot reach the other leg)");
+    }
+}
+
+static void tie(call_t *c, sc_dialog_t *d)
+{
+    static const sc_dialog_event_t evs[] = { SC_DIALOG_DESTROY, SC_DIALOG_MODIFY, SC_DIALOG_INFO,
+                                             SC_DIALOG_UPDATE };
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        sc_dialog_on(d, evs[i], on_leg, c);
+}
+
+static void on_b2b(sc_dialog_t *uas, sc_dialog_t *uac, const sc_response_t *r, void *arg)
+{
+    call_t *c = arg;
+    if (uas == NULL) {                          /* B failed */
+        unsigned st = sc_response_status(r);
+        if (!c->b->pass_failure && st != 487) { /* A hears of it from us */
+            char why[80];
+            snprintf(why, sizeof(why), "Temporarily Unavailable (the callee answered %u)", st);
+            sc_res_send(c->a_res, 480, why);
+        }
+        call_end(c);
+        return;
+    }
+    c->a_leg = uas;
+    c->b_leg = uac;
+    tie(c, uas);
+    tie(c, uac);
+    if (c->b->max_duration) {
+        c->limit = evtimer_new(sc_instance_base(c->b->inst), on_limit, c);
+        struct timeval tv = { (time_t)c->b->max_duration, 0 };
+        if (c->limit)
+            evtimer_add(c->limit, &tv);
+    }
+}
+
+/* --- where B is ---------------------------------------------------------------- */
+
+static void user_host(sc_str_t uri, sc_str_t *user, sc_str_t *host)
+{
+    *user = *host = (sc_str_t){ NULL, 0 };
+    const char *p = memchr(uri.s, ':', uri.len), *end = uri.s + uri.len;
+    if (p == NULL)
+        return;
+    p++;
+    const char *stop = p;
+    while (stop < end && *stop != ';' && *stop != '?')
+        stop++;
+    const char *at = memchr(p, '@', (size_t)(stop - p));
+    if (at) {
+        *user = (sc_str_t){ p, (size_t)(at - p) };
+        p = at + 1;
+    }
+    const char *h = p;
+    while (p < stop && *p != ':')
+        p++;
+    *host = (sc_str_t){ h, (size_t)(p - h) };
+}
+
+static caller_t *caller_of(b2b_t *b, const char *who)
+{
+    for (caller_t *c = b->callers; c; c = c->next)
+        if (strcmp(c->who, who) == 0)
+            return c;
+    caller_t *c = calloc(1, sizeof(*c));
+    if (c == NULL || (c->who = strdup(who)) == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->next = b->callers;
+    b->callers = c;
+    return c;
+}
+
+static void bb_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
+{
+    b2b_t *b = sc_instance_data(inst);
+    sc_str_t m = sc_req_method(req);
+    if (m.len != 6 || memcmp(m.s, "INVITE", 6) != 0) {
+        sc_next(req);
+        return;
+    }
+    char uri[1024], target[1024], who[512], route[1024] = "";
+    sc_str_t ruri = sc_req_uri(req);
+    snprintf(uri, sizeof(uri), "%.*s", (int)ruri.len, ruri.s);
+    snprintf(target, sizeof(target), "%s", b->target ? b->target : uri);
+    sc_str_t user, host;
+    user_host(ruri, &user, &host);
+    if (b->loc && b->loc->serves(b->loc, uri)) {
+        sc_location_t l;
+        if (b->loc->lookup(b->loc, uri, &l, 1) == 0) {
+            sc_res_send(res, 404, "Not Found (no registered contact)");
+            return;
+        }
+        snprintf(target, sizeof(target), "%s", l.uri);
+        const char *lt, *gt;
+        if (l.path && (lt = strchr(l.path, '<')) && (gt = strchr(lt, '>')))
+            snprintf(route, sizeof(route), "%.*s", (int)(gt - lt - 1), lt + 1);
+    } else {
+        for (int i = 0; i < b->nroutes; i++) {
+            const route_t *r = &b->routes[i];
+            if (r->domain && !(strlen(r->domain) == host.len && strncasecmp(r->domain, host.s, host.len) == 0))
+                continue;
+            if (r->user_prefix && !(user.len >= strlen(r->user_prefix) &&
+                                    memcmp(user.s, r->user_prefix, strlen(r->user_prefix)) == 0))
+                continue;
+            snprintf(target, sizeof(target), "%s", r->target);
+            break;
+        }
+    }
+    sc_str_t from = sc_req_from_uri(req);
+    if (sc_uri_aor(from, who, sizeof(who)) < 0)
+        snprintf(who, sizeof(who), "%.*s", (int)from.len, from.s);
+    caller_t *caller = b->max_per_caller ? caller_of(b, who) : NULL;
+    if (caller && caller->calls >= b->max_per_caller) {
+        char why[96];
+        snprintf(why, sizeof(why), "Forbidden (at most %lu calls at once)", b->max_per_caller);
+        sc_res_send(res, 403, why);
+        return;
+    }
+    call_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        sc_res_send(res, 500, NULL);
+        return;
+    }
+    c->b = b;
+    c->a_res = res;
+    sc_b2bua_opts_t o = SC_B2BUA_OPTS_INIT;
+    o.uri = target;
+    o.headers = b->headers;
+    o.proxy_request_headers = b->req_hdrs;
+    o.proxy_response_headers = b->res_hdrs;
+    o.pass_failure = b->pass_failure;
+    o.pass_provisional = b->pass_provisional;
+    o.proxy = route[0] ? route : NULL;
+    if ((c->caller = caller) != NULL)
+        caller->calls++;                /* before: B's answer may come at once */
+    if (sc_b2bua_create(req, res, &o, on_b2b, c) == NULL) {
+        call_end(c);
+        sc_res_send(res, 500, "Server Internal Error (cannot call B)");
+    }
+}
+
+const sc_module_t sc_module = {
+    SC_MODULE_HEADER,
+    .name = "b2bua",
+    .version = "1.0",
+    .create = bb_create,
+    .start = bb_start,
+    .handle = bb_handle,
+    .destroy = bb_destroy,
+};
