@@ -166,6 +166,13 @@ int  sc_req_contacts(const sc_req_t *req, sc_contact_t *out, int max);
  * lower case, no port or parameters).  Its length, or -1 (not a SIP URI,
  * or outlen too small). */
 int  sc_uri_aor(sc_str_t uri, char *out, size_t outlen);
+/* The user part (empty when none) and host (without port; IPv6 without
+ * its brackets) of a sip:/sips: URI, as views into it: 0, or -1 when uri
+ * is not one. */
+int  sc_uri_user_host(sc_str_t uri, sc_str_t *user, sc_str_t *host);
+/* Whether uri's host is domain (any case; NULL: any host) and its user
+ * part starts with user_prefix (NULL: any user): static routes. */
+bool sc_uri_matches(sc_str_t uri, const char *domain, const char *user_prefix);
 /* RFC 3261 §19.1.4: the same URI (parameters, escapes, case as the rules
  * say). */
 bool sc_uri_same(sc_str_t a, sc_str_t b);

@@ -107,3 +107,25 @@ sc_str_t sc_req_from_uri(const sc_req_t *req)
 {
     return req->msg->from ? req->msg->from->uri.raw : SC_STR_NULL;
 }
+
+int sc_uri_user_host(sc_str_t uri, sc_str_t *user, sc_str_t *host)
+{
+    sc_uri_t u;
+    *user = *host = SC_STR_NULL;
+    if (sc_uri_parse(&u, uri) != NULL || (u.scheme != SC_URI_SIP && u.scheme != SC_URI_SIPS))
+        return -1;
+    *user = u.user;
+    *host = u.host;
+    return 0;
+}
+
+bool sc_uri_matches(sc_str_t uri, const char *domain, const char *user_prefix)
+{
+    sc_str_t user, host;
+    if (sc_uri_user_host(uri, &user, &host) != 0)
+        return false;
+    if (domain && !sc_str_caseeq_c(host, domain))
+        return false;
+    size_t n = user_prefix ? strlen(user_prefix) : 0;
+    return n == 0 || (user.len >= n && memcmp(user.s, user_prefix, n) == 0);
+}

@@ -36,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <sipchain.h>
 
@@ -290,27 +289,6 @@ static void on_b2b(sc_dialog_t *uas, sc_dialog_t *uac, const sc_response_t *r, v
 
 /* --- where B is ---------------------------------------------------------------- */
 
-static void user_host(sc_str_t uri, sc_str_t *user, sc_str_t *host)
-{
-    *user = *host = (sc_str_t){ NULL, 0 };
-    const char *p = memchr(uri.s, ':', uri.len), *end = uri.s + uri.len;
-    if (p == NULL)
-        return;
-    p++;
-    const char *stop = p;
-    while (stop < end && *stop != ';' && *stop != '?')
-        stop++;
-    const char *at = memchr(p, '@', (size_t)(stop - p));
-    if (at) {
-        *user = (sc_str_t){ p, (size_t)(at - p) };
-        p = at + 1;
-    }
-    const char *h = p;
-    while (p < stop && *p != ':')
-        p++;
-    *host = (sc_str_t){ h, (size_t)(p - h) };
-}
-
 static caller_t *caller_of(b2b_t *b, const char *who)
 {
     for (caller_t *c = b->callers; c; c = c->next)
@@ -338,8 +316,6 @@ static void bb_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     sc_str_t ruri = sc_req_uri(req);
     snprintf(uri, sizeof(uri), "%.*s", (int)ruri.len, ruri.s);
     snprintf(target, sizeof(target), "%s", b->target ? b->target : uri);
-    sc_str_t user, host;
-    user_host(ruri, &user, &host);
     if (b->loc && b->loc->serves(b->loc, uri)) {
         sc_location_t l;
         if (b->loc->lookup(b->loc, uri, &l, 1) == 0) {
@@ -351,16 +327,11 @@ static void bb_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         if (l.path && (lt = strchr(l.path, '<')) && (gt = strchr(lt, '>')))
             snprintf(route, sizeof(route), "%.*s", (int)(gt - lt - 1), lt + 1);
     } else {
-        for (int i = 0; i < b->nroutes; i++) {
-            const route_t *r = &b->routes[i];
-            if (r->domain && !(strlen(r->domain) == host.len && strncasecmp(r->domain, host.s, host.len) == 0))
-                continue;
-            if (r->user_prefix && !(user.len >= strlen(r->user_prefix) &&
-                                    memcmp(user.s, r->user_prefix, strlen(r->user_prefix)) == 0))
-                continue;
-            snprintf(target, sizeof(target), "%s", r->target);
-            break;
-        }
+        for (int i = 0; i < b->nroutes; i++)
+            if (sc_uri_matches(ruri, b->routes[i].domain, b->routes[i].user_prefix)) {
+                snprintf(target, sizeof(target), "%s", b->routes[i].target);
+                break;
+            }
     }
     sc_str_t from = sc_req_from_uri(req);
     if (sc_uri_aor(from, who, sizeof(who)) < 0)

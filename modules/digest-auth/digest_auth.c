@@ -173,36 +173,17 @@ static bool method_is(const sc_req_t *req, const char *m)
     return v.len == strlen(m) && memcmp(v.s, m, v.len) == 0;
 }
 
-/* The host of a sip URI and whether it has a user part. */
-static sc_str_t uri_host(sc_str_t uri, bool *user)
-{
-    const char *p = memchr(uri.s, ':', uri.len), *end = uri.s + uri.len;
-    if (p == NULL)
-        return (sc_str_t){ NULL, 0 };
-    p++;
-    const char *stop = p;
-    while (stop < end && *stop != ';' && *stop != '?')
-        stop++;
-    const char *at = memchr(p, '@', (size_t)(stop - p));
-    *user = at != NULL;
-    const char *h = at ? at + 1 : p, *e = h;
-    while (e < stop && *e != ':' && *e != ']')
-        e++;
-    if (*h == '[')
-        h++;
-    return (sc_str_t){ h, (size_t)(e - h) };
-}
-
 static bool for_us(const auth_t *a, const sc_req_t *req)
 {
     if (method_is(req, "REGISTER"))
         return true;
-    bool user = false;
-    sc_str_t host = uri_host(sc_req_uri(req), &user);
-    if (!user)
-        return true;
+    sc_str_t user, host;
+    if (sc_uri_user_host(sc_req_uri(req), &user, &host) != 0)
+        return false;           /* tel: and the like: forwarded */
+    if (user.len == 0)
+        return true;            /* sip:host is the server itself */
     for (int i = 0; i < a->ndomains; i++)
-        if (strlen(a->domains[i]) == host.len && strncasecmp(a->domains[i], host.s, host.len) == 0)
+        if (sc_uri_matches(sc_req_uri(req), a->domains[i], NULL))
             return true;
     return false;
 }
@@ -263,17 +244,6 @@ static bool same_hex(sc_str_t got, const char *want)
     return diff == 0;
 }
 
-/* The user part of a sip URI equals user. */
-static bool user_is(sc_str_t uri, const char *user)
-{
-    const char *p = memchr(uri.s, ':', uri.len);
-    if (p == NULL)
-        return false;
-    p++;
-    const char *at = memchr(p, '@', uri.len - (size_t)(p - uri.s));
-    return at && (size_t)(at - p) == strlen(user) && memcmp(p, user, (size_t)(at - p)) == 0;
-}
-
 static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
 {
     auth_t *a = sc_instance_data(inst);
@@ -327,7 +297,9 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         challenge(a, res, proxy, false);
         return;
     }
-    if (a->own_aor_only && method_is(req, "REGISTER") && !user_is(sc_req_to_uri(req), user)) {
+    sc_str_t to_user, to_host;
+    if (a->own_aor_only && method_is(req, "REGISTER") &&
+        (sc_uri_user_host(sc_req_to_uri(req), &to_user, &to_host) != 0 || !str_is(to_user, user))) {
         sc_res_send(res, 403, "Forbidden (a user may register only its own address)");
         return;
     }

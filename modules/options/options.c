@@ -16,7 +16,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <sipchain.h>
 
@@ -59,45 +58,15 @@ static int options_create(sc_instance_t *inst, const sc_conf_node_t *conf, char 
     return 0;
 }
 
-/* The host of a sip:/sips: URI, and whether it has a user part. */
-static sc_str_t uri_host(sc_str_t uri, int *has_user)
-{
-    sc_str_t none = { NULL, 0 };
-    const char *p = uri.s, *end = uri.s + uri.len;
-    const char *colon = memchr(p, ':', uri.len);
-    if (colon == NULL)
-        return none;
-    p = colon + 1;
-    const char *stop = p;
-    while (stop < end && *stop != ';' && *stop != '?')
-        stop++;
-    const char *at = memchr(p, '@', (size_t)(stop - p));
-    *has_user = at != NULL;
-    if (at)
-        p = at + 1;
-    const char *h = p;
-    if (p < stop && *p == '[') {
-        while (p < stop && *p != ']')
-            p++;
-        if (p < stop)
-            p++;
-    } else {
-        while (p < stop && *p != ':')
-            p++;
-    }
-    return (sc_str_t){ h, (size_t)(p - h) };
-}
-
 static int for_us(const options_conf_t *oc, const sc_req_t *req)
 {
-    int has_user = 0;
-    sc_str_t host = uri_host(sc_req_uri(req), &has_user);
-    if (host.s == NULL)
+    sc_str_t user, host;
+    if (sc_uri_user_host(sc_req_uri(req), &user, &host) != 0)
         return 0;
-    if (!has_user)
-        return 1;
+    if (user.len == 0)
+        return 1;                       /* sip:host: the server itself */
     for (int i = 0; i < oc->ndomains; i++)
-        if (strlen(oc->domains[i]) == host.len && strncasecmp(oc->domains[i], host.s, host.len) == 0)
+        if (sc_uri_matches(sc_req_uri(req), oc->domains[i], NULL))
             return 1;
     return 0;
 }

@@ -169,41 +169,11 @@ static void px_destroy(sc_instance_t *inst)
     free(pc);
 }
 
-/* The user part and host of a sip: URI (views into uri). */
-static void user_host(sc_str_t uri, sc_str_t *user, sc_str_t *host)
-{
-    *user = *host = (sc_str_t){ NULL, 0 };
-    const char *p = memchr(uri.s, ':', uri.len), *end = uri.s + uri.len;
-    if (p == NULL)
-        return;
-    p++;
-    const char *stop = p;
-    while (stop < end && *stop != ';' && *stop != '?')
-        stop++;
-    const char *at = memchr(p, '@', (size_t)(stop - p));
-    if (at) {
-        *user = (sc_str_t){ p, (size_t)(at - p) };
-        p = at + 1;
-    }
-    const char *h = p;
-    while (p < stop && *p != ':')
-        p++;
-    *host = (sc_str_t){ h, (size_t)(p - h) };
-}
-
 static const route_t *static_route(const proxy_conf_t *pc, sc_str_t ruri)
 {
-    sc_str_t user, host;
-    user_host(ruri, &user, &host);
-    for (int i = 0; i < pc->nroutes; i++) {
-        const route_t *r = &pc->routes[i];
-        if (r->domain && !(strlen(r->domain) == host.len && strncasecmp(r->domain, host.s, host.len) == 0))
-            continue;
-        if (r->user_prefix && !(user.len >= strlen(r->user_prefix) &&
-                                memcmp(user.s, r->user_prefix, strlen(r->user_prefix)) == 0))
-            continue;
-        return r;
-    }
+    for (int i = 0; i < pc->nroutes; i++)
+        if (sc_uri_matches(ruri, pc->routes[i].domain, pc->routes[i].user_prefix))
+            return &pc->routes[i];
     return NULL;
 }
 
@@ -219,15 +189,15 @@ static bool behind_nat(const sc_location_t *l)
     if (l->reg_id >= 0)
         return true;
     sc_str_t user, host;
-    user_host((sc_str_t){ l->uri, strlen(l->uri) }, &user, &host);
+    sc_uri_user_host((sc_str_t){ l->uri, strlen(l->uri) }, &user, &host);
     unsigned a, b;
     char h[64];
     snprintf(h, sizeof(h), "%.*s", (int)host.len, host.s);
     if (sscanf(h, "%u.%u.", &a, &b) == 2)
         return a == 10 || (a == 172 && b >= 16 && b < 32) || (a == 192 && b == 168) ||
                (a == 100 && b >= 64 && b < 128) || (a == 169 && b == 254);
-    return strncasecmp(h, "[fc", 3) == 0 || strncasecmp(h, "[fd", 3) == 0 ||
-           strncasecmp(h, "[fe80", 5) == 0;
+    return strchr(h, ':') && (strncasecmp(h, "fc", 2) == 0 || strncasecmp(h, "fd", 2) == 0 ||
+                              strncasecmp(h, "fe80:", 5) == 0);
 }
 
 static bool has_to_tag(const sc_req_t *req)
