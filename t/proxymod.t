@@ -3,7 +3,8 @@
 # one CDR each; 404 for an AOR without binding; contacts forked by q
 # (sequential across q, parallel within one: first busy, second
 # answers); a contact behind NAT reached where it registered from; Path
-# honoured; static routes; headers added and removed.
+# honoured; static routes; headers added and removed; a BYE from the
+# callee along the record-route; a 302 followed; CANCEL mid-ring.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -37,6 +38,7 @@ chain:
     min_expires: 1
   - module: proxy
     record_route: true
+    follow_redirects: true
     headers: [ "X-Proxied: sipchain" ]
     remove_headers: [ "X-Secret" ]
     routes:
@@ -161,6 +163,62 @@ my ($mute, $muteport) = peer();
 register($mute, 'gina', "<sip:gina\@127.0.0.1:$muteport>");
 $c->send(invite('gina', 'mute-1'), 0, $to);
 is(status_of(final_for('mute-1', 12)), '480', 'no contact answered: 480');
+
+# sipp peers registered from the port they listen on
+sub sipp_bg { my ($name, $args) = @_; my $p = fork() // die;
+    if ($p == 0) { exec("cd $dir && exec $sipp $args -timeout 30s -timeout_error -nostdin >$name.out 2>&1") } return $p }
+sub sipp_wait { my ($p) = @_; my $end = time + 40; while (time < $end) { return $? >> 8 if waitpid($p, WNOHANG) == $p; sleep 0.1 } kill 'TERM', $p; waitpid($p, 0); return -1 }
+sub out { local (@ARGV, $/) = "$dir/$_[0].out"; return scalar(<>) // '' }
+sub reg_at { my ($aor, $p) = @_; my ($user) = split /\@/, $aor;
+    my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => $p) or die;
+    return register($s, $aor, "<sip:$user\@127.0.0.1:$p>") }
+
+# 8. the callee hangs up: its BYE follows the record-route to the caller
+my $cp = free_port();
+is(reg_at('carl@127.0.0.1', $cp), '200', 'carl registered');
+my $callee = sipp_bg('carl', "-sf $ENV{PWD}/t/sipp/uas_bye_routed.xml -m 3 -i 127.0.0.1 -p $cp");
+sleep 0.3;
+my $inf = write_file('byein.csv', "SEQUENTIAL\nproxy;-;0;\n");
+my $caller = sipp_bg('carl_a', "-sf $ENV{PWD}/t/sipp/dialog_uac_byein.xml -inf $inf -m 3 -r 10 -l 1 -i 127.0.0.1 -p " . free_port() . " -s carl 127.0.0.1:$port");
+is(sipp_wait($caller), 0, 'sipp caller: 3 calls, each ended by the callee\'s BYE through the proxy') or diag(out('carl_a'));
+is(sipp_wait($callee), 0, 'sipp callee: its BYEs answered') or diag(out('carl'));
+
+# 9. a 302 followed (follow_redirects): the Contact it names answers
+my ($rp, $tp) = (free_port(), free_port());
+is(reg_at('moved@127.0.0.1', $rp), '200', 'a redirecting callee registered');
+my $redir = sipp_bg('redir', "-sf $ENV{PWD}/t/sipp/uas_302.xml -m 2 -i 127.0.0.1 -p $rp -key redirect_to sip:service\@127.0.0.1:$tp");
+my $real = sipp_bg('real', "-sf $ENV{PWD}/t/sipp/uas_lossy.xml -m 2 -i 127.0.0.1 -p $tp");
+sleep 0.3;
+$caller = sipp_bg('moved_a', "-sf $ENV{PWD}/t/sipp/proxy_uac.xml -m 2 -r 10 -l 1 -i 127.0.0.1 -p " . free_port() . " -s moved 127.0.0.1:$port");
+is(sipp_wait($caller), 0, 'sipp caller: 2 calls completed though the callee redirected') or diag(out('moved_a'));
+is(sipp_wait($redir), 0, 'the redirecting callee: INVITE, 302, ACK') or diag(out('redir'));
+is(sipp_wait($real), 0, 'the redirect target: answered, ACKed and hung up through the proxy') or diag(out('real'));
+
+# 10. CANCEL mid-ring: the callee rings, the caller cancels
+my $ringp = free_port();
+is(reg_at('rita@example.com', $ringp), '200', 'a ringing callee registered');
+my $ring = sipp_bg('ring', "-sf $ENV{PWD}/t/sipp/uas_ring_cancel.xml -m 1 -i 127.0.0.1 -p $ringp");
+sleep 0.3;
+my $cinv = invite('rita', 'cx-1');
+$c->send($cinv, 0, $to);
+my $ringing;
+my $until = time + 3;     # (earlier calls' unACKed finals may still come: skip them)
+while (time < $until) { my $m = recv_msg($c, 0.5) // next; if ($m =~ /^SIP\/2\.0 180/ && header($m, 'Call-ID') eq 'cx-1') { $ringing = $m; last } }
+ok($ringing, 'the caller hears it ring');
+(my $cx = $cinv) =~ s/^INVITE /CANCEL /;
+$cx =~ s/CSeq: 1 INVITE/CSeq: 1 CANCEL/;
+$c->send($cx, 0, $to);
+my %got;
+$until = time + 3;
+while (time < $until && keys %got < 2) { my $m = recv_msg($c, 0.5) // next; $got{header($m, 'CSeq')} = status_of($m) if header($m, 'Call-ID') eq 'cx-1' && status_of($m) ge '200' }
+is($got{'1 CANCEL'} // '', '200', 'the CANCEL answered');
+is($got{'1 INVITE'} // '', '487', 'the INVITE ends 487');
+if (($got{'1 INVITE'} // '') eq '487') {
+    (my $ack = $cinv) =~ s/^INVITE /ACK /;
+    $ack =~ s/CSeq: 1 INVITE/CSeq: 1 ACK/;
+    $c->send($ack, 0, $to);
+}
+is(sipp_wait($ring), 0, 'the callee: its 180, the CANCEL passed on, 487 ACKed') or diag(out('ring'));
 
 is(stop_server($pid), 0, 'stopped');
 done_testing();
