@@ -44,9 +44,6 @@ chain:
     max_duration: 4
 Y
 my $to = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
-sub peer { my $p = free_port(); my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => $p) or die; return ($s, $p) }
-sub header { my ($r, $h) = @_; return defined $r && $r =~ /^$h: ([^\r]*)\r$/m ? $1 : '' }
-sub status_of { my ($r) = @_; return defined $r && $r =~ m{^SIP/2\.0 (\d{3})} ? $1 : 'none' }
 my $n = 0;
 sub register {
     my ($sock, $aor, $contact) = @_;
@@ -56,13 +53,13 @@ sub register {
     $sock->send("REGISTER sip:$dom SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$sp;branch=z9hG4bK-reg$n;rport\r\n"
               . "Max-Forwards: 70\r\nTo: <sip:$aor>\r\nFrom: <sip:$aor>;tag=r$n\r\nCall-ID: reg-$n\r\n"
               . "CSeq: 1 REGISTER\r\nContact: $contact\r\nContent-Length: 0\r\n\r\n", 0, $to) or die;
-    return status_of(recv_msg($sock, 2));
+    return sip_status(recv_msg($sock, 2));
 }
 sub recv_req { my ($s, $method, $secs) = @_; my $end = time + ($secs // 2);
     while ((my $l = $end - time) > 0) { my $r = recv_msg($s, $l) // return undef; return $r if $r =~ /^$method / } return undef }
 sub recv_final { my ($s, $cseq, $secs, $cid) = @_; my $end = time + ($secs // 3);
     while ((my $l = $end - time) > 0) { my $r = recv_msg($s, $l) // return undef;
-        return $r if $r =~ /^SIP\/2\.0 [2-6]/ && (!$cseq || header($r, 'CSeq') eq $cseq) && (!$cid || header($r, 'Call-ID') eq $cid) } return undef }
+        return $r if $r =~ /^SIP\/2\.0 [2-6]/ && (!$cseq || sip_header($r, 'CSeq') eq $cseq) && (!$cid || sip_header($r, 'Call-ID') eq $cid) } return undef }
 my $sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9000 RTP/AVP 0\r\na=sendrecv\r\n";
 sub req {
     my ($sock, $method, %o) = @_;
@@ -78,7 +75,7 @@ sub reply {
     my ($sock, $r, $status, %o) = @_;
     my $out = "SIP/2.0 $status\r\n";
     $out .= "$1\r\n" while $r =~ /^((?:Via|From|Call-ID|CSeq): [^\r]*)\r$/mg;
-    my $t = header($r, 'To');
+    my $t = sip_header($r, 'To');
     $t .= ";tag=$o{tag}" if $o{tag} && $t !~ /tag=/;
     my $body = $o{body} // '';
     $out .= "To: $t\r\nContact: <sip:b\@127.0.0.1:" . $sock->sockport . ">\r\n"
@@ -92,21 +89,17 @@ my $bport = free_port();
     my $r = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => $bport) or die;
     is(register($r, 'service@127.0.0.1', "<sip:service\@127.0.0.1:$bport>"), '200', 'B registered');
 }
-sub sipp_bg { my ($name, $args) = @_; my $p = fork() // die;
-    if ($p == 0) { exec("cd $dir && exec $sipp $args -timeout 30s -timeout_error -nostdin >$name.out 2>&1") } return $p }
-sub sipp_wait { my ($p) = @_; my $end = time + 40; while (time < $end) { return $? >> 8 if waitpid($p, WNOHANG) == $p; sleep 0.1 } kill 'TERM', $p; waitpid($p, 0); return -1 }
-sub out { local (@ARGV, $/) = "$dir/$_[0].out"; return scalar(<>) // '' }
 my $inf = write_file('a.csv', "SEQUENTIAL\nb2bua;-;0;\n");
-my $b = sipp_bg('b', "-sf $scen/uas_b2b.xml -m 5 -i 127.0.0.1 -p $bport");
+my $b = sipp_start('b', "-sf $scen/uas_b2b.xml -m 5 -i 127.0.0.1 -p $bport");
 sleep 0.3;
-my $a = sipp_bg('a', "-sf $scen/dialog_uac.xml -inf $inf -m 5 -r 10 -l 1 -i 127.0.0.1 -p " . free_port() . " -s service 127.0.0.1:$port");
-is(sipp_wait($a), 0, 'sipp A: 5 calls through the b2bua, BYE from A, nothing of B in its 200') or diag(out('a'));
-is(sipp_wait($b), 0, 'sipp B: X-Leg and the copied X-Forward-Me came, one Via (ours), then the BYE') or diag(out('b'));
-$b = sipp_bg('bb', "-sf $scen/uas_b2b_bye.xml -m 2 -i 127.0.0.1 -p $bport");
+my $a = sipp_start('a', "-sf $scen/dialog_uac.xml -inf $inf -m 5 -r 10 -l 1 -i 127.0.0.1 -p " . free_port() . " -s service 127.0.0.1:$port");
+is(sipp_done($a), 0, 'sipp A: 5 calls through the b2bua, BYE from A, nothing of B in its 200') or diag(sipp_output('a'));
+is(sipp_done($b), 0, 'sipp B: X-Leg and the copied X-Forward-Me came, one Via (ours), then the BYE') or diag(sipp_output('b'));
+$b = sipp_start('bb', "-sf $scen/uas_b2b_bye.xml -m 2 -i 127.0.0.1 -p $bport");
 sleep 0.3;
-$a = sipp_bg('ab', "-sf $scen/dialog_uac_byein.xml -inf $inf -m 2 -r 10 -l 1 -i 127.0.0.1 -p " . free_port() . " -s service 127.0.0.1:$port");
-is(sipp_wait($a), 0, 'sipp A: the BYE from B reached A') or diag(out('ab'));
-is(sipp_wait($b), 0, 'sipp B: its BYE answered') or diag(out('bb'));
+$a = sipp_start('ab', "-sf $scen/dialog_uac_byein.xml -inf $inf -m 2 -r 10 -l 1 -i 127.0.0.1 -p " . free_port() . " -s service 127.0.0.1:$port");
+is(sipp_done($a), 0, 'sipp A: the BYE from B reached A') or diag(sipp_output('ab'));
+is(sipp_done($b), 0, 'sipp B: its BYE answered') or diag(sipp_output('bb'));
 sleep 0.3;
 my @r = do { open my $fh, '<', $cdrs or die; map { decode_json($_) } <$fh> };
 my @uas = grep { ($_->{role} // '') eq 'uas' } @r;
@@ -117,17 +110,17 @@ is(scalar(grep { $a_ids{$_->{call_id}} } @uac), 0, 'B\'s Call-IDs are not A\'s (
 is(scalar(grep { $_->{reason} eq 'normal-release' && $_->{final_status} == 200 } @r), 14, 'all normal-release, 200');
 
 # 2. raw peers: re-INVITE and INFO across, then max_duration
-my ($bs, $bsp) = peer();
+my ($bs, $bsp) = udp_peer();
 register($bs, 'bob@example.com', "<sip:bob\@127.0.0.1:$bsp>");
-my ($as) = peer();
+my ($as) = udp_peer();
 my %call = (ruri => 'sip:bob@example.com', to => '<sip:bob@example.com>', from => '<sip:alice@example.com>;tag=a1', cid => 'raw-1');
 $as->send(req($as, 'INVITE', %call, cseq => '1 INVITE', body => $sdp), 0, $to);
 my $binv = recv_req($bs, 'INVITE');
 ok($binv, 'B gets the INVITE');
-isnt(header($binv, 'Call-ID'), 'raw-1', 'with a Call-ID of its own');
+isnt(sip_header($binv, 'Call-ID'), 'raw-1', 'with a Call-ID of its own');
 reply($bs, $binv, '200 OK', tag => 'b1', body => $sdp);
 my $aok = recv_final($as, '1 INVITE');
-is(status_of($aok), '200', 'A gets the 200');
+is(sip_status($aok), '200', 'A gets the 200');
 unlike($aok // '', qr/127\.0\.0\.1:$bsp/, 'with no trace of B\'s address');
 my $atag = ($aok // '') =~ /^To: [^\r]*tag=([\w-]+)/m ? $1 : '';
 my %in = (%call, to => "<sip:bob\@example.com>;tag=$atag");
@@ -147,13 +140,13 @@ $as->send(req($as, 'INFO', %in, cseq => '3 INFO', body => "Signal=5\r\n", ctype 
 my $binfo = recv_req($bs, 'INFO');
 like($binfo // '', qr/Signal=5/, 'INFO passed to B with its body');
 reply($bs, $binfo, '200 OK') if $binfo;
-is(status_of(recv_final($as, '3 INFO')), '200', 'and B\'s answer to A');
+is(sip_status(recv_final($as, '3 INFO')), '200', 'and B\'s answer to A');
 
 # the per-caller limit: alice is in a call
-my ($as2) = peer();
+my ($as2) = udp_peer();
 $as2->send(req($as2, 'INVITE', %call, cid => 'raw-2', from => '<sip:alice@example.com>;tag=a2', cseq => '1 INVITE', body => $sdp), 0, $to);
 my $lim = recv_final($as2, '1 INVITE');
-is(status_of($lim), '403', 'a second call from the same caller: 403');
+is(sip_status($lim), '403', 'a second call from the same caller: 403');
 like($lim // '', qr/at most 1 calls at once/, 'saying why');
 
 # max_duration: both legs get a BYE
@@ -169,8 +162,8 @@ $as->send(req($as, 'INVITE', %call, cid => 'raw-3', from => '<sip:alice@example.
 $binv = recv_req($bs, 'INVITE');
 reply($bs, $binv, '486 Busy Here', tag => 'b3') if $binv;
 my $busy = recv_final($as, '1 INVITE', 3, 'raw-3');
-is(status_of($busy), '486', '486 from B passed to A (pass_failure)');
-$as->send(req($as, 'ACK', %call, cid => 'raw-3', from => '<sip:alice@example.com>;tag=a3', to => header($busy, 'To'), cseq => '1 ACK'), 0, $to);
+is(sip_status($busy), '486', '486 from B passed to A (pass_failure)');
+$as->send(req($as, 'ACK', %call, cid => 'raw-3', from => '<sip:alice@example.com>;tag=a3', to => sip_header($busy, 'To'), cseq => '1 ACK'), 0, $to);
 my %c4 = (%call, cid => 'raw-4', from => '<sip:alice@example.com>;tag=a4');
 my $inv4 = req($as, 'INVITE', %c4, cseq => '1 INVITE', body => $sdp);
 $as->send($inv4, 0, $to);
@@ -185,7 +178,7 @@ $as->send($cancel, 0, $to);
 my $bcx = recv_req($bs, 'CANCEL');
 ok($bcx, 'A\'s CANCEL reaches B');
 if ($bcx) { reply($bs, $bcx, '200 OK'); reply($bs, $binv, '487 Request Terminated', tag => 'b4') }
-is(status_of(recv_final($as, '1 INVITE', 3, 'raw-4')), '487', 'A gets 487');
+is(sip_status(recv_final($as, '1 INVITE', 3, 'raw-4')), '487', 'A gets 487');
 is(stop_server($pid), 0, 'stopped');
 @r = do { open my $fh, '<', $cdrs or die; map { decode_json($_) } <$fh> };
 my %by = map { $_->{call_id} => $_ } @r;

@@ -73,9 +73,6 @@ for my $lost (0, 10) {
 # raw peers for the rest
 my $c = udp_client();
 my $me = $c->sockport;
-sub peer { my $p = free_port(); my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => $p) or die; return ($s, $p) }
-sub header { my ($r, $h) = @_; return defined $r && $r =~ /^$h: ([^\r]*)\r$/m ? $1 : '' }
-sub status_of { my ($r) = @_; return defined $r && $r =~ m{^SIP/2\.0 (\d{3})} ? $1 : 'none' }
 sub invite {
     my ($port, %h) = @_;
     my $b = $h{branch} // 'z9hG4bK-' . int(rand(1e9));
@@ -90,7 +87,7 @@ sub answer {
     my $out = "SIP/2.0 $sl\r\n";
     $out .= "Via: $_\r\n" for $req =~ /^Via: ([^\r]*)\r$/mg;
     for my $h (qw(From To Call-ID CSeq)) {
-        my $v = header($req, $h);
+        my $v = sip_header($req, $h);
         $v .= ';tag=callee' if $h eq 'To' && $sl !~ /^100/;
         $out .= "$h: $v\r\n";
     }
@@ -103,28 +100,28 @@ sub to_proxy { my ($port, $m) = @_; $c->send($m, 0, pack_sockaddr_in($port, inet
 # calls' answers are not ours to look at)
 sub finals { my ($secs, $cid) = @_; my @f; my $end = time + $secs;
     while ((my $l = $end - time) > 0) { my $r = recv_msg($c, $l); last unless defined $r;
-        push @f, $r unless status_of($r) =~ /^1/ || (defined $cid && header($r, 'Call-ID') ne $cid) }
+        push @f, $r unless sip_status($r) =~ /^1/ || (defined $cid && sip_header($r, 'Call-ID') ne $cid) }
     return @f }
 
 # 2. what the forwarded request carries; sequential failover
-my ($p1, $p1port) = peer();
-my ($p2, $p2port) = peer();
+my ($p1, $p1port) = udp_peer();
+my ($p2, $p2port) = udp_peer();
 my ($pid, $port, $plog) = proxy("    record_route: true\n    targets: [ \"sip:bob\@127.0.0.1:$p1port\", \"sip:bob\@127.0.0.1:$p2port\" ]\n");
 to_proxy($port, invite($port, mf => 10));
 my $r1 = recv_msg($p1, 2);
 like($r1, qr{^INVITE sip:bob\@127\.0\.0\.1:$p1port SIP/2\.0\r$}m, 'the first target gets the INVITE, retargeted');
-is(header($r1, 'Max-Forwards'), '9', 'Max-Forwards decremented');
+is(sip_header($r1, 'Max-Forwards'), '9', 'Max-Forwards decremented');
 like($r1, qr{\AINVITE [^\r]*\r\nVia: SIP/2\.0/UDP 127\.0\.0\.1:$port;branch=z9hG4bKsc\w+;rport\r\nVia: SIP/2\.0/UDP 127\.0\.0\.1:$me;}, 'our Via on top of the caller\'s');
-is(header($r1, 'Record-Route'), "<sip:127.0.0.1:$port;transport=udp;lr>", 'Record-Route names us');
+is(sip_header($r1, 'Record-Route'), "<sip:127.0.0.1:$port;transport=udp;lr>", 'Record-Route names us');
 $p1->send(answer($r1, '503 Service Unavailable'), 0, $p1->peername);
 my $r2 = recv_msg($p2, 2);
 ok($r2 && $r2 =~ /^INVITE sip:bob\@127\.0\.0\.1:$p2port /, 'after a 503 the next target is tried (sequential)');
 $p2->send(answer($r2, '180 Ringing'), 0, $p2->peername);
 my $prov = recv_msg($c, 2);
-is(status_of($prov) eq '100' ? status_of(recv_msg($c, 2)) : status_of($prov), '180', 'the 180 is relayed');
+is(sip_status($prov) eq '100' ? sip_status(recv_msg($c, 2)) : sip_status($prov), '180', 'the 180 is relayed');
 $p2->send(answer($r2, '200 OK'), 0, $p2->peername);
 my ($ok) = finals(1);
-is(status_of($ok), '200', 'the 200 is relayed');
+is(sip_status($ok), '200', 'the 200 is relayed');
 unlike($ok, qr/branch=z9hG4bKsc/, 'without our Via');
 is(stop_server($pid), 0, 'stopped');
 sub slurp { local (@ARGV, $/) = $_[0]; return scalar(<>) // '' }
@@ -133,8 +130,8 @@ like(slurp($plog), qr{t_proxy: attempt sip:bob\@127\.0\.0\.1:$p1port 503 Service
 
 # provisional timeout (sequential: a silent target is passed over) and
 # final timeout (what still rings is cancelled)
-($p1, $p1port) = peer();
-($p2, $p2port) = peer();
+($p1, $p1port) = udp_peer();
+($p2, $p2port) = udp_peer();
 ($pid, $port, $plog) = proxy("    provisional_timeout: 1\n    final_timeout: 3\n"
                              . "    targets: [ \"sip:bob\@127.0.0.1:$p1port\", \"sip:bob\@127.0.0.1:$p2port\" ]\n");
 my $t0 = time;
@@ -152,7 +149,7 @@ if ($cx) {
     $p2->send(answer($r2, '487 Request Terminated'), 0, $p2->peername);
 }
 my ($tf) = finals(2, 'tmo-1');
-is(status_of($tf), '408', 'the caller gets 408 Request Timeout');
+is(sip_status($tf), '408', 'the caller gets 408 Request Timeout');
 is(stop_server($pid), 0, 'stopped');
 like(slurp($plog), qr{attempt sip:bob\@127\.0\.0\.1:$p1port 408 Request Timeout\n.*attempt sip:bob\@127\.0\.0\.1:$p2port 487 }s,
      'per-attempt results: 408 for the silent one, 487 for the cancelled one');
@@ -160,8 +157,8 @@ like(slurp($plog), qr{attempt sip:bob\@127\.0\.0\.1:$p1port 408 Request Timeout\
 # follow_redirects: a 302's Contact becomes the next target; without it
 # the 302 goes up
 for my $follow (1, 0) {
-    ($p1, $p1port) = peer();
-    ($p2, $p2port) = peer();
+    ($p1, $p1port) = udp_peer();
+    ($p2, $p2port) = udp_peer();
     ($pid, $port) = proxy("    follow_redirects: " . ($follow ? 'true' : 'false')
                           . "\n    targets: [ \"sip:bob\@127.0.0.1:$p1port\" ]\n");
     my $cid = "redir-$follow-" . int(rand(1e9));
@@ -172,10 +169,10 @@ for my $follow (1, 0) {
         $r2 = recv_req($p2, 'INVITE');
         like($r2 // '', qr/^INVITE sip:carol\@127\.0\.0\.1:$p2port /, 'follow_redirects: the 302\'s Contact gets the INVITE');
         $p2->send(answer($r2, '200 OK'), 0, $p2->peername) if $r2;
-        is(status_of((finals(1, $cid))[0]), '200', 'and its 200 goes up, not the 302');
+        is(sip_status((finals(1, $cid))[0]), '200', 'and its 200 goes up, not the 302');
     } else {
         my @f = finals(1, $cid);
-        is(status_of($f[0]), '302', 'without follow_redirects the 302 goes up');
+        is(sip_status($f[0]), '302', 'without follow_redirects the 302 goes up');
         like($f[0] // '', qr/^Contact: <sip:carol\@/m, 'with its Contact');
     }
     is(stop_server($pid), 0, 'stopped');
@@ -183,8 +180,8 @@ for my $follow (1, 0) {
 }
 
 # 3. parallel: a 6xx beats a 486; 401 and 407 challenges are merged
-($p1, $p1port) = peer();
-($p2, $p2port) = peer();
+($p1, $p1port) = udp_peer();
+($p2, $p2port) = udp_peer();
 ($pid, $port) = proxy("    parallel: true\n    targets: [ \"sip:bob\@127.0.0.1:$p1port\", \"sip:bob\@127.0.0.1:$p2port\" ]\n");
 to_proxy($port, invite($port));
 $r1 = recv_msg($p1, 2);
@@ -192,19 +189,19 @@ $r2 = recv_msg($p2, 2);
 ok($r1 && $r2, 'both targets get it at once');
 $p1->send(answer($r1, '486 Busy Here'), 0, $p1->peername);
 $p2->send(answer($r2, '603 Decline'), 0, $p2->peername);
-is(status_of((finals(1))[0]), '603', 'best response: the 6xx');
+is(sip_status((finals(1))[0]), '603', 'best response: the 6xx');
 to_proxy($port, invite($port, method => 'MESSAGE', cid => 'msg-1'));
 $r1 = recv_req($p1, 'MESSAGE');
 $r2 = recv_req($p2, 'MESSAGE');
 $p1->send(answer($r1, '401 Unauthorized', "WWW-Authenticate: Digest realm=\"one\", nonce=\"1\"\r\n"), 0, $p1->peername);
 $p2->send(answer($r2, '407 Proxy Authentication Required', "Proxy-Authenticate: Digest realm=\"two\", nonce=\"2\"\r\n"), 0, $p2->peername);
 my ($ch) = finals(1, 'msg-1');
-like(status_of($ch), qr/^40[17]$/, 'a challenge goes up');
+like(sip_status($ch), qr/^40[17]$/, 'a challenge goes up');
 ok($ch =~ /realm="one"/ && $ch =~ /realm="two"/, 'carrying both challenges (§16.7 step 7)');
 is(stop_server($pid), 0, 'stopped');
 
 # 4. CANCEL passed down; the 487 comes back up
-($p1, $p1port) = peer();
+($p1, $p1port) = udp_peer();
 ($pid, $port) = proxy("    targets: [ \"sip:bob\@127.0.0.1:$p1port\" ]\n");
 my $cid = 'c-' . int(rand(1e9));
 to_proxy($port, invite($port, branch => 'z9hG4bK-cx', cid => $cid));
@@ -214,10 +211,10 @@ recv_msg($c, 1) for 1 .. 2;     # 100, 180
 to_proxy($port, invite($port, branch => 'z9hG4bK-cx', cid => $cid, method => 'CANCEL'));
 my $cancel = recv_msg($p1, 2);
 like($cancel, qr{^CANCEL sip:bob\@127\.0\.0\.1:$p1port SIP/2\.0\r$}m, 'the CANCEL goes down');
-is(header($cancel, 'Via'), header($r1, 'Via'), 'on the INVITE\'s branch');
+is(sip_header($cancel, 'Via'), sip_header($r1, 'Via'), 'on the INVITE\'s branch');
 $p1->send(answer($cancel, '200 OK'), 0, $p1->peername);
 $p1->send(answer($r1, '487 Request Terminated'), 0, $p1->peername);
-my %got = map { header($_, 'CSeq') => status_of($_) } finals(1);
+my %got = map { sip_header($_, 'CSeq') => sip_status($_) } finals(1);
 is($got{'1 CANCEL'}, '200', 'the CANCEL got 200 from us');
 is($got{'1 INVITE'}, '487', 'the caller gets the 487');
 is(stop_server($pid), 0, 'stopped');
@@ -228,6 +225,6 @@ my $lport = free_port();
                                          . "modules_path: $mods\nchain:\n  - module: t_proxy\n"
                                          . "    targets: [ \"sip:bob\@127.0.0.1:$lport\" ]\n");
 to_proxy($lport, invite($lport, method => 'OPTIONS', cid => 'loop-1'));
-is(status_of((finals(2, 'loop-1'))[0]), '482', 'a request coming back to us gets 482 Loop Detected');
+is(sip_status((finals(2, 'loop-1'))[0]), '482', 'a request coming back to us gets 482 Loop Detected');
 is(stop_server($pid), 0, 'stopped');
 done_testing();

@@ -22,7 +22,7 @@ my $mods = module_dir();
 my $dir = tmpdir();
 my $cdrs = "$dir/cdr.jsonl";
 my $port = free_port();
-my ($gw, $gwport) = peer();
+my ($gw, $gwport) = udp_peer();
 my ($pid, undef, $log) = start_server(port => $port, yaml => <<Y);
 server:
   listen: [ "udp:127.0.0.1:$port" ]
@@ -46,13 +46,10 @@ chain:
         targets: [ "sip:gw\@127.0.0.1:$gwport" ]
 Y
 
-sub peer { my $p = free_port(); my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => $p) or die; return ($s, $p) }
 my $c = udp_client();
 my $me = $c->sockport;
 my $to = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
 my $n = 0;
-sub header { my ($r, $h) = @_; return defined $r && $r =~ /^$h: ([^\r]*)\r$/m ? $1 : '' }
-sub status_of { my ($r) = @_; return defined $r && $r =~ m{^SIP/2\.0 (\d{3})} ? $1 : 'none' }
 sub register {
     my ($sock, $user, $contact, @h) = @_;
     my $dom = $user =~ s/\@(.*)// ? $1 : 'example.com';
@@ -63,7 +60,7 @@ sub register {
           . "Call-ID: reg-$n\r\nCSeq: 1 REGISTER\r\nContact: $contact\r\n" . join('', map { "$_\r\n" } @h)
           . "Content-Length: 0\r\n\r\n";
     $sock->send($m, 0, $to) or die;
-    return status_of(recv_msg($sock, 2));
+    return sip_status(recv_msg($sock, 2));
 }
 sub invite {
     my ($user, $cid, @h) = @_;
@@ -83,7 +80,7 @@ sub answer {
 sub recv_req { my ($s, $method, $secs) = @_; my $end = time + ($secs // 2);
     while ((my $l = $end - time) > 0) { my $r = recv_msg($s, $l) // return undef; return $r if $r =~ /^$method / } return undef }
 sub final_for { my ($cid, $secs) = @_; my $end = time + ($secs // 3);
-    while ((my $l = $end - time) > 0) { my $r = recv_msg($c, $l) // last; return $r if $r =~ /^SIP\/2\.0 [2-6]/ && header($r, 'Call-ID') eq $cid } return undef }
+    while ((my $l = $end - time) > 0) { my $r = recv_msg($c, $l) // last; return $r if $r =~ /^SIP\/2\.0 [2-6]/ && sip_header($r, 'Call-ID') eq $cid } return undef }
 
 # 1. 1000 calls to a registered sipp callee
 my $uas_port = free_port();
@@ -111,10 +108,10 @@ is(scalar(grep { $_->{final_status} == 200 && $_->{reason} eq 'normal-release' &
 # 2. an AOR without binding
 $c->send(invite('nobody', 'nb-1'), 0, $to);
 my $f = final_for('nb-1');
-is(status_of($f), '404', 'an AOR without binding: 404');
+is(sip_status($f), '404', 'an AOR without binding: 404');
 
 # 3. fork by q: q 1.0 busy, then both q 0.5 at once (one busy, one answers)
-my ($a1, $p1) = peer(); my ($a2, $p2) = peer(); my ($a3, $p3) = peer();
+my ($a1, $p1) = udp_peer(); my ($a2, $p2) = udp_peer(); my ($a3, $p3) = udp_peer();
 register($a1, 'dave', "<sip:dave\@127.0.0.1:$p1>;q=1.0");
 register($a2, 'dave', "<sip:dave\@127.0.0.1:$p2>;q=0.5");
 register($a3, 'dave', "<sip:dave\@127.0.0.1:$p3>;q=0.5");
@@ -122,32 +119,32 @@ $c->send(invite('dave', 'fk-1', 'X-Secret: s3'), 0, $to);
 my $i1 = recv_req($a1, 'INVITE');
 ok($i1, 'q 1.0 first');
 ok(!defined recv_req($a2, 'INVITE', 0.3), 'the q 0.5 contacts wait');
-is(header($i1, 'X-Proxied'), 'sipchain', 'headers: added');
-is(header($i1, 'X-Secret'), '', 'and removed');
+is(sip_header($i1, 'X-Proxied'), 'sipchain', 'headers: added');
+is(sip_header($i1, 'X-Secret'), '', 'and removed');
 $a1->send(answer($i1, '486 Busy Here'), 0, $a1->peername);
 my $i2 = recv_req($a2, 'INVITE');
 my $i3 = recv_req($a3, 'INVITE');
 ok($i2 && $i3, 'then both q 0.5 contacts at once');
 $a2->send(answer($i2, '486 Busy Here'), 0, $a2->peername) if $i2;
 $a3->send(answer($i3, '200 OK'), 0, $a3->peername) if $i3;
-is(status_of(final_for('fk-1')), '200', 'the one that answered wins');
+is(sip_status(final_for('fk-1')), '200', 'the one that answered wins');
 
 # 4. NAT: the Contact names a private address; it is reached where it registered from
-my ($nat, $natport) = peer();
+my ($nat, $natport) = udp_peer();
 register($nat, 'erin', '<sip:erin@10.99.0.1:5060>');
 $c->send(invite('erin', 'nat-1'), 0, $to);
 my $in = recv_req($nat, 'INVITE');
 like($in // '', qr/^INVITE sip:erin\@10\.99\.0\.1:5060 SIP/, 'behind NAT: the INVITE reaches the address it registered from, Request-URI its Contact');
 $nat->send(answer($in, '200 OK'), 0, $nat->peername) if $in;
-is(status_of(final_for('nat-1')), '200', 'and its answer comes back');
+is(sip_status(final_for('nat-1')), '200', 'and its answer comes back');
 
 # 5. Path: the request goes through the edge proxy the REGISTER came through
-my ($edge, $edgeport) = peer();
+my ($edge, $edgeport) = udp_peer();
 register($edge, 'frank', '<sip:frank@192.0.2.44:5060>', "Path: <sip:127.0.0.1:$edgeport;lr>");
 $c->send(invite('frank', 'path-1'), 0, $to);
 my $ie = recv_req($edge, 'INVITE');
 ok($ie, 'Path: the INVITE goes to the edge proxy');
-is(header($ie, 'Route'), "<sip:127.0.0.1:$edgeport;lr>", 'with the Path as its Route');
+is(sip_header($ie, 'Route'), "<sip:127.0.0.1:$edgeport;lr>", 'with the Path as its Route');
 $edge->send(answer($ie, '200 OK'), 0, $edge->peername) if $ie;
 final_for('path-1');
 
@@ -156,19 +153,15 @@ $c->send(invite('+15551234@pstn.example.org', 'st-1'), 0, $to);     # not a regi
 my $ig = recv_req($gw, 'INVITE');
 like($ig // '', qr/^INVITE sip:gw\@127\.0\.0\.1:$gwport SIP/, 'user prefix "+1": the static route\'s gateway');
 $gw->send(answer($ig, '503 Service Unavailable'), 0, $gw->peername) if $ig;
-is(status_of(final_for('st-1')), '503', 'its answer goes up');
+is(sip_status(final_for('st-1')), '503', 'its answer goes up');
 
 # 7. every contact silent: 480
-my ($mute, $muteport) = peer();
+my ($mute, $muteport) = udp_peer();
 register($mute, 'gina', "<sip:gina\@127.0.0.1:$muteport>");
 $c->send(invite('gina', 'mute-1'), 0, $to);
-is(status_of(final_for('mute-1', 12)), '480', 'no contact answered: 480');
+is(sip_status(final_for('mute-1', 12)), '480', 'no contact answered: 480');
 
 # sipp peers registered from the port they listen on
-sub sipp_bg { my ($name, $args) = @_; my $p = fork() // die;
-    if ($p == 0) { exec("cd $dir && exec $sipp $args -timeout 30s -timeout_error -nostdin >$name.out 2>&1") } return $p }
-sub sipp_wait { my ($p) = @_; my $end = time + 40; while (time < $end) { return $? >> 8 if waitpid($p, WNOHANG) == $p; sleep 0.1 } kill 'TERM', $p; waitpid($p, 0); return -1 }
-sub out { local (@ARGV, $/) = "$dir/$_[0].out"; return scalar(<>) // '' }
 sub reg_at { my ($aor, $p) = @_; my ($user) = split /\@/, $aor;
     my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => $p) or die;
     return register($s, $aor, "<sip:$user\@127.0.0.1:$p>") }
@@ -176,41 +169,41 @@ sub reg_at { my ($aor, $p) = @_; my ($user) = split /\@/, $aor;
 # 8. the callee hangs up: its BYE follows the record-route to the caller
 my $cp = free_port();
 is(reg_at('carl@127.0.0.1', $cp), '200', 'carl registered');
-my $callee = sipp_bg('carl', "-sf $ENV{PWD}/t/sipp/uas_bye_routed.xml -m 3 -i 127.0.0.1 -p $cp");
+my $callee = sipp_start('carl', "-sf $ENV{PWD}/t/sipp/uas_bye_routed.xml -m 3 -i 127.0.0.1 -p $cp");
 sleep 0.3;
 my $inf = write_file('byein.csv', "SEQUENTIAL\nproxy;-;0;\n");
-my $caller = sipp_bg('carl_a', "-sf $ENV{PWD}/t/sipp/dialog_uac_byein.xml -inf $inf -m 3 -r 10 -l 1 -i 127.0.0.1 -p " . free_port() . " -s carl 127.0.0.1:$port");
-is(sipp_wait($caller), 0, 'sipp caller: 3 calls, each ended by the callee\'s BYE through the proxy') or diag(out('carl_a'));
-is(sipp_wait($callee), 0, 'sipp callee: its BYEs answered') or diag(out('carl'));
+my $caller = sipp_start('carl_a', "-sf $ENV{PWD}/t/sipp/dialog_uac_byein.xml -inf $inf -m 3 -r 10 -l 1 -i 127.0.0.1 -p " . free_port() . " -s carl 127.0.0.1:$port");
+is(sipp_done($caller), 0, 'sipp caller: 3 calls, each ended by the callee\'s BYE through the proxy') or diag(sipp_output('carl_a'));
+is(sipp_done($callee), 0, 'sipp callee: its BYEs answered') or diag(sipp_output('carl'));
 
 # 9. a 302 followed (follow_redirects): the Contact it names answers
 my ($rp, $tp) = (free_port(), free_port());
 is(reg_at('moved@127.0.0.1', $rp), '200', 'a redirecting callee registered');
-my $redir = sipp_bg('redir', "-sf $ENV{PWD}/t/sipp/uas_302.xml -m 2 -i 127.0.0.1 -p $rp -key redirect_to sip:service\@127.0.0.1:$tp");
-my $real = sipp_bg('real', "-sf $ENV{PWD}/t/sipp/uas_lossy.xml -m 2 -i 127.0.0.1 -p $tp");
+my $redir = sipp_start('redir', "-sf $ENV{PWD}/t/sipp/uas_302.xml -m 2 -i 127.0.0.1 -p $rp -key redirect_to sip:service\@127.0.0.1:$tp");
+my $real = sipp_start('real', "-sf $ENV{PWD}/t/sipp/uas_lossy.xml -m 2 -i 127.0.0.1 -p $tp");
 sleep 0.3;
-$caller = sipp_bg('moved_a', "-sf $ENV{PWD}/t/sipp/proxy_uac.xml -m 2 -r 10 -l 1 -i 127.0.0.1 -p " . free_port() . " -s moved 127.0.0.1:$port");
-is(sipp_wait($caller), 0, 'sipp caller: 2 calls completed though the callee redirected') or diag(out('moved_a'));
-is(sipp_wait($redir), 0, 'the redirecting callee: INVITE, 302, ACK') or diag(out('redir'));
-is(sipp_wait($real), 0, 'the redirect target: answered, ACKed and hung up through the proxy') or diag(out('real'));
+$caller = sipp_start('moved_a', "-sf $ENV{PWD}/t/sipp/proxy_uac.xml -m 2 -r 10 -l 1 -i 127.0.0.1 -p " . free_port() . " -s moved 127.0.0.1:$port");
+is(sipp_done($caller), 0, 'sipp caller: 2 calls completed though the callee redirected') or diag(sipp_output('moved_a'));
+is(sipp_done($redir), 0, 'the redirecting callee: INVITE, 302, ACK') or diag(sipp_output('redir'));
+is(sipp_done($real), 0, 'the redirect target: answered, ACKed and hung up through the proxy') or diag(sipp_output('real'));
 
 # 10. CANCEL mid-ring: the callee rings, the caller cancels
 my $ringp = free_port();
 is(reg_at('rita@example.com', $ringp), '200', 'a ringing callee registered');
-my $ring = sipp_bg('ring', "-sf $ENV{PWD}/t/sipp/uas_ring_cancel.xml -m 1 -i 127.0.0.1 -p $ringp");
+my $ring = sipp_start('ring', "-sf $ENV{PWD}/t/sipp/uas_ring_cancel.xml -m 1 -i 127.0.0.1 -p $ringp");
 sleep 0.3;
 my $cinv = invite('rita', 'cx-1');
 $c->send($cinv, 0, $to);
 my $ringing;
 my $until = time + 3;     # (earlier calls' unACKed finals may still come: skip them)
-while (time < $until) { my $m = recv_msg($c, 0.5) // next; if ($m =~ /^SIP\/2\.0 180/ && header($m, 'Call-ID') eq 'cx-1') { $ringing = $m; last } }
+while (time < $until) { my $m = recv_msg($c, 0.5) // next; if ($m =~ /^SIP\/2\.0 180/ && sip_header($m, 'Call-ID') eq 'cx-1') { $ringing = $m; last } }
 ok($ringing, 'the caller hears it ring');
 (my $cx = $cinv) =~ s/^INVITE /CANCEL /;
 $cx =~ s/CSeq: 1 INVITE/CSeq: 1 CANCEL/;
 $c->send($cx, 0, $to);
 my %got;
 $until = time + 3;
-while (time < $until && keys %got < 2) { my $m = recv_msg($c, 0.5) // next; $got{header($m, 'CSeq')} = status_of($m) if header($m, 'Call-ID') eq 'cx-1' && status_of($m) ge '200' }
+while (time < $until && keys %got < 2) { my $m = recv_msg($c, 0.5) // next; $got{sip_header($m, 'CSeq')} = sip_status($m) if sip_header($m, 'Call-ID') eq 'cx-1' && sip_status($m) ge '200' }
 is($got{'1 CANCEL'} // '', '200', 'the CANCEL answered');
 is($got{'1 INVITE'} // '', '487', 'the INVITE ends 487');
 if (($got{'1 INVITE'} // '') eq '487') {
@@ -218,7 +211,7 @@ if (($got{'1 INVITE'} // '') eq '487') {
     $ack =~ s/CSeq: 1 INVITE/CSeq: 1 ACK/;
     $c->send($ack, 0, $to);
 }
-is(sipp_wait($ring), 0, 'the callee: its 180, the CANCEL passed on, 487 ACKed') or diag(out('ring'));
+is(sipp_done($ring), 0, 'the callee: its 180, the CANCEL passed on, 487 ACKed') or diag(sipp_output('ring'));
 
 is(stop_server($pid), 0, 'stopped');
 done_testing();

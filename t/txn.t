@@ -34,8 +34,6 @@ sub req {
          . "Max-Forwards: 70\r\n$to\r\nFrom: <sip:t\@127.0.0.1>;tag=ft\r\n"
          . "Call-ID: $cid\r\nCSeq: 5 $cseqm\r\nContent-Length: 0\r\n\r\n";
 }
-sub status_of { my ($r) = @_; return defined $r && $r =~ m{^SIP/2\.0 (\d{3})} ? $1 : 'none' }
-sub header { my ($r, $h) = @_; return defined $r && $r =~ /^$h: ([^\r]*)\r$/m ? $1 : '' }
 sub send_only { $c->send($_[0], 0, pack_sockaddr_in($port, inet_aton('127.0.0.1'))) or die "send: $!" }
 # every answer that arrives within $secs
 sub collect {
@@ -59,21 +57,21 @@ send_only($opt);
 send_only($opt);
 my @a = collect(0.6);
 is(scalar(@a), 1, 'two copies of an OPTIONS in flight get one answer');
-is(status_of($a[0]), '404', 'the end of the chain answers it');
+is(sip_status($a[0]), '404', 'the end of the chain answers it');
 my $r = send_recv($c, $port, $opt, 1);
-is(status_of($r), '404', 'a retransmission after the answer gets it again');
-is(header($r, 'To'), header($a[0], 'To'), 'the very same answer (same To tag): absorbed, not rerun');
+is(sip_status($r), '404', 'a retransmission after the answer gets it again');
+is(sip_header($r, 'To'), sip_header($a[0], 'To'), 'the very same answer (same To tag): absorbed, not rerun');
 
 # INVITE with a non-2xx: retransmitted (timer G) until the ACK
 my $inv = req('INVITE', branch => 'z9hG4bK-inv1');
 send_only($inv);
 @a = collect(0.9);
-my @st = map { status_of($_) } @a;
+my @st = map { sip_status($_) } @a;
 is($st[0], '100', 'INVITE: 100 Trying at once');
-my @finals = grep { status_of($_) eq '404' } @a;
+my @finals = grep { sip_status($_) eq '404' } @a;
 cmp_ok(scalar(@finals), '>=', 3, 'the 404 is retransmitted without an ACK (timer G at T1, 2T1, ...)');
-is(scalar(grep { header($_, 'To') eq header($finals[0], 'To') } @finals), scalar(@finals), 'all copies the same');
-send_only(req('ACK', branch => 'z9hG4bK-inv1', to => 'To: ' . header($finals[0], 'To')));
+is(scalar(grep { sip_header($_, 'To') eq sip_header($finals[0], 'To') } @finals), scalar(@finals), 'all copies the same');
+send_only(req('ACK', branch => 'z9hG4bK-inv1', to => 'To: ' . sip_header($finals[0], 'To')));
 collect(0.15);      # one may have crossed the ACK
 is(scalar(collect(0.6)), 0, 'the ACK stops the retransmissions');
 
@@ -81,16 +79,16 @@ is(scalar(collect(0.6)), 0, 'the ACK stops the retransmissions');
 # answer goes nowhere
 my $cid = 'cancel-' . int(rand(1e9)) . '@txn';
 send_only(req('INVITE', branch => 'z9hG4bK-inv2', callid => $cid));
-is(status_of(recv_msg($c, 1)), '100', 'INVITE to cancel: 100');
+is(sip_status(recv_msg($c, 1)), '100', 'INVITE to cancel: 100');
 send_only(req('CANCEL', branch => 'z9hG4bK-inv2', callid => $cid));
 @a = collect(0.25);
-my %by = map { header($_, 'CSeq') => status_of($_) } @a;
+my %by = map { sip_header($_, 'CSeq') => sip_status($_) } @a;
 is($by{'5 CANCEL'}, '200', 'the CANCEL gets 200');
 is($by{'5 INVITE'}, '487', 'the INVITE gets 487 Request Terminated');
-my ($t487) = grep { status_of($_) eq '487' } @a;
-send_only(req('ACK', branch => 'z9hG4bK-inv2', callid => $cid, to => 'To: ' . header($t487, 'To')));
-is(scalar(grep { status_of($_) ne '487' } collect(0.5)), 0, 'nothing more when the module lets go late');
-is(status_of(send_recv($c, $port, req('CANCEL'), 1)), '481', 'a CANCEL matching nothing gets 481');
+my ($t487) = grep { sip_status($_) eq '487' } @a;
+send_only(req('ACK', branch => 'z9hG4bK-inv2', callid => $cid, to => 'To: ' . sip_header($t487, 'To')));
+is(scalar(grep { sip_status($_) ne '487' } collect(0.5)), 0, 'nothing more when the module lets go late');
+is(sip_status(send_recv($c, $port, req('CANCEL'), 1)), '481', 'a CANCEL matching nothing gets 481');
 is(stop_server($pid), 0, 'stopped');
 my $text = do { local (@ARGV, $/) = $log; <> };
 like($text, qr/cancelled while with t_async: 487/, 'the cancel is logged');
@@ -100,9 +98,9 @@ like($text, qr/cancelled while with t_async: 487/, 'the cancel is logged');
                              "  limits: { max_transactions: 2 }\n");
 send_only(req('OPTIONS')) for 1 .. 2;
 $r = send_recv($c, $port, req('OPTIONS'), 0.3);
-is(status_of($r), '503', 'over max_transactions: 503');
+is(sip_status($r), '503', 'over max_transactions: 503');
 like($r, qr{^Retry-After: \d+\r$}m, 'with Retry-After');
-is(scalar(grep { status_of($_) eq '404' } collect(1)), 2, 'those in flight are answered');
+is(scalar(grep { sip_status($_) eq '404' } collect(1)), 2, 'those in flight are answered');
 is(stop_server($pid), 0, 'stopped');
 
 # timers are validated like every other key

@@ -56,13 +56,12 @@ sub final_answer {
 }
 sub send_to_server { $c->send($_[0], 0, pack_sockaddr_in($port, inet_aton('127.0.0.1'))) or die $! }
 sub reason { my ($r) = @_; return defined $r && $r =~ m{^SIP/2\.0 (\d{3} [^\r]*)} ? $1 : 'none' }
-sub header { my ($r, $h) = @_; return defined $r && $r =~ /^$h: ([^\r]*)\r$/m ? $1 : '' }
 # A response to $req (the headers RFC 3261 §8.2.6 copies), status line $sl.
 sub answer {
     my ($req, $sl, $tag) = @_;
     my $out = "SIP/2.0 $sl\r\n";
     for my $h (qw(Via From To Call-ID CSeq)) {
-        my $v = header($req, $h);
+        my $v = sip_header($req, $h);
         $v .= ";tag=$tag" if $h eq 'To' && $tag;
         $out .= "$h: $v\r\n";
     }
@@ -96,7 +95,7 @@ like($req, qr{^From: <sip:sipchain\@127\.0\.0\.1:$port>;tag=\w+\r$}m, 'From with
 like($req, qr{^CSeq: 1 OPTIONS\r$}m, 'CSeq');
 like($req, qr{^X-From-Module: t_uac\r$}m, 'the module\'s header');
 my $again = recv_msg($pu, 1);
-is(header($again, 'Via'), header($req, 'Via'), 'unanswered, it is retransmitted (timer E), same branch');
+is(sip_header($again, 'Via'), sip_header($req, 'Via'), 'unanswered, it is retransmitted (timer E), same branch');
 my $from = $pu->peername;
 $pu->send(answer($req, '100 Trying'), 0, $from);
 $pu->send(answer($req, '200 OK', 'p1'), 0, $from);

@@ -10,7 +10,8 @@ use POSIX ":sys_wait_h";
 use Time::HiRes qw(sleep time);
 use Exporter 'import';
 our @EXPORT = qw(sipchain module_dir free_port start_server stop_server udp_client send_recv
-                 recv_msg write_file tmpdir torture wait_log);
+                 recv_msg write_file tmpdir torture wait_log udp_peer sip_header sip_status
+                 sipp_start sipp_done sipp_output);
 
 my $TMP = tempdir(CLEANUP => !$ENV{SC_KEEP_TMP});   # SC_KEEP_TMP=1 keeps logs and sipp traces
 sub tmpdir { $TMP }
@@ -74,6 +75,39 @@ sub start_server {
     }
     die "sipchain did not start; log:\n" . (do { local (@ARGV, $/) = $log; <> } // '');
 }
+
+# A UDP socket on a free loopback port, and that port (a raw SIP peer).
+sub udp_peer {
+    my $p = free_port();
+    my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => $p) or die "socket: $!";
+    return ($s, $p);
+}
+
+# The first value of header h in message r ('' when absent or no message).
+sub sip_header { my ($r, $h) = @_; return defined $r && $r =~ /^$h: ([^\r]*)\r$/m ? $1 : '' }
+# The status code of a response ('none' when it is not one).
+sub sip_status { my ($r) = @_; return defined $r && $r =~ m{^SIP/2\.0 (\d{3})} ? $1 : 'none' }
+
+# sipp with args in the test's directory, in the background, bounded to
+# 30 s; its output in NAME.out (sipp_output).  sipp_done waits (at most
+# 40 s) and gives its exit status (-1 when it had to be stopped).
+sub sipp_start {
+    my ($name, $args) = @_;
+    my ($sipp) = grep { -x } map { "$_/sipp" } split /:/, $ENV{PATH};
+    die "sipp not found: run scripts/install-deps.sh\n" unless $sipp;
+    my $p = fork() // die "fork: $!";
+    if ($p == 0) { exec("cd $TMP && exec $sipp $args -timeout 30s -timeout_error -nostdin >$name.out 2>&1") or exit 127 }
+    return $p;
+}
+sub sipp_done {
+    my ($p) = @_;
+    my $end = time + 40;
+    while (time < $end) { return $? >> 8 if waitpid($p, WNOHANG) == $p; sleep 0.1 }
+    kill 'TERM', $p;
+    waitpid($p, 0);
+    return -1;
+}
+sub sipp_output { local (@ARGV, $/) = "$TMP/$_[0].out"; return scalar(<>) // '' }
 
 # The server's log once it matches re (the log is written by a thread of
 # its own, a moment after the fact), or what it holds after secs.
