@@ -80,10 +80,12 @@ static int copy_onward(sc_msg_t *m, const sc_msg_t *o, const sc_tp_set_t *tps, c
     return rc == 0 ? sc_msg_set_body(m, SC_STR_NULL, o->body) : -1;
 }
 
+#define BRANCH_TXNS SC_MAX_TARGETS  /* one per address of a resolved target */
+
 typedef struct branch {
     struct proxy  *p;
     sc_txn_t      *txn;         /* the current address's; NULL once terminated */
-    sc_txn_t      *txns[4];     /* every one still running (RFC 3263 failover) */
+    sc_txn_t      *txns[BRANCH_TXNS];   /* every one still running (RFC 3263 failover) */
     unsigned       ntxns;
     /* a host name: its addresses (RFC 3263), tried in turn while they
      * fail before answering */
@@ -132,7 +134,7 @@ static void proxy_free(proxy_t *p)
     sc_list_remove(&c->proxies, &p->link);
     for (branch_t *b = p->branches, *n; b; b = n) {
         n = b->next;
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < BRANCH_TXNS; i++)
             if (b->txns[i])
                 sc_txn_set_tu(b->txns[i], NULL, NULL);
         if (b->resolving)
@@ -431,7 +433,7 @@ static void on_branch(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
             branch_final(b, 503, NULL);
         break;
     case SC_TXN_EV_TERMINATED:
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < BRANCH_TXNS; i++)
             if (b->txns[i] == t)
                 b->txns[i] = NULL;
         if (t == b->txn)
@@ -505,16 +507,18 @@ static int branch_send(branch_t *b, sc_tp_kind_t kind, const struct sockaddr *to
     char branch[40], rnd[9];
     sc_gen_tag(rnd, 8);
     snprintf(branch, sizeof(branch), "%ssc%08x%s", SC_BRANCH_COOKIE, loop_hash(o), rnd);
+    /* every transaction of the branch is in txns (so it can be detached):
+     * with no slot free, nothing more is sent */
+    int slot = 0;
+    while (slot < BRANCH_TXNS && b->txns[slot])
+        slot++;
+    if (slot == BRANCH_TXNS)
+        return -1;
     sc_msg_t *m = forwarded(p, b->target, b->path, &route, branch);
     sc_txn_t *t = m ? sc_txn_client_new(p->chain->stack.txns, m, &route.flow, on_branch, b) : NULL;
     if (t == NULL)
         return -1;
-    b->txn = t;
-    for (int i = 0; i < 4; i++)
-        if (b->txns[i] == NULL) {
-            b->txns[i] = t;
-            break;
-        }
+    b->txn = b->txns[slot] = t;
     b->ntxns++;
     return 0;
 }

@@ -23,12 +23,14 @@
 #include "digest.h"
 #include "sc_log.h"
 
+#define UAC_TXNS 16
+
 struct sc_uac {
     sc_chain_t    *chain;
     sc_instance_t *inst;
     sc_txn_t      *txn;         /* the current INVITE's; NULL once terminated */
-    sc_txn_t      *txns[8];     /* every INVITE transaction still running (each
-                                   target's, the retry with credentials) */
+    sc_txn_t      *txns[UAC_TXNS];  /* every INVITE transaction still running (each
+                                       target's, retries with credentials, redirects) */
     unsigned       ntxns;
     sc_uac_cb      cb;
     void          *arg;
@@ -108,16 +110,23 @@ void sc_uac_cancel(sc_uac_t *u)
 
 static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg);
 
+/* Sends m as the call's current INVITE.  Every transaction the call runs
+ * is in txns (so a stop can detach them all): with no slot free nothing
+ * is sent, and the current transaction stays what it was. */
 static int start(sc_uac_t *u, sc_msg_t *m, const sc_source_t *flow)
 {
-    u->txn = sc_txn_client_new(u->chain->stack.txns, m, flow, on_invite, u);
-    if (u->txn == NULL)
-        return -1;
-    for (int i = 0; i < 8; i++)
-        if (u->txns[i] == NULL) {
-            u->txns[i] = u->txn;
-            break;
+    int slot = 0;
+    while (slot < UAC_TXNS && u->txns[slot])
+        slot++;
+    sc_txn_t *t = slot < UAC_TXNS ? sc_txn_client_new(u->chain->stack.txns, m, flow, on_invite, u) : NULL;
+    if (t == NULL) {
+        if (slot == UAC_TXNS) {
+            sc_log(SC_LOG_WARN, "uac: %d INVITEs of one call still running: no more", UAC_TXNS);
+            sc_msg_free(m);
         }
+        return -1;
+    }
+    u->txn = u->txns[slot] = t;
     u->ntxns++;
     u->responded = false;
     if (u->on_request) {
@@ -323,7 +332,7 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
     case SC_TXN_EV_TERMINATED:
         if (current)
             u->txn = NULL;
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < UAC_TXNS; i++)
             if (u->txns[i] == t)
                 u->txns[i] = NULL;
         if (--u->ntxns == 0) {
@@ -554,7 +563,7 @@ void sc_chain_drop_calls(sc_chain_t *c)
 {
     sc_uac_t *u;
     while ((u = sc_list_first(&c->calls, sc_uac_t, link)) != NULL) {
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < UAC_TXNS; i++)
             if (u->txns[i])
                 sc_txn_set_tu(u->txns[i], NULL, NULL);
         uac_free(u);
