@@ -55,8 +55,6 @@ sub register {
               . "CSeq: 1 REGISTER\r\nContact: $contact\r\nContent-Length: 0\r\n\r\n", 0, $to) or die;
     return sip_status(recv_msg($sock, 2));
 }
-sub recv_req { my ($s, $method, $secs) = @_; my $end = time + ($secs // 2);
-    while ((my $l = $end - time) > 0) { my $r = recv_msg($s, $l) // return undef; return $r if $r =~ /^$method / } return undef }
 sub recv_final { my ($s, $cseq, $secs, $cid) = @_; my $end = time + ($secs // 3);
     while ((my $l = $end - time) > 0) { my $r = recv_msg($s, $l) // return undef;
         return $r if $r =~ /^SIP\/2\.0 [2-6]/ && (!$cseq || sip_header($r, 'CSeq') eq $cseq) && (!$cid || sip_header($r, 'Call-ID') eq $cid) } return undef }
@@ -115,7 +113,7 @@ register($bs, 'bob@example.com', "<sip:bob\@127.0.0.1:$bsp>");
 my ($as) = udp_peer();
 my %call = (ruri => 'sip:bob@example.com', to => '<sip:bob@example.com>', from => '<sip:alice@example.com>;tag=a1', cid => 'raw-1');
 $as->send(req($as, 'INVITE', %call, cseq => '1 INVITE', body => $sdp), 0, $to);
-my $binv = recv_req($bs, 'INVITE');
+my $binv = recv_request($bs, 'INVITE');
 ok($binv, 'B gets the INVITE');
 isnt(sip_header($binv, 'Call-ID'), 'raw-1', 'with a Call-ID of its own');
 reply($bs, $binv, '200 OK', tag => 'b1', body => $sdp);
@@ -125,11 +123,11 @@ unlike($aok // '', qr/127\.0\.0\.1:$bsp/, 'with no trace of B\'s address');
 my $atag = ($aok // '') =~ /^To: [^\r]*tag=([\w-]+)/m ? $1 : '';
 my %in = (%call, to => "<sip:bob\@example.com>;tag=$atag");
 $as->send(req($as, 'ACK', %in, cseq => '1 ACK', ruri => "sip:x\@127.0.0.1:$port"), 0, $to);
-my $back = recv_req($bs, 'ACK');
+my $back = recv_request($bs, 'ACK');
 ok($back, 'B gets its ACK');
 (my $hold = $sdp) =~ s/sendrecv/sendonly/;
 $as->send(req($as, 'INVITE', %in, cseq => '2 INVITE', body => $hold, ruri => "sip:x\@127.0.0.1:$port"), 0, $to);
-my $breinv = recv_req($bs, 'INVITE');
+my $breinv = recv_request($bs, 'INVITE');
 like($breinv // '', qr/a=sendonly/, 'A\'s re-INVITE (hold) offered to B');
 (my $recv = $sdp) =~ s/sendrecv/recvonly/;
 reply($bs, $breinv, '200 OK', body => $recv) if $breinv;
@@ -137,7 +135,7 @@ my $rok = recv_final($as, '2 INVITE');
 like($rok // '', qr/a=recvonly/, 'A gets B\'s answer');
 $as->send(req($as, 'ACK', %in, cseq => '2 ACK', ruri => "sip:x\@127.0.0.1:$port"), 0, $to);
 $as->send(req($as, 'INFO', %in, cseq => '3 INFO', body => "Signal=5\r\n", ctype => 'application/dtmf-relay', ruri => "sip:x\@127.0.0.1:$port"), 0, $to);
-my $binfo = recv_req($bs, 'INFO');
+my $binfo = recv_request($bs, 'INFO');
 like($binfo // '', qr/Signal=5/, 'INFO passed to B with its body');
 reply($bs, $binfo, '200 OK') if $binfo;
 is(sip_status(recv_final($as, '3 INFO')), '200', 'and B\'s answer to A');
@@ -150,8 +148,8 @@ is(sip_status($lim), '403', 'a second call from the same caller: 403');
 like($lim // '', qr/at most 1 calls at once/, 'saying why');
 
 # max_duration: both legs get a BYE
-my $abye = recv_req($as, 'BYE', 5);
-my $bbye = recv_req($bs, 'BYE', 2);
+my $abye = recv_request($as, 'BYE', 5);
+my $bbye = recv_request($bs, 'BYE', 2);
 ok($abye && $bbye, 'max_duration: BYE to both legs');
 reply($as, $abye, '200 OK') if $abye;
 reply($bs, $bbye, '200 OK') if $bbye;
@@ -159,7 +157,7 @@ reply($bs, $bbye, '200 OK') if $bbye;
 # 3. 486 from B goes to A; CANCEL from A reaches B
 sleep 0.3;
 $as->send(req($as, 'INVITE', %call, cid => 'raw-3', from => '<sip:alice@example.com>;tag=a3', cseq => '1 INVITE', body => $sdp), 0, $to);
-$binv = recv_req($bs, 'INVITE');
+$binv = recv_request($bs, 'INVITE');
 reply($bs, $binv, '486 Busy Here', tag => 'b3') if $binv;
 my $busy = recv_final($as, '1 INVITE', 3, 'raw-3');
 is(sip_status($busy), '486', '486 from B passed to A (pass_failure)');
@@ -167,7 +165,7 @@ $as->send(req($as, 'ACK', %call, cid => 'raw-3', from => '<sip:alice@example.com
 my %c4 = (%call, cid => 'raw-4', from => '<sip:alice@example.com>;tag=a4');
 my $inv4 = req($as, 'INVITE', %c4, cseq => '1 INVITE', body => $sdp);
 $as->send($inv4, 0, $to);
-$binv = recv_req($bs, 'INVITE');
+$binv = recv_request($bs, 'INVITE');
 reply($bs, $binv, '180 Ringing', tag => 'b4') if $binv;
 sleep 0.3;
 (my $cancel = $inv4) =~ s/^INVITE /CANCEL /;
@@ -175,7 +173,7 @@ $cancel =~ s/CSeq: 1 INVITE/CSeq: 1 CANCEL/;
 $cancel =~ s/Content-Type: [^\r]*\r\n//;
 $cancel =~ s/Content-Length: \d+\r\n\r\n.*/Content-Length: 0\r\n\r\n/s;
 $as->send($cancel, 0, $to);
-my $bcx = recv_req($bs, 'CANCEL');
+my $bcx = recv_request($bs, 'CANCEL');
 ok($bcx, 'A\'s CANCEL reaches B');
 if ($bcx) { reply($bs, $bcx, '200 OK'); reply($bs, $binv, '487 Request Terminated', tag => 'b4') }
 is(sip_status(recv_final($as, '1 INVITE', 3, 'raw-4')), '487', 'A gets 487');

@@ -77,8 +77,6 @@ sub answer {
     my ($t) = $req =~ /^(To: [^\r]*)\r$/m;
     return $out . "$t;tag=x" . int(rand(1e6)) . "\r\nContact: <sip:x\@127.0.0.1>\r\n" . ($extra // '') . "Content-Length: 0\r\n\r\n";
 }
-sub recv_req { my ($s, $method, $secs) = @_; my $end = time + ($secs // 2);
-    while ((my $l = $end - time) > 0) { my $r = recv_msg($s, $l) // return undef; return $r if $r =~ /^$method / } return undef }
 sub final_for { my ($cid, $secs) = @_; my $end = time + ($secs // 3);
     while ((my $l = $end - time) > 0) { my $r = recv_msg($c, $l) // last; return $r if $r =~ /^SIP\/2\.0 [2-6]/ && sip_header($r, 'Call-ID') eq $cid } return undef }
 
@@ -116,14 +114,14 @@ register($a1, 'dave', "<sip:dave\@127.0.0.1:$p1>;q=1.0");
 register($a2, 'dave', "<sip:dave\@127.0.0.1:$p2>;q=0.5");
 register($a3, 'dave', "<sip:dave\@127.0.0.1:$p3>;q=0.5");
 $c->send(invite('dave', 'fk-1', 'X-Secret: s3'), 0, $to);
-my $i1 = recv_req($a1, 'INVITE');
+my $i1 = recv_request($a1, 'INVITE');
 ok($i1, 'q 1.0 first');
-ok(!defined recv_req($a2, 'INVITE', 0.3), 'the q 0.5 contacts wait');
+ok(!defined recv_request($a2, 'INVITE', 0.3), 'the q 0.5 contacts wait');
 is(sip_header($i1, 'X-Proxied'), 'sipchain', 'headers: added');
 is(sip_header($i1, 'X-Secret'), '', 'and removed');
 $a1->send(answer($i1, '486 Busy Here'), 0, $a1->peername);
-my $i2 = recv_req($a2, 'INVITE');
-my $i3 = recv_req($a3, 'INVITE');
+my $i2 = recv_request($a2, 'INVITE');
+my $i3 = recv_request($a3, 'INVITE');
 ok($i2 && $i3, 'then both q 0.5 contacts at once');
 $a2->send(answer($i2, '486 Busy Here'), 0, $a2->peername) if $i2;
 $a3->send(answer($i3, '200 OK'), 0, $a3->peername) if $i3;
@@ -133,7 +131,7 @@ is(sip_status(final_for('fk-1')), '200', 'the one that answered wins');
 my ($nat, $natport) = udp_peer();
 register($nat, 'erin', '<sip:erin@10.99.0.1:5060>');
 $c->send(invite('erin', 'nat-1'), 0, $to);
-my $in = recv_req($nat, 'INVITE');
+my $in = recv_request($nat, 'INVITE');
 like($in // '', qr/^INVITE sip:erin\@10\.99\.0\.1:5060 SIP/, 'behind NAT: the INVITE reaches the address it registered from, Request-URI its Contact');
 $nat->send(answer($in, '200 OK'), 0, $nat->peername) if $in;
 is(sip_status(final_for('nat-1')), '200', 'and its answer comes back');
@@ -142,7 +140,7 @@ is(sip_status(final_for('nat-1')), '200', 'and its answer comes back');
 my ($edge, $edgeport) = udp_peer();
 register($edge, 'frank', '<sip:frank@192.0.2.44:5060>', "Path: <sip:127.0.0.1:$edgeport;lr>");
 $c->send(invite('frank', 'path-1'), 0, $to);
-my $ie = recv_req($edge, 'INVITE');
+my $ie = recv_request($edge, 'INVITE');
 ok($ie, 'Path: the INVITE goes to the edge proxy');
 is(sip_header($ie, 'Route'), "<sip:127.0.0.1:$edgeport;lr>", 'with the Path as its Route');
 $edge->send(answer($ie, '200 OK'), 0, $edge->peername) if $ie;
@@ -150,7 +148,7 @@ final_for('path-1');
 
 # 6. a static route
 $c->send(invite('+15551234@pstn.example.org', 'st-1'), 0, $to);     # not a registrar domain
-my $ig = recv_req($gw, 'INVITE');
+my $ig = recv_request($gw, 'INVITE');
 like($ig // '', qr/^INVITE sip:gw\@127\.0\.0\.1:$gwport SIP/, 'user prefix "+1": the static route\'s gateway');
 $gw->send(answer($ig, '503 Service Unavailable'), 0, $gw->peername) if $ig;
 is(sip_status(final_for('st-1')), '503', 'its answer goes up');

@@ -11,7 +11,7 @@ use Time::HiRes qw(sleep time);
 use Exporter 'import';
 our @EXPORT = qw(sipchain module_dir free_port start_server stop_server udp_client send_recv
                  recv_msg write_file tmpdir torture wait_log udp_peer sip_header sip_status
-                 sipp_start sipp_done sipp_output);
+                 sipp_start sipp_done sipp_output recv_request);
 
 my $TMP = tempdir(CLEANUP => !$ENV{SC_KEEP_TMP});   # SC_KEEP_TMP=1 keeps logs and sipp traces
 sub tmpdir { $TMP }
@@ -87,6 +87,15 @@ sub udp_peer {
 sub sip_header { my ($r, $h) = @_; return defined $r && $r =~ /^$h: ([^\r]*)\r$/m ? $1 : '' }
 # The status code of a response ('none' when it is not one).
 sub sip_status { my ($r) = @_; return defined $r && $r =~ m{^SIP/2\.0 (\d{3})} ? $1 : 'none' }
+
+# The next request of that method socket s gets within secs (default
+# 2; other messages are skipped), or undef.
+sub recv_request {
+    my ($s, $method, $secs) = @_;
+    my $end = time + ($secs // 2);
+    while ((my $l = $end - time) > 0) { my $r = recv_msg($s, $l) // return undef; return $r if $r =~ /^$method / }
+    return undef;
+}
 
 # sipp with args in the test's directory, in the background, bounded to
 # 30 s; its output in NAME.out (sipp_output).  sipp_done waits (at most
