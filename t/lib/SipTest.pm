@@ -42,12 +42,19 @@ sub write_file {
 }
 
 # A UDP port nobody listens on right now (bind, read the port, close).
+# A port free now, never one this test was given before (the kernel may
+# hand a just-closed port out again, and two listeners of one config
+# must not get the same).
+my %given;
 sub free_port {
-    my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => 0)
-        or die "no port: $!";
-    my $p = $s->sockport;
-    close $s;
-    return $p;
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => 0)
+            or die "no port: $!";
+        my $p = $s->sockport;
+        close $s;
+        return $p if !$given{$p}++;
+    }
+    die "no port not given before";
 }
 
 # Starts sipchain with the given YAML; returns (pid, port, logfile).
