@@ -20,7 +20,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: sipchain [-c FILE] [-t] [-V] [-h] | -a USER REALM\n"
-            "  -c FILE  configuration file (default conf/sipchain.yaml)\n"
+            "  -c FILE  configuration file (default " SC_CONF_FILE ")\n"
             "  -t       test the configuration, print a verdict and exit 0 or 1\n"
             "  -a USER REALM  read a password on stdin, print the users-file line\n"
             "           (ha1, ha1_sha256) for digest-auth\n"
@@ -30,7 +30,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    const char *file = "conf/sipchain.yaml";
+    const char *file = SC_CONF_FILE;
     bool test = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-V") == 0) {

@@ -8,13 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
 #include "sc_auto_config.h"
 #include "app.h"
 #include "respond.h"
+#include "metrics_http.h"
 #include "sc_log.h"
+#include "sc_metrics.h"
+#include "sd_notify.h"
 
 /* A configuration and the chain built from it, as nginx's "cycle": a
  * reload builds a new generation beside the running one and swaps only
@@ -50,6 +54,9 @@ typedef struct {
     bool               stopping;
     struct event      *drain;
     struct timeval     stop_deadline;
+    sc_metrics_http_t *http;            /* server.metrics, kept across reloads */
+    time_t             started, loaded;
+    unsigned           reloads, reload_failures;
 } server_t;
 
 static const char *tp_name(const sc_source_t *src)
@@ -172,6 +179,18 @@ static bool tag_supported(sc_str_t tag)
     return false;
 }
 
+/* By status and reason: the reasons name the defect (some name a header
+ * too), and sc_metric_kv caps how many series a peer can make. */
+static void count_parse_error(const sc_parse_err_t *err)
+{
+    char status[8];
+    snprintf(status, sizeof(status), "%u", err->status);
+    sc_metric_add(sc_metric_kv(SC_METRIC_COUNTER, "sipchain_sip_parse_errors_total",
+                               "messages that did not parse, by the status a UAS answers and the defect",
+                               "status", status, "reason", err->reason),
+                  1);
+}
+
 static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
 {
     server_t *s = arg;
@@ -198,6 +217,8 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
                           &s->cur->conf.tp.limits, &err);
     if (m && !m->is_request && rc == 0 && sc_txn_client_receive(s->txns, m))
         goto done;
+    if (rc != 0)
+        count_parse_error(&err);
     if (m == NULL || !m->is_request) {
         /* Garbage, or a response with no transaction to match: dropped,
          * as RFC 3261 §18.1.2, RFC 6026 §7 and RFC 4475 §3.1.2.19 ask. */
@@ -360,6 +381,42 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* What the metrics page shows, read when it is asked for. */
+static void server_state(void *arg, sc_server_state_t *out)
+{
+    const server_t *s = arg;
+    out->config_file = s->file;
+    out->started = s->started;
+    out->loaded = s->loaded;
+    out->reloads = s->reloads;
+    out->reload_failures = s->reload_failures;
+    out->stopping = s->stopping;
+    for (int i = 0; i < s->nslots && i < SC_STATUS_MAX_LISTEN; i++)
+        out->listeners[out->nlisteners++] = s->slots[i].text;
+    out->chain = s->cur->chain;
+    out->transactions = sc_txn_count(s->txns);
+    out->dialogs = sc_chain_dialogs(s->cur->chain);
+    for (const generation_t *g = s->retired; g; g = g->next)
+        out->dialogs += sc_chain_dialogs(g->chain);
+}
+
+/* Tells the service manager the reload is over: serving again, with the
+ * old configuration when it failed (the STATUS line says why). */
+static void reload_done(server_t *s, const char *failure)
+{
+    char msg[1200];
+    if (failure)
+        s->reload_failures++;
+    else
+        s->loaded = time(NULL);
+    if (failure)
+        snprintf(msg, sizeof(msg), "READY=1\nSTATUS=reload failed, serving the previous configuration: %s",
+                 failure);
+    else
+        snprintf(msg, sizeof(msg), "READY=1\nSTATUS=serving with %s", s->file);
+    sc_sd_notify(msg);
+}
+
 /* SIGHUP, the nginx way (DESIGN §5): a new generation is built and started
  * beside the running one; only when that and the listeners succeed is it
  * swapped in.  Requests in flight finish on the chain they started on. */
@@ -371,23 +428,32 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     (void)what;
     if (s->stopping)
         return;                 /* no reload while stopping */
+    sc_sd_notify_reloading();
     generation_t *g = generation_new(s, err, sizeof(err));
     if (g == NULL || sc_log_configure(&g->conf.log, err, sizeof(err)) != 0) {
         sc_log(SC_LOG_ERROR, "reload failed, keeping the running configuration: %s", err);
         generation_free(g);
+        reload_done(s, err);
         return;
     }
     if (listeners_apply(s, g, err, sizeof(err)) != 0) {
         sc_log_configure(&s->cur->conf.log, err, sizeof(err));    /* back as it was */
         sc_log(SC_LOG_ERROR, "reload failed, keeping the running configuration: %s", err);
         generation_free(g);
+        reload_done(s, err);
         return;
     }
     s->cur->next = s->retired;
     s->retired = s->cur;
     s->cur = g;
+    s->reloads++;
     sc_txn_layer_set_conf(s->txns, &g->conf.txn);
     sc_log(SC_LOG_INFO, "reloaded %s", s->file);
+    const sc_server_conf_t *old = &s->retired->conf;
+    if (old->metrics != g->conf.metrics || old->metrics_len != g->conf.metrics_len ||
+        memcmp(&old->metrics_addr, &g->conf.metrics_addr, g->conf.metrics_len) != 0)
+        sc_log(SC_LOG_WARN, "server.metrics changed: it takes effect at the next start");
+    reload_done(s, NULL);
     on_reap(-1, 0, s);
 }
 
@@ -452,6 +518,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     s->stopping = true;
+    sc_sd_notify("STOPPING=1\nSTATUS=stopping");
     for (generation_t *g = s->retired; g; g = g->next)
         sc_chain_end_dialogs(g->chain);
     sc_chain_end_dialogs(s->cur->chain);        /* their BYEs are work in flight */
@@ -483,7 +550,7 @@ static void hold_signals(void)
 
 int sc_server_run(const char *file)
 {
-    server_t s = { .file = file };
+    server_t s = { .file = file, .started = time(NULL) };
     char err[1024];
     int status = 1;
     signal(SIGPIPE, SIG_IGN);
@@ -532,7 +599,18 @@ int sc_server_run(const char *file)
         sc_log(SC_LOG_ERROR, "%s", err);
         goto out;
     }
+    if (s.cur->conf.metrics) {
+        const sc_server_conf_t *c = &s.cur->conf;
+        s.http = sc_metrics_http_new(s.base, (const struct sockaddr *)&c->metrics_addr,
+                                     c->metrics_len, server_state, &s, err, sizeof(err));
+        if (s.http == NULL) {
+            sc_log(SC_LOG_ERROR, "metrics listen %s: %s", c->metrics_text, err);
+            goto out;
+        }
+        sc_log(SC_LOG_INFO, "metrics on http://%s/metrics", c->metrics_text);
+    }
     sc_log(SC_LOG_INFO, "sipchain/%s started with %s", SC_VERSION, file);
+    reload_done(&s, NULL);          /* READY=1: listeners open, chain started */
     event_base_dispatch(s.base);
     sc_log(SC_LOG_INFO, "stopped (%lu datagrams dropped)", s.dropped);
     status = 0;
@@ -544,6 +622,7 @@ out:
         s.retired = g->next;
         generation_free(g);
     }
+    sc_metrics_http_free(s.http);   /* before the chain its pages describe */
     generation_free(s.cur);
     sc_resolver_free(s.stack.resolver);     /* chains gone: nobody waits on it */
     sc_txn_layer_free(s.txns);      /* before the listeners its flows use */
@@ -558,5 +637,6 @@ out:
     for (int i = 0; i < 4; i++)
         event_free(sigs[i]);
     event_base_free(s.base);
+    sc_metrics_free();              /* nothing holds a series any more */
     return status;
 }

@@ -35,6 +35,10 @@ typedef struct {
     sc_txn_conf_t           txn;                /* timers T1 T2 T4, max_transactions */
     sc_dns_conf_t           dns;                /* name servers, hosts file, timeouts */
     char                    hosts_file[256];
+    bool                    metrics;            /* server.metrics: the HTTP endpoint */
+    struct sockaddr_storage metrics_addr;
+    socklen_t               metrics_len;
+    char                    metrics_text[96];
     sc_conf_node_t         *tree;
 } sc_server_conf_t;
 

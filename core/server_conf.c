@@ -199,10 +199,35 @@ static int read_dns(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, siz
     return 0;
 }
 
+/* server.metrics: { listen: "host:port" } (default 127.0.0.1:9090, TCP) */
+static int read_metrics(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
+{
+    static const char *const keys[] = { "listen", NULL };
+    if (n == NULL)
+        return 0;
+    if (n->kind != SC_CONF_MAP)
+        return sc_conf_error(err, errlen, n, "\"metrics\" must be a mapping (listen: \"127.0.0.1:9090\")");
+    if (sc_conf_known_keys(n, keys, err, errlen))
+        return -1;
+    const char *s = "127.0.0.1:9090";
+    const sc_conf_node_t *k = sc_conf_get(n, "listen");
+    if (k && sc_conf_string(k, &s, err, errlen))
+        return -1;
+    char text[128];
+    sc_tp_kind_t kind;
+    snprintf(text, sizeof(text), "tcp:%s", s);
+    const char *bad = sc_listen_parse(text, &kind, &c->metrics_addr, &c->metrics_len);
+    if (bad)
+        return sc_conf_error(err, errlen, k ? k : n, "metrics listen \"%s\": %s", s, bad);
+    snprintf(c->metrics_text, sizeof(c->metrics_text), "%s", s);
+    c->metrics = true;
+    return 0;
+}
+
 static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
 {
     static const char *const keys[] = { "listen", "log", "limits", "timers", "default_status",
-                                        "session_timers", "dns", NULL };
+                                        "session_timers", "dns", "metrics", NULL };
     static const char *const log_keys[] = { "level", "target", "file", "format", "sip_trace", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line",
                                               "idle_timeout", "max_connections",
@@ -317,7 +342,8 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
     }
     if (read_timers(sc_conf_get(n, "timers"), &c->txn, err, errlen) ||
         read_session_timers(sc_conf_get(n, "session_timers"), c, err, errlen) ||
-        read_dns(sc_conf_get(n, "dns"), c, err, errlen))
+        read_dns(sc_conf_get(n, "dns"), c, err, errlen) ||
+        read_metrics(sc_conf_get(n, "metrics"), c, err, errlen))
         return -1;
     const sc_conf_node_t *d = sc_conf_get(n, "default_status");
     if (d) {

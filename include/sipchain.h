@@ -479,4 +479,20 @@ typedef struct {
     const char *user;       /* who authenticated the INVITE (sc_req_user), or NULL */
 } sc_cdr_t;
 
+/* --- metrics ------------------------------------------------------------
+ * Series on the metrics page (server.metrics: Prometheus text format).  A
+ * name (sipchain_<module>_<what>, Prometheus naming) and a label text
+ * (what goes between the braces, e.g. "result=\"refused\"", or NULL) name
+ * one series; asking again returns the same one, so a module re-created
+ * by a reload keeps counting.  Get them in create, update them from the
+ * event loop; updates on NULL (out of memory) do nothing. */
+typedef struct sc_metric sc_metric_t;
+sc_metric_t *sc_metric_counter(const char *name, const char *help, const char *labels);
+sc_metric_t *sc_metric_gauge(const char *name, const char *help, const char *labels);
+/* Durations in seconds, buckets from 10 us to 250 ms. */
+sc_metric_t *sc_metric_histogram(const char *name, const char *help, const char *labels);
+void         sc_metric_add(sc_metric_t *m, int64_t n);      /* counter, gauge */
+void         sc_metric_set(sc_metric_t *m, int64_t v);      /* gauge */
+void         sc_metric_observe(sc_metric_t *m, double seconds);
+
 #endif

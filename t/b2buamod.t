@@ -78,7 +78,7 @@ sub reply {
     my $body = $o{body} // '';
     $out .= "To: $t\r\nContact: <sip:b\@127.0.0.1:" . $sock->sockport . ">\r\n"
           . ($body ne '' ? "Content-Type: application/sdp\r\n" : '') . "Content-Length: " . length($body) . "\r\n\r\n$body";
-    $sock->send($out, 0, $sock->peername // $to);
+    $sock->send($out, 0, $o{dest} // $sock->peername // $to);
 }
 
 # 1. sipp A -> b2bua -> sipp B (registered as service@127.0.0.1)
@@ -110,12 +110,14 @@ is(scalar(grep { $_->{reason} eq 'normal-release' && $_->{final_status} == 200 }
 # 2. raw peers: re-INVITE and INFO across, then max_duration
 my ($bs, $bsp) = udp_peer();
 register($bs, 'bob@example.com', "<sip:bob\@127.0.0.1:$bsp>");
-my ($as) = udp_peer();
+my ($as, $asp) = udp_peer();
 my %call = (ruri => 'sip:bob@example.com', to => '<sip:bob@example.com>', from => '<sip:alice@example.com>;tag=a1', cid => 'raw-1');
-$as->send(req($as, 'INVITE', %call, cseq => '1 INVITE', body => $sdp), 0, $to);
+$as->send(req($as, 'INVITE', %call, cseq => '1 INVITE', body => $sdp, headers => [ "Record-Route: <sip:rr-a\@127.0.0.1:$asp;lr>" ]), 0, $to);
 my $binv = recv_request($bs, 'INVITE');
 ok($binv, 'B gets the INVITE');
 isnt(sip_header($binv, 'Call-ID'), 'raw-1', 'with a Call-ID of its own');
+unlike($binv // '', qr/rr-a|127\.0\.0\.1:$asp\b/, 'and nothing of A\'s Record-Route, Contact or Via');
+is(scalar(() = ($binv // '') =~ /^Via:/mg), 1, 'one Via (ours)');
 reply($bs, $binv, '200 OK', tag => 'b1', body => $sdp);
 my $aok = recv_final($as, '1 INVITE');
 is(sip_status($aok), '200', 'A gets the 200');
@@ -177,6 +179,29 @@ my $bcx = recv_request($bs, 'CANCEL');
 ok($bcx, 'A\'s CANCEL reaches B');
 if ($bcx) { reply($bs, $bcx, '200 OK'); reply($bs, $binv, '487 Request Terminated', tag => 'b4') }
 is(sip_status(recv_final($as, '1 INVITE', 3, 'raw-4')), '487', 'A gets 487');
+
+# 4. pass_failure off: A hears 480 naming B's answer, not B's 486
+my $port2 = free_port();
+my ($pid2) = start_server(port => $port2, yaml => <<Y);
+server:
+  listen: [ "udp:127.0.0.1:$port2" ]
+  timers: { t1: 100, t2: 400, t4: 500 }
+modules_path: $mods
+chain:
+  - module: b2bua
+    methods: [ INVITE ]
+    target: "sip:pbx\@127.0.0.1:$bsp"
+    pass_failure: false
+Y
+my $to2 = pack_sockaddr_in($port2, inet_aton('127.0.0.1'));
+$as->send(req($as, 'INVITE', %call, cid => 'raw-5', from => '<sip:alice@example.com>;tag=a5', cseq => '1 INVITE', body => $sdp), 0, $to2);
+$binv = recv_request($bs, 'INVITE');
+like($binv // '', qr/^INVITE sip:pbx\@127\.0\.0\.1:$bsp SIP/, 'the fixed target is called');
+reply($bs, $binv, '486 Busy Here', tag => 'b5', dest => $to2) if $binv;
+$busy = recv_final($as, '1 INVITE', 3, 'raw-5');
+is(sip_status($busy), '480', 'pass_failure off: A gets 480');
+like($busy // '', qr/^SIP\/2\.0 480 [^\r]*answered 486/, 'its reason names B\'s status');
+is(stop_server($pid2), 0, 'second server stopped');
 is(stop_server($pid), 0, 'stopped');
 @r = do { open my $fh, '<', $cdrs or die; map { decode_json($_) } <$fh> };
 my %by = map { $_->{call_id} => $_ } @r;

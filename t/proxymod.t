@@ -14,6 +14,7 @@ use POSIX qw(WNOHANG);
 use IO::Socket::INET;
 use Socket qw(pack_sockaddr_in inet_aton);
 use JSON::PP;
+use Time::Local qw(timelocal timegm);
 use SipTest;
 
 my ($sipp) = grep { -x } map { "$_/sipp" } split /:/, $ENV{PATH};
@@ -91,7 +92,7 @@ if ($uas == 0) {
 }
 sleep 0.3;
 my $rc = system("cd $dir && $sipp -sf $ENV{PWD}/t/sipp/proxy_uac.xml -m 1000 -r 200 -l 200 -i 127.0.0.1 -p " . free_port()
-                . " -timeout 60s -timeout_error -nostdin -s service 127.0.0.1:$port >uac.out 2>&1") >> 8;
+                . " -timeout 60s -timeout_error -nostdin -trace_msg -message_file uac.msg -s service 127.0.0.1:$port >uac.out 2>&1") >> 8;
 is($rc, 0, 'sipp: 1000 calls INVITE/100/180/200/ACK/BYE through the proxy, zero failed')
     or diag(do { local (@ARGV, $/) = "$dir/uac.out"; <> });
 my $end = time + 20;
@@ -102,6 +103,38 @@ my @r = do { open my $fh, '<', $cdrs or die; map { decode_json($_) } <$fh> };
 is(scalar @r, 1000, 'one CDR record per call');
 is(scalar(grep { $_->{final_status} == 200 && $_->{reason} eq 'normal-release' && $_->{role} eq 'proxy-uas' && $_->{start_time} } @r),
    1000, 'each answered (200), connected (proxy-uas) and ended by the BYE (normal-release)');
+# what sipp did, call by call, from its message trace: the From and To it
+# sent, when it sent the INVITE, got the 200, sent the BYE
+my %sipp;
+{
+    open my $fh, '<', "$dir/uac.msg" or die "uac.msg: $!";
+    local $/ = "\n-----------------------------------------------";
+    while (my $e = <$fh>) {
+        my ($y, $mo, $d, $h, $mi, $sec) = $e =~ /^-*\s*(\d+)-(\d+)-(\d+)\s+(\d+):(\d+):(\d+\.\d+)/ or next;
+        my $t = timelocal(0, $mi, $h, $d, $mo - 1, $y) + $sec;
+        my $cid = sip_header($e, 'Call-ID') or next;
+        my $k = $e =~ /message sent[^\n]*\n\s*INVITE / ? 'invite' : $e =~ /message received[^\n]*\n\s*SIP\/2\.0 200[^\n]*\n(?:.*\n)*?CSeq: 1 INVITE/ ? 'ok'
+              : $e =~ /message sent[^\n]*\n\s*BYE / ? 'bye' : next;
+        $sipp{$cid}{$k} //= $t;
+        ($sipp{$cid}{from}, $sipp{$cid}{to}) = (sip_header($e, 'From'), sip_header($e, 'To')) if $k eq 'invite';
+    }
+}
+sub cdr_time { my ($v) = @_; my ($y, $mo, $d, $h, $mi, $s) = ($v // '') =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):([\d.]+)Z$/ or return -1e9;
+    return timegm(0, $mi, $h, $d, $mo - 1, $y) + $s }
+my @bad;
+for my $r (@r) {
+    my $s = $sipp{$r->{call_id}} or do { push @bad, "$r->{call_id}: not a call sipp made"; next };
+    push @bad, "$r->{call_id}: from/to differ" unless $r->{from} eq $s->{from} && $r->{to} eq $s->{to};
+    for ([attempt_time => 'invite'], [start_time => 'ok'], [stop_time => 'bye']) {
+        my ($f, $k) = @$_;
+        my $dt = cdr_time($r->{$f}) - ($s->{$k} // 1e9);
+        push @bad, sprintf("%s: %s %.3f s from sipp's", $r->{call_id}, $f, $dt) if abs($dt) > 0.25;
+    }
+    my $dur = ($s->{bye} // 0) - ($s->{ok} // 0);
+    push @bad, "$r->{call_id}: duration_s $r->{duration_s}, sipp $dur" if abs($r->{duration_s} - $dur) > 0.25;
+}
+is(scalar(keys %sipp) . ' ' . scalar(@bad), '1000 0', 'every record matches sipp\'s call: Call-ID, From, To, INVITE/200/BYE times, duration')
+    or diag(join "\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]);
 
 # 2. an AOR without binding
 $c->send(invite('nobody', 'nb-1'), 0, $to);
@@ -211,5 +244,44 @@ if (($got{'1 INVITE'} // '') eq '487') {
 }
 is(sipp_done($ring), 0, 'the callee: its 180, the CANCEL passed on, 487 ACKed') or diag(sipp_output('ring'));
 
-is(stop_server($pid), 0, 'stopped');
+# 11. a graceful stop during proxied traffic: every call the proxy saw
+# has its record (the caller heard from the proxy about each of them)
+my @before = do { open my $fh, '<', $cdrs or die; <$fh> };
+my $callee2 = fork() // die;
+if ($callee2 == 0) {
+    exec("cd $dir && exec $sipp -sf $ENV{PWD}/t/sipp/uas_lossy.xml -i 127.0.0.1 -p $uas_port -m 300 -timeout 8s -timeout_error -nostdin >uas2.out 2>&1");
+}
+sleep 0.3;
+my $caller2 = fork() // die;
+if ($caller2 == 0) {
+    exec("cd $dir && exec $sipp -sf $ENV{PWD}/t/sipp/proxy_uac.xml -m 300 -r 150 -i 127.0.0.1 -p " . free_port()
+         . " -max_retrans 1 -timeout 8s -timeout_error -nostdin -trace_msg -message_file stop.msg -s service 127.0.0.1:$port >uac2.out 2>&1");
+}
+sleep 1;
+is(stop_server($pid), 0, 'stopped during proxied calls');
+for my $p ($caller2, $callee2) {        # sipp's -timeout ends them; bounded anyway
+    my $until = time + 15;
+    sleep 0.1 while time < $until && waitpid($p, WNOHANG) != $p;
+    if (time >= $until) { kill 'TERM', $p; waitpid($p, 0) }
+}
+my @after = do { open my $fh, '<', $cdrs or die; map { decode_json($_) } <$fh> };
+my @new = @after[scalar(@before) .. $#after];
+my (%sent, %heard);
+{
+    open my $fh, '<', "$dir/stop.msg" or die "stop.msg: $!";
+    local $/ = "\n-----------------------------------------------";
+    while (my $e = <$fh>) {
+        my $cid = sip_header($e, 'Call-ID') or next;
+        $sent{$cid} = 1 if $e =~ /message sent[^\n]*\n\s*INVITE /;
+        $heard{$cid} = 1 if $e =~ /message received/;
+    }
+}
+my %rec;
+$rec{$_->{call_id}}++ for @new;
+my @missing = grep { !$rec{$_} } sort keys %heard;
+ok(keys(%heard) > 20, scalar(keys %heard) . ' calls reached the proxy before it stopped');
+is(scalar(@missing), 0, 'each has its CDR record') or diag("no record: @missing[0 .. ($#missing < 4 ? $#missing : 4)]");
+# (records of earlier sections' calls still open are written at the stop too)
+my @odd = grep { $rec{$_} > 1 || (!$sent{$_} && /^\d+-$caller2\@/) } keys %rec;
+is(scalar(@odd), 0, 'one record per call, none for a call sipp did not make') or diag("@odd");
 done_testing();

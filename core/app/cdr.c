@@ -4,6 +4,7 @@
  * chain whose module (or whose request) the call belongs to.
  */
 #include <stdio.h>
+#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -27,5 +28,10 @@ void sc_cdr_emit(const sc_chain_t *c, const char *event, const char *source, con
         cdr.from = m->hdr[SC_HDR_FROM] ? m->hdr[SC_HDR_FROM]->value : SC_STR_NULL;
         cdr.to = m->hdr[SC_HDR_TO] ? m->hdr[SC_HDR_TO]->value : SC_STR_NULL;
     }
+    if (strcmp(event, "cdr:stop") == 0)
+        sc_metric_add(sc_metric_kv(SC_METRIC_COUNTER, "sipchain_calls_total",
+                                   "call attempts ended, by CDR outcome (a B2BUA call is two)",
+                                   "reason", reason ? reason : "unknown", NULL, NULL),
+                      1);
     sc_chain_emit(c, event, &cdr);
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "chain_impl.h"
 #include "respond.h"
@@ -178,6 +179,15 @@ static bool late_call(sc_req_t *req, const char *what)
     return true;
 }
 
+static double inner_time;     /* seconds spent in nested handlers (advance) */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Hands the request to the next link after the current one whose methods
  * filter matches and that has the hook wanted (handle, or handle_error
  * when err is set).  Returns false when there is none. */
@@ -191,10 +201,17 @@ static bool advance(sc_req_t *req, const sc_error_t *err)
             continue;
         req->pos = i;
         req->depth++;
+        /* the handler's own time: what the links it calls (sc_next runs
+         * them now, inside it) take is theirs */
+        double outer = inner_time, t0 = now_s();
+        inner_time = 0;
         if (err)
             in->mod->handle_error(in, err, req, &req->res);
         else
             in->mod->handle(in, req, &req->res);
+        double spent = now_s() - t0;
+        sc_metric_observe(in->handle_time, spent - inner_time);
+        inner_time = outer + spent;
         req->depth--;
         sc_req_settle(req);
         return true;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "chain_impl.h"
+#include "sc_json.h"
 #include "sc_log.h"
 
 static int read_methods(sc_instance_t *in, const sc_conf_node_t *m, char *err, size_t errlen)
@@ -36,6 +37,11 @@ static int create(sc_chain_t *c, int i, const sc_module_t *mod, const sc_conf_no
     in->mod = mod;
     in->base = c->base;
     snprintf(in->name, sizeof(in->name), "%s", mod->name ? mod->name : "module");
+    char link[16];
+    snprintf(link, sizeof(link), "%d", i + 1);
+    in->handle_time = sc_metric_kv(SC_METRIC_HISTOGRAM, "sipchain_module_handle_seconds",
+                                   "time a module's handler takes on the event loop, without "
+                                   "the links it calls in turn", "module", in->name, "link", link);
     if (conf) {
         const sc_conf_node_t *m = sc_conf_get(conf, "methods");
         if (m && read_methods(in, m, err, errlen))
@@ -244,6 +250,25 @@ void sc_chain_emit(const sc_chain_t *c, const char *event, const void *data)
 void sc_instance_set_data(sc_instance_t *in, void *data) { in->data = data; }
 void *sc_instance_data(const sc_instance_t *in) { return in->data; }
 const char *sc_instance_name(const sc_instance_t *in) { return in->name; }
+
+void sc_chain_describe(const sc_chain_t *c, FILE *f)
+{
+    fputc('[', f);
+    for (int i = 0; i < c->n; i++) {
+        const sc_instance_t *in = &c->links[i];
+        fprintf(f, "%s{\"module\":", i ? "," : "");
+        sc_json_string(f, in->name);
+        fputs(",\"version\":", f);
+        sc_json_string(f, in->mod->version ? in->mod->version : "");
+        fputs(",\"methods\":[", f);
+        for (int k = 0; k < in->nmethods; k++) {
+            fputs(k ? "," : "", f);
+            sc_json_string(f, in->methods[k]);
+        }
+        fputs("]}", f);
+    }
+    fputc(']', f);
+}
 struct event_base *sc_instance_base(const sc_instance_t *in) { return in->base; }
 
 void sc_instance_log(const sc_instance_t *in, int level, const char *fmt, ...)

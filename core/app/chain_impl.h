@@ -7,6 +7,7 @@
 #include "app.h"
 #include "dialog.h"
 #include "sc_list.h"
+#include "sc_metrics.h"
 #include "txn.h"
 
 #define SC_MAX_METHOD_FILTER 16
@@ -21,6 +22,7 @@ struct sc_instance {
     void              *data;
     struct event_base *base;
     bool               created;     /* create was called: destroy will be */
+    sc_metric_t       *handle_time; /* its handlers' own time (sc_metrics.h) */
 };
 
 typedef struct res_hdr {

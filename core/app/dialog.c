@@ -19,6 +19,7 @@
 #include "chain_impl.h"
 #include "hop.h"
 #include "sc_log.h"
+#include "sip_metrics.h"
 
 typedef struct dreq {
     sc_dialog_t    *d;
@@ -427,11 +428,14 @@ static int send_ack(sc_dialog_t *d, uint32_t cseq)
             sc_msg_free(m);
             return -1;
         }
+        sc_sipm_message(SC_SIPM_TX, m);
         sc_msg_free(m);
         sc_source_release(&d->ack_flow);
         d->ack_flow = route.flow;
         sc_source_hold(&d->ack_flow);
         d->ack_cseq = cseq;
+    } else {
+        sc_sipm_retransmission(SC_SIPM_TX);     /* the 2xx came again */
     }
     return sc_txn_layer_send(st->txns, &d->ack_flow, d->ack.s, d->ack.len);
 }
@@ -783,6 +787,7 @@ static void on_ok_timer(void *arg)
     sc_dialog_t *d = arg;
     if (d->ok.s == NULL)
         return;
+    sc_sipm_retransmission(SC_SIPM_TX);
     sc_txn_layer_send(d->chain->stack.txns, &d->ok_flow, d->ok.s, d->ok.len);
     uint64_t t2 = conf_of(d)->t2_ms;
     d->ok_every = d->ok_every * 2 < t2 ? d->ok_every * 2 : t2;
@@ -910,6 +915,7 @@ static void on_rel_timer(void *arg)
     sc_dialog_t *d = arg;
     if (d->rel.s == NULL)
         return;
+    sc_sipm_retransmission(SC_SIPM_TX);
     sc_txn_layer_send(d->chain->stack.txns, &d->rel_flow, d->rel.s, d->rel.len);
     d->rel_every *= 2;
     sc_timer_arm(&d->rel_timer, d->rel_every);

@@ -17,6 +17,7 @@
 #include "chain_impl.h"
 #include "respond.h"
 #include "sc_log.h"
+#include "sip_metrics.h"
 
 #define MAX_TARGETS 16
 
@@ -776,6 +777,8 @@ int sc_proxy_relay_ack(const sc_stack_t *stack, const sc_msg_t *ack)
         rc = copy_onward(m, ack, stack->tps, NULL);
     sc_str_t out = rc == 0 ? sc_msg_serialize(m) : SC_STR_NULL;
     rc = out.s ? sc_flow_send(&route.flow, out.s, out.len) : -1;
+    if (rc == 0)
+        sc_sipm_message(SC_SIPM_TX, m);
     sc_msg_free(m);
     return rc;
 }

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 
 #include "sc_auto_config.h"
+#include "sip_metrics.h"
 
 sc_msg_t *sc_respond_build(const sc_msg_t *req, const sc_source_t *src, unsigned status,
                            const char *reason, const char *to_tag)
@@ -24,5 +25,6 @@ int sc_respond_send(const sc_source_t *src, const sc_msg_t *resp)
     sc_source_t flow = *src;
     sc_flow_for_response(&flow, resp->via);
     sc_str_t out = sc_msg_serialize(resp);
+    sc_sipm_message(SC_SIPM_TX, resp);
     return out.s ? sc_flow_send(&flow, out.s, out.len) : -1;
 }

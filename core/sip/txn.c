@@ -4,6 +4,7 @@
  * the code reads beside the RFC.
  */
 #include "txn.h"
+#include "sip_metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,7 @@ static void on_retx(void *arg)
         t->interval = c->t2_ms;                             /* timer E */
     else
         t->interval = t->interval * 2 < c->t2_ms ? t->interval * 2 : c->t2_ms;  /* E, G */
+    sc_sipm_retransmission(SC_SIPM_TX);
     if (transmit(t, buf, len) != 0) {
         fail(t, SC_TXN_EV_TRANSPORT_ERROR);
         return;
@@ -349,6 +351,10 @@ sc_rx_t sc_txn_server_receive(sc_txn_layer_t *l, const sc_source_t *flow, char *
     *out = NULL;
     sc_str_t mclass = method_class(msg);
     sc_txn_t *t = server_find(l, msg, mclass);
+    if (t && msg->method != SC_METHOD_ACK)
+        sc_sipm_retransmission(SC_SIPM_RX);
+    else
+        sc_sipm_message(SC_SIPM_RX, msg);
     if (msg->method == SC_METHOD_ACK) {
         if (t == NULL || t->kind != SC_TXN_IST)
             return SC_RX_ACK;                   /* a 2xx ACK: the TU's */
@@ -366,6 +372,8 @@ sc_rx_t sc_txn_server_receive(sc_txn_layer_t *l, const sc_source_t *flow, char *
     if (t) {
         /* a retransmission: the last response again where there is one */
         bool resend = t->outlen && (t->state == SC_TS_PROCEEDING || t->state == SC_TS_COMPLETED);
+        if (resend)
+            sc_sipm_retransmission(SC_SIPM_TX);
         if (resend && transmit(t, t->out, t->outlen) != 0)
             fail(t, SC_TXN_EV_TRANSPORT_ERROR);
         return SC_RX_ABSORBED;
@@ -411,6 +419,10 @@ int sc_txn_respond(sc_txn_t *t, const sc_msg_t *resp)
     }
     if (keep(&t->out, &t->outlen, resp) != 0)
         return -1;
+    if (t->state == SC_TS_ACCEPTED && t->status == s)
+        sc_sipm_retransmission(SC_SIPM_TX);     /* the TU resending its 2xx */
+    else
+        sc_sipm_message(SC_SIPM_TX, resp);
     t->status = s;
     if (resp->to && resp->to->tag.len && resp->to->tag.len <= sizeof(t->to_tag)) {
         memcpy(t->to_tag, resp->to->tag.s, resp->to->tag.len);
@@ -480,6 +492,7 @@ sc_txn_t *sc_txn_client_new(sc_txn_layer_t *l, sc_msg_t *req, const sc_source_t 
     t->req = req;
     t->cb = cb;
     t->arg = arg;
+    sc_sipm_message(SC_SIPM_TX, req);
     if (transmit(t, t->out, t->outlen) != 0) {
         txn_destroy(t);
         return NULL;
@@ -513,6 +526,8 @@ static void ict_complete(sc_txn_t *t, const sc_msg_t *resp)
 {
     sc_msg_t *ack = sc_msg_ack_for(t->req, resp);
     int rc = ack ? keep(&t->ack, &t->acklen, ack) : -1;
+    if (rc == 0)
+        sc_sipm_message(SC_SIPM_TX, ack);
     sc_msg_free(ack);
     t->state = SC_TS_COMPLETED;
     sc_timer_disarm(&t->retx);
@@ -528,6 +543,12 @@ int sc_txn_client_receive(sc_txn_layer_t *l, const sc_msg_t *resp)
         return 0;
     unsigned s = resp->status;
     bool deliver = false;
+    bool first = t->state == SC_TS_CALLING || t->state == SC_TS_TRYING ||
+                 t->state == SC_TS_PROCEEDING || (t->state == SC_TS_ACCEPTED && s != t->status);
+    if (first)
+        sc_sipm_message(SC_SIPM_RX, resp);
+    else
+        sc_sipm_retransmission(SC_SIPM_RX);
     const sc_txn_conf_t *c = &l->conf;
     switch (t->state) {
     case SC_TS_CALLING: case SC_TS_TRYING: case SC_TS_PROCEEDING:
@@ -556,8 +577,10 @@ int sc_txn_client_receive(sc_txn_layer_t *l, const sc_msg_t *resp)
         deliver = s >= 200 && s < 300;          /* every 2xx to the TU */
         break;
     case SC_TS_COMPLETED:
-        if (t->kind == SC_TXN_ICT && s >= 300 && t->ack)
+        if (t->kind == SC_TXN_ICT && s >= 300 && t->ack) {
+            sc_sipm_retransmission(SC_SIPM_TX);
             transmit(t, t->ack, t->acklen);     /* the final again: ACK again */
+        }
         break;
     default:
         break;

@@ -59,7 +59,17 @@ typedef struct {
     users_t                    *users;
     const sc_credentials_api_t *creds;
     struct event               *purge;
+    sc_metric_t                *m_challenges, *m_ok;
 } auth_t;
+
+/* by reason: a client's mistake, an old nonce, or someone guessing */
+static void count_failure(const char *reason)
+{
+    char label[64];
+    snprintf(label, sizeof(label), "reason=\"%s\"", reason);
+    sc_metric_add(sc_metric_counter("sipchain_auth_failures_total",
+                                    "requests whose credentials were refused, by reason", label), 1);
+}
 
 static int da_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, size_t errlen)
 {
@@ -71,6 +81,9 @@ static int da_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
     sc_instance_set_data(inst, a);
     a->inst = inst;
     a->own_aor_only = true;
+    a->m_challenges = sc_metric_counter("sipchain_auth_challenges_total",
+                                        "401/407 challenges sent", NULL);
+    a->m_ok = sc_metric_counter("sipchain_auth_successes_total", "requests authenticated", NULL);
     if (sc_conf_check_keys(conf, keys, err, errlen))
         return -1;
     const sc_conf_node_t *n;
@@ -199,6 +212,7 @@ static void challenge(auth_t *a, sc_res_t *res, bool proxy, bool stale)
                  a->realm, nonce, a->opaque, algs[i], stale ? ", stale=true" : "");
         sc_res_add_header(res, name, v);
     }
+    sc_metric_add(a->m_challenges, 1);
     sc_res_send(res, proxy ? 407 : 401, NULL);
 }
 
@@ -268,12 +282,14 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     if (alg == NULL || c.username.len == 0 || c.username.len >= sizeof(user) || c.response.len == 0 ||
         (c.qop.len && (!(str_is(c.qop, "auth") || str_is(c.qop, "auth-int")) || c.nc.len == 0 ||
                        c.cnonce.len == 0))) {
+        count_failure("malformed");
         sc_res_send(res, 400, "Bad Request (incomplete or unsupported digest credentials)");
         return;
     }
     memcpy(user, c.username.s, c.username.len);
     user[c.username.len] = '\0';
     if (!sc_uri_same(c.uri, sc_req_uri(req))) {
+        count_failure("uri_mismatch");
         sc_res_send(res, 400, "Bad Request (digest uri is not the Request-URI)");
         return;
     }
@@ -281,6 +297,7 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     if (v != NONCE_OK || !str_is(c.opaque, a->opaque)) {
         if (v == NONCE_BAD)
             sc_instance_log(inst, SC_LOG_LEVEL_WARN, "%s from %s: a nonce we did not make", user, src);
+        count_failure(v == NONCE_STALE ? "stale_nonce" : "bad_nonce");
         challenge(a, res, proxy, v == NONCE_STALE);
         return;
     }
@@ -288,21 +305,25 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     bool ok = expected(a, req, &c, user, alg, sess, want) == 0 && same_hex(c.response, want);
     if (!ok) {
         sc_instance_log(inst, SC_LOG_LEVEL_WARN, "authentication failed for %s from %s", user, src);
+        count_failure("wrong_credentials");
         challenge(a, res, proxy, false);
         return;
     }
     if (nonce_use(&a->nonces, c.nonce, c.qop.len ? c.nc : (sc_str_t){ NULL, 0 }, now) != NONCE_OK) {
         sc_instance_log(inst, SC_LOG_LEVEL_WARN, "%s from %s: nonce replayed (nc %.*s)", user, src,
                         (int)c.nc.len, c.nc.s);
+        count_failure("replay");
         challenge(a, res, proxy, false);
         return;
     }
     sc_str_t to_user, to_host;
     if (a->own_aor_only && method_is(req, "REGISTER") &&
         (sc_uri_user_host(sc_req_to_uri(req), &to_user, &to_host) != 0 || !str_is(to_user, user))) {
+        count_failure("not_own_aor");
         sc_res_send(res, 403, "Forbidden (a user may register only its own address)");
         return;
     }
+    sc_metric_add(a->m_ok, 1);
     sc_req_set_user(req, user);
     sc_next(req);
 }

@@ -53,7 +53,15 @@ typedef struct {
     const char       *persist;
     store_t          *store;
     struct event     *sweep;
+    sc_metric_t      *m_aors, *m_bindings;
 } registrar_t;
+
+/* the gauges follow the store after each change and each sweep */
+static void publish_counts(const registrar_t *r)
+{
+    sc_metric_set(r->m_aors, (int64_t)r->store->naors);
+    sc_metric_set(r->m_bindings, (int64_t)r->store->nbindings);
+}
 
 /* --- config ------------------------------------------------------------- */
 
@@ -77,6 +85,8 @@ static int reg_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err
     sc_instance_set_data(inst, r);
     *r = (registrar_t){ .api = { .lookup = lookup, .serves = serves_uri }, .inst = inst, .min_expires = 60,
                         .max_expires = 3600, .default_expires = 3600, .max_contacts = 10 };
+    r->m_aors = sc_metric_gauge("sipchain_registrar_aors", "addresses-of-record with a binding", NULL);
+    r->m_bindings = sc_metric_gauge("sipchain_registrar_bindings", "registered contacts", NULL);
     if (sc_conf_check_keys(conf, keys, err, errlen))
         return -1;
     const sc_conf_node_t *n = sc_conf_get(conf, "domains");
@@ -134,6 +144,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     store_sweep(r->store, time(NULL));
+    publish_counts(r);
 }
 
 static int reg_start(sc_instance_t *inst)
@@ -286,6 +297,7 @@ static aor_t *unbind(registrar_t *r, aor_t *a, binding_t *b, const char *aor, bo
 static void send_ok(registrar_t *r, const sc_req_t *req, sc_res_t *res, const char *aor,
                     const char *path)
 {
+    publish_counts(r);
     aor_t *a = store_aor(r->store, aor, false);
     time_t now = time(NULL);
     char line[2048], date[64];

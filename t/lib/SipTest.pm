@@ -57,7 +57,8 @@ sub free_port {
     die "no port not given before";
 }
 
-# Starts sipchain with the given YAML; returns (pid, port, logfile).
+# Starts sipchain (or the binary bin) with the given YAML; returns (pid,
+# port, logfile).
 sub start_server {
     my (%o) = @_;
     my $port = $o{port} // free_port();
@@ -69,7 +70,7 @@ sub start_server {
     if ($pid == 0) {
         open STDERR, '>', $log or die;
         open STDOUT, '>&', \*STDERR or die;
-        exec(split(/ /, $ENV{SIPCHAIN_WRAPPER} // ''), sipchain(), '-c', $conf) or exit 127;
+        exec(split(/ /, $ENV{SIPCHAIN_WRAPPER} // ''), $o{bin} // sipchain(), '-c', $conf) or exit 127;
     }
     # ready when it says so (bounded wait), in its stderr or in the log
     # file the config names (ready_file)

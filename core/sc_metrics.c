@@ -1,0 +1,238 @@
+/* sc_metrics.c — see sc_metrics.h. */
+#include "sc_metrics.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Upper bounds (seconds) of the histogram buckets: what a handler on the
+ * event loop takes, from a hash lookup to a slow disk. */
+static const double BOUNDS[] = { 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+                                 0.0025, 0.005, 0.01, 0.05, 0.25 };
+#define NBOUNDS (sizeof(BOUNDS) / sizeof(BOUNDS[0]))
+
+typedef struct family family_t;
+
+struct sc_metric {
+    family_t         *fam;
+    char             *labels;       /* exposition text between the braces, "" for none */
+    int64_t           value;        /* counter, gauge */
+    uint64_t          bucket[NBOUNDS];
+    uint64_t          count;
+    double            sum;
+    struct sc_metric *next;
+};
+
+struct family {
+    char             *name, *help;
+    sc_metric_type_t  type;
+    unsigned          n;
+    sc_metric_t      *series, **tail;
+    sc_metric_t      *other;        /* past SC_METRIC_MAX_SERIES */
+    family_t         *next;
+};
+
+static family_t *families, **ftail = &families;
+static unsigned generation;
+
+unsigned sc_metrics_generation(void) { return generation; }
+
+static family_t *family(sc_metric_type_t type, const char *name, const char *help)
+{
+    for (family_t *f = families; f; f = f->next)
+        if (strcmp(f->name, name) == 0)
+            return f->type == type ? f : NULL;     /* one name, one type */
+    family_t *f = calloc(1, sizeof(*f));
+    if (f == NULL || (f->name = strdup(name)) == NULL || (f->help = strdup(help ? help : "")) == NULL) {
+        if (f)
+            free(f->name);
+        free(f);
+        return NULL;
+    }
+    f->type = type;
+    f->tail = &f->series;
+    *ftail = f;
+    ftail = &f->next;
+    return f;
+}
+
+static sc_metric_t *series_new(family_t *f, const char *labels)
+{
+    sc_metric_t *m = calloc(1, sizeof(*m));
+    if (m == NULL || (m->labels = strdup(labels)) == NULL) {
+        free(m);
+        return NULL;
+    }
+    m->fam = f;
+    return m;
+}
+
+static sc_metric_t *series(sc_metric_type_t type, const char *name, const char *help,
+                           const char *labels)
+{
+    family_t *f = family(type, name, help);
+    if (f == NULL)
+        return NULL;
+    labels = labels ? labels : "";
+    for (sc_metric_t *m = f->series; m; m = m->next)
+        if (strcmp(m->labels, labels) == 0)
+            return m;
+    if (f->n >= SC_METRIC_MAX_SERIES) {
+        if (f->other == NULL)
+            f->other = series_new(f, "other=\"true\"");
+        return f->other;
+    }
+    sc_metric_t *m = series_new(f, labels);
+    if (m) {
+        *f->tail = m;
+        f->tail = &m->next;
+        f->n++;
+    }
+    return m;
+}
+
+sc_metric_t *sc_metric_counter(const char *name, const char *help, const char *labels)
+{
+    return series(SC_METRIC_COUNTER, name, help, labels);
+}
+
+sc_metric_t *sc_metric_gauge(const char *name, const char *help, const char *labels)
+{
+    return series(SC_METRIC_GAUGE, name, help, labels);
+}
+
+sc_metric_t *sc_metric_histogram(const char *name, const char *help, const char *labels)
+{
+    return series(SC_METRIC_HISTOGRAM, name, help, labels);
+}
+
+/* key="value" with \, " and newline escaped; false when it did not fit */
+static bool put_label(char *out, size_t cap, size_t *at, const char *key, const char *value)
+{
+    size_t n = *at;
+    int k = snprintf(out + n, cap - n, "%s%s=\"", n ? "," : "", key);
+    if (k < 0 || (size_t)k >= cap - n)
+        return false;
+    n += (size_t)k;
+    for (const char *p = value; *p; p++) {
+        const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+        size_t len = esc ? 2 : 1;
+        if (n + len + 2 > cap)
+            return false;
+        memcpy(out + n, esc ? esc : p, len);
+        n += len;
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+    *at = n;
+    return true;
+}
+
+sc_metric_t *sc_metric_kv(sc_metric_type_t type, const char *name, const char *help,
+                          const char *key1, const char *value1, const char *key2,
+                          const char *value2)
+{
+    char labels[512] = "";
+    size_t n = 0;
+    if ((key1 && !put_label(labels, sizeof(labels), &n, key1, value1)) ||
+        (key2 && !put_label(labels, sizeof(labels), &n, key2, value2)))
+        return NULL;
+    return series(type, name, help, labels);
+}
+
+void sc_metric_add(sc_metric_t *m, int64_t n)
+{
+    if (m)
+        m->value += n;
+}
+
+void sc_metric_set(sc_metric_t *m, int64_t v)
+{
+    if (m)
+        m->value = v;
+}
+
+void sc_metric_observe(sc_metric_t *m, double seconds)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < NBOUNDS; i++)
+        if (seconds <= BOUNDS[i]) {
+            m->bucket[i]++;         /* cumulated when rendered */
+            break;
+        }
+    m->count++;
+    m->sum += seconds;
+}
+
+static void render_series(FILE *f, const family_t *fam, const sc_metric_t *m)
+{
+    const char *sep = m->labels[0] ? "," : "";
+    if (fam->type != SC_METRIC_HISTOGRAM) {
+        if (m->labels[0])
+            fprintf(f, "%s{%s} %lld\n", fam->name, m->labels, (long long)m->value);
+        else
+            fprintf(f, "%s %lld\n", fam->name, (long long)m->value);
+        return;
+    }
+    uint64_t cum = 0;
+    for (size_t i = 0; i < NBOUNDS; i++) {
+        cum += m->bucket[i];
+        fprintf(f, "%s_bucket{%s%sle=\"%g\"} %llu\n", fam->name, m->labels, sep, BOUNDS[i],
+                (unsigned long long)cum);
+    }
+    fprintf(f, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", fam->name, m->labels, sep,
+            (unsigned long long)m->count);
+    const char *open = m->labels[0] ? "{" : "", *close = m->labels[0] ? "}" : "";
+    fprintf(f, "%s_sum%s%s%s %.9f\n", fam->name, open, m->labels, close, m->sum);
+    fprintf(f, "%s_count%s%s%s %llu\n", fam->name, open, m->labels, close,
+            (unsigned long long)m->count);
+}
+
+char *sc_metrics_render(size_t *len)
+{
+    static const char *const TYPE[] = { "counter", "gauge", "histogram" };
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (f == NULL)
+        return NULL;
+    for (const family_t *fam = families; fam; fam = fam->next) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help, fam->name, TYPE[fam->type]);
+        for (const sc_metric_t *m = fam->series; m; m = m->next)
+            render_series(f, fam, m);
+        if (fam->other)
+            render_series(f, fam, fam->other);
+    }
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static void series_free(sc_metric_t *m)
+{
+    if (m) {
+        free(m->labels);
+        free(m);
+    }
+}
+
+void sc_metrics_free(void)
+{
+    while (families) {
+        family_t *f = families;
+        families = f->next;
+        for (sc_metric_t *m = f->series, *next; m; m = next) {
+            next = m->next;
+            series_free(m);
+        }
+        series_free(f->other);
+        free(f->name);
+        free(f->help);
+        free(f);
+    }
+    ftail = &families;
+    generation++;
+}
