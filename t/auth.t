@@ -176,8 +176,23 @@ is(status($r), '401', 'a nonce from before the restart is not accepted');
 like((hdrs($r, 'WWW-Authenticate'))[0] // '', qr/stale=true/, 'it is stale (the UA retries without asking)');
 is(stop_server($pid), 0, 'stopped');
 
+my $bad;
+# 8b. algorithms: [ MD5 ]: one challenge, SHA-256 credentials refused
+($pid) = start_server(port => $port, yaml => conf($port, "    algorithms: [ MD5 ]\n"));
+$r = send_req(user => 'bob');
+my @chs = hdrs($r, 'WWW-Authenticate');
+is(scalar(@chs) . ' ' . ($chs[0] =~ /algorithm=(\S+?),/ ? $1 : ''), '1 MD5', 'algorithms: [ MD5 ]: one challenge, MD5');
+is(status(send_req(user => 'bob', headers => [ 'Authorization: ' . answer(ch => $chs[0], alg => 'SHA-256', user => 'bob', pass => 'b0bpass', method => 'REGISTER') ])),
+   '400', 'SHA-256 credentials, not offered: 400');
+is(status(send_req(user => 'bob', headers => [ 'Authorization: ' . answer(ch => $chs[0], user => 'bob', pass => 'b0bpass', method => 'REGISTER') ])),
+   '200', 'MD5 ones: 200');
+is(stop_server($pid), 0, 'stopped');
+
 # 9. errors and the HA1 command
-my $bad = write_file('auth-bad.yaml', "server:\n  listen: [ \"udp:127.0.0.1:$port\" ]\nmodules_path: $mods\nchain:\n"
+$bad = write_file('auth-bad3.yaml', "server:\n  listen: [ \"udp:127.0.0.1:$port\" ]\nmodules_path: $mods\nchain:\n"
+                  . "  - module: digest-auth\n    realm: x\n    algorithms: [ MD5, SHA-1 ]\n");
+like(`${\ sipchain()} -t -c $bad 2>&1`, qr{auth-bad3\.yaml:7:24: algorithms are SHA-256 and MD5, not "SHA-1"}, 'an unknown algorithm: file:line:col');
+$bad = write_file('auth-bad.yaml', "server:\n  listen: [ \"udp:127.0.0.1:$port\" ]\nmodules_path: $mods\nchain:\n"
                      . "  - module: digest-auth\n    users: $users\n");
 like(`${\ sipchain()} -t -c $bad 2>&1`, qr{auth-bad\.yaml:5:5: digest-auth needs "realm"}, 'no realm: file:line:col');
 my $bu = write_file('users-bad.yaml', "carol: { ha1: \"xyz\" }\n");

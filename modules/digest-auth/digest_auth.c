@@ -11,7 +11,9 @@
  * Proxy-Authenticate ("challenge: www|proxy" forces one; the core's
  * "methods:" filter picks the methods per instance).  ACK and CANCEL are
  * never challenged (they cannot be resent with credentials, §22.1).
- * Both SHA-256 and MD5 are offered (SHA-256 first, RFC 7616 §3.7), with
+ * SHA-256 and MD5 are offered (SHA-256 first, RFC 7616 §3.7; algorithms:
+ * picks and orders them: many phones, and sipp, answer only the first
+ * challenge and know only MD5), with
  * qop="auth" (auth-int is accepted too) and an opaque.  Nonces are
  * HMACed and replay-checked (nonce.h); an expired one gets stale=true.
  * An unknown user and a wrong password get the same answer, so users
@@ -30,6 +32,7 @@
  *     nonce_lifetime: 300          # seconds
  *     secret: "${SIPCHAIN_NONCE_SECRET}"   # optional: keep nonces across restarts (stale, not unknown)
  *     own_aor_only: true
+ *     algorithms: [ SHA-256, MD5 ]  # offered in this order; only these accepted
  */
 #define _POSIX_C_SOURCE 200809L
 #include <event2/event.h>
@@ -60,6 +63,8 @@ typedef struct {
     const sc_credentials_api_t *creds;
     struct event               *purge;
     sc_metric_t                *m_challenges, *m_ok;
+    int                         nalgs;
+    const char                 *algs[2];     /* offered, in order: "SHA-256", "MD5" */
 } auth_t;
 
 /* by reason: a client's mistake, an old nonce, or someone guessing */
@@ -74,7 +79,7 @@ static void count_failure(const char *reason)
 static int da_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, size_t errlen)
 {
     static const char *const keys[] = { "realm", "users", "domains", "challenge", "nonce_lifetime",
-                                        "secret", "own_aor_only", NULL };
+                                        "secret", "own_aor_only", "algorithms", NULL };
     auth_t *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return -1;
@@ -117,6 +122,23 @@ static int da_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
         return sc_conf_error(err, errlen, n, "nonce_lifetime must be at least 5 seconds");
     if ((n = sc_conf_get(conf, "own_aor_only")) && sc_conf_bool(n, &a->own_aor_only, err, errlen))
         return -1;
+    if ((n = sc_conf_get(conf, "algorithms"))) {
+        for (const sc_conf_node_t *e = sc_conf_first(n); e; e = sc_conf_next(e)) {
+            const char *alg;
+            if (sc_conf_string(e, &alg, err, errlen))
+                return -1;
+            if (strcmp(alg, "SHA-256") != 0 && strcmp(alg, "MD5") != 0)
+                return sc_conf_error(err, errlen, e, "algorithms are SHA-256 and MD5, not \"%s\"", alg);
+            if (a->nalgs == 2 || (a->nalgs == 1 && strcmp(a->algs[0], alg) == 0))
+                return sc_conf_error(err, errlen, e, "each algorithm once");
+            a->algs[a->nalgs++] = alg;
+        }
+        if (a->nalgs == 0)
+            return sc_conf_error(err, errlen, n, "\"algorithms\" must list SHA-256 and/or MD5");
+    } else {
+        a->algs[a->nalgs++] = "SHA-256";
+        a->algs[a->nalgs++] = "MD5";
+    }
     const char *secret = NULL;
     if ((n = sc_conf_get(conf, "secret")) && sc_conf_string(n, &secret, err, errlen))
         return -1;
@@ -201,15 +223,22 @@ static bool for_us(const auth_t *a, const sc_req_t *req)
     return false;
 }
 
+static bool offered(const auth_t *a, const char *alg)
+{
+    for (int i = 0; i < a->nalgs; i++)
+        if (strcmp(a->algs[i], alg) == 0)
+            return true;
+    return false;
+}
+
 static void challenge(auth_t *a, sc_res_t *res, bool proxy, bool stale)
 {
     char nonce[NONCE_LEN + 1], v[400];
     nonce_make(&a->nonces, time(NULL), nonce);
     const char *name = proxy ? "Proxy-Authenticate" : "WWW-Authenticate";
-    static const char *const algs[] = { "SHA-256", "MD5" };
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < a->nalgs; i++) {
         snprintf(v, sizeof(v), "Digest realm=\"%s\", nonce=\"%s\", opaque=\"%s\", algorithm=%s, qop=\"auth\"%s",
-                 a->realm, nonce, a->opaque, algs[i], stale ? ", stale=true" : "");
+                 a->realm, nonce, a->opaque, a->algs[i], stale ? ", stale=true" : "");
         sc_res_add_header(res, name, v);
     }
     sc_metric_add(a->m_challenges, 1);
@@ -276,6 +305,8 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
                           ? "MD5"
                       : str_is(c.algorithm, "SHA-256") || str_is(c.algorithm, "SHA-256-sess") ? "SHA-256"
                                                                                             : NULL;
+    if (alg && !offered(a, alg))
+        alg = NULL;                         /* not one we offer: refused as unsupported */
     bool sess = c.algorithm.len > 5 && memcmp(c.algorithm.s + c.algorithm.len - 5, "-sess", 5) == 0;
     char user[256], want[65], src[80];
     snprintf(src, sizeof(src), "%s:%u", sc_req_source_ip(req), sc_req_source_port(req));
