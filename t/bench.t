@@ -1,0 +1,23 @@
+# The benchmark script, once, tiny (bench/bench.pl --quick: a few hundred
+# operations at a low rate against sipchain and Kamailio), so that it
+# cannot rot.  It asserts that every phase ran and reported, never a time
+# or a rate: benchmarks report, they do not fail builds.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use SipTest;
+
+my $dir = tmpdir();
+my $out = `perl bench/bench.pl --quick --out $dir/report.md 2>$dir/bench.err`;
+is($? >> 8, 0, 'bench/bench.pl --quick ran to the end') or diag(do { local (@ARGV, $/) = "$dir/bench.err"; <> });
+for my $sc ('OPTIONS', 'REGISTER', 'REGISTER+auth', 'proxied call', 'b2bua call') {
+    like($out, qr/^\| \Q$sc\E \| highest clean rate \(\/s\) \| \d+ \|/m, "$sc: sipchain sustained the quick rate");
+}
+for my $sc ('OPTIONS', 'REGISTER', 'REGISTER+auth', 'proxied call') {
+    like($out, qr/^\| \Q$sc\E \| highest clean rate \(\/s\) \| \d+ \| \d+ \|/m, "$sc: so did Kamailio, side by side");
+}
+like($out, qr/^\| memory \| after 300 registrations \(KiB\) \| \d+ \| \d+ \|/m, 'memory of both after the registrations');
+like($out, qr/^\| memory \| with 100 calls up \(KiB\) \| \d+ \| \d+ \|/m, 'and with calls up');
+ok(-s "$dir/report.md", '--out wrote the report');
+done_testing();
