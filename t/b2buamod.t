@@ -1,10 +1,12 @@
 # The b2bua module end to end, with the registrar and cdr-writer: sipp
 # calls A -> b2bua -> B (B registered), topology hidden (B sees one Via,
 # its own Call-ID, the configured and copied headers; A sees nothing of
-# B), BYE from A and from B; then raw peers: a re-INVITE (hold) passed
-# across and answered with B's answer, INFO passed across, 486 from B
-# passed to A, the per-caller limit (403), max_duration (BYE to both
-# legs), CANCEL from A reaching B; two CDR records per connected call.
+# B), BYE from A and from B; then raw peers: B sees nothing of A's Via,
+# Contact or Record-Route; re-INVITEs (hold, unhold) passed across and
+# answered with B's answer, INFO passed across, 486 from B passed to A
+# (pass_failure) or turned into 480 (pass_failure: false), the
+# per-caller limit (403), max_duration (BYE to both legs), CANCEL from A
+# reaching B; two CDR records per connected call.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -136,11 +138,18 @@ reply($bs, $breinv, '200 OK', body => $recv) if $breinv;
 my $rok = recv_final($as, '2 INVITE');
 like($rok // '', qr/a=recvonly/, 'A gets B\'s answer');
 $as->send(req($as, 'ACK', %in, cseq => '2 ACK', ruri => "sip:x\@127.0.0.1:$port"), 0, $to);
-$as->send(req($as, 'INFO', %in, cseq => '3 INFO', body => "Signal=5\r\n", ctype => 'application/dtmf-relay', ruri => "sip:x\@127.0.0.1:$port"), 0, $to);
+# unhold: the next offer is sendrecv again
+$as->send(req($as, 'INVITE', %in, cseq => '4 INVITE', body => $sdp, ruri => "sip:x\@127.0.0.1:$port"), 0, $to);
+my $bunhold = recv_request($bs, 'INVITE');
+like($bunhold // '', qr/a=sendrecv/, 'A\'s re-INVITE (unhold) offered to B');
+reply($bs, $bunhold, '200 OK', body => $sdp) if $bunhold;
+like(recv_final($as, '4 INVITE') // '', qr/a=sendrecv/, 'A gets B\'s answer: media both ways again');
+$as->send(req($as, 'ACK', %in, cseq => '4 ACK', ruri => "sip:x\@127.0.0.1:$port"), 0, $to);
+$as->send(req($as, 'INFO', %in, cseq => '5 INFO', body => "Signal=5\r\n", ctype => 'application/dtmf-relay', ruri => "sip:x\@127.0.0.1:$port"), 0, $to);
 my $binfo = recv_request($bs, 'INFO');
 like($binfo // '', qr/Signal=5/, 'INFO passed to B with its body');
 reply($bs, $binfo, '200 OK') if $binfo;
-is(sip_status(recv_final($as, '3 INFO')), '200', 'and B\'s answer to A');
+is(sip_status(recv_final($as, '5 INFO')), '200', 'and B\'s answer to A');
 
 # the per-caller limit: alice is in a call
 my ($as2) = udp_peer();

@@ -33,4 +33,17 @@ print $conf "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nmodules_path: $dir\n
 close $conf;
 my $sipchain = $ENV{SIPCHAIN} // 'objs/sipchain';
 like(`$sipchain -t -c $dir/c.yaml 2>&1`, qr/is valid/, 'and sipchain loads it');
+
+# the configuration reference names every key each module accepts (the
+# keys lists its create checks), in that module's section
+for my $src (glob('modules/*/*.c')) {
+    my ($mod) = $src =~ m{modules/([^/]+)/};
+    my $c = do { local (@ARGV, $/) = $src; <> };
+    my @keys = map { /"([a-z_0-9]+)"/g } $c =~ /static const char \*const \w*keys\[\] = \{([^}]*)\}/g;
+    next unless @keys;
+    my ($section) = $text =~ /^### Module `\Q$mod\E`\n(.*?)(?=^##)/ms;
+    ok(defined $section, "README has a section for module $mod") or next;
+    my @missing = grep { $section !~ /`\Q$_\E`/ } @keys;
+    is("@missing", '', "module $mod: every key in the reference ($src)");
+}
 done_testing();
