@@ -143,7 +143,8 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     registrar_t *r = arg;
     (void)fd;
     (void)what;
-    store_sweep(r->store, time(NULL));
+    /* a twentieth of the table per tick: every bucket once a second */
+    store_sweep(r->store, time(NULL), r->store->cap / 20 + 1);
     publish_counts(r);
 }
 
@@ -153,7 +154,7 @@ static int reg_start(sc_instance_t *inst)
     /* expiry by timer: lookups skip what expired already, the sweep
      * frees it (and records the removal) */
     r->sweep = event_new(sc_instance_base(inst), -1, EV_PERSIST, on_sweep, r);
-    struct timeval tv = { 1, 0 };
+    struct timeval tv = { 0, 50000 };
     return r->sweep && event_add(r->sweep, &tv) == 0 ? 0 : -1;
 }
 

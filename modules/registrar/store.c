@@ -142,9 +142,10 @@ void store_remove(store_t *s, aor_t *a, binding_t *b)
         aor_drop(s, a);
 }
 
-void store_sweep(store_t *s, time_t now)
+void store_sweep(store_t *s, time_t now, size_t n)
 {
-    for (size_t i = 0; i < s->cap; i++)
+    for (size_t k = 0; k < n && k < s->cap; k++) {
+        size_t i = s->cursor++ & (s->cap - 1);
         for (aor_t *a = s->tab[i], *na; a; a = na) {
             na = a->next;
             for (binding_t *b = a->bindings, *nb; b; b = nb) {
@@ -157,4 +158,5 @@ void store_sweep(store_t *s, time_t now)
                 }
             }
         }
+    }
 }

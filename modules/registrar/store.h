@@ -38,6 +38,7 @@ typedef struct persist persist_t;
 typedef struct {
     aor_t    **tab;
     size_t     cap, naors, nbindings;
+    size_t     cursor;          /* the next bucket store_sweep looks at */
     uint64_t   seq;
     persist_t *log;             /* NULL: memory only */
 } store_t;
@@ -48,8 +49,11 @@ aor_t     *store_aor(store_t *s, const char *aor, bool create);
 /* Adds b (its strings taken) or replaces the binding with b's URI. */
 binding_t *store_put(store_t *s, aor_t *a, binding_t *b);
 void       store_remove(store_t *s, aor_t *a, binding_t *b);
-/* Drops what expired by now; an AOR left empty goes too. */
-void       store_sweep(store_t *s, time_t now);
+/* Drops what expired by now in the next n buckets (wrapping around); an
+ * AOR left empty goes too.  Sweeping a slice at a time keeps the loop
+ * from stalling on a table of 100 000 AORs (lookups skip expired
+ * bindings anyway, so when the sweep gets to them does not matter). */
+void       store_sweep(store_t *s, time_t now, size_t n);
 void       binding_free(binding_t *b);
 
 /* persist.c: open (and replay into s) the log at path; 0 or -1 with err. */

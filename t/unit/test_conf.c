@@ -93,6 +93,32 @@ START_TEST(environment_variables_fill_values)
 }
 END_TEST
 
+START_TEST(duplicate_keys_in_a_big_map_are_found)
+{
+    /* a users file of 50 000 names with one repeated: found (sorted, not
+     * pairwise) and named where the repeat stands */
+    char tmp[] = "/tmp/sc_users_XXXXXX";
+    int fd = mkstemp(tmp);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    for (int i = 1; i <= 50000; i++)
+        fprintf(f, "u%d: { ha1: x }\n", i == 40001 ? 17 : i);
+    fclose(f);
+    char err[256];
+    sc_conf_node_t *root = sc_conf_load(tmp, err, sizeof(err));
+    ck_assert_ptr_null(root);
+    ck_assert_msg(strstr(err, ":40001:1: duplicate key \"u17\"") != NULL, "%s", err);
+    f = fopen(tmp, "w");
+    for (int i = 1; i <= 50000; i++)
+        fprintf(f, "u%d: { ha1: x }\n", i);
+    fclose(f);
+    root = sc_conf_load(tmp, err, sizeof(err));
+    ck_assert_msg(root != NULL, "%s", err);
+    sc_conf_free(root);
+    unlink(tmp);
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
     Suite *s = suite_create("conf");
@@ -104,6 +130,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, missing_file_and_syntax_errors);
     tcase_add_test(tc, unknown_modules_are_named);
     tcase_add_test(tc, environment_variables_fill_values);
+    tcase_add_test(tc, duplicate_keys_in_a_big_map_are_found);
     suite_add_tcase(s, tc);
     return s;
 }
