@@ -48,7 +48,8 @@ is($? >> 8, 0, 'the phones block runs: register, answer, call, read the record')
 like($out, qr/"reason":"normal-release"/, 'and the record says the call was answered and hung up') or diag($out);
 like($out, qr/"to":"bob <sip:bob\@127\.0\.0\.1:\d+>"/, 'a call to bob');
 require HTTP::Tiny;
-like(HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$port{9090}/metrics")->{content} // '',
-     qr/^sipchain_calls_total\{reason="normal-release"\} 1$/m, 'the metrics page counts it');
+my $page = HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$port{9090}/metrics")->{content} // '';
+like($page, qr/^sipchain_calls_total\{reason="normal-release"\} 1$/m, 'the metrics page counts it');
+like($page, qr/^sipchain_registrar_bindings 2$/m, 'between two registered phones (bob and alice)');
 is(stop_server($pid), 0, 'Ctrl-C (SIGTERM here) stops it cleanly');
 done_testing();
