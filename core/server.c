@@ -381,6 +381,15 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* count summed over the running chain and those still draining. */
+static unsigned over_generations(const server_t *s, unsigned (*count)(const sc_chain_t *))
+{
+    unsigned n = count(s->cur->chain);
+    for (const generation_t *g = s->retired; g; g = g->next)
+        n += count(g->chain);
+    return n;
+}
+
 /* What the metrics page shows, read when it is asked for. */
 static void server_state(void *arg, sc_server_state_t *out)
 {
@@ -395,9 +404,7 @@ static void server_state(void *arg, sc_server_state_t *out)
         out->listeners[out->nlisteners++] = s->slots[i].text;
     out->chain = s->cur->chain;
     out->transactions = sc_txn_count(s->txns);
-    out->dialogs = sc_chain_dialogs(s->cur->chain);
-    for (const generation_t *g = s->retired; g; g = g->next)
-        out->dialogs += sc_chain_dialogs(g->chain);
+    out->dialogs = over_generations(s, sc_chain_dialogs);
 }
 
 /* Tells the service manager the reload is over: serving again, with the
@@ -405,16 +412,24 @@ static void server_state(void *arg, sc_server_state_t *out)
 static void reload_done(server_t *s, const char *failure)
 {
     char msg[1200];
-    if (failure)
+    if (failure) {
         s->reload_failures++;
-    else
-        s->loaded = time(NULL);
-    if (failure)
         snprintf(msg, sizeof(msg), "READY=1\nSTATUS=reload failed, serving the previous configuration: %s",
                  failure);
-    else
+    } else {
+        s->loaded = time(NULL);
         snprintf(msg, sizeof(msg), "READY=1\nSTATUS=serving with %s", s->file);
+    }
     sc_sd_notify(msg);
+}
+
+/* A reload that did not happen: said in the log and to the service
+ * manager; g (may be NULL) was never swapped in. */
+static void reload_failed(server_t *s, generation_t *g, const char *err)
+{
+    sc_log(SC_LOG_ERROR, "reload failed, keeping the running configuration: %s", err);
+    generation_free(g);
+    reload_done(s, err);
 }
 
 /* SIGHUP, the nginx way (DESIGN §5): a new generation is built and started
@@ -431,16 +446,14 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     sc_sd_notify_reloading();
     generation_t *g = generation_new(s, err, sizeof(err));
     if (g == NULL || sc_log_configure(&g->conf.log, err, sizeof(err)) != 0) {
-        sc_log(SC_LOG_ERROR, "reload failed, keeping the running configuration: %s", err);
-        generation_free(g);
-        reload_done(s, err);
+        reload_failed(s, g, err);
         return;
     }
     if (listeners_apply(s, g, err, sizeof(err)) != 0) {
+        char why[sizeof(err)];
+        snprintf(why, sizeof(why), "%s", err);      /* restoring the log may write err */
         sc_log_configure(&s->cur->conf.log, err, sizeof(err));    /* back as it was */
-        sc_log(SC_LOG_ERROR, "reload failed, keeping the running configuration: %s", err);
-        generation_free(g);
-        reload_done(s, err);
+        reload_failed(s, g, why);
         return;
     }
     s->cur->next = s->retired;
@@ -468,13 +481,7 @@ static void on_usr1(evutil_socket_t sig, short what, void *arg)
         sc_chain_emit(g->chain, "server:reopen", NULL);
 }
 
-static unsigned pending_all(const server_t *s)
-{
-    unsigned n = sc_chain_pending(s->cur->chain);
-    for (const generation_t *g = s->retired; g; g = g->next)
-        n += sc_chain_pending(g->chain);
-    return n;
-}
+
 
 static void finish_stop(server_t *s)
 {
@@ -496,7 +503,7 @@ static void on_draining(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct timeval now;
     event_base_gettimeofday_cached(s->base, &now);
-    unsigned n = pending_all(s);
+    unsigned n = over_generations(s, sc_chain_pending);
     if (n == 0 || timercmp(&now, &s->stop_deadline, >=)) {
         if (n)
             sc_log(SC_LOG_WARN, "stop timeout: %u request(s) still waiting get 503", n);
@@ -522,7 +529,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     for (generation_t *g = s->retired; g; g = g->next)
         sc_chain_end_dialogs(g->chain);
     sc_chain_end_dialogs(s->cur->chain);        /* their BYEs are work in flight */
-    unsigned n = pending_all(s);
+    unsigned n = over_generations(s, sc_chain_pending);
     sc_log(SC_LOG_INFO, "signal %d: stopping (%u request(s) in flight)", (int)sig, n);
     for (int i = 0; i < s->nslots; i++)
         sc_listener_pause(s->slots[i].l);

@@ -371,11 +371,11 @@ sc_rx_t sc_txn_server_receive(sc_txn_layer_t *l, const sc_source_t *flow, char *
     }
     if (t) {
         /* a retransmission: the last response again where there is one */
-        bool resend = t->outlen && (t->state == SC_TS_PROCEEDING || t->state == SC_TS_COMPLETED);
-        if (resend)
+        if (t->outlen && (t->state == SC_TS_PROCEEDING || t->state == SC_TS_COMPLETED)) {
             sc_sipm_retransmission(SC_SIPM_TX);
-        if (resend && transmit(t, t->out, t->outlen) != 0)
-            fail(t, SC_TXN_EV_TRANSPORT_ERROR);
+            if (transmit(t, t->out, t->outlen) != 0)
+                fail(t, SC_TXN_EV_TRANSPORT_ERROR);
+        }
         return SC_RX_ABSORBED;
     }
     if (l->count >= l->conf.max_txns)
