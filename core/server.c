@@ -136,7 +136,7 @@ static void on_cancel(server_t *s, const sc_source_t *src, sc_txn_t *t)
     const sc_msg_t *m = sc_txn_request(t);
     sc_txn_t *inv = sc_txn_find_cancelled(s->txns, m);
     answer_via(src, t, m, inv ? 200 : 481, NULL, NULL, NULL);
-    if (inv && !sc_txn_cancel(inv) && sc_txn_state(inv) == SC_TS_PROCEEDING)
+    if (inv && !sc_txn_cancel(inv, m) && sc_txn_state(inv) == SC_TS_PROCEEDING)
         answer_via(src, inv, sc_txn_request(inv), 487, NULL, NULL, NULL);  /* nobody holds it */
 }
 
@@ -161,7 +161,7 @@ static void dispatch(server_t *s, const sc_source_t *src, char *raw, sc_msg_t *m
         answer_via(src, NULL, m, 503, "Overloaded", "Retry-After", "5");
         break;
     case SC_RX_ACK:
-        if (!sc_dialog_receive_ack(&s->stack, m) && sc_proxy_relay_ack(&s->stack, m) != 0)
+        if (!sc_dialog_receive_ack(&s->stack, m, src) && sc_proxy_relay_ack(&s->stack, m) != 0)
             sc_log(SC_LOG_DEBUG, "ACK from %s:%u not relayed", src->peer.ip, src->peer.port);
         break;
     case SC_RX_ABSORBED:

@@ -33,7 +33,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define SC_ABI_VERSION 4
+#define SC_ABI_VERSION 5
 
 #define SC_STRINGIFY_(x) #x
 #define SC_STRINGIFY(x)  SC_STRINGIFY_(x)
@@ -89,6 +89,9 @@ void       *sc_instance_data(const sc_instance_t *inst);
 const char *sc_instance_name(const sc_instance_t *inst);
 /* The event loop (libevent) this instance runs on, for timers and I/O. */
 struct event_base *sc_instance_base(const sc_instance_t *inst);
+/* Where the server listens for SIP, as "udp/127.0.0.1:5060,tcp/[::1]:5060"
+ * (start or later).  The length written (0: none known). */
+size_t      sc_instance_listeners(const sc_instance_t *inst, char *out, size_t cap);
 void        sc_instance_log(const sc_instance_t *inst, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 enum { SC_LOG_LEVEL_ERROR, SC_LOG_LEVEL_WARN, SC_LOG_LEVEL_INFO, SC_LOG_LEVEL_DEBUG };
@@ -147,6 +150,16 @@ sc_str_t sc_req_to_uri(const sc_req_t *req);
 sc_str_t sc_req_from_uri(const sc_req_t *req);
 /* The i-th line (from 0) of a header, in order; empty past the last. */
 sc_str_t sc_req_header_at(const sc_req_t *req, const char *name, int i);
+/* The request exactly as it arrived, start line to body. */
+sc_str_t sc_req_raw(const sc_req_t *req);
+/* Our side of where it arrived: the listener's "host:port" (IPv6 in
+ * brackets) as the sender reaches it, into out. */
+void     sc_req_local(const sc_req_t *req, char *out, size_t cap);
+/* A CANCEL for req (§9.2) calls cb (cancel: the CANCEL as received)
+ * instead of the core answering 487: cb answers req (487) itself, now.
+ * The CANCEL has its 200 already. */
+typedef void (*sc_cancel_cb)(sc_req_t *req, sc_str_t cancel, void *arg);
+void     sc_req_on_cancel(sc_req_t *req, sc_cancel_cb cb, void *arg);
 
 /* --- registrations (RFC 3261 §10; RFC 3327, RFC 5626) -----------------
  * For registrars: the Contacts parsed by the core, the canonical
@@ -235,6 +248,11 @@ int  sc_res_set_body(sc_res_t *res, const char *content_type, sc_str_t body);
 /* Sends the answer; a final one ends the request.  reason may be NULL. A
  * second final answer is logged and ignored.  0, or -1 if not sent. */
 int  sc_res_send(sc_res_t *res, unsigned status, const char *reason);
+/* cb sees every answer to res's request as it leaves (provisional and
+ * final, whoever sent it: sc_res_send, sc_uas_create, the core), as the
+ * bytes sent; arg is its argument. */
+typedef void (*sc_sent_cb)(sc_str_t sent, void *arg);
+void sc_res_on_sent(sc_res_t *res, sc_sent_cb cb, void *arg);
 /* Passes the request to the next link whose methods filter matches; past
  * the last, the core's end-of-chain answer (404 by default). */
 void sc_next(sc_req_t *req);
@@ -295,6 +313,8 @@ sc_str_t sc_response_reason(const sc_response_t *r);
 /* The first value of a header (any name form), empty when absent. */
 sc_str_t sc_response_header(const sc_response_t *r, const char *name);
 sc_str_t sc_response_body(const sc_response_t *r);
+/* The response as received; empty for one the core made (408, 503). */
+sc_str_t sc_response_raw(const sc_response_t *r);
 typedef void (*sc_response_cb)(const sc_response_t *res, void *arg);
 
 typedef struct {
@@ -305,6 +325,9 @@ typedef struct {
                                        From, To, Call-ID, CSeq given here win */
     const char        *content_type;
     sc_str_t           body;
+    /* the request as it leaves (with our Via ...), once per target tried;
+     * arg is the callback's */
+    void             (*on_request)(sc_str_t sent, void *arg);
 } sc_request_opts_t;
 
 /* 0 when sent (cb will be called), -1 with a log line when it cannot be
@@ -344,6 +367,11 @@ typedef enum {
     SC_DIALOG_UPDATE,
     SC_DIALOG_REFER,
     SC_DIALOG_MESSAGE,
+    SC_DIALOG_REQUEST,  /* every request in the dialog (when set, instead of the
+                           events above and the defaults): the handler answers
+                           it, BYE and PRACK too; an ACK comes with res NULL.
+                           The core still keeps the dialog's state (CSeq order,
+                           target refresh, SDP, the end on BYE). */
     SC_DIALOG__EVENTS
 } sc_dialog_event_t;
 
@@ -383,6 +411,12 @@ int sc_dialog_destroy(sc_dialog_t *d, const char *const *headers, sc_response_cb
  * local and remote SDP.  cb gets the final response.  -1 when it cannot
  * be sent, or while another re-INVITE is outstanding (§14.1). */
 int sc_dialog_modify(sc_dialog_t *d, const char *sdp, sc_response_cb cb, void *arg);
+/* The ACK of the 2xx that made d (sc_uac_opts_t.own_ack), with o's
+ * headers and body (o may be NULL), sent again for each retransmission of
+ * that 2xx.  When the core has sent the ACK of the last 2xx already (a
+ * re-INVITE's), nothing more goes out.  Either way o->on_request (with
+ * arg) sees the ACK as sent.  0, or -1 when no 2xx is to be ACKed. */
+int sc_dialog_ack(sc_dialog_t *d, const sc_request_opts_t *o, void *arg);
 /* Any other request in the dialog: o->method (INFO, NOTIFY, UPDATE, ...),
  * headers and body; o->uri is ignored (the remote target).  0 or -1. */
 int sc_dialog_request(sc_dialog_t *d, const sc_request_opts_t *o, sc_response_cb cb, void *arg);
@@ -421,6 +455,8 @@ typedef struct {
                                            and Expires in headers) */
     bool               follow_redirects;    /* a 3xx's Contacts are called in turn,
                                                best q first (up to 8 redirects) */
+    bool               own_ack;         /* the module ACKs the 2xx (sc_dialog_ack),
+                                           e.g. with the answer to a late offer */
 } sc_uac_opts_t;
 /* Called once: with the dialog on 2xx (the core sent the ACK), or with
  * d NULL and the final response on failure (408 timeout, 503 transport,

@@ -61,7 +61,7 @@ void sc_chain_run(sc_chain_t *chain, sc_txn_t *txn, const sc_source_t *src);
 /* A request or ACK received in a dialog of ours (RFC 3261 §12.2.2):
  * handled by the dialog (true), or no dialog has it (false). */
 bool sc_dialog_receive(const sc_stack_t *st, sc_txn_t *txn, const sc_source_t *src);
-bool sc_dialog_receive_ack(const sc_stack_t *st, const sc_msg_t *ack);
+bool sc_dialog_receive_ack(const sc_stack_t *st, const sc_msg_t *ack, const sc_source_t *src);
 /* Dialogs its modules made that are still live. */
 unsigned sc_chain_dialogs(const sc_chain_t *chain);
 /* Ends every dialog with a BYE (stop). */

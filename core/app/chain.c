@@ -40,6 +40,8 @@ static void req_free(sc_req_t *req)
     free(req->res.body);
     free(req->user);
     sc_source_release(&req->src);
+    if (req->holds_dialog)
+        sc_dialog_release(req->dialog);
     sc_txn_set_tu(req->txn, NULL, NULL);
     sc_txn_unref(req->txn);
     free(req);
@@ -66,9 +68,13 @@ static int send_answer(sc_req_t *req, sc_msg_t *r)
         sc_uas_reliable(req, r);
     if (req->dialog)
         sc_dialog_answering(req->dialog, req, r);
+    sc_sent_cb on_sent = req->res.on_sent;
+    void *sent_arg = req->res.sent_arg;
     int rc = sc_req_forward_response(req, r);
     if (req->dialog)
         sc_dialog_answered(req->dialog, req, r, rc);
+    if (rc == 0 && on_sent)
+        on_sent(sc_msg_serialize(r), sent_arg);
     sc_msg_free(r);
     return rc;
 }
@@ -303,7 +309,6 @@ static void on_txn(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
 {
     sc_req_t *req = arg;
     (void)t;
-    (void)msg;
     if (ev != SC_TXN_EV_CANCELLED || req->done)
         return;
     if (req->proxy) {
@@ -311,6 +316,17 @@ static void on_txn(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
         return;
     }
     req->cancelled = true;
+    if (req->cancel_cb) {
+        req->depth++;
+        req->cancel_cb(req, msg ? sc_str(msg->buf, msg->len) : SC_STR_NULL, req->cancel_arg);
+        req->depth--;
+        if (!req->done) {
+            respond(req, 487, NULL, false);
+            req->core_answered = req->depth == 0;
+        }
+        sc_req_settle(req);
+        return;
+    }
     if (req->on_cancel) {
         req->on_cancel(req->taker);         /* it answers 487 and lets go */
         sc_req_settle(req);
@@ -396,6 +412,21 @@ void sc_chain_abort_pending(sc_chain_t *c)
 sc_str_t sc_req_method(const sc_req_t *req) { return req->msg->method_str; }
 sc_str_t sc_req_uri(const sc_req_t *req) { return req->msg->ruri_str; }
 sc_str_t sc_req_body(const sc_req_t *req) { return req->msg->body; }
+sc_str_t sc_req_raw(const sc_req_t *req) { return sc_str(req->msg->buf, req->msg->len); }
+void sc_req_local(const sc_req_t *req, char *out, size_t cap)
+{
+    sc_source_sentby(&req->src, out, cap);
+}
+void sc_req_on_cancel(sc_req_t *req, sc_cancel_cb cb, void *arg)
+{
+    req->cancel_cb = cb;
+    req->cancel_arg = arg;
+}
+void sc_res_on_sent(sc_res_t *res, sc_sent_cb cb, void *arg)
+{
+    res->on_sent = cb;
+    res->sent_arg = arg;
+}
 const char *sc_req_transport(const sc_req_t *req)
 {
     return sc_tp_name(req->src.kind);

@@ -271,6 +271,13 @@ void sc_chain_describe(const sc_chain_t *c, FILE *f)
 }
 struct event_base *sc_instance_base(const sc_instance_t *in) { return in->base; }
 
+size_t sc_instance_listeners(const sc_instance_t *in, char *out, size_t cap)
+{
+    if (cap)
+        out[0] = '\0';
+    return in->chain->stack.tps ? sc_tp_set_describe(in->chain->stack.tps, out, cap) : 0;
+}
+
 void sc_instance_log(const sc_instance_t *in, int level, const char *fmt, ...)
 {
     if (level < SC_LOG_LEVEL_ERROR || level > SC_LOG_LEVEL_DEBUG || (sc_log_level_t)level > sc_log_level)

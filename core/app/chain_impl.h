@@ -36,6 +36,8 @@ struct sc_res {
     char      *ctype;
     char      *body;
     size_t     body_len;
+    sc_sent_cb on_sent;     /* sc_res_on_sent */
+    void      *sent_arg;
 };
 
 /* Ownership: a request holds a reference on its server transaction
@@ -53,11 +55,14 @@ struct sc_req {
     bool          cancelled;    /* a CANCEL arrived (§9.2): answered 487 */
     struct proxy *proxy;        /* sc_proxy_request took it over */
     sc_dialog_t  *dialog;       /* its answer creates or belongs to this dialog */
+    bool          holds_dialog; /* a request in it: a reference until freed */
     /* who else took it over (a B2BUA): told of a CANCEL instead of the
      * core answering 487, and when the request goes away */
     void        (*on_cancel)(void *arg);
     void        (*on_gone)(void *arg);
     void         *taker;
+    sc_cancel_cb  cancel_cb;    /* sc_req_on_cancel: a module answers the CANCEL's 487 */
+    void         *cancel_arg;
     bool          initial_invite;   /* an INVITE outside a dialog: CDRs */
     bool          core_answered;    /* answered by the core; the module may still call */
     int           depth;        /* handler calls on the stack */
@@ -165,6 +170,10 @@ void sc_dialog_release(sc_dialog_t *d);
 /* dialog.c: the ACK for the 2xx to our INVITE with that CSeq (sent
  * again for a retransmitted 2xx). */
 int  sc_dialog_send_ack(sc_dialog_t *d, uint32_t cseq);
+/* dialog.c: the module sends the ACK of the 2xx with that CSeq
+ * (sc_uac_opts_t.own_ack); until it does, retransmissions of the 2xx get
+ * none. */
+void sc_dialog_owe_ack(sc_dialog_t *d, uint32_t cseq);
 /* chain.c: answers req with these extras (not its sc_res_t's), through
  * the same hooks as sc_res_send.  0 or -1. */
 int  sc_req_answer(sc_req_t *req, unsigned status, const char *reason, const char *const *lines,

@@ -62,6 +62,7 @@ struct sc_dialog {
     blob_t         ack;
     sc_source_t    ack_flow;
     uint32_t       ack_cseq;
+    uint32_t       ack_owed;        /* own_ack: the CSeq of the 2xx the module ACKs */
     /* RFC 4028: the session interval, and who refreshes it */
     unsigned       se;              /* seconds; 0: no session timer */
     bool           we_refresh;
@@ -404,13 +405,22 @@ static void dreq_free(dreq_t *r)
 
 /* The ACK of the 2xx to our INVITE with that CSeq: built once, resent
  * for every retransmission of the 2xx (§13.2.2.4). */
-static int send_ack(sc_dialog_t *d, uint32_t cseq)
+static int send_ack(sc_dialog_t *d, uint32_t cseq, const sc_request_opts_t *o)
 {
     sc_stack_t *st = &d->chain->stack;
     if (d->ack.s == NULL || d->ack_cseq != cseq) {
+        if (d->ack_owed == cseq && o == NULL)
+            return 0;                   /* the module's to send */
         char err[200];
         sc_tp_route_t route;
         sc_msg_t *m = sc_dlg_request(d->dlg, SC_METHOD_ACK, SC_STR_NULL, cseq);
+        if (m && o && (sc_msg_add_lines(m, o->headers) != 0 ||
+                       (o->body.len && sc_msg_set_body(m, sc_str_cstr(o->content_type ? o->content_type
+                                                                          : "application/sdp"),
+                                                       o->body) != 0))) {
+            sc_msg_free(m);
+            m = NULL;
+        }
         int rc = m ? sc_hop_route(&d->hop, st, m, sc_msg_print(m, NULL, 0) + 160, &route, err,
                                   sizeof(err))
                    : -1;
@@ -434,13 +444,34 @@ static int send_ack(sc_dialog_t *d, uint32_t cseq)
         d->ack_flow = route.flow;
         sc_source_hold(&d->ack_flow);
         d->ack_cseq = cseq;
+        d->ack_owed = 0;
     } else {
         sc_sipm_retransmission(SC_SIPM_TX);     /* the 2xx came again */
     }
     return sc_txn_layer_send(st->txns, &d->ack_flow, d->ack.s, d->ack.len);
 }
 
-int sc_dialog_send_ack(sc_dialog_t *d, uint32_t cseq) { return send_ack(d, cseq); }
+int sc_dialog_send_ack(sc_dialog_t *d, uint32_t cseq) { return send_ack(d, cseq, NULL); }
+
+void sc_dialog_owe_ack(sc_dialog_t *d, uint32_t cseq) { d->ack_owed = cseq; }
+
+int sc_dialog_ack(sc_dialog_t *d, const sc_request_opts_t *o, void *arg)
+{
+    static const sc_request_opts_t none;
+    if (d == NULL)
+        return -1;
+    if (o == NULL)
+        o = &none;
+    if (d->ack_owed) {
+        if (send_ack(d, d->ack_owed, o) != 0)
+            return -1;
+    } else if (d->ack.s == NULL) {
+        return -1;                      /* no 2xx of ours to acknowledge */
+    }
+    if (o->on_request && d->ack.s)      /* (a parked one is reported as nothing) */
+        o->on_request(blob_str(&d->ack), arg);
+    return 0;
+}
 
 static void deliver(dreq_t *r, const sc_response_t *res)
 {
@@ -475,7 +506,7 @@ static void on_dreq(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
         if (r->method == SC_METHOD_INVITE && msg->status >= 200) {
             d->reinvite_out = false;
             if (msg->status < 300) {
-                send_ack(d, r->cseq);       /* again for each retransmission */
+                send_ack(d, r->cseq, NULL); /* again for each retransmission */
                 if (r->final)
                     return;
                 sc_dlg_refresh_target(d->dlg, msg);
@@ -535,7 +566,7 @@ static void on_hop_ready(void *owner, bool ok)
     if (d->ack_parked) {
         d->ack_parked = false;
         if (ok)
-            send_ack(d, d->ack_cseq);
+            send_ack(d, d->ack_cseq, NULL);
     }
     parked_t *p = d->parked;
     d->parked = NULL;
@@ -975,17 +1006,29 @@ static void prack(sc_dialog_t *d, sc_req_t *req)
     sc_res_send(&req->res, 200, NULL);
 }
 
-bool sc_dialog_receive_ack(const sc_stack_t *st, const sc_msg_t *ack)
+bool sc_dialog_receive_ack(const sc_stack_t *st, const sc_msg_t *ack, const sc_source_t *src)
 {
     sc_dialog_t *d = st->dialogs ? live_owner(sc_dlg_table_match(st->dialogs, ack)) : NULL;
     if (d == NULL)
         return false;
-    if (d->ok.s && ack->cseq.num == d->ok_cseq) {
+    bool first = d->ok.s && ack->cseq.num == d->ok_cseq;
+    if (first) {
         blob_clear(&d->ok);
         sc_timer_disarm(&d->ok_timer);
         sc_timer_disarm(&d->ok_giveup);
         if (ack->body.len)          /* the answer to the offer in our 2xx */
             blob_set(&d->remote_sdp, ack->body);
+    }
+    sc_dialog_cb cb = d->on[SC_DIALOG_REQUEST].cb;
+    if (first && cb) {
+        /* an ACK has no transaction: a request view of it for the
+         * call, never answerable */
+        sc_req_t view = { .chain = d->chain, .pos = d->chain->n, .msg = (sc_msg_t *)ack,
+                          .src = *src, .done = true, .dialog = d };
+        view.res.req = &view;
+        d->refs++;
+        cb(d, SC_DIALOG_REQUEST, &view, NULL, d->on[SC_DIALOG_REQUEST].arg);
+        unref(d);
     }
     return true;
 }
@@ -1096,6 +1139,52 @@ static void ended_by_peer(sc_dialog_t *d, sc_req_t *req)
     emit_destroy(d, req);
 }
 
+/* SC_DIALOG_REQUEST: the module answers every request; the core keeps
+ * the dialog's state as the request changes it. */
+static void to_module(sc_dialog_t *d, sc_req_t *req)
+{
+    const sc_msg_t *m = req->msg;
+    switch (m->method) {
+    case SC_METHOD_INVITE:
+        if (d->reinvite_out) {
+            sc_res_send(&req->res, 491, NULL);          /* §14.2 glare */
+            return;
+        }
+        if (d->reinvite_in || d->ok.s) {
+            sc_res_add_header(&req->res, "Retry-After", "1");
+            sc_res_send(&req->res, 500, "Previous INVITE still in progress");
+            return;
+        }
+        d->reinvite_in = req;
+        /* fall through */
+    case SC_METHOD_UPDATE:
+    case SC_METHOD_NOTIFY:
+        sc_dlg_refresh_target(d->dlg, m);
+        if (m->body.len && m->method != SC_METHOD_NOTIFY)
+            blob_set(&d->remote_sdp, m->body);
+        break;
+    case SC_METHOD_PRACK: {
+        const sc_hdr_t *h = m->hdr[SC_HDR_RACK];
+        unsigned rseq = 0;
+        if (h)
+            rseq = (unsigned)strtoul(h->value.s, NULL, 10);
+        if (d->rel.s == NULL || rseq != d->rseq) {
+            sc_res_send(&req->res, 481, "No such reliable provisional response");
+            return;
+        }
+        rel_clear(d);
+        if (m->body.len)
+            blob_set(&d->remote_sdp, m->body);
+        break;
+    }
+    default:
+        break;
+    }
+    to_handler(d, SC_DIALOG_REQUEST, req, true);
+    if (m->method == SC_METHOD_BYE || (m->method == SC_METHOD_NOTIFY && subscription_over(m)))
+        ended_by_peer(d, req);
+}
+
 bool sc_dialog_receive(const sc_stack_t *st, sc_txn_t *t, const sc_source_t *src)
 {
     const sc_msg_t *m = sc_txn_request(t);
@@ -1107,10 +1196,15 @@ bool sc_dialog_receive(const sc_stack_t *st, sc_txn_t *t, const sc_source_t *src
         return true;            /* unanswered: the peer retransmits */
     req->pos = d->chain->n;     /* past the chain: sc_next gives the default */
     req->dialog = d;
+    req->holds_dialog = true;   /* an answer later still finds it */
     d->refs++;
     req->depth++;
     if (!sc_dlg_accept_cseq(d->dlg, m)) {
         sc_res_send(&req->res, 500, "CSeq lower than the last in this dialog");
+        goto out;
+    }
+    if (d->on[SC_DIALOG_REQUEST].cb) {
+        to_module(d, req);
         goto out;
     }
     static const sc_dialog_event_t ev_of[] = {
@@ -1160,7 +1254,6 @@ bool sc_dialog_receive(const sc_stack_t *st, sc_txn_t *t, const sc_source_t *src
 out:
     req->depth--;
     sc_req_settle(req);
-    unref(d);
     return true;
 }
 

@@ -23,6 +23,7 @@ struct uac {
     sc_instance_t *inst;
     sc_response_cb cb;
     void          *arg;
+    void         (*on_request)(sc_str_t sent, void *arg);
     sc_txn_t      *txn;         /* the current target's */
     unsigned       ntxns;       /* transactions not yet terminated */
     bool           final;       /* the final response was delivered */
@@ -44,10 +45,21 @@ sc_str_t sc_response_body(const sc_response_t *r)
 {
     return r->msg ? r->msg->body : SC_STR_NULL;
 }
+sc_str_t sc_response_raw(const sc_response_t *r)
+{
+    return r->msg ? sc_str(r->msg->buf, r->msg->len) : SC_STR_NULL;
+}
 sc_str_t sc_response_header(const sc_response_t *r, const char *name)
 {
     sc_hdr_t *h = r->msg ? sc_msg_find_header(r->msg, sc_str_cstr(name)) : NULL;
     return h ? h->value : SC_STR_NULL;
+}
+
+/* The module sees what left (sc_request_opts_t.on_request). */
+static void sent(uac_t *u)
+{
+    if (u->on_request)
+        u->on_request(sc_msg_serialize(sc_txn_request(u->txn)), u->arg);
 }
 
 static void uac_unlink(uac_t *u)
@@ -355,6 +367,7 @@ static bool send_next(uac_t *u)
         if (txn) {
             u->txn = txn;
             u->ntxns++;
+            sent(u);
             return true;
         }
         sc_log(SC_LOG_INFO, "sc_request: %s: target %d of %d: %s", u->out.uri, u->at, u->ntargets,
@@ -403,7 +416,8 @@ int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb c
             free(u);
             return -1;
         }
-        *u = (uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .out = u->out };
+        *u = (uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .out = u->out,
+                      .on_request = o->on_request };
         sc_list_push(&c->uacs, &u->link);
         u->resolving = sc_resolve(c->stack.resolver, &hop, false, on_resolved, u);
         if (u->resolving == NULL) {
@@ -422,7 +436,7 @@ int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb c
         sc_msg_free(m);
         return -1;
     }
-    *u = (uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg };
+    *u = (uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .on_request = o->on_request };
     u->txn = sc_txn_client_new(c->stack.txns, m, &route.flow, on_txn, u);
     if (u->txn == NULL) {
         sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_request: %s %s: cannot send", o->method,
@@ -432,5 +446,6 @@ int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb c
     }
     u->ntxns = 1;
     sc_list_push(&c->uacs, &u->link);
+    sent(u);
     return 0;
 }

@@ -46,6 +46,7 @@ struct sc_uac {
     char          *remote_tag;  /* its To tag */
     bool           confirmed;   /* a 2xx made it the call's */
     bool           subscribe;   /* a SUBSCRIBE: no ACK, no CDR */
+    bool           own_ack;     /* the module ACKs the 2xx (sc_dialog_ack) */
     sc_link_t      link;        /* on the chain's list */
     /* a host name (RFC 3263): built again for each target in turn */
     sc_out_t       out;
@@ -265,7 +266,10 @@ static void on_2xx(sc_uac_t *u, const sc_msg_t *msg)
     }
     sc_dialog_early(d, false);
     sc_dialog_confirm(d, msg);
-    sc_dialog_send_ack(d, msg->cseq.num);
+    if (u->own_ack)
+        sc_dialog_owe_ack(d, msg->cseq.num);
+    else
+        sc_dialog_send_ack(d, msg->cseq.num);
     sc_dialog_session_from(d, msg);
     sc_cdr_emit(u->chain, "cdr:start", "network", "uac", NULL, msg->status, msg, NULL);
     finish(u, d, &(sc_response_t){ .msg = msg, .status = msg->status });
@@ -546,6 +550,7 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
     *u = (sc_uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .out = u->out,
                      .on_request = o->on_request, .on_provisional = o->on_provisional,
                      .subscribe = !invite, .follow_redirects = o->follow_redirects,
+                     .own_ack = o->own_ack,
                      .own_contact = has_contact, .nuris = 1, .next_uri = 1 };
     sc_list_push(&c->calls, &u->link);
     if ((u->uris[0] = strdup(o->uri)) == NULL ||

@@ -252,6 +252,22 @@ static void sentby_of(const sc_listener_t *l, char *out, size_t cap)
     snprintf(out, cap, me->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", me->ip, me->port);
 }
 
+size_t sc_tp_set_describe(const sc_tp_set_t *set, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (cap)
+        out[0] = '\0';
+    for (int i = 0; set && i < set->nls && n < cap; i++) {
+        char hp[INET6_ADDRSTRLEN + 8];
+        sentby_of(set->ls[i], hp, sizeof(hp));
+        int w = snprintf(out + n, cap - n, "%s%s/%s", n ? "," : "", sc_tp_name(set->ls[i]->kind), hp);
+        if (w < 0 || (size_t)w >= cap - n)
+            break;
+        n += (size_t)w;
+    }
+    return n;
+}
+
 void sc_source_sentby(const sc_source_t *src, char *out, size_t cap)
 {
     const sc_listener_t *l = src->listener;

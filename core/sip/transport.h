@@ -134,6 +134,9 @@ bool sc_tp_is_local(const sc_tp_set_t *set, sc_str_t host, uint16_t port);
 /* Our host:port as the peer of src reaches us (Contact, Via): the
  * listener it arrived on. */
 void sc_source_sentby(const sc_source_t *src, char *out, size_t cap);
+/* Every listener as "kind/host:port", comma-separated (drachtio's
+ * hostports): the length written. */
+size_t sc_tp_set_describe(const sc_tp_set_t *set, char *out, size_t cap);
 
 /* The size above which §18.1.1 moves a UDP request to TCP. */
 #define SC_UDP_MTU_LIMIT 1300

@@ -462,12 +462,12 @@ sc_txn_t *sc_txn_find_cancelled(sc_txn_layer_t *l, const sc_msg_t *cancel)
     return t && t->kind == SC_TXN_IST ? t : NULL;
 }
 
-bool sc_txn_cancel(sc_txn_t *t)
+bool sc_txn_cancel(sc_txn_t *t, const sc_msg_t *cancel)
 {
     if (t->kind != SC_TXN_IST || t->state != SC_TS_PROCEEDING || t->cb == NULL)
         return false;
     sc_txn_ref(t);
-    notify(t, SC_TXN_EV_CANCELLED, NULL);
+    notify(t, SC_TXN_EV_CANCELLED, cancel);
     sc_txn_unref(t);
     return true;
 }

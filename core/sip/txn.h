@@ -102,9 +102,10 @@ int     sc_txn_respond(sc_txn_t *t, const sc_msg_t *resp);
 /* §9.2: the INVITE server transaction a CANCEL is for, or NULL. */
 sc_txn_t *sc_txn_find_cancelled(sc_txn_layer_t *l, const sc_msg_t *cancel);
 /* §9.2: tells the TU of an INVITE still unanswered that it was
- * cancelled (SC_TXN_EV_CANCELLED; the TU answers 487).  false when there
- * was nothing to tell: no TU, or a final answer already sent. */
-bool      sc_txn_cancel(sc_txn_t *ist);
+ * cancelled (SC_TXN_EV_CANCELLED with the CANCEL; the TU answers 487).
+ * false when there was nothing to tell: no TU, or a final answer already
+ * sent. */
+bool      sc_txn_cancel(sc_txn_t *ist, const sc_msg_t *cancel);
 
 /* --- client side ------------------------------------------------------ */
 /* Sends req (whose top Via carries a fresh branch) along flow and runs
