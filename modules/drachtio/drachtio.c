@@ -1,0 +1,161 @@
+/*
+ * drachtio — lets unmodified drachtio-srf applications (Node.js) run on
+ * sipchain: it speaks drachtio-server's control protocol
+ * (../shared/reference/drachtio-wire-protocol.md) to applications that
+ * connect (srf.connect) or that it connects to (srf.listen), and in the
+ * chain it is middleware: a request for a method an application routed
+ * goes to one of them (round robin); with none it passes on or gets 503.
+ * Requests in a dialog an application runs go to that application (481
+ * once it has gone).  Native modules before it (digest-auth, registrar)
+ * run first, at C speed.
+ *
+ * Config:
+ *   - module: drachtio
+ *     listen: "127.0.0.1:9022"    # where applications connect ([::1]:9022 ...)
+ *     secret: cymru               # what they authenticate with (required)
+ *     no_app: reject              # no application for the method: reject (503) | next
+ *     idle_timeout: 0             # s without a frame (srf pings with enablePing): 0 = off
+ *     max_frame: 16777216         # bytes in one frame
+ *     outbound: "tcp://127.0.0.1:4000"   # connect to a listening app per request instead
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+
+#include "drachtio.h"
+
+typedef struct {
+    dr_conf_t conf;
+    dr_hub_t *hub;
+} dr_inst_t;
+
+static int drachtio_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
+                           size_t errlen)
+{
+    static const char *const keys[] = { "listen", "secret", "no_app", "idle_timeout", "max_frame",
+                                        "outbound", NULL };
+    if (sc_conf_check_keys(conf, keys, err, errlen))
+        return -1;
+    dr_inst_t *di = calloc(1, sizeof(*di));
+    if (di == NULL)
+        return -1;
+    sc_instance_set_data(inst, di);
+    dr_conf_t *c = &di->conf;
+    *c = (dr_conf_t){ .listen = "127.0.0.1:9022", .reject_no_app = true, .max_frame = 16u << 20 };
+    const sc_conf_node_t *n;
+    unsigned long v;
+    if ((n = sc_conf_get(conf, "listen")) && sc_conf_string(n, &c->listen, err, errlen))
+        return -1;
+    if ((n = sc_conf_get(conf, "secret")) == NULL)
+        return sc_conf_error(err, errlen, conf, "drachtio: \"secret\" is required");
+    if (sc_conf_string(n, &c->secret, err, errlen))
+        return -1;
+    if ((n = sc_conf_get(conf, "no_app"))) {
+        const char *s;
+        if (sc_conf_string(n, &s, err, errlen))
+            return -1;
+        if (strcmp(s, "reject") && strcmp(s, "next"))
+            return sc_conf_error(err, errlen, n, "\"no_app\" must be reject or next");
+        c->reject_no_app = strcmp(s, "reject") == 0;
+    }
+    if ((n = sc_conf_get(conf, "idle_timeout"))) {
+        if (sc_conf_uint(n, 86400, &v, err, errlen))
+            return -1;
+        c->idle_timeout_s = (unsigned)v;
+    }
+    if ((n = sc_conf_get(conf, "max_frame"))) {
+        if (sc_conf_uint(n, 1ul << 30, &v, err, errlen))
+            return -1;
+        if (v < 1024)
+            return sc_conf_error(err, errlen, n, "\"max_frame\" must be at least 1024");
+        c->max_frame = v;
+    }
+    if ((n = sc_conf_get(conf, "outbound"))) {
+        if (sc_conf_string(n, &c->outbound, err, errlen))
+            return -1;
+        if (strncmp(c->outbound, "tcp://", 6) != 0 || strchr(c->outbound + 6, ':') == NULL)
+            return sc_conf_error(err, errlen, n,
+                                 "\"outbound\" must be tcp://HOST:PORT (tls:// is not supported)");
+    }
+    return 0;
+}
+
+/* cdr:* events to the applications that routed them. */
+static void on_cdr(const char *event, const void *data, void *arg)
+{
+    dr_inst_t *di = arg;
+    const sc_cdr_t *cdr = data;
+    if (di->hub == NULL)
+        return;
+    char leader[200];
+    if (strcmp(event, "cdr:attempt") == 0)
+        snprintf(leader, sizeof(leader), "%s|%s|%s", event, cdr->source, cdr->time);
+    else
+        snprintf(leader, sizeof(leader), "%s|%s|%s|%s", event, cdr->source, cdr->time,
+                 strcmp(event, "cdr:start") == 0 ? cdr->role : cdr->reason);
+    for (dr_link_t *l = di->hub->conns.next; l != &di->hub->conns; l = l->next) {
+        dr_conn_t *c = DR_OF(l, dr_conn_t, link);
+        if (c->authed && dr_conn_routes(c, event))
+            dr_send(c, leader, cdr->msg);
+    }
+}
+
+static int drachtio_start(sc_instance_t *inst)
+{
+    dr_inst_t *di = sc_instance_data(inst);
+    char err[300];
+    di->hub = dr_hub_get(inst, &di->conf, err, sizeof(err));
+    if (di->hub == NULL) {
+        sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "%s", err);
+        return -1;
+    }
+    static const char *const events[] = { "cdr:attempt", "cdr:start", "cdr:stop" };
+    for (size_t i = 0; i < 3; i++)
+        if (sc_event_subscribe(inst, events[i], on_cdr, di) != 0)
+            return -1;
+    return 0;
+}
+
+static void drachtio_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
+{
+    dr_inst_t *di = sc_instance_data(inst);
+    dr_hub_t *h = di->hub;
+    h->inst = inst;
+    if (di->conf.outbound) {
+        dr_inbound(h, NULL, req, res, NULL);
+        return;
+    }
+    char verb[32];
+    sc_str_t m = sc_req_method(req);
+    size_t n = m.len < sizeof(verb) - 1 ? m.len : sizeof(verb) - 1;
+    for (size_t i = 0; i < n; i++)
+        verb[i] = (char)tolower((unsigned char)m.s[i]);
+    verb[n] = '\0';
+    dr_conn_t *c = dr_hub_pick(h, verb);
+    if (c)
+        dr_inbound(h, c, req, res, NULL);
+    else if (di->conf.reject_no_app)
+        sc_res_send(res, 503, "No application connected for this method");
+    else
+        sc_next(req);
+}
+
+static void drachtio_destroy(sc_instance_t *inst)
+{
+    dr_inst_t *di = sc_instance_data(inst);
+    if (di == NULL)
+        return;
+    dr_hub_put(di->hub, inst);
+    free(di);
+}
+
+const sc_module_t sc_module = {
+    SC_MODULE_HEADER,
+    .name = "drachtio",
+    .version = "1.0",
+    .create = drachtio_create,
+    .start = drachtio_start,
+    .handle = drachtio_handle,
+    .destroy = drachtio_destroy,
+};
