@@ -10,13 +10,28 @@ TEST="check clang libclang-rt-14-dev sip-tester perl valgrind openssl systemd ka
 
 want="$BUILD"
 [ "${1:-}" = "--build-only" ] || want="$want $TEST"
+# drachtio-srf for t/drachtio.t: Node.js and npm (Debian's, unless the
+# machine has them already from elsewhere)
+[ "${1:-}" = "--build-only" ] || { command -v node >/dev/null && command -v npm >/dev/null; } ||
+    want="$want nodejs npm"
+
+# The pinned drachtio-srf (t/drachtio/package-lock.json) from the npm registry.
+srf() {
+    [ "${1:-}" = "--build-only" ] && return 0
+    dir="$(dirname "$0")/../t/drachtio"
+    [ -d "$dir/node_modules/drachtio-srf" ] && return 0
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
 
 missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
         || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    srf "${1:-}"
+    exit 0
+fi
 
 if [ "$(id -u)" != 0 ]; then
     echo "install-deps: need root to install:$missing" >&2
@@ -25,3 +40,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing
+srf "${1:-}"

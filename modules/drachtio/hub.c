@@ -165,6 +165,13 @@ static void conn_close(dr_conn_t *c, const char *why)
     conn_free(c);
 }
 
+/* The last frame written, then closed (a refused authenticate). */
+static void on_drained(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_close(arg, "wrong secret");
+}
+
 static void idle_arm(dr_conn_t *c)
 {
     if (c->idle) {
@@ -194,8 +201,8 @@ static void command(dr_conn_t *c, char *payload, size_t len)
         const dr_conf_t *cf = &c->hub->conf;
         if (n < 3 || strcmp(tok[2], cf->secret) != 0) {
             dr_reply(c, id, "NO|incorrect secret", (sc_str_t){ 0 });
-            bufferevent_flush(c->bev, EV_WRITE, BEV_FINISHED);
-            conn_close(c, "wrong secret");
+            bufferevent_disable(c->bev, EV_READ);
+            bufferevent_setcb(c->bev, NULL, on_drained, NULL, c);
             return;
         }
         c->authed = true;

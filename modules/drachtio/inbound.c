@@ -105,10 +105,7 @@ void dr_inbound(dr_hub_t *h, dr_conn_t *c, sc_req_t *req, sc_res_t *res, const c
     dr_uuid(t->e.id);
     dr_id_add(h, &t->e);
     dr_list_add(&h->txns, &t->link);
-    sc_str_t m = sc_req_method(req);
-    bool invite = m.len == 6 && memcmp(m.s, "INVITE", 6) == 0;
-    if (invite && dialog_id == NULL)
-        sc_res_send(res, 100, NULL);        /* at once, as drachtio-server does */
+    /* (an INVITE had its 100 Trying from the transaction layer) */
     sc_res_on_sent(res, on_sent, t);
     sc_req_on_cancel(req, on_cancel, t);
     if (c == NULL) {                        /* outbound mode: connect to the app first */

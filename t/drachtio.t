@@ -1,0 +1,232 @@
+# The drachtio module end to end with the real drachtio-srf (pinned in
+# t/drachtio/package.json, installed by scripts/install-deps.sh) and sipp
+# or raw sockets as the SIP peers: the control protocol itself (framing
+# across and within TCP segments, a frame far over drachtio-server's
+# 99 999 bytes, authenticate, ping, a wrong secret), config errors, 503
+# with no application, a srf UAS app answering sipp's call and seeing
+# the CDR events, a rejection with the app's header, MESSAGE, CANCEL
+# reaching the app, the app hanging up, a srf UAC app calling a sipp UAS
+# that challenges it, 481 for a dialog whose app has gone, and an app
+# that reconnects.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Time::HiRes qw(time sleep);
+use POSIX qw(WNOHANG);
+use IO::Socket::INET;
+use Socket qw(pack_sockaddr_in inet_aton);
+use SipTest;
+
+my $node = (grep { -x } map { "$_/node" } split /:/, $ENV{PATH})[0];
+BAIL_OUT('node not found: run scripts/install-deps.sh') unless $node;
+BAIL_OUT('drachtio-srf not installed: run scripts/install-deps.sh')
+    unless -d 't/drachtio/node_modules/drachtio-srf';
+my $mods = module_dir();
+my $dir = tmpdir();
+my $scen = "$ENV{PWD}/t/sipp";
+my $port = free_port();
+my $ctl = free_port();
+
+# --- config errors ------------------------------------------------------------
+for my $bad ([ "    listen: \"127.0.0.1:$ctl\"\n", qr/:\d+:\d+: drachtio: "secret" is required/ ],
+             [ "    secret: x\n    no_app: maybe\n", qr/:\d+:\d+: "no_app" must be reject or next/ ],
+             [ "    secret: x\n    outbound: \"tls://127.0.0.1:1\"\n", qr/:\d+:\d+: "outbound" must be tcp:/ ]) {
+    my $f = write_file("bad-$ctl.yaml", "server:\n  listen: [ \"udp:127.0.0.1:$ctl\" ]\nmodules_path: $mods\nchain:\n  - module: drachtio\n$bad->[0]");
+    my $out = `${\ sipchain()} -t -c $f 2>&1`;
+    like($out, $bad->[1], "config refused: $bad->[1]");
+}
+
+my ($pid, undef, $log) = start_server(port => $port, yaml => <<Y);
+server:
+  listen: [ "udp:127.0.0.1:$port", "tcp:127.0.0.1:$port" ]
+  log: { level: info }
+  timers: { t1: 100, t2: 400, t4: 500 }
+modules_path: $mods
+chain:
+  - module: drachtio
+    listen: "127.0.0.1:$ctl"
+    secret: cymru
+Y
+my $to = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
+
+# --- the protocol by hand ------------------------------------------------------
+sub frame { my ($p) = @_; return length($p) . "#$p" }
+my %rbuf;     # what each socket read past the frame returned
+sub read_frame {
+    my ($s, $secs) = @_;
+    my $buf = \$rbuf{fileno($s)};
+    $$buf //= '';
+    my $end = time + ($secs // 3);
+    while (time < $end) {
+        if ($$buf =~ /^(\d+)#/ && length($$buf) >= length($1) + 1 + $1) {
+            my $f = substr($$buf, length($1) + 1, $1);
+            substr($$buf, 0, length($1) + 1 + $1) = '';
+            return $f;
+        }
+        my $r = '';
+        vec(my $rin = '', fileno($s), 1) = 1;
+        select(my $rout = $rin, undef, undef, 0.1) or next;
+        sysread($s, $r, 65536) or return undef;
+        $$buf .= $r;
+    }
+    return undef;
+}
+my $raw = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ctl", Proto => 'tcp') or die "connect: $!";
+# one frame in two segments
+my $auth = frame('m1|authenticate|cymru|');
+syswrite($raw, substr($auth, 0, 5)); sleep 0.1; syswrite($raw, substr($auth, 5));
+my $r = read_frame($raw);
+like($r, qr/^[0-9a-f-]{36}\|response\|m1\|OK\|udp\/127\.0\.0\.1:$port,tcp\/127\.0\.0\.1:$port\|v\d+\.\d+\.\d+[^|]*\|udp\//,
+     'authenticate: OK, our SIP hostports, a version srf parses');
+# two frames in one segment, the second far beyond 99 999 bytes
+$raw->print(frame('m2|ping') . frame('m3|ping|' . ('x' x 200_000)));
+like(read_frame($raw), qr/\|response\|m2\|OK\|pong$/, 'ping -> pong');
+like(read_frame($raw), qr/\|response\|m3\|OK\|pong$/, 'a 200 000-byte frame is read whole');
+syswrite($raw, frame('m4|route|message'));
+like(read_frame($raw), qr/\|response\|m4\|OK$/, 'route -> OK');
+# a MESSAGE from the network reaches this raw app with every token
+my ($u, $up) = udp_peer();
+$u->send("MESSAGE sip:app\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-m1;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=1\r\nTo: <sip:app\@x>\r\nCall-ID: msg-1\r\nCSeq: 1 MESSAGE\r\n"
+       . "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi", 0, $to);
+$r = read_frame($raw);
+my ($lead, $sip) = split /\r\n/, $r // '', 2;
+my @t = split /\|/, $lead // '', -1;
+is_deeply([ @t[1,2,4,5,6], $t[9], @t[10,11] ], [ 'sip', 'network', 'udp', '127.0.0.1', $up, '', '127.0.0.1', $port ],
+          'sip frame: source, protocol, address, port, no dialog, received on');
+like($t[7] // '', qr/^\d\d:\d\d:\d\d\.\d{6}$/, 'time as HH:MM:SS.uuuuuu');
+is($t[3], length($sip // ''), 'bytes = the message as received');
+like($sip // '', qr/^MESSAGE sip:app.*\r\n\r\nhi$/s, 'the request whole');
+my $txn = $t[8];
+syswrite($raw, frame("m5|sip|$txn|\r\nSIP/2.0 202 Accepted\r\nX-Raw: yes\r\nContent-Length: 0\r\n\r\n"));
+$r = read_frame($raw);
+like($r, qr/\|response\|m5\|OK\|application\|\d+\|udp\|127\.0\.0\.1\|$port\|[\d:.]+\|\Q$txn\E\|\|\|Msg sent:\|\r\nSIP\/2\.0 202 Accepted\r\n/,
+     'the answer: OK with the response as sent');
+my $resp = recv_msg($u, 2);
+is(sip_status($resp), 202, 'the app\'s 202 reached the network');
+is(sip_header($resp, 'X-Raw'), 'yes', '... with its header');
+syswrite($raw, frame("m6|sip|$txn|\r\nSIP/2.0 200 OK\r\n\r\n"));
+like(read_frame($raw), qr/\|response\|m6\|NOK\|/, 'a second final answer: NOK');
+delete $rbuf{fileno($raw)}; close $raw;
+my $bad = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ctl", Proto => 'tcp') or die;
+syswrite($bad, frame('b1|authenticate|wrong|'));
+like(read_frame($bad), qr/\|response\|b1\|NO\|incorrect secret/, 'a wrong secret: NO');
+ok(!defined(read_frame($bad, 1)), '... and the connection closed');
+
+# --- no application ------------------------------------------------------------
+sleep 0.2;
+$u->send("MESSAGE sip:app\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-m2;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=1\r\nTo: <sip:app\@x>\r\nCall-ID: msg-2\r\nCSeq: 1 MESSAGE\r\n"
+       . "Content-Length: 0\r\n\r\n", 0, $to);
+$resp = recv_msg($u, 2);
+is(sip_status($resp), 503, 'no application for MESSAGE: 503');
+
+# --- srf applications ------------------------------------------------------------
+sub app_start {
+    my ($name, @args) = @_;
+    my $out = "$dir/app-$name.log";
+    unlink $out;
+    my $p = fork() // die;
+    if ($p == 0) {
+        open STDOUT, '>', $out or die; open STDERR, '>&', \*STDOUT or die;
+        chdir 't/drachtio' or die;
+        exec('timeout', '60', $node, 'app.js', @args) or exit 127;
+    }
+    app_wait($name, qr/^CONNECTED/m, 10) or diag("app $name did not connect");
+    return $p;
+}
+sub app_log { local (@ARGV, $/) = "$dir/app-$_[0].log"; return scalar(<>) // '' }
+sub app_wait {
+    my ($name, $re, $secs) = @_;
+    my $end = time + ($secs // 5);
+    while (time < $end) { my $t = app_log($name); return $t if $t =~ $re; sleep 0.05 }
+    return undef;
+}
+sub app_stop { my ($p) = @_; kill 'TERM', $p; waitpid($p, 0) }
+
+my $uas = app_start('uas', 'uas', "127.0.0.1:$ctl", 'cdr');
+like(app_log('uas'), qr/hostport=udp\/127\.0\.0\.1:$port,tcp/, 'srf connected and got our hostports');
+
+my $s = sipp_start('call', "-sf $scen/proxy_uac.xml -s callee 127.0.0.1:$port -m 3 -r 10 -p 0 -i 127.0.0.1");
+is(sipp_done($s), 0, 'srf UAS: 3 sipp calls answered and ended');
+my $al = app_wait('uas', qr/(DESTROY uas.*){3}/s, 5) // app_log('uas');
+is(() = $al =~ /^UAS-DIALOG id=\S+;from-tag=\S+$/mg, 3, 'three dialogs with drachtio ids');
+is(() = $al =~ /^DESTROY uas/mg, 3, '... each destroyed by the caller\'s BYE');
+is(() = $al =~ /^CDR attempt source=network/mg, 3, 'cdr:attempt for each');
+is(() = $al =~ /^CDR start source=application info=uas/mg, 3, 'cdr:start (uas)');
+is(() = $al =~ /^CDR stop source=network info=normal-release/mg, 3, 'cdr:stop (normal-release)');
+
+# a rejection with the app's header; 100 Trying first
+$u->send("INVITE sip:busy\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-i1;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=1\r\nTo: <sip:busy\@x>\r\nCall-ID: inv-1\r\nCSeq: 1 INVITE\r\n"
+       . "Contact: <sip:a\@127.0.0.1:$up>\r\nContent-Length: 0\r\n\r\n", 0, $to);
+is(sip_status(recv_msg($u, 2)), 100, '100 Trying at once');
+$resp = recv_msg($u, 3);
+is(sip_status($resp), 486, 'the app rejected it: 486') or diag($resp // 'nothing');
+is(sip_header($resp, 'X-Why'), 'test', '... with its header');
+$u->send("ACK sip:busy\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-i1;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=1\r\nTo: <sip:busy\@x>;tag=" . (sip_header($resp, 'To') =~ /tag=(\S+)/)[0]
+       . "\r\nCall-ID: inv-1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", 0, $to);
+
+# CANCEL while the app rings
+$u->send("INVITE sip:slow\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-i2;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=2\r\nTo: <sip:slow\@x>\r\nCall-ID: inv-2\r\nCSeq: 1 INVITE\r\n"
+       . "Contact: <sip:a\@127.0.0.1:$up>\r\nContent-Length: 0\r\n\r\n", 0, $to);
+is(sip_status(recv_msg($u, 2)), 100, 'slow: 100');
+is(sip_status(recv_msg($u, 3)), 180, 'the app\'s 180');
+$u->send("CANCEL sip:slow\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-i2;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=2\r\nTo: <sip:slow\@x>\r\nCall-ID: inv-2\r\nCSeq: 1 CANCEL\r\n"
+       . "Content-Length: 0\r\n\r\n", 0, $to);
+my %got;
+for (1 .. 2) { my $m = recv_msg($u, 2) // last; $got{sip_header($m, 'CSeq')} = sip_status($m) }
+is_deeply(\%got, { '1 CANCEL' => 200, '1 INVITE' => 487 }, 'CANCEL: 200, and 487 for the INVITE');
+$u->send("ACK sip:slow\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-i2;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=2\r\nTo: <sip:slow\@x>;tag=x\r\nCall-ID: inv-2\r\nCSeq: 1 ACK\r\n"
+       . "Content-Length: 0\r\n\r\n", 0, $to);
+ok(app_wait('uas', qr/^CANCELLED inv-2$/m), 'srf emitted cancel on the request');
+
+# MESSAGE answered by the app
+$u->send("MESSAGE sip:app\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-m3;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=1\r\nTo: <sip:app\@x>\r\nCall-ID: msg-3\r\nCSeq: 1 MESSAGE\r\n"
+       . "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello", 0, $to);
+$resp = recv_msg($u, 3);
+is(sip_status($resp) . ' ' . sip_header($resp, 'X-Reply'), '200 yes', 'srf answered MESSAGE');
+ok(app_wait('uas', qr/^MESSAGE hello$/m), '... having read its body');
+
+# the app goes: a request in its dialog gets 481; it comes back and works again
+$u->send("INVITE sip:callee\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-i3;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=3\r\nTo: <sip:callee\@x>\r\nCall-ID: inv-3\r\nCSeq: 1 INVITE\r\n"
+       . "Contact: <sip:a\@127.0.0.1:$up>\r\nContent-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n", 0, $to);
+recv_msg($u, 2);
+$resp = recv_msg($u, 3);
+is(sip_status($resp), 200, 'a call to the app: 200');
+my ($ttag) = sip_header($resp, 'To') =~ /tag=([^;\s]+)/;
+my $inv3 = "Via: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-X;rport\r\nMax-Forwards: 70\r\nFrom: <sip:a\@x>;tag=3\r\n"
+         . "To: <sip:callee\@x>;tag=$ttag\r\nCall-ID: inv-3\r\n";
+(my $ack = $inv3) =~ s/-X/-i3ack/;
+$u->send("ACK sip:callee\@127.0.0.1:$port SIP/2.0\r\n${ack}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", 0, $to);
+app_stop($uas);
+sleep 0.3;
+(my $info = $inv3) =~ s/-X/-i3info/;
+$u->send("INFO sip:callee\@127.0.0.1:$port SIP/2.0\r\n${info}CSeq: 2 INFO\r\nContent-Length: 0\r\n\r\n", 0, $to);
+$resp = recv_msg($u, 2);
+is(sip_status($resp), 481, 'its app gone: 481 for a request in the dialog') or diag($resp // 'nothing');
+$uas = app_start('uas2', 'uas', "127.0.0.1:$ctl");
+$s = sipp_start('call2', "-sf $scen/proxy_uac.xml -s callee 127.0.0.1:$port -m 1 -p 0 -i 127.0.0.1");
+is(sipp_done($s), 0, 'the app reconnected: calls work again');
+app_stop($uas);
+
+# --- a srf UAC calling a sipp UAS that challenges it ---------------------------------
+my $bport = free_port();
+$s = sipp_start('uasauth', "-sf $scen/uas_auth.xml -p $bport -i 127.0.0.1 -m 1");
+sleep 0.3;
+my $uac = app_start('uac', 'uac', "127.0.0.1:$ctl", "sip:bob\@127.0.0.1:$bport", 'alice', 'secret');
+ok(app_wait('uac', qr/^UAC-BYE-DONE/m, 10), 'srf UAC: challenged, retried with credentials, answered, hung up')
+    or diag(app_log('uac'));
+is(sipp_done($s), 0, '... and the sipp callee saw the whole call');
+app_stop($uac);
+
+stop_server($pid);
+unlike(do { local (@ARGV, $/) = $log; <> }, qr/\[error\]|ERROR|sanitizer/i, 'no error in the log');
+done_testing();
