@@ -57,7 +57,7 @@ typedef struct {
 struct dr_conn {
     dr_hub_t           *hub;
     struct bufferevent *bev;
-    char                peer[64];
+    char                peer[80];
     bool                authed;
     bool                outbound;   /* we connected to it (srf.listen) */
     char                tags[256];
