@@ -206,13 +206,27 @@ void dr_dlg_forget(dr_dlg_t *g) { dlg_free(g); }
 
 /* --- what applications answer ------------------------------------------------- */
 
-static void reply_sent(dr_conn_t *c, const char *msgid, dr_txn_t *t, const char *dialog_id)
+/* Where the answer leaves from, read before answering (a final answer
+ * frees the request). */
+typedef struct {
+    char        host[64];
+    unsigned    port;
+    const char *proto;
+} dr_from_t;
+
+static void from_of(sc_req_t *req, dr_from_t *f)
 {
-    char meta[200], local[80], host[64], *rest;
-    unsigned port;
-    sc_req_local(t->req, local, sizeof(local));
-    split_hostport(local, host, sizeof(host), &port);
-    dr_meta(meta, sizeof(meta), "application", t->sent_len, sc_req_transport(t->req), host, port);
+    char local[80];
+    sc_req_local(req, local, sizeof(local));
+    split_hostport(local, f->host, sizeof(f->host), &f->port);
+    f->proto = sc_req_transport(req);
+}
+
+static void reply_sent(dr_conn_t *c, const char *msgid, dr_txn_t *t, const dr_from_t *f,
+                       const char *dialog_id)
+{
+    char meta[200], *rest;
+    dr_meta(meta, sizeof(meta), "application", t->sent_len, f->proto, f->host, f->port);
     size_t n = strlen(meta) + strlen(t->e.id) + strlen(dialog_id) + 40;
     if ((rest = malloc(n)) == NULL)
         return;
@@ -246,6 +260,8 @@ void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, sc_str_t sip)
     }
     bool final = m.status >= 200;
     int rc = -1;
+    dr_from_t from;
+    from_of(t->req, &from);
     sc_dialog_t *d = NULL;
     if (m.status < 300 && final && !t->in_dialog && makes_dialog(sc_req_method(t->req))) {
         char *sdp = malloc(m.body.len + 1);
@@ -279,7 +295,7 @@ void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, sc_str_t sip)
         return;
     }
     dr_dlg_t *g = d ? dr_dlg_new(t->hub, t->conn ? t->conn : c, d) : NULL;
-    reply_sent(c, msgid, t, g ? g->e.id : "");
+    reply_sent(c, msgid, t, &from, g ? g->e.id : "");
     if (final)
         txn_free(t);
 }
