@@ -791,10 +791,8 @@ int sc_dialog_modify(sc_dialog_t *d, const char *sdp, sc_response_cb cb, void *a
     return rc;
 }
 
-int sc_dialog_request(sc_dialog_t *d, const sc_request_opts_t *o, sc_response_cb cb, void *arg)
+static int dialog_request(sc_dialog_t *d, const sc_request_opts_t *o, sc_response_cb cb, void *arg)
 {
-    if (d == NULL || !d->live || o == NULL || o->method == NULL)
-        return -1;
     sc_method_t method = sc_method_from_str(sc_str_cstr(o->method));
     switch (method) {
     case SC_METHOD_INVITE:
@@ -809,6 +807,20 @@ int sc_dialog_request(sc_dialog_t *d, const sc_request_opts_t *o, sc_response_cb
     }
     sc_msg_t *m = in_dialog(d, method, sc_str_cstr(o->method), o->headers, o->content_type, o->body);
     return m ? sc_dialog_send(d, m, cb, arg) : -1;
+}
+
+int sc_dialog_request(sc_dialog_t *d, const sc_request_opts_t *o, sc_response_cb cb, void *arg)
+{
+    if (d == NULL || !d->live || o == NULL || o->method == NULL)
+        return -1;
+    dreq_t *before = last_sent(d);
+    d->refs++;                          /* a BYE ends it: the struct stays for this */
+    int rc = dialog_request(d, o, cb, arg);
+    dreq_t *r = last_sent(d);
+    if (rc == 0 && o->on_request && r && r != before)   /* (one waiting for DNS: later, unseen) */
+        o->on_request(sc_msg_serialize(sc_txn_request(r->txn)), arg);
+    unref(d);
+    return rc;
 }
 
 /* --- the UAS core: our 2xx until its ACK ------------------------------------ */
