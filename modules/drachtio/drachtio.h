@@ -151,7 +151,7 @@ void       dr_meta(char *out, size_t cap, const char *source, size_t bytes, cons
 void dr_inbound(dr_hub_t *h, dr_conn_t *c, sc_req_t *req, sc_res_t *res, const char *dialog_id);
 void dr_inbound_deliver(dr_txn_t *t);       /* outbound mode, after authenticate */
 /* App commands: sip|<txn>| with a response; proxy|<txn>|... */
-void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, sc_str_t sip);
+void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, const dr_msg_t *m);
 void dr_app_proxy(dr_conn_t *c, const char *msgid, char **tok, int n, sc_str_t sip);
 /* The application c went away: its requests answered 503, its dialogs
  * orphaned (481 from now on). */
@@ -160,8 +160,9 @@ void dr_inbound_conn_gone(dr_hub_t *h, dr_conn_t *c);
 dr_dlg_t *dr_dlg_new(dr_hub_t *h, dr_conn_t *c, sc_dialog_t *d);
 
 /* --- outbound.c --- */
-/* sip|<txn>|<dialog>[|<route>] with a request. */
-void dr_app_request(dr_conn_t *c, const char *msgid, char **tok, int n, sc_str_t sip);
+/* sip|<txn>|<dialog>[|<route>] with a request (sip as sent, m parsed). */
+void dr_app_request(dr_conn_t *c, const char *msgid, char **tok, int n, sc_str_t sip,
+                    const dr_msg_t *m);
 void dr_outbound_conn_gone(dr_hub_t *h, dr_conn_t *c);
 
 /* A SIP message as text: the local hostport of the hub's first

@@ -253,9 +253,9 @@ static void command(dr_conn_t *c, char *payload, size_t len)
                 dr_reply(c, id, "NOK|unknown transaction id (answered or timed out)", (sc_str_t){ 0 });
                 return;
             }
-            dr_app_response(c, id, DR_OF(e, dr_txn_t, e), sip);
+            dr_app_response(c, id, DR_OF(e, dr_txn_t, e), &m);
         } else {
-            dr_app_request(c, id, tok, n, sip);
+            dr_app_request(c, id, tok, n, sip, &m);
         }
     } else if (strcmp(verb, "proxy") == 0) {
         dr_app_proxy(c, id, tok, n, sip);

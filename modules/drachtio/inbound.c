@@ -241,34 +241,31 @@ static bool makes_dialog(sc_str_t method)
            (method.len == 9 && memcmp(method.s, "SUBSCRIBE", 9) == 0);
 }
 
-void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, sc_str_t sip)
+void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, const dr_msg_t *m)
 {
-    dr_msg_t m;
-    const char *why;
     char ctbuf[200], local[80];
-    dr_msg_parse(sip, &m, &why);            /* parsed by the caller already */
     static const char *const skip[] = { "from", "to", "call-id", "cseq", NULL };
     dr_local(t->hub, local, sizeof(local));
-    char **lines = dr_msg_lines(&m, skip, local);
-    const char *ctype = dr_msg_ctype(&m, ctbuf, sizeof(ctbuf));
+    char **lines = dr_msg_lines(m, skip, local);
+    const char *ctype = dr_msg_ctype(m, ctbuf, sizeof(ctbuf));
     char reason[128];
-    snprintf(reason, sizeof(reason), "%.*s", (int)m.reason.len, m.reason.s);
-    if (lines == NULL || (m.body.len && ctype == NULL)) {
+    snprintf(reason, sizeof(reason), "%.*s", (int)m->reason.len, m->reason.s);
+    if (lines == NULL || (m->body.len && ctype == NULL)) {
         dr_lines_free(lines);
         dr_reply(c, msgid, lines ? "NOK|missing content-type" : "NOK|out of memory", (sc_str_t){ 0 });
         return;
     }
-    bool final = m.status >= 200;
+    bool final = m->status >= 200;
     int rc = -1;
     dr_from_t from;
     from_of(t->req, &from);
     sc_dialog_t *d = NULL;
-    if (m.status < 300 && final && !t->in_dialog && makes_dialog(sc_req_method(t->req))) {
-        char *sdp = malloc(m.body.len + 1);
+    if (m->status < 300 && final && !t->in_dialog && makes_dialog(sc_req_method(t->req))) {
+        char *sdp = malloc(m->body.len + 1);
         if (sdp) {
-            memcpy(sdp, m.body.s, m.body.len);
-            sdp[m.body.len] = '\0';
-            sc_uas_opts_t o = { .local_sdp = m.body.len ? sdp : NULL, .content_type = ctype,
+            memcpy(sdp, m->body.s, m->body.len);
+            sdp[m->body.len] = '\0';
+            sc_uas_opts_t o = { .local_sdp = m->body.len ? sdp : NULL, .content_type = ctype,
                                 .headers = (const char *const *)lines };
             d = sc_uas_create(t->req, t->res, &o);
             rc = d ? 0 : -1;
@@ -281,10 +278,10 @@ void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, sc_str_t sip)
             *colon = '\0';
             rc = sc_res_add_header(t->res, *l, colon + 2);
         }
-        if (rc == 0 && m.body.len)
-            rc = sc_res_set_body(t->res, ctype, m.body);
+        if (rc == 0 && m->body.len)
+            rc = sc_res_set_body(t->res, ctype, m->body);
         if (rc == 0)
-            rc = sc_res_send(t->res, m.status, reason[0] ? reason : NULL);
+            rc = sc_res_send(t->res, m->status, reason[0] ? reason : NULL);
     }
     dr_lines_free(lines);
     if (rc != 0) {
@@ -377,7 +374,6 @@ void dr_inbound_conn_gone(dr_hub_t *h, dr_conn_t *c)
         if (t->proxy_msgid[0])
             continue;                       /* the proxy goes on without it */
         sc_res_send(t->res, 503, "The application handling this request has gone");
-        next = l->next;                     /* (answers may free others? no: only t) */
         txn_free(t);
     }
     for (dr_link_t *l = h->dlgs.next; l != &h->dlgs; l = l->next) {

@@ -239,14 +239,12 @@ static void nok(dr_conn_t *c, const char *msgid, const char *why)
     dr_reply(c, msgid, rest, (sc_str_t){ 0 });
 }
 
-void dr_app_request(dr_conn_t *c, const char *msgid, char **tok, int n, sc_str_t sip)
+void dr_app_request(dr_conn_t *c, const char *msgid, char **tok, int n, sc_str_t sip,
+                    const dr_msg_t *m)
 {
     dr_hub_t *h = c->hub;
-    dr_msg_t m;
-    const char *why;
-    dr_msg_parse(sip, &m, &why);            /* parsed by the caller already */
     char method[32], ctbuf[200], local[80];
-    snprintf(method, sizeof(method), "%.*s", (int)m.method.len, m.method.s);
+    snprintf(method, sizeof(method), "%.*s", (int)m->method.len, m->method.s);
     const char *txn_id = tok[2], *dialog_id = n > 3 ? tok[3] : "";
     const char *route = n > 4 && tok[4][0] ? tok[4] : NULL;
     if (h->inst == NULL) {
@@ -274,10 +272,10 @@ void dr_app_request(dr_conn_t *c, const char *msgid, char **tok, int n, sc_str_t
     dr_local(h, local, sizeof(local));
     static const char *const none[] = { NULL };
     static const char *const in_dlg[] = { "from", "to", "call-id", "cseq", "max-forwards", NULL };
-    char **lines = dr_msg_lines(&m, dialog_id[0] ? in_dlg : none, local);
-    const char *ctype = dr_msg_ctype(&m, ctbuf, sizeof(ctbuf));
-    char *body = cstr(m.body), *uri = cstr(m.uri);
-    if (lines == NULL || body == NULL || uri == NULL || (m.body.len && ctype == NULL)) {
+    char **lines = dr_msg_lines(m, dialog_id[0] ? in_dlg : none, local);
+    const char *ctype = dr_msg_ctype(m, ctbuf, sizeof(ctbuf));
+    char *body = cstr(m->body), *uri = cstr(m->uri);
+    if (lines == NULL || body == NULL || uri == NULL || (m->body.len && ctype == NULL)) {
         nok(c, msgid, lines && body && uri ? "missing content-type" : "out of memory");
         goto out;
     }
@@ -289,7 +287,7 @@ void dr_app_request(dr_conn_t *c, const char *msgid, char **tok, int n, sc_str_t
             goto out;
         }
         sc_request_opts_t o = { .method = method, .headers = (const char *const *)lines,
-                                .content_type = ctype, .body = m.body, .on_request = on_request };
+                                .content_type = ctype, .body = m->body, .on_request = on_request };
         dr_call_t *k = call_new(c, msgid);
         if (k == NULL) {
             nok(c, msgid, "out of memory");
@@ -326,14 +324,14 @@ void dr_app_request(dr_conn_t *c, const char *msgid, char **tok, int n, sc_str_t
     int rc;
     if (strcmp(method, "INVITE") == 0 || strcmp(method, "SUBSCRIBE") == 0) {
         sc_uac_opts_t o = { .uri = uri, .headers = (const char *const *)lines,
-                            .local_sdp = m.body.len ? body : NULL, .content_type = ctype,
+                            .local_sdp = m->body.len ? body : NULL, .content_type = ctype,
                             .proxy = route, .on_request = on_request,
                             .on_provisional = on_provisional, .method = method, .own_ack = true };
         k->uac = sc_uac_create(h->inst, &o, on_call, k);
         rc = k->uac ? 0 : -1;
     } else {
         sc_request_opts_t o = { .method = method, .uri = uri, .headers = (const char *const *)lines,
-                                .content_type = ctype, .body = m.body, .on_request = on_request };
+                                .content_type = ctype, .body = m->body, .on_request = on_request };
         rc = sc_request(h->inst, &o, on_response, k);
     }
     if (rc != 0) {
