@@ -148,6 +148,9 @@ uint16_t    sc_req_source_port(const sc_req_t *req);
 /* The URI of the To / From header (without <> and params), empty if none. */
 sc_str_t sc_req_to_uri(const sc_req_t *req);
 sc_str_t sc_req_from_uri(const sc_req_t *req);
+/* The To tag, empty outside a dialog (RFC 3261 §12.2: a request in a
+ * dialog carries one). */
+sc_str_t sc_req_to_tag(const sc_req_t *req);
 /* The i-th line (from 0) of a header, in order; empty past the last. */
 sc_str_t sc_req_header_at(const sc_req_t *req, const char *name, int i);
 /* The request exactly as it arrived, start line to body. */
@@ -282,7 +285,8 @@ typedef struct {
                                                up to 8 redirects); else it is relayed */
     /* per-attempt results: called as each target ends, with the URI tried
      * and its final answer (408 for no answer in time, 503 for a transport
-     * error, 487 once cancelled); arg is attempt_arg */
+     * error, 487 once cancelled); arg is attempt_arg.  Not called after
+     * the request has its final answer (sc_res_on_sent sees it). */
     void (*on_attempt)(const char *target, const sc_response_t *r, void *arg);
     void              *attempt_arg;
     /* targets with a next hop of their own, e.g. the location service's
@@ -297,6 +301,11 @@ typedef struct {
     const char *const   *remove_headers; /* names taken off what goes out */
 } sc_proxy_opts_t;
 int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o);
+/* Whether req's next hop is this server: the Route after one naming us,
+ * or with none the Request-URI (§16.4).  A request in a dialog nobody
+ * here runs, whose next hop is elsewhere, belongs to a dialog a proxy
+ * record-routed: sc_proxy_request without targets follows it. */
+bool sc_req_next_hop_is_us(const sc_req_t *req);
 
 /* --- requests of our own, outside a dialog (drachtio-srf's request) ---
  * The core builds the request (Via with a fresh branch, Max-Forwards,

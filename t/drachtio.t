@@ -133,10 +133,10 @@ sub app_start {
         chdir 't/drachtio' or die;
         exec('timeout', '60', $node, 'app.js', @args) or exit 127;
     }
-    app_wait($name, qr/^CONNECTED/m, 10) or diag("app $name did not connect");
+    app_wait($name, qr/^(CONNECTED|LISTENING)/m, 10) or diag("app $name did not start: " . app_log($name));
     return $p;
 }
-sub app_log { local (@ARGV, $/) = "$dir/app-$_[0].log"; return scalar(<>) // '' }
+sub app_log { my $f = "$dir/app-$_[0].log"; return '' unless -e $f; local (@ARGV, $/) = $f; return scalar(<>) // '' }
 sub app_wait {
     my ($name, $re, $secs) = @_;
     my $end = time + ($secs // 5);
@@ -148,7 +148,7 @@ sub app_stop { my ($p) = @_; kill 'TERM', $p; waitpid($p, 0) }
 my $uas = app_start('uas', 'uas', "127.0.0.1:$ctl", 'cdr');
 like(app_log('uas'), qr/hostport=udp\/127\.0\.0\.1:$port,tcp/, 'srf connected and got our hostports');
 
-my $s = sipp_start('call', "-sf $scen/proxy_uac.xml -s callee 127.0.0.1:$port -m 3 -r 10 -p 0 -i 127.0.0.1");
+my $s = sipp_start('call', "-sf $scen/proxy_uac.xml -s callee 127.0.0.1:$port -m 3 -r 10 -p " . free_port() . " -i 127.0.0.1");
 is(sipp_done($s), 0, 'srf UAS: 3 sipp calls answered and ended');
 my $al = app_wait('uas', qr/(DESTROY uas.*){3}/s, 5) // app_log('uas');
 is(() = $al =~ /^UAS-DIALOG id=\S+;from-tag=\S+$/mg, 3, 'three dialogs with drachtio ids');
@@ -213,7 +213,7 @@ $u->send("INFO sip:callee\@127.0.0.1:$port SIP/2.0\r\n${info}CSeq: 2 INFO\r\nCon
 $resp = recv_msg($u, 2);
 is(sip_status($resp), 481, 'its app gone: 481 for a request in the dialog') or diag($resp // 'nothing');
 $uas = app_start('uas2', 'uas', "127.0.0.1:$ctl");
-$s = sipp_start('call2', "-sf $scen/proxy_uac.xml -s callee 127.0.0.1:$port -m 1 -p 0 -i 127.0.0.1");
+$s = sipp_start('call2', "-sf $scen/proxy_uac.xml -s callee 127.0.0.1:$port -m 1 -p " . free_port() . " -i 127.0.0.1");
 is(sipp_done($s), 0, 'the app reconnected: calls work again');
 app_stop($uas);
 
@@ -227,6 +227,125 @@ ok(app_wait('uac', qr/^UAC-BYE-DONE/m, 10), 'srf UAC: challenged, retried with c
 is(sipp_done($s), 0, '... and the sipp callee saw the whole call');
 app_stop($uac);
 
+# --- a srf B2BUA between a raw caller and sipp callees --------------------------------
+# the first response to method within secs whose status is at least min
+sub recv_resp {
+    my ($s, $method, $min, $secs) = @_;
+    my $end = time + ($secs // 3);
+    while ((my $l = $end - time) > 0) {
+        my $m = recv_msg($s, $l) // return undef;
+        return $m if sip_status($m) ne 'none' && sip_status($m) >= $min && sip_header($m, 'CSeq') =~ / \Q$method\E$/;
+    }
+    return undef;
+}
+my $asdp = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=sendrecv\r\n";
+sub a_req {
+    my ($method, $cid, $branch, $cseq, $totag, $body) = @_;
+    $body //= '';
+    return "$method sip:bob\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-$branch;rport\r\n"
+         . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=a-$cid\r\nTo: <sip:bob\@x>" . ($totag ? ";tag=$totag" : '')
+         . "\r\nCall-ID: $cid\r\nCSeq: $cseq $method\r\nContact: <sip:a\@127.0.0.1:$up>\r\n"
+         . ($body ne '' ? "Content-Type: application/sdp\r\n" : '') . "Content-Length: " . length($body) . "\r\n\r\n$body";
+}
+$s = sipp_start('b2breinv', "-sf $scen/uas_reinvite.xml -p $bport -i 127.0.0.1 -m 1");
+sleep 0.3;
+my $b2b = app_start('b2b', 'b2bua', "127.0.0.1:$ctl", "sip:bob\@127.0.0.1:$bport");
+$u->send(a_req('INVITE', 'b2b-1', 'b1', 1, undef, $asdp), 0, $to);
+$resp = recv_resp($u, 'INVITE', 101, 5);
+is(sip_status($resp), 180, 'B2BUA: B\'s 180 relayed to A') or diag($resp // 'nothing');
+$resp = recv_resp($u, 'INVITE', 200, 5);
+is(sip_status($resp), 200, '... then its 200') or diag(app_log('b2b'));
+like($resp // '', qr/\r\n\r\nv=0.*o=bob /s, '... with B\'s answer');
+my ($atag) = sip_header($resp, 'To') =~ /tag=([^;\s]+)/;
+$u->send(a_req('ACK', 'b2b-1', 'b1a', 1, $atag), 0, $to);
+ok(app_wait('b2b', qr/^B2B-CONNECTED a=\S+ b=\S+$/m), 'srf: createB2BUA resolved with both dialogs');
+(my $hold = $asdp) =~ s/a=sendrecv/a=sendonly/;
+$hold =~ s/o=a 1 1/o=a 1 2/;
+$u->send(a_req('INVITE', 'b2b-1', 'b2', 2, $atag, $hold), 0, $to);
+$resp = recv_resp($u, 'INVITE', 200, 5);
+is(sip_status($resp), 200, 're-INVITE from A: 200') or diag(app_log('b2b'));
+like($resp // '', qr/a=recvonly/, '... carrying B\'s answer to the relayed offer');
+$u->send(a_req('ACK', 'b2b-1', 'b2a', 2, $atag), 0, $to);
+ok(app_wait('b2b', qr/^REINVITE-RELAYED$/m), 'srf relayed it with uac.modify');
+$u->send(a_req('BYE', 'b2b-1', 'b3', 3, $atag), 0, $to);
+is(sip_status(recv_resp($u, 'BYE', 200, 3)), 200, 'BYE from A: 200');
+is(sipp_done($s), 0, 'sipp B: X-B2B, 180, 200, ACK, the re-INVITE with A\'s offer, ACK, BYE')
+    or diag(sipp_output('b2breinv'));
+ok(app_wait('b2b', qr/^DESTROY a$/m), 'srf: A\'s dialog ended by its BYE (the app ended B\'s)');
+
+# CANCEL from A while B rings
+$s = sipp_start('b2bcancel', "-sf $scen/uas_ring_cancel.xml -p $bport -i 127.0.0.1 -m 1");
+sleep 0.3;
+$u->send(a_req('INVITE', 'b2b-2', 'c1', 1, undef, $asdp), 0, $to);
+is(sip_status(recv_resp($u, 'INVITE', 101, 5)), 180, 'B2BUA: B rings, A hears it');
+$u->send(a_req('CANCEL', 'b2b-2', 'c1', 1), 0, $to);
+%got = ();
+for (1 .. 4) { my $m = recv_msg($u, 2) // last; $got{sip_header($m, 'CSeq')} = sip_status($m) if sip_status($m) >= 200 }
+is_deeply(\%got, { '1 CANCEL' => 200, '1 INVITE' => 487 }, 'A: 200 to its CANCEL, 487 to its INVITE');
+$u->send(a_req('ACK', 'b2b-2', 'c1', 1, 'x'), 0, $to);
+is(sipp_done($s), 0, 'sipp B: the CANCEL reached it, its 487 was ACKed') or diag(sipp_output('b2bcancel'));
+ok(app_wait('b2b', qr/^CANCELLED-A$/m), 'srf saw the cancel');
+ok(app_wait('b2b', qr/^B2B-FAILED 487$/m), 'createB2BUA rejected with 487') or diag(app_log('b2b'));
+app_stop($b2b);
+
+# --- a srf proxy app forking to two sipp callees --------------------------------------
+my ($fp1, $fp2) = (free_port(), free_port());
+my $busy = sipp_start('fork486', "-sf $scen/uas_busy.xml -p $fp1 -i 127.0.0.1 -m 1");
+my $ans = sipp_start('fork200', "-sf $scen/uas_lossy.xml -p $fp2 -i 127.0.0.1 -m 1");
+sleep 0.3;
+my $prx = app_start('proxy', 'proxy', "127.0.0.1:$ctl", "sip:bob\@127.0.0.1:$fp1", "sip:bob\@127.0.0.1:$fp2");
+$s = sipp_start('forkcall', "-sf $scen/proxy_uac.xml -s bob 127.0.0.1:$port -m 1 -p " . free_port() . " -i 127.0.0.1");
+is(sipp_done($s), 0, 'srf proxyRequest (simultaneous): the caller got the 200, ACK and BYE went along the route')
+    or diag(sipp_output('forkcall'));
+is(sipp_done($busy), 0, 'fork 1: INVITE, 486, ACK') or diag(sipp_output('fork486'));
+is(sipp_done($ans), 0, 'fork 2: INVITE, 200, ACK, BYE') or diag(sipp_output('fork200'));
+like(app_wait('proxy', qr/^PROXY-DONE/m) // app_log('proxy'), qr/^PROXY-DONE connected=true final=200 finals=200,486$/m,
+     'srf: both final answers reported, connected with 200');
+app_stop($prx);
+
 stop_server($pid);
 unlike(do { local (@ARGV, $/) = $log; <> }, qr/\[error\]|ERROR|sanitizer/i, 'no error in the log');
+# --- outbound mode, behind digest-auth and registrar ---------------------------------
+# sipchain connects to an app that listens (srf.listen) for each request
+# the native modules before it let through.
+my $port2 = free_port();
+my $appport = free_port();
+my $users = write_file('users.yaml', "alice: { password: \"secret\" }\n");
+my ($pid2, undef, $log2) = start_server(port => $port2, yaml => <<Y);
+server:
+  listen: [ "udp:127.0.0.1:$port2" ]
+  log: { level: info }
+  timers: { t1: 100, t2: 400, t4: 500 }
+modules_path: $mods
+chain:
+  - module: digest-auth
+    methods: [ REGISTER, INVITE ]
+    realm: example.com
+    users: $users
+    algorithms: [ MD5 ]     # sipp answers MD5 only
+  - module: registrar
+    methods: [ REGISTER ]
+    domains: [ example.com, 127.0.0.1 ]     # sipp registers at sip:127.0.0.1:port
+  - module: drachtio
+    methods: [ INVITE, MESSAGE ]
+    listen: "127.0.0.1:${\ free_port()}"
+    secret: cymru
+    outbound: "tcp://127.0.0.1:$appport"
+Y
+my $out = app_start('out', 'uas', "listen:$appport");
+$s = sipp_start('authcall', "-sf $scen/uac_auth_call.xml -s alice -au alice -ap secret -m 1 -p " . free_port() . " -i 127.0.0.1 127.0.0.1:$port2");
+is(sipp_done($s), 0, 'REGISTER challenged and bound by the registrar; INVITE challenged, then answered by the app; BYE')
+    or diag(sipp_output('authcall'));
+my $ol = app_wait('out', qr/^DESTROY uas/m) // app_log('out');
+is(() = $ol =~ /^INVITE /mg, 1, 'outbound mode: only the authenticated INVITE reached the app');
+like($ol, qr/^INVITE from=alice to= txn=\S+ auth=alice$/m, '... with the credentials digest-auth accepted');
+like($ol, qr/^DESTROY uas reason=bye$/m, '... and the caller\'s BYE in its dialog');
+app_stop($out);
+my ($u2, $up2) = udp_peer();
+$u2->send("MESSAGE sip:app\@127.0.0.1:$port2 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up2;branch=z9hG4bK-o1;rport\r\n"
+        . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=1\r\nTo: <sip:app\@x>\r\nCall-ID: out-1\r\nCSeq: 1 MESSAGE\r\n"
+        . "Content-Length: 0\r\n\r\n", 0, pack_sockaddr_in($port2, inet_aton('127.0.0.1')));
+$resp = recv_msg($u2, 3);
+is(sip_status($resp), 480, 'the app gone: 480') or diag($resp // 'nothing');
+stop_server($pid2);
 done_testing();

@@ -68,13 +68,9 @@ static int send_answer(sc_req_t *req, sc_msg_t *r)
         sc_uas_reliable(req, r);
     if (req->dialog)
         sc_dialog_answering(req->dialog, req, r);
-    sc_sent_cb on_sent = req->res.on_sent;
-    void *sent_arg = req->res.sent_arg;
     int rc = sc_req_forward_response(req, r);
     if (req->dialog)
         sc_dialog_answered(req->dialog, req, r, rc);
-    if (rc == 0 && on_sent)
-        on_sent(sc_msg_serialize(r), sent_arg);
     sc_msg_free(r);
     return rc;
 }
@@ -143,6 +139,9 @@ int sc_req_forward_response(sc_req_t *req, const sc_msg_t *resp)
         if (req->initial_invite)
             cdr_final(req, resp);
     }
+    /* whoever answered: the module's own answer or one a proxy relays */
+    if (rc == 0 && req->res.on_sent)
+        req->res.on_sent(sc_msg_serialize(resp), req->res.sent_arg);
     return rc;
 }
 
@@ -412,6 +411,7 @@ void sc_chain_abort_pending(sc_chain_t *c)
 sc_str_t sc_req_method(const sc_req_t *req) { return req->msg->method_str; }
 sc_str_t sc_req_uri(const sc_req_t *req) { return req->msg->ruri_str; }
 sc_str_t sc_req_body(const sc_req_t *req) { return req->msg->body; }
+sc_str_t sc_req_to_tag(const sc_req_t *req) { return req->msg->to ? req->msg->to->tag : SC_STR_NULL; }
 sc_str_t sc_req_raw(const sc_req_t *req) { return sc_str(req->msg->buf, req->msg->len); }
 void sc_req_local(const sc_req_t *req, char *out, size_t cap)
 {

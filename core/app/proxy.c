@@ -318,13 +318,15 @@ static int recurse(proxy_t *p, const sc_msg_t *resp)
 }
 
 /* A branch has its final answer: the module hears of it (per-attempt
- * results) before anything is relayed. */
+ * results) before anything is relayed; not once the request has its
+ * final answer (branches cancelled after a 2xx): the module may have let
+ * go of attempt_arg when it saw that answer. */
 static void branch_ended(branch_t *b, unsigned status, const sc_msg_t *resp)
 {
     proxy_t *p = b->p;
     b->final = true;
     b->status = status;
-    if (p->on_attempt) {
+    if (p->on_attempt && !p->answered) {
         sc_response_t r = { .msg = resp, .status = status,
                             .reason = resp           ? NULL
                                       : status == 408 ? "Request Timeout"
@@ -641,7 +643,7 @@ static void start_next(proxy_t *p)
             return;                     /* the next q when all of this one failed */
         int i = p->next_target++;
         int ok = start_branch(p, i) == 0;
-        if (!ok && p->on_attempt)
+        if (!ok && p->on_attempt && !p->answered)
             p->on_attempt(p->targets[i], &(sc_response_t){ .status = 503, .reason = "Service Unavailable (cannot send)" },
                           p->attempt_arg);
         started |= ok;
@@ -747,6 +749,14 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
         return answered ? 0 : -1;
     }
     return 0;
+}
+
+bool sc_req_next_hop_is_us(const sc_req_t *req)
+{
+    const sc_tp_set_t *tps = req->chain->stack.tps;
+    const sc_addr_t *rt = next_route(tps, req->msg);
+    const sc_uri_t *u = rt ? &rt->uri : &req->msg->ruri;
+    return sc_tp_is_local(tps, u->host, u->port);
 }
 
 /* --- ACK for 2xx: relayed statelessly (§16.11) ---------------------------- */

@@ -228,6 +228,18 @@ static sc_msg_t *build(const sc_out_t *o, sc_method_t method, const char *host, 
     }
     if (rc == 0)
         rc = sc_msg_add_lines(m, o->headers);
+    /* RFC 3261 §8.1.1.3: a request outside a dialog carries a new From
+     * tag.  A module naming the From itself (drachtio-srf sends
+     * "sip:caller@localhost") may leave it out: it gets ours. */
+    if (rc == 0 && m->from && m->from->tag.len == 0) {
+        size_t cap = m->from->raw.len + 32;
+        char *v = malloc(cap);
+        sc_gen_tag(tag, 16);
+        if (v)
+            snprintf(v, cap, "%.*s;tag=%s", SC_STR_FMT(m->from->raw), tag);
+        rc = v ? sc_msg_replace_header(m, SC_STR_LIT("From"), sc_str_cstr(v), NULL) : -1;
+        free(v);
+    }
     if (rc == 0 && o->body.len)
         rc = sc_msg_set_body(m, sc_str_cstr(o->content_type ? o->content_type : "text/plain"), o->body);
     if (rc != 0 || m->from == NULL || m->to == NULL || !m->has_cseq || m->call_id.len == 0) {

@@ -122,6 +122,20 @@ static void drachtio_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     dr_inst_t *di = sc_instance_data(inst);
     dr_hub_t *h = di->hub;
     h->inst = inst;
+    /* In a dialog, but none of ours (the core hands those over as dialog
+     * events): with no_app next it is the next module's; else as
+     * drachtio-server: one an application proxied with recordRoute
+     * follows its Route set, one for us gets 481 (§12.2.2). */
+    if (sc_req_to_tag(req).len) {
+        static const sc_proxy_opts_t along_route;
+        if (!di->conf.reject_no_app)
+            sc_next(req);
+        else if (sc_req_next_hop_is_us(req))
+            sc_res_send(res, 481, "Call/Transaction Does Not Exist");
+        else if (sc_proxy_request(req, &along_route) != 0)
+            sc_res_send(res, 500, "Server Internal Error (cannot forward along the Route set)");
+        return;
+    }
     if (di->conf.outbound) {
         dr_inbound(h, NULL, req, res, NULL);
         return;

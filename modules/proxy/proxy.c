@@ -200,15 +200,6 @@ static bool behind_nat(const sc_location_t *l)
                               strncasecmp(h, "fe80:", 5) == 0);
 }
 
-static bool has_to_tag(const sc_req_t *req)
-{
-    sc_str_t to = sc_req_header(req, "To");
-    for (size_t i = 0; i + 4 < to.len; i++)
-        if (to.s[i] == ';' && strncasecmp(to.s + i + 1, "tag=", 4) == 0)
-            return true;
-    return false;
-}
-
 static void px_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
 {
     proxy_conf_t *pc = sc_instance_data(inst);
@@ -219,7 +210,7 @@ static void px_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     sc_location_t contacts[MAX_CONTACTS];
     const route_t *r;
     /* 1: in a dialog, or pre-routed: its Route set decides */
-    bool routed = has_to_tag(req) || sc_req_header(req, "Route").len > 0;
+    bool routed = sc_req_to_tag(req).len > 0 || sc_req_header(req, "Route").len > 0;
     if (!routed && pc->loc && pc->loc->serves(pc->loc, uri)) {          /* 2 */
         int n = pc->loc->lookup(pc->loc, uri, contacts, MAX_CONTACTS);
         if (n == 0) {

@@ -1,6 +1,7 @@
 // A drachtio-srf application for t/drachtio.t: argv[2] is the mode,
-// argv[3] the sipchain drachtio listener (host:port), then the mode's
-// arguments.  Everything it sees is printed one event per line
+// argv[3] the sipchain drachtio listener (host:port), or "listen:PORT"
+// for outbound mode (srf.listen: sipchain connects to us per request),
+// then the mode's arguments.  Everything it sees is printed one event per line
 // ("EVENT key=value ..."), which the test reads.
 'use strict';
 const Srf = require('drachtio-srf');
@@ -26,7 +27,11 @@ const watch = (dlg, name) => {
   dlg.on('info', (req, res) => { log('INFO', name, req.get('X-Info')); res.send(200); });
 };
 
-srf.connect({ host, port: +port, secret: 'cymru', enablePing: args.includes('ping'), pingInterval: 5000 });
+if (host === 'listen') {
+  srf.listen({ host: '127.0.0.1', port: +port, secret: 'cymru' }, () => log('LISTENING', `port=${port}`));
+} else {
+  srf.connect({ host, port: +port, secret: 'cymru', enablePing: args.includes('ping'), pingInterval: 5000 });
+}
 srf.on('connect', (err, hp, version) => {
   if (err) return log('CONNECT-ERROR', err.message);
   log('CONNECTED', `hostport=${hp}`, `version=${version}`);
@@ -37,7 +42,7 @@ srf.on('error', (err) => log('SOCKET-ERROR', err.message));
 if (mode === 'uas') {
   srf.invite((req, res) => {
     log('INVITE', `from=${req.callingNumber}`, `to=${req.calledNumber}`, `txn=${req.stackTxnId}`,
-      `user=${req.get('X-User') || ''}`);
+      `auth=${(/username="([^"]*)"/.exec(req.get('Authorization') || req.get('Proxy-Authorization') || '') || [])[1] || ''}`);
     req.on('cancel', () => log('CANCELLED', req.get('Call-ID')));
     if (req.calledNumber === 'busy') return res.send(486, 'Busy Here', { headers: { 'X-Why': 'test' } });
     if (req.calledNumber === 'slow') return res.send(180);
@@ -64,16 +69,16 @@ function uac() {
 
 if (mode === 'b2bua') {
   srf.invite((req, res) => {
-    const uri = args[0];
     req.on('cancel', () => log('CANCELLED-A'));
-    srf.createB2BUA(req, res, uri, { localSdpB: req.body, headers: { 'X-B2B': 'yes' } })
+    srf.createB2BUA(req, res, args[0], { localSdpB: req.body, headers: { 'X-B2B': 'yes' } })
       .then(({ uas, uac }) => {
         log('B2B-CONNECTED', `a=${uas.id}`, `b=${uac.id}`);
-        watch(uas, 'a'); watch(uac, 'b');
-        uas.on('destroy', () => uac.destroy());
-        uac.on('destroy', () => uas.destroy());
+        uas.on('destroy', () => { log('DESTROY a'); uac.destroy(); });
+        uac.on('destroy', () => { log('DESTROY b'); uas.destroy(); });
         uas.on('modify', (r2, res2) => {
-          uac.modify(r2.body).then((bsdp) => res2.send(200, { body: bsdp })).then(() => log('REINVITE-RELAYED'));
+          uac.modify(r2.body)
+            .then((bsdp) => res2.send(200, { body: bsdp }, () => log('REINVITE-RELAYED')))
+            .catch((e) => { log('REINVITE-FAILED', e.status || e.message); res2.send(500); });
         });
       })
       .catch((e) => log('B2B-FAILED', e.status || e.message));
@@ -84,7 +89,9 @@ if (mode === 'proxy') {
   srf.invite((req, res) => {
     srf.proxyRequest(req, args.filter((a) => a.startsWith('sip:')),
       { forking: 'simultaneous', recordRoute: true })
-      .then((results) => log('PROXY-DONE', JSON.stringify(results.map((r) => r.finalStatus))))
+      .then((r) => log('PROXY-DONE', `connected=${r.connected}`, `final=${r.finalStatus}`,
+        `finals=${[].concat(...r.responses.map((x) => x.msgs.map((m) => m.status)))
+          .filter((st) => st >= 200).sort().join(',')}`))
       .catch((e) => log('PROXY-FAILED', e.message));
   });
 }
