@@ -443,8 +443,10 @@ typedef struct {
  * the module sends its NOTIFYs with sc_dialog_request; it ends with a
  * NOTIFY "Subscription-State: terminated" (sc_dialog_destroy, expiry,
  * an unsubscribe).  NULL when it could not be answered (the
- * request was cancelled, or is not an INVITE): then answer it yourself
- * if it is not done. */
+ * request was cancelled, is not an INVITE, or got 422 for too brief a
+ * Session-Expires): then answer it with sc_res_send, which also lets go
+ * of a request already answered.  On success the request is answered
+ * and, outside the module's handler, gone. */
 sc_dialog_t *sc_uas_create(sc_req_t *req, sc_res_t *res, const sc_uas_opts_t *o);
 
 typedef struct sc_uac sc_uac_t;     /* a call being set up, until its callback */

@@ -398,10 +398,20 @@ void sc_chain_set_stack(sc_chain_t *c, const sc_stack_t *stack)
 
 void sc_chain_abort_pending(sc_chain_t *c)
 {
+    if (c->uacs.n + c->proxies.n + c->calls.n + c->ndreqs)
+        sc_log(SC_LOG_INFO, "stop: %u call(s) placed, %u proxied, %u b2bua, %u request(s) in dialogs still open",
+               c->uacs.n, c->proxies.n, c->calls.n, c->ndreqs);
     sc_req_t *req;
     while ((req = sc_list_first(&c->pending, sc_req_t, link)) != NULL) {
-        if (!req->done)
+        if (!req->done) {
+            sc_log(SC_LOG_WARN, "stop: %.*s %.*s from %s:%u still with %s: 503", SC_STR_FMT(req->msg->method_str),
+                   SC_STR_FMT(req->msg->call_id), req->src.peer.ip, req->src.peer.port, holder(req));
             respond(req, 503, "Server Stopping", false);
+        } else {
+            sc_log(SC_LOG_WARN, "stop: %.*s %.*s from %s:%u answered, never let go by %s",
+                   SC_STR_FMT(req->msg->method_str), SC_STR_FMT(req->msg->call_id), req->src.peer.ip,
+                   req->src.peer.port, holder(req));
+        }
         req_free(req);
     }
 }

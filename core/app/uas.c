@@ -81,6 +81,7 @@ sc_dialog_t *sc_uas_create(sc_req_t *req, sc_res_t *res, const sc_uas_opts_t *o)
         snprintf(min, sizeof(min), "Min-SE: %u", req->chain->min_se_s);
         const char *lines[] = { min, NULL };
         sc_req_answer(req, 422, NULL, lines, NULL, SC_STR_NULL);
+        req->core_answered = true;      /* the module's sc_res_send lets go of it */
         return NULL;
     }
     sc_dialog_t *d = sc_uas_dialog(req, inst);
@@ -100,6 +101,7 @@ sc_dialog_t *sc_uas_create(sc_req_t *req, sc_res_t *res, const sc_uas_opts_t *o)
             sc_uas_undo(req);
             return NULL;
         }
+        sc_req_settle(req);
         return d;
     }
     sc_str_t sdp = o && o->local_sdp ? sc_str_cstr(o->local_sdp) : SC_STR_NULL;
@@ -107,5 +109,8 @@ sc_dialog_t *sc_uas_create(sc_req_t *req, sc_res_t *res, const sc_uas_opts_t *o)
         sc_uas_undo(req);
         return NULL;
     }
+    /* answered as sc_res_send answers: a module answering later (from a
+     * callback, not its handler) lets go of the request here */
+    sc_req_settle(req);
     return d;
 }

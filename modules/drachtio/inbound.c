@@ -260,7 +260,8 @@ void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, const dr_msg_
     dr_from_t from;
     from_of(t->req, &from);
     sc_dialog_t *d = NULL;
-    if (m->status < 300 && final && !t->in_dialog && makes_dialog(sc_req_method(t->req))) {
+    bool via_uas = m->status < 300 && final && !t->in_dialog && makes_dialog(sc_req_method(t->req));
+    if (via_uas) {
         char *sdp = malloc(m->body.len + 1);
         if (sdp) {
             memcpy(sdp, m->body.s, m->body.len);
@@ -287,8 +288,11 @@ void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, const dr_msg_
     if (rc != 0) {
         dr_reply(c, msgid, "NOK|the request is no longer answerable (cancelled, timed out or answered)",
                  (sc_str_t){ 0 });
-        if (final)
+        if (final) {
+            if (via_uas)    /* answers it, or lets go of it (sc_uas_create's 422) */
+                sc_res_send(t->res, 500, "Server Internal Error");
             txn_free(t);
+        }
         return;
     }
     dr_dlg_t *g = d ? dr_dlg_new(t->hub, t->conn ? t->conn : c, d) : NULL;
