@@ -65,6 +65,10 @@ my $r = send_recv($c, $port, $opt, 1);
 is(sip_status($r), '404', 'a retransmission after the answer gets it again');
 is(sip_header($r, 'To'), sip_header($a[0], 'To'), 'the very same answer (same To tag): absorbed, not rerun');
 
+# the end of the chain, for a request in a dialog nobody here runs
+is(sip_status(send_recv($c, $port, req('INFO', to => 'To: <sip:svc@127.0.0.1>;tag=gone'), 3)), '481',
+   'a To tag no dialog here has: 481, not the default 404 (RFC 3261 12.2.2)');
+
 # INVITE with a non-2xx: retransmitted (timer G) until the ACK
 my $inv = req('INVITE', branch => 'z9hG4bK-inv1');
 send_only($inv);

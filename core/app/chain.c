@@ -230,7 +230,10 @@ void sc_next(sc_req_t *req)
     if (late_call(req, "sc_next"))
         return;
     if (!advance(req, NULL)) {
-        respond(req, req->chain->default_status, NULL, false);   /* the end of the chain */
+        /* the end of the chain; a request in a dialog none of us runs
+         * (a To tag, RFC 3261 §12.2.2) gets 481, not the default */
+        bool in_dialog = req->msg->to && req->msg->to->tag.len;
+        respond(req, in_dialog ? 481 : req->chain->default_status, NULL, false);
         sc_req_settle(req);
     }
 }
