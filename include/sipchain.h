@@ -92,6 +92,15 @@ struct event_base *sc_instance_base(const sc_instance_t *inst);
 /* Where the server listens for SIP, as "udp/127.0.0.1:5060,tcp/[::1]:5060"
  * (start or later).  The length written (0: none known). */
 size_t      sc_instance_listeners(const sc_instance_t *inst, char *out, size_t cap);
+/* TLS contexts (OpenSSL's SSL_CTX; SSL_CTX_free them) for connections a
+ * module opens itself, with the core's policy (TLS 1.2 at least).  A
+ * server: PEM certificate chain and key, client certificates checked
+ * against ca when given (required with verify_client).  A client: the
+ * peer's certificate checked against ca (NULL: the system's CAs) when
+ * verify.  NULL with the reason in err. */
+struct ssl_ctx_st *sc_tls_server_ctx(const char *cert, const char *key, const char *ca,
+                                     bool verify_client, char *err, size_t errlen);
+struct ssl_ctx_st *sc_tls_client_ctx(const char *ca, bool verify, char *err, size_t errlen);
 void        sc_instance_log(const sc_instance_t *inst, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 enum { SC_LOG_LEVEL_ERROR, SC_LOG_LEVEL_WARN, SC_LOG_LEVEL_INFO, SC_LOG_LEVEL_DEBUG };

@@ -31,7 +31,10 @@ my $ctl = free_port();
 # --- config errors ------------------------------------------------------------
 for my $bad ([ "    listen: \"127.0.0.1:$ctl\"\n", qr/:\d+:\d+: drachtio: "secret" is required/ ],
              [ "    secret: x\n    no_app: maybe\n", qr/:\d+:\d+: "no_app" must be reject or next/ ],
-             [ "    secret: x\n    outbound: \"tls://127.0.0.1:1\"\n", qr/:\d+:\d+: "outbound" must be tcp:/ ]) {
+             [ "    secret: x\n    outbound: \"udp://127.0.0.1:1\"\n", qr/:\d+:\d+: "outbound" must be tcp:\/\/HOST:PORT or tls:/ ],
+             [ "    secret: x\n    tls: { cert: /nonexistent.pem }\n", qr/:\d+:\d+: drachtio: tls needs both "cert" and "key"/ ],
+             [ "    secret: x\n    tls: { cert: /nonexistent.pem, key: /nonexistent.key }\n",
+               qr/:\d+:\d+: drachtio: tls: cannot load certificate \/nonexistent\.pem/ ]) {
     my $f = write_file("bad-$ctl.yaml", "server:\n  listen: [ \"udp:127.0.0.1:$ctl\" ]\nmodules_path: $mods\nchain:\n  - module: drachtio\n$bad->[0]");
     my $out = `${\ sipchain()} -t -c $f 2>&1`;
     like($out, $bad->[1], "config refused: $bad->[1]");
@@ -350,4 +353,70 @@ $u2->send("MESSAGE sip:app\@127.0.0.1:$port2 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0
 $resp = recv_msg($u2, 3);
 is(sip_status($resp), 480, 'the app gone: 480') or diag($resp // 'nothing');
 stop_server($pid2);
+# --- TLS both ways -----------------------------------------------------------------
+# srf.connect({tls}) to a TLS listener, and tls:// outbound to srf.listen({tls});
+# the certificates name 127.0.0.1 (subjectAltName), from a test CA
+sub sh { my ($c) = @_; system("$c >/dev/null 2>&1") == 0 or die "failed: $c" }
+sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=dr-ca -keyout $dir/ca.key -out $dir/ca.pem");
+my $ext = write_file('san.ext', "subjectAltName=IP:127.0.0.1\n");
+for my $who (qw(sc app)) {
+    sh("openssl req -newkey rsa:2048 -nodes -subj /CN=$who -keyout $dir/$who.key -out $dir/$who.csr");
+    sh("openssl x509 -req -in $dir/$who.csr -CA $dir/ca.pem -CAkey $dir/ca.key -CAcreateserial -days 2 -extfile $ext -out $dir/$who.pem");
+}
+my ($port3, $ctl3, $app3) = (free_port(), free_port(), free_port());
+my ($pid3, undef, $log3) = start_server(port => $port3, yaml => <<Y);
+server:
+  listen: [ "udp:127.0.0.1:$port3" ]
+  log: { level: info }
+  timers: { t1: 100, t2: 400, t4: 500 }
+modules_path: $mods
+chain:
+  - module: drachtio
+    methods: [ MESSAGE ]
+    listen: "127.0.0.1:$ctl3"
+    secret: cymru
+    tls: { cert: "$dir/sc.pem", key: "$dir/sc.key" }
+  - module: drachtio
+    methods: [ INVITE ]
+    listen: "127.0.0.1:${\ free_port()}"
+    secret: cymru
+    outbound: "tls://127.0.0.1:$app3"
+    tls: { ca: "$dir/ca.pem" }
+Y
+$ENV{DR_TLS_CA} = "$dir/ca.pem";
+my $tapp = app_start('tlsin', 'uas', "127.0.0.1:$ctl3");
+delete $ENV{DR_TLS_CA};
+like(app_log('tlsin'), qr/^CONNECTED hostport=udp\/127\.0\.0\.1:$port3/m, 'srf connected over TLS, sipchain\'s certificate checked');
+my $to3 = pack_sockaddr_in($port3, inet_aton('127.0.0.1'));
+$u->send("MESSAGE sip:app\@127.0.0.1:$port3 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-t1;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=1\r\nTo: <sip:app\@x>\r\nCall-ID: tls-1\r\nCSeq: 1 MESSAGE\r\n"
+       . "Content-Type: text/plain\r\nContent-Length: 3\r\n\r\ntls", 0, $to3);
+$resp = recv_resp($u, 'MESSAGE', 200, 3);
+is(sip_status($resp) . ' ' . sip_header($resp, 'X-Reply'), '200 yes', '... and answered a MESSAGE through it');
+my $plain = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ctl3", Proto => 'tcp') or die;
+syswrite($plain, frame('p1|authenticate|cymru|'));
+ok(!defined(read_frame($plain, 2)), 'plain TCP to the TLS listener: no answer, closed');
+app_stop($tapp);
+@ENV{qw(DR_TLS_CERT DR_TLS_KEY)} = ("$dir/app.pem", "$dir/app.key");
+my $tout = app_start('tlsout', 'uas', "listen:$app3");
+delete @ENV{qw(DR_TLS_CERT DR_TLS_KEY)};
+$s = sipp_start('tlscall', "-sf $scen/proxy_uac.xml -s callee 127.0.0.1:$port3 -m 1 -p " . free_port() . " -i 127.0.0.1");
+is(sipp_done($s), 0, 'tls:// outbound: the app\'s certificate checked, the call answered and ended')
+    or diag(sipp_output('tlscall'));
+like(app_wait('tlsout', qr/^DESTROY uas/m) // '', qr/^UAS-DIALOG id=/m, '... by the app listening with TLS');
+app_stop($tout);
+# an app whose certificate names another address: refused, 480
+sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other -keyout $dir/bad.key -out $dir/bad.pem");
+@ENV{qw(DR_TLS_CERT DR_TLS_KEY)} = ("$dir/bad.pem", "$dir/bad.key");
+$tout = app_start('tlsbad', 'uas', "listen:$app3");
+delete @ENV{qw(DR_TLS_CERT DR_TLS_KEY)};
+$u->send("INVITE sip:callee\@127.0.0.1:$port3 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-t2;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=1\r\nTo: <sip:callee\@x>\r\nCall-ID: tls-2\r\nCSeq: 1 INVITE\r\n"
+       . "Contact: <sip:a\@127.0.0.1:$up>\r\nContent-Length: 0\r\n\r\n", 0, $to3);
+$resp = recv_resp($u, 'INVITE', 200, 5);
+is(sip_status($resp), 480, 'an app whose certificate does not verify: 480') or diag($resp // 'nothing');
+unlike(app_log('tlsbad'), qr/^INVITE/m, '... and it never saw the request');
+app_stop($tout);
+stop_server($pid3);
+like(do { local (@ARGV, $/) = $log3; <> }, qr/certificate verify failed/, 'the reason is logged');
 done_testing();

@@ -2,7 +2,8 @@
  * tls.c — the TLS context of a tls: listener (RFC 3261 §26.2.1): the
  * server's certificate chain and key, TLS 1.2 at least, and when a CA is
  * given, client certificates checked against it (required with
- * verify_client).
+ * verify_client); and the client side for connections a module opens
+ * (the drachtio module towards an application listening with TLS).
  */
 #include "transport_impl.h"
 
@@ -53,6 +54,26 @@ SSL_CTX *sc_tls_context(const sc_tls_opts_t *t, char *err, size_t errlen)
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+SSL_CTX *sc_tls_client_context(const char *ca, bool verify, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        snprintf(err, errlen, "cannot create a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    if (verify) {
+        if (ca ? SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1 : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+            ssl_reason(err, errlen, "cannot load CA", ca ? ca : "(system default)");
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    }
+    return ctx;
 }
 
 int sc_tls_check(const sc_tls_opts_t *t, char *err, size_t errlen)

@@ -64,6 +64,12 @@ const char *sc_listen_parse(const char *text, sc_tp_kind_t *kind, struct sockadd
 sc_listener_t *sc_listen(struct event_base *base, sc_tp_kind_t kind, const struct sockaddr *addr,
                          socklen_t len, const sc_tp_opts_t *opts, const sc_tls_opts_t *tls,
                          sc_message_cb cb, void *arg, char *err, size_t errlen);
+/* A TLS server context from t (certificate, key, client CA); NULL with
+ * the reason in err. */
+struct ssl_ctx_st *sc_tls_context(const sc_tls_opts_t *t, char *err, size_t errlen);
+/* A TLS client context: the peer's certificate checked against ca (NULL:
+ * the system's CAs) when verify; NULL with the reason in err. */
+struct ssl_ctx_st *sc_tls_client_context(const char *ca, bool verify, char *err, size_t errlen);
 /* Checks TLS material by loading it (for config validation). */
 int sc_tls_check(const sc_tls_opts_t *tls, char *err, size_t errlen);
 /* New limits (and for TLS new certificates) after a reload: they apply

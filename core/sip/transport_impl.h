@@ -61,7 +61,4 @@ void sc_tcp_free_connector(sc_listener_t *l);
 /* transport.c: same family, port and address. */
 bool sc_sockaddr_eq(const struct sockaddr *a, const struct sockaddr *b);
 
-/* tls.c: a server context for a tls: listener, or NULL with err. */
-SSL_CTX *sc_tls_context(const sc_tls_opts_t *tls, char *err, size_t errlen);
-
 #endif

@@ -17,11 +17,22 @@
  *     idle_timeout: 0             # s without a frame (srf pings with enablePing): 0 = off
  *     max_frame: 16777216         # bytes in one frame
  *     outbound: "tcp://127.0.0.1:4000"   # connect to a listening app per request instead
+ *                                        # (tls://HOST:PORT: over TLS)
+ *     tls:                        # the listener speaks TLS (srf.connect({tls: ...}))
+ *       cert: app.pem             #   with this certificate chain and key;
+ *       key: app.key
+ *       ca: ca.pem                #   application certificates checked against it
+ *       verify_client: false      #   (required when true); for tls:// outbound,
+ *       verify: true              #   the application's certificate is checked
+ *                                 #   against ca (else the system's CAs) unless false
  */
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ctype.h>
+
+#include <openssl/ssl.h>
 
 #include "drachtio.h"
 
@@ -30,11 +41,41 @@ typedef struct {
     dr_hub_t *hub;
 } dr_inst_t;
 
+/* The tls: map: a server context when it names a certificate, a client
+ * context for tls:// outbound; both checked now (sipchain -t). */
+static int tls_conf(dr_conf_t *c, const sc_conf_node_t *conf, char *err, size_t errlen)
+{
+    const sc_conf_node_t *t = sc_conf_get(conf, "tls"), *n;
+    const char *cert = NULL, *key = NULL, *ca = NULL;
+    bool verify_client = false, verify = true;
+    bool out_tls = c->outbound && strncmp(c->outbound, "tls://", 6) == 0;
+    if (t) {
+        static const char *const keys[] = { "cert", "key", "ca", "verify_client", "verify", NULL };
+        if (sc_conf_check_keys(t, keys, err, errlen) ||
+            ((n = sc_conf_get(t, "cert")) && sc_conf_string(n, &cert, err, errlen)) ||
+            ((n = sc_conf_get(t, "key")) && sc_conf_string(n, &key, err, errlen)) ||
+            ((n = sc_conf_get(t, "ca")) && sc_conf_string(n, &ca, err, errlen)) ||
+            ((n = sc_conf_get(t, "verify_client")) && sc_conf_bool(n, &verify_client, err, errlen)) ||
+            ((n = sc_conf_get(t, "verify")) && sc_conf_bool(n, &verify, err, errlen)))
+            return -1;
+        if ((cert == NULL) != (key == NULL))
+            return sc_conf_error(err, errlen, t, "drachtio: tls needs both \"cert\" and \"key\"");
+        if (cert == NULL && !out_tls)
+            return sc_conf_error(err, errlen, t, "drachtio: tls without \"cert\" is for tls:// outbound only");
+    }
+    char why[300];
+    if (cert && (c->srv_ctx = sc_tls_server_ctx(cert, key, ca, verify_client, why, sizeof(why))) == NULL)
+        return sc_conf_error(err, errlen, t, "drachtio: tls: %s", why);
+    if (out_tls && (c->cli_ctx = sc_tls_client_ctx(ca, verify, why, sizeof(why))) == NULL)
+        return sc_conf_error(err, errlen, t ? t : conf, "drachtio: tls: %s", why);
+    return 0;
+}
+
 static int drachtio_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
                            size_t errlen)
 {
     static const char *const keys[] = { "listen", "secret", "no_app", "idle_timeout", "max_frame",
-                                        "outbound", NULL };
+                                        "outbound", "tls", NULL };
     if (sc_conf_check_keys(conf, keys, err, errlen))
         return -1;
     dr_inst_t *di = calloc(1, sizeof(*di));
@@ -74,11 +115,11 @@ static int drachtio_create(sc_instance_t *inst, const sc_conf_node_t *conf, char
     if ((n = sc_conf_get(conf, "outbound"))) {
         if (sc_conf_string(n, &c->outbound, err, errlen))
             return -1;
-        if (strncmp(c->outbound, "tcp://", 6) != 0 || strchr(c->outbound + 6, ':') == NULL)
-            return sc_conf_error(err, errlen, n,
-                                 "\"outbound\" must be tcp://HOST:PORT (tls:// is not supported)");
+        if ((strncmp(c->outbound, "tcp://", 6) != 0 && strncmp(c->outbound, "tls://", 6) != 0) ||
+            strchr(c->outbound + 6, ':') == NULL)
+            return sc_conf_error(err, errlen, n, "\"outbound\" must be tcp://HOST:PORT or tls://HOST:PORT");
     }
-    return 0;
+    return tls_conf(c, conf, err, errlen);
 }
 
 /* cdr:* events to the applications that routed them. */
@@ -161,6 +202,8 @@ static void drachtio_destroy(sc_instance_t *inst)
     if (di == NULL)
         return;
     dr_hub_put(di->hub, inst);
+    SSL_CTX_free(di->conf.srv_ctx);     /* connections made with them hold their own reference */
+    SSL_CTX_free(di->conf.cli_ctx);
     free(di);
 }
 

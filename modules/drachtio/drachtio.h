@@ -51,7 +51,9 @@ typedef struct {
     bool        reject_no_app;  /* no application: 503 (else sc_next) */
     unsigned    idle_timeout_s; /* 0: none */
     size_t      max_frame;
-    const char *outbound;       /* "tcp://host:port": connect out per request */
+    const char *outbound;       /* "tcp://host:port" / "tls://...": connect out per request */
+    struct ssl_ctx_st *srv_ctx; /* tls: the listener speaks TLS (the instance's) */
+    struct ssl_ctx_st *cli_ctx; /* tls:// outbound (the instance's) */
 } dr_conf_t;
 
 struct dr_conn {
@@ -107,9 +109,14 @@ typedef struct dr_dlg {
     dr_link_t    link;
 } dr_dlg_t;
 
+#define DR_MAX_USERS 16
 struct dr_hub {
     char                  listen[80];
-    unsigned              refs;
+    /* the instances sharing it across reloads, oldest first; the newest
+     * one's config applies (back to the one before when it goes first,
+     * as when a reload is refused) */
+    struct { sc_instance_t *inst; dr_conf_t conf; } users[DR_MAX_USERS];
+    int                   nusers;
     dr_conf_t             conf;
     sc_instance_t        *inst;     /* the newest instance (requests of ours) */
     struct event_base    *base;

@@ -3,12 +3,14 @@
  * (srf.connect), connections we open to applications that listen
  * (srf.listen, outbound mode), the frames on them, authenticate, route /
  * remove_route, ping, and a dead connection found (TCP keep-alive, an
- * optional idle timeout) and cleaned up.
+ * optional idle timeout) and cleaned up.  Either side may be TLS (srf's
+ * tls options): libevent's OpenSSL bufferevents, the core's TLS policy.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +19,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "drachtio.h"
 
@@ -295,10 +301,28 @@ static void on_read(struct bufferevent *bev, void *arg)
     }
 }
 
+/* Why a TLS connection failed: OpenSSL's reason (a certificate that
+ * does not verify, no shared protocol ...), else the socket's. */
+static const char *tls_why(struct bufferevent *bev, char *buf, size_t cap)
+{
+    unsigned long e = bufferevent_get_openssl_error(bev);
+    if (e == 0)
+        return NULL;
+    ERR_error_string_n(e, buf, cap);
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (v != X509_V_OK) {
+        size_t n = strlen(buf);
+        snprintf(buf + n, cap - n, " (%s)", X509_verify_cert_error_string(v));
+    }
+    return buf;
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     dr_conn_t *c = arg;
-    (void)bev;
+    char tls[300];
+    const char *why = (what & BEV_EVENT_ERROR) ? tls_why(bev, tls, sizeof(tls)) : NULL;
     if (what & BEV_EVENT_CONNECTED) {
         evutil_socket_t fd = bufferevent_getfd(c->bev);
         int one = 1;
@@ -306,6 +330,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         return;                     /* outbound: the app authenticates first */
     }
     conn_close(c, what & BEV_EVENT_EOF ? "closed the connection"
+                  : why                    ? why
                   : what & BEV_EVENT_ERROR ? evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR())
                                            : "connection lost");
 }
@@ -348,6 +373,36 @@ static void keepalive(evutil_socket_t fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* A TLS bufferevent on fd (-1: to connect): accepting with a server
+ * context; connecting with a client one, checking the certificate names
+ * host (an address or a DNS name, RFC 6125). */
+static struct bufferevent *tls_bev(dr_hub_t *h, evutil_socket_t fd, SSL_CTX *ctx, const char *host)
+{
+    SSL *ssl = SSL_new(ctx);
+    if (ssl == NULL)
+        return NULL;
+    if (host) {
+        struct in6_addr a;
+        bool numeric = inet_pton(AF_INET, host, &a) == 1 || inet_pton(AF_INET6, host, &a) == 1;
+        if (numeric ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1
+                    : SSL_set_tlsext_host_name(ssl, host) != 1 || SSL_set1_host(ssl, host) != 1) {
+            SSL_free(ssl);
+            return NULL;
+        }
+    }
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        h->base, fd, ssl, host ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
+        BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* Node.js may close without close_notify: an end, not an attack
+     * (frames are length-prefixed, a cut one is seen as such) */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
                       void *arg)
 {
@@ -355,7 +410,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)l;
     (void)len;
     keepalive(fd);
-    struct bufferevent *bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = h->conf.srv_ctx ? tls_bev(h, fd, h->conf.srv_ctx, NULL)
+                                              : bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (bev == NULL || conn_new(h, bev, sa) == NULL) {
         if (bev)
             bufferevent_free(bev);
@@ -377,9 +433,15 @@ int dr_connect_out(dr_hub_t *h, dr_txn_t *t)
     const char *url = h->conf.outbound;
     struct sockaddr_storage ss;
     int len;
-    if (strncmp(url, "tcp://", 6) != 0 || parse_hostport(url + 6, &ss, &len) != 0)
+    bool tls = strncmp(url, "tls://", 6) == 0;
+    if ((!tls && strncmp(url, "tcp://", 6) != 0) || parse_hostport(url + 6, &ss, &len) != 0 ||
+        (tls && h->conf.cli_ctx == NULL))
         return -1;
-    struct bufferevent *bev = bufferevent_socket_new(h->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    char host[80];                  /* what the certificate must name */
+    const char *hp = url[6] == '[' ? url + 7 : url + 6;
+    snprintf(host, sizeof(host), "%.*s", (int)strcspn(hp, url[6] == '[' ? "]" : ":"), hp);
+    struct bufferevent *bev = tls ? tls_bev(h, -1, h->conf.cli_ctx, host)
+                                  : bufferevent_socket_new(h->base, -1, BEV_OPT_CLOSE_ON_FREE);
     dr_conn_t *c = bev ? conn_new(h, bev, (struct sockaddr *)&ss) : NULL;
     if (c == NULL) {
         if (bev)
@@ -401,13 +463,23 @@ int dr_connect_out(dr_hub_t *h, dr_txn_t *t)
 
 /* --- the hub ------------------------------------------------------------------ */
 
+static void use_newest(dr_hub_t *h)
+{
+    h->conf = h->users[h->nusers - 1].conf;
+    h->inst = h->users[h->nusers - 1].inst;
+}
+
 dr_hub_t *dr_hub_get(sc_instance_t *inst, const dr_conf_t *conf, char *err, size_t errlen)
 {
     for (dr_hub_t *h = hubs; h; h = h->next)
         if (strcmp(h->listen, conf->listen) == 0) {
-            h->refs++;
-            h->conf = *conf;        /* the new secret, timeouts ... */
-            h->inst = inst;
+            if (h->nusers == DR_MAX_USERS) {
+                snprintf(err, errlen, "drachtio: %s: too many reloads still draining", conf->listen);
+                return NULL;
+            }
+            h->users[h->nusers].inst = inst;
+            h->users[h->nusers++].conf = *conf;     /* the new secret, timeouts, TLS ... */
+            use_newest(h);
             return h;
         }
     struct sockaddr_storage ss;
@@ -429,9 +501,10 @@ dr_hub_t *dr_hub_get(sc_instance_t *inst, const dr_conf_t *conf, char *err, size
         return NULL;
     }
     snprintf(h->listen, sizeof(h->listen), "%s", conf->listen);
-    h->refs = 1;
-    h->conf = *conf;
-    h->inst = inst;
+    h->users[0].inst = inst;
+    h->users[0].conf = *conf;
+    h->nusers = 1;
+    use_newest(h);
     dr_list_init(&h->conns);
     dr_list_init(&h->txns);
     dr_list_init(&h->calls);
@@ -445,9 +518,14 @@ void dr_hub_put(dr_hub_t *h, sc_instance_t *inst)
 {
     if (h == NULL)
         return;
-    if (--h->refs) {
-        if (h->inst == inst)
-            h->inst = NULL;     /* until the next instance takes it */
+    for (int i = 0; i < h->nusers; i++)
+        if (h->users[i].inst == inst) {
+            memmove(&h->users[i], &h->users[i + 1], sizeof(h->users[0]) * (size_t)(h->nusers - i - 1));
+            h->nusers--;
+            break;
+        }
+    if (h->nusers) {
+        use_newest(h);
         return;
     }
     for (dr_hub_t **p = &hubs; *p; p = &(*p)->next)

@@ -27,10 +27,16 @@ const watch = (dlg, name) => {
   dlg.on('info', (req, res) => { log('INFO', name, req.get('X-Info')); res.send(200); });
 };
 
+// TLS from the environment: DR_TLS_CA to check sipchain's certificate
+// (srf.connect), DR_TLS_CERT and DR_TLS_KEY to listen with (srf.listen)
+const fs = require('fs');
+const env = process.env;
 if (host === 'listen') {
-  srf.listen({ host: '127.0.0.1', port: +port, secret: 'cymru' }, () => log('LISTENING', `port=${port}`));
+  const tls = env.DR_TLS_CERT ? { cert: fs.readFileSync(env.DR_TLS_CERT), key: fs.readFileSync(env.DR_TLS_KEY) } : undefined;
+  srf.listen({ host: '127.0.0.1', port: +port, secret: 'cymru', tls }, () => log('LISTENING', `port=${port}`));
 } else {
-  srf.connect({ host, port: +port, secret: 'cymru', enablePing: args.includes('ping'), pingInterval: 5000 });
+  const tls = env.DR_TLS_CA ? { ca: fs.readFileSync(env.DR_TLS_CA) } : undefined;
+  srf.connect({ host, port: +port, secret: 'cymru', tls, enablePing: args.includes('ping'), pingInterval: 5000 });
 }
 srf.on('connect', (err, hp, version) => {
   if (err) return log('CONNECT-ERROR', err.message);
