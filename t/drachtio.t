@@ -363,7 +363,7 @@ for my $who (qw(sc app)) {
     sh("openssl req -newkey rsa:2048 -nodes -subj /CN=$who -keyout $dir/$who.key -out $dir/$who.csr");
     sh("openssl x509 -req -in $dir/$who.csr -CA $dir/ca.pem -CAkey $dir/ca.key -CAcreateserial -days 2 -extfile $ext -out $dir/$who.pem");
 }
-my ($port3, $ctl3, $app3) = (free_port(), free_port(), free_port());
+my ($port3, $ctl3, $app3, $ctl6) = (free_port(), free_port(), free_port(), free_port());
 my ($pid3, undef, $log3) = start_server(port => $port3, yaml => <<Y);
 server:
   listen: [ "udp:127.0.0.1:$port3" ]
@@ -382,6 +382,11 @@ chain:
     secret: cymru
     outbound: "tls://127.0.0.1:$app3"
     tls: { ca: "$dir/ca.pem" }
+  - module: drachtio
+    methods: [ OPTIONS ]
+    listen: "[::1]:$ctl6"
+    secret: cymru
+    idle_timeout: 1
 Y
 $ENV{DR_TLS_CA} = "$dir/ca.pem";
 my $tapp = app_start('tlsin', 'uas', "127.0.0.1:$ctl3");
@@ -417,6 +422,20 @@ $resp = recv_resp($u, 'INVITE', 200, 5);
 is(sip_status($resp), 480, 'an app whose certificate does not verify: 480') or diag($resp // 'nothing');
 unlike(app_log('tlsbad'), qr/^INVITE/m, '... and it never saw the request');
 app_stop($tout);
+# an IPv6 listener; a connection silent past idle_timeout is closed
+use IO::Socket::IP;
+my $v6 = IO::Socket::IP->new(PeerHost => '::1', PeerPort => $ctl6, Proto => 'tcp');
+ok($v6, 'the listener on [::1] takes a connection') or diag("connect [::1]:$ctl6: $@");
+SKIP: {
+    skip 'no IPv6 connection', 3 unless $v6;
+    syswrite($v6, frame('v1|authenticate|cymru|'));
+    like(read_frame($v6), qr/\|response\|v1\|OK\|udp\/127\.0\.0\.1:$port3\|/, 'authenticate over IPv6: OK');
+    my $t0 = time;
+    ok(!defined(read_frame($v6, 4)), 'silent for idle_timeout (1 s): closed');
+    cmp_ok(time - $t0, '<', 3.5, sprintf('... after %.1f s', time - $t0));
+}
 stop_server($pid3);
-like(do { local (@ARGV, $/) = $log3; <> }, qr/certificate verify failed/, 'the reason is logged');
+my $text3 = do { local (@ARGV, $/) = $log3; <> };
+like($text3, qr/certificate verify failed/, 'the reason is logged');
+like($text3, qr/application \[::1\]:\d+: idle timeout/, 'the idle timeout is logged');
 done_testing();

@@ -351,7 +351,7 @@ static dr_conn_t *conn_new(dr_hub_t *h, struct bufferevent *bev, const struct so
         evutil_inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
         port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
     }
-    snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, port);
+    snprintf(c->peer, sizeof(c->peer), sa && sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
     if (h->conf.idle_timeout_s)
         c->idle = evtimer_new(h->base, on_idle, c);
     idle_arm(c);
