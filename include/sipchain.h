@@ -160,6 +160,10 @@ sc_str_t sc_req_from_uri(const sc_req_t *req);
 /* The To tag, empty outside a dialog (RFC 3261 §12.2: a request in a
  * dialog carries one). */
 sc_str_t sc_req_to_tag(const sc_req_t *req);
+/* The dialog req is in; for an INVITE, the early dialog its reliable
+ * provisional answer made (RFC 3262: its PRACK comes in it).  NULL when
+ * none. */
+struct sc_dialog *sc_req_dialog(const sc_req_t *req);
 /* The i-th line (from 0) of a header, in order; empty past the last. */
 sc_str_t sc_req_header_at(const sc_req_t *req, const char *name, int i);
 /* The request exactly as it arrived, start line to body. */

@@ -229,6 +229,14 @@ ok(app_wait('uac', qr/^UAC-BYE-DONE/m, 10), 'srf UAC: challenged, retried with c
     or diag(app_log('uac'));
 is(sipp_done($s), 0, '... and the sipp callee saw the whole call');
 app_stop($uac);
+# a callee answering reliably: the stack PRACKs, srf's own PRACK is done already
+$s = sipp_start('uasrel', "-sf $scen/uas_100rel.xml -p $bport -i 127.0.0.1 -m 1");
+sleep 0.3;
+$uac = app_start('uacrel', 'uac', "127.0.0.1:$ctl", "sip:bob\@127.0.0.1:$bport");
+ok(app_wait('uacrel', qr/^UAC-BYE-DONE/m, 10), 'srf UAC: a reliable 183, answered, hung up') or diag(app_log('uacrel'));
+like(app_log('uacrel'), qr/^UAC-PROVISIONAL 183$/m, '... having seen the 183');
+is(sipp_done($s), 0, 'the sipp callee got one PRACK, then ACK and BYE') or diag(sipp_output('uasrel'));
+app_stop($uac);
 
 # --- a srf B2BUA between a raw caller and sipp callees --------------------------------
 # the first response to method within secs whose status is at least min
@@ -290,6 +298,17 @@ is(sipp_done($s), 0, 'sipp B: the CANCEL reached it, its 487 was ACKed') or diag
 ok(app_wait('b2b', qr/^CANCELLED-A$/m), 'srf saw the cancel');
 ok(app_wait('b2b', qr/^B2B-FAILED 487$/m), 'createB2BUA rejected with 487') or diag(app_log('b2b'));
 app_stop($b2b);
+
+# --- 100rel: a srf UAS sends a reliable 183, gets the PRACK, answers -------------------
+my $rel = app_start('rel', 'uas', "127.0.0.1:$ctl");
+$s = sipp_start('rel', "-sf $scen/uac_100rel.xml -inf " . write_file('rel.csv', "SEQUENTIAL\nuas;-;0;\n")
+                . " -s rel -m 1 -p " . free_port() . " -i 127.0.0.1 127.0.0.1:$port");
+is(sipp_done($s), 0, 'sipp: reliable 183 (RSeq), PRACK answered, 200, ACK, BYE') or diag(sipp_output('rel'));
+my $rl = app_wait('rel', qr/^DESTROY uas/m) // app_log('rel');
+like($rl, qr/^REL-SENT rseq=1 dialog=\S+;from-tag=\S+$/m, 'srf: the reliable 183 went out with RSeq and a dialog id');
+like($rl, qr/^PRACK rack=1 1 INVITE$/m, 'srf: the PRACK reached it in that dialog');
+like($rl, qr/^UAS-DIALOG id=.*\nDESTROY uas reason=bye$/ms, '... then its 200 made the dialog, ended by the BYE');
+app_stop($rel);
 
 # --- a srf proxy app forking to two sipp callees --------------------------------------
 my ($fp1, $fp2) = (free_port(), free_port());

@@ -425,6 +425,7 @@ sc_str_t sc_req_method(const sc_req_t *req) { return req->msg->method_str; }
 sc_str_t sc_req_uri(const sc_req_t *req) { return req->msg->ruri_str; }
 sc_str_t sc_req_body(const sc_req_t *req) { return req->msg->body; }
 sc_str_t sc_req_to_tag(const sc_req_t *req) { return req->msg->to ? req->msg->to->tag : SC_STR_NULL; }
+sc_dialog_t *sc_req_dialog(const sc_req_t *req) { return req->dialog; }
 sc_str_t sc_req_raw(const sc_req_t *req) { return sc_str(req->msg->buf, req->msg->len); }
 void sc_req_local(const sc_req_t *req, char *out, size_t cap)
 {

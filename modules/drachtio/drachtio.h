@@ -106,6 +106,7 @@ typedef struct dr_dlg {
     dr_hub_t    *hub;
     dr_conn_t   *conn;          /* NULL once the app has gone: 481 */
     sc_dialog_t *d;
+    bool         early;         /* made by a reliable 1xx, not yet answered 2xx */
     dr_link_t    link;
 } dr_dlg_t;
 

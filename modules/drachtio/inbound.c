@@ -182,7 +182,7 @@ static void on_dlg_destroy(sc_dialog_t *d, sc_dialog_event_t ev, sc_req_t *req, 
     (void)d;
     (void)ev;
     (void)res;
-    if (req == NULL && g->conn)     /* the core ended it: tell the app */
+    if (req == NULL && g->conn && !g->early)    /* the core ended it: tell the app */
         unsolicited_bye(g);
     dlg_free(g);
 }
@@ -203,6 +203,13 @@ dr_dlg_t *dr_dlg_new(dr_hub_t *h, dr_conn_t *c, sc_dialog_t *d)
 }
 
 void dr_dlg_forget(dr_dlg_t *g) { dlg_free(g); }
+
+static dr_dlg_t *dlg_of(dr_hub_t *h, sc_dialog_t *d)
+{
+    dr_entry_t *e = dr_id_find(h, sc_dialog_id(d), DR_DLG);
+    dr_dlg_t *g = e ? DR_OF(e, dr_dlg_t, e) : NULL;
+    return g && g->d == d ? g : NULL;
+}
 
 /* --- what applications answer ------------------------------------------------- */
 
@@ -295,7 +302,17 @@ void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, const dr_msg_
         }
         return;
     }
-    dr_dlg_t *g = d ? dr_dlg_new(t->hub, t->conn ? t->conn : c, d) : NULL;
+    /* the dialog: made by the 2xx, or early by a reliable 1xx (its PRACK
+     * goes to the app in it), the same one when the 2xx follows */
+    sc_dialog_t *early = !final && !t->in_dialog ? sc_req_dialog(t->req) : NULL;
+    dr_dlg_t *g = d || early ? dlg_of(t->hub, d ? d : early) : NULL;
+    if (g == NULL && (d || early)) {
+        g = dr_dlg_new(t->hub, t->conn ? t->conn : c, d ? d : early);
+        if (g)
+            g->early = d == NULL;
+    } else if (g && d) {
+        g->early = false;
+    }
     reply_sent(c, msgid, t, &from, g ? g->e.id : "");
     if (final)
         txn_free(t);

@@ -52,6 +52,16 @@ if (mode === 'uas') {
     req.on('cancel', () => log('CANCELLED', req.get('Call-ID')));
     if (req.calledNumber === 'busy') return res.send(486, 'Busy Here', { headers: { 'X-Why': 'test' } });
     if (req.calledNumber === 'slow') return res.send(180);
+    if (req.calledNumber === 'rel') {         // a reliable 183 (RFC 3262), answered once PRACKed
+      return res.send(183, { headers: { Require: '100rel' }, body: sdp },
+        (err, msg) => log('REL-SENT', `rseq=${msg && msg.get('RSeq')}`, `dialog=${res.meta && res.meta.dialogId}`),
+        (prack) => {
+          log('PRACK', `rack=${prack.get('RAck')}`);
+          srf.createUAS(req, res, { localSdp: sdp })
+            .then((dlg) => { log('UAS-DIALOG', `id=${dlg.id}`); watch(dlg, 'uas'); })
+            .catch((e) => log('UAS-ERROR', e.message));
+        });
+    }
     srf.createUAS(req, res, { localSdp: sdp, headers: { 'X-App': 'srf' } })
       .then((dlg) => { log('UAS-DIALOG', `id=${dlg.id}`); watch(dlg, 'uas');
         if (args.includes('hangup')) setTimeout(() => dlg.destroy().then(() => log('HUNGUP')), 500); })
