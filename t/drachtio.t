@@ -45,6 +45,7 @@ server:
   listen: [ "udp:127.0.0.1:$port", "tcp:127.0.0.1:$port" ]
   log: { level: info }
   timers: { t1: 100, t2: 400, t4: 500 }
+  session_timers: { expires: 1800, min_se: 2 }
 modules_path: $mods
 chain:
   - module: drachtio
@@ -308,6 +309,27 @@ my $rl = app_wait('rel', qr/^DESTROY uas/m) // app_log('rel');
 like($rl, qr/^REL-SENT rseq=1 dialog=\S+;from-tag=\S+$/m, 'srf: the reliable 183 went out with RSeq and a dialog id');
 like($rl, qr/^PRACK rack=1 1 INVITE$/m, 'srf: the PRACK reached it in that dialog');
 like($rl, qr/^UAS-DIALOG id=.*\nDESTROY uas reason=bye$/ms, '... then its 200 made the dialog, ended by the BYE');
+# session timers: the caller is the refresher and does not refresh: the
+# stack ends the call (BYE) and tells the app (an unsolicited BYE)
+$u->send("INVITE sip:callee\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-se1;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=se\r\nTo: <sip:callee\@x>\r\nCall-ID: se-1\r\nCSeq: 1 INVITE\r\n"
+       . "Contact: <sip:a\@127.0.0.1:$up>\r\nSupported: timer\r\nSession-Expires: 2;refresher=uac\r\n"
+       . "Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n", 0, $to);
+$resp = recv_resp($u, 'INVITE', 200, 5);
+is(sip_header($resp, 'Session-Expires'), '2;refresher=uac', 'the app\'s 200 carries the session interval, the caller refreshing');
+my ($setag) = sip_header($resp, 'To') =~ /tag=([^;\s]+)/;
+$u->send("ACK sip:callee\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-se1a;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=se\r\nTo: <sip:callee\@x>;tag=$setag\r\nCall-ID: se-1\r\n"
+       . "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", 0, $to);
+my $t0 = time;
+my $sebye = recv_request($u, 'BYE', 5);
+ok($sebye && time - $t0 >= 1.5, sprintf('no refresh: the stack sent BYE after %.1f s', time - $t0));
+if ($sebye) {   # answer it
+    (my $ok = $sebye) =~ s/^BYE [^\r]*/SIP\/2.0 200 OK/;
+    $u->send($ok, 0, $to);
+}
+like(app_wait('rel', qr/^DESTROY uas reason=SIP;text="ended by sipchain"$/m) // app_log('rel'),
+     qr/^DESTROY uas reason=SIP;text="ended by sipchain"$/m, 'srf: the dialog destroyed by an unsolicited BYE');
 app_stop($rel);
 
 # --- a srf proxy app forking to two sipp callees --------------------------------------
