@@ -230,6 +230,19 @@ ok(app_wait('uac', qr/^UAC-BYE-DONE/m, 10), 'srf UAC: challenged, retried with c
     or diag(app_log('uac'));
 is(sipp_done($s), 0, '... and the sipp callee saw the whole call');
 app_stop($uac);
+# a callee challenging the BYE too: srf sends it again with credentials
+# and no dialogId, only the Call-ID: it goes inside the dialog
+$s = sipp_start('uasauthbye', "-sf $scen/uas_auth_bye.xml -p $bport -i 127.0.0.1 -m 1 -trace_msg");
+sleep 0.3;
+$uac = app_start('uacbye', 'uac', "127.0.0.1:$ctl", "sip:bob\@127.0.0.1:$bport", 'alice', 'secret');
+ok(app_wait('uacbye', qr/^UAC-BYE-DONE/m, 10), 'srf UAC: its BYE challenged, sent again with credentials')
+    or diag(app_log('uacbye'));
+is(sipp_done($s), 0, '... inside the dialog (tags, Call-ID), answered') or diag(sipp_output('uasauthbye'));
+my ($bmsgs) = glob("$dir/uas_auth_bye_*_messages.log");
+my @byecseq = do { local (@ARGV, $/) = $bmsgs // '/dev/null'; my $t = <> // ''; $t =~ /^BYE sip:[^\n]*\n(?:[^\n]+\n)*?CSeq: (\d+) BYE/mg };
+is(scalar(@byecseq), 2, 'two BYEs reached the callee');
+is($byecseq[1] // 0, ($byecseq[0] // 0) + 1, '... the second with the dialog\'s next CSeq');
+app_stop($uac);
 # a callee answering reliably: the stack PRACKs, srf's own PRACK is done already
 $s = sipp_start('uasrel', "-sf $scen/uas_100rel.xml -p $bport -i 127.0.0.1 -m 1");
 sleep 0.3;

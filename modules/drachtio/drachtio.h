@@ -107,6 +107,12 @@ typedef struct dr_dlg {
     dr_conn_t   *conn;          /* NULL once the app has gone: 481 */
     sc_dialog_t *d;
     bool         early;         /* made by a reliable 1xx, not yet answered 2xx */
+    /* ended by the app's BYE (d NULL): that BYE as sent, kept a while for
+     * srf's digest retry of it (by Call-ID, no dialogId) */
+    char        *bye;
+    size_t       bye_len;
+    char         call_id[128];
+    struct event *linger;
     dr_link_t    link;
 } dr_dlg_t;
 

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "drachtio.h"
 
 static void txn_free(dr_txn_t *t)
@@ -124,7 +126,33 @@ static void dlg_free(dr_dlg_t *g)
 {
     dr_id_del(g->hub, &g->e);
     dr_list_del(&g->link);
+    if (g->linger)
+        event_free(g->linger);
+    free(g->bye);
     free(g);
+}
+
+static void on_linger(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    dlg_free(arg);
+}
+
+/* The app's BYE (as sent) ended it: kept 32 s (64*T1 at the default T1)
+ * for a retry with credentials, then gone. */
+void dr_dlg_ended(dr_dlg_t *g, sc_str_t bye)
+{
+    sc_str_t cid = sc_dialog_call_id(g->d);
+    snprintf(g->call_id, sizeof(g->call_id), "%.*s", (int)cid.len, cid.s);
+    g->d = NULL;
+    if (bye.len && (g->bye = malloc(bye.len)) != NULL) {
+        memcpy(g->bye, bye.s, bye.len);
+        g->bye_len = bye.len;
+    }
+    struct timeval tv = { .tv_sec = 32 };
+    if ((g->linger = evtimer_new(g->hub->base, on_linger, g)) == NULL || evtimer_add(g->linger, &tv) != 0)
+        dlg_free(g);
 }
 
 static void on_dlg_request(sc_dialog_t *d, sc_dialog_event_t ev, sc_req_t *req, sc_res_t *res,
