@@ -144,6 +144,10 @@ void        dr_id_del(dr_hub_t *h, dr_entry_t *e);
 dr_entry_t *dr_id_find(dr_hub_t *h, const char *id, int kind);
 
 /* --- hub.c --- */
+/* inbound.c: answers t's request and forgets t; dialogs the apps ended
+ * (kept for a BYE retry) forgotten now. */
+void       dr_inbound_fail(struct dr_txn *t, unsigned status, const char *reason);
+void       dr_dlg_drop_ended(dr_hub_t *h);
 dr_hub_t  *dr_hub_get(sc_instance_t *inst, const dr_conf_t *conf, char *err, size_t errlen);
 void       dr_hub_put(dr_hub_t *h, sc_instance_t *inst);
 /* An authenticated connection that routed verb (lower case), round

@@ -153,7 +153,7 @@ static void conn_free(dr_conn_t *c)
         dr_txn_t *t = c->handover;
         c->handover = NULL;
         t->conn = NULL;
-        sc_res_send(t->res, 480, "Application unreachable");
+        dr_inbound_fail(t, 480, "Application unreachable");
     }
     dr_inbound_conn_gone(h, c);
     dr_outbound_conn_gone(h, c);
@@ -536,6 +536,7 @@ void dr_hub_put(dr_hub_t *h, sc_instance_t *inst)
     h->inst = inst;             /* for the last log lines */
     while (h->conns.next != &h->conns)
         conn_free(DR_OF(h->conns.next, dr_conn_t, link));
+    dr_dlg_drop_ended(h);
     evconnlistener_free(h->lev);
     free(h);
 }

@@ -95,6 +95,12 @@ void dr_inbound_deliver(dr_txn_t *t)
     frame_request(t->conn, t->req, t->e.id, "");
 }
 
+void dr_inbound_fail(dr_txn_t *t, unsigned status, const char *reason)
+{
+    sc_res_send(t->res, status, reason);
+    txn_free(t);
+}
+
 void dr_inbound(dr_hub_t *h, dr_conn_t *c, sc_req_t *req, sc_res_t *res, const char *dialog_id)
 {
     dr_txn_t *t = calloc(1, sizeof(*t));
@@ -111,10 +117,8 @@ void dr_inbound(dr_hub_t *h, dr_conn_t *c, sc_req_t *req, sc_res_t *res, const c
     sc_res_on_sent(res, on_sent, t);
     sc_req_on_cancel(req, on_cancel, t);
     if (c == NULL) {                        /* outbound mode: connect to the app first */
-        if (dr_connect_out(h, t) != 0) {
-            sc_res_send(res, 480, "Application unreachable");
-            txn_free(t);
-        }
+        if (dr_connect_out(h, t) != 0)
+            dr_inbound_fail(t, 480, "Application unreachable");
         return;
     }
     frame_request(c, req, t->e.id, dialog_id ? dialog_id : "");
@@ -141,6 +145,16 @@ static void on_linger(evutil_socket_t fd, short what, void *arg)
 
 /* The app's BYE (as sent) ended it: kept 32 s (64*T1 at the default T1)
  * for a retry with credentials, then gone. */
+void dr_dlg_drop_ended(dr_hub_t *h)
+{
+    for (dr_link_t *l = h->dlgs.next, *next; l != &h->dlgs; l = next) {
+        next = l->next;
+        dr_dlg_t *g = DR_OF(l, dr_dlg_t, link);
+        if (g->d == NULL)
+            dlg_free(g);
+    }
+}
+
 void dr_dlg_ended(dr_dlg_t *g, sc_str_t bye)
 {
     sc_str_t cid = sc_dialog_call_id(g->d);
