@@ -51,6 +51,8 @@ chain:
   - module: drachtio
     listen: "127.0.0.1:$ctl"
     secret: cymru
+    tags:
+      - { user_prefix: blue, tag: blue }
 Y
 my $to = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
 
@@ -219,6 +221,22 @@ is(sip_status($resp), 481, 'its app gone: 481 for a request in the dialog') or d
 $uas = app_start('uas2', 'uas', "127.0.0.1:$ctl");
 $s = sipp_start('call2', "-sf $scen/proxy_uac.xml -s callee 127.0.0.1:$port -m 1 -p " . free_port() . " -i 127.0.0.1");
 is(sipp_done($s), 0, 'the app reconnected: calls work again');
+
+# tag filters: sip:blue... goes only to an app that authenticated with tag blue
+sub message_to {
+    my ($user, $n) = @_;
+    $u->send("MESSAGE sip:$user\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-tg$n;rport\r\n"
+           . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=1\r\nTo: <sip:$user\@x>\r\nCall-ID: tag-$n\r\nCSeq: 1 MESSAGE\r\n"
+           . "Content-Type: text/plain\r\nContent-Length: " . length($user) . "\r\n\r\n$user", 0, $to);
+    return sip_status(recv_resp($u, 'MESSAGE', 200, 3));
+}
+is(message_to('blue-1', 1), 503, 'tags: no app with tag blue: 503, the untagged app not asked');
+$ENV{DR_TAGS} = 'green,blue';
+my $blue = app_start('blue', 'uas', "127.0.0.1:$ctl");
+delete $ENV{DR_TAGS};
+is(message_to('blue-2', 2), 200, 'an app tagged green,blue connects: it answers');
+ok(app_wait('blue', qr/^MESSAGE blue-2$/m), '... it, not the untagged one') or diag(app_log('blue'));
+app_stop($blue);
 app_stop($uas);
 
 # --- a srf UAC calling a sipp UAS that challenges it ---------------------------------

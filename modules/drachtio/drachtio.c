@@ -25,6 +25,9 @@
  *       verify_client: false      #   (required when true); for tls:// outbound,
  *       verify: true              #   the application's certificate is checked
  *                                 #   against ca (else the system's CAs) unless false
+ *     tags:                       # requests matching a rule go only to applications
+ *       - { user_prefix: "+44", tag: uk }     # that authenticated with its tag
+ *       - { domain: b.example.com, tag: b }   # (srf.connect({tags: [...]})); first match
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -36,10 +39,43 @@
 
 #include "drachtio.h"
 
+#define MAX_TAG_RULES 64
+
+/* tags: requests for a domain / user prefix go only to applications that
+ * authenticated with a tag (srf.connect({tags: [...]})), first match. */
 typedef struct {
-    dr_conf_t conf;
-    dr_hub_t *hub;
+    const char *domain, *user_prefix, *tag;
+} tag_rule_t;
+
+typedef struct {
+    dr_conf_t  conf;
+    dr_hub_t  *hub;
+    tag_rule_t rules[MAX_TAG_RULES];
+    int        nrules;
 } dr_inst_t;
+
+static int tag_rules(dr_inst_t *di, const sc_conf_node_t *conf, char *err, size_t errlen)
+{
+    const sc_conf_node_t *list = sc_conf_get(conf, "tags");
+    for (const sc_conf_node_t *r = list ? sc_conf_first(list) : NULL; r; r = sc_conf_next(r)) {
+        static const char *const keys[] = { "domain", "user_prefix", "tag", NULL };
+        if (di->nrules == MAX_TAG_RULES)
+            return sc_conf_error(err, errlen, r, "drachtio: at most %d tag rules", MAX_TAG_RULES);
+        tag_rule_t *t = &di->rules[di->nrules++];
+        const sc_conf_node_t *n;
+        if (sc_conf_check_keys(r, keys, err, errlen) ||
+            ((n = sc_conf_get(r, "domain")) && sc_conf_string(n, &t->domain, err, errlen)) ||
+            ((n = sc_conf_get(r, "user_prefix")) && sc_conf_string(n, &t->user_prefix, err, errlen)))
+            return -1;
+        if ((n = sc_conf_get(r, "tag")) == NULL)
+            return sc_conf_error(err, errlen, r, "drachtio: a tags rule needs \"tag\"");
+        if (sc_conf_string(n, &t->tag, err, errlen))
+            return -1;
+        if (t->domain == NULL && t->user_prefix == NULL)
+            return sc_conf_error(err, errlen, r, "drachtio: a tags rule matches on \"domain\" and/or \"user_prefix\"");
+    }
+    return 0;
+}
 
 /* The tls: map: a server context when it names a certificate, a client
  * context for tls:// outbound; both checked now (sipchain -t). */
@@ -75,7 +111,7 @@ static int drachtio_create(sc_instance_t *inst, const sc_conf_node_t *conf, char
                            size_t errlen)
 {
     static const char *const keys[] = { "listen", "secret", "no_app", "idle_timeout", "max_frame",
-                                        "outbound", "tls", NULL };
+                                        "outbound", "tls", "tags", NULL };
     if (sc_conf_check_keys(conf, keys, err, errlen))
         return -1;
     dr_inst_t *di = calloc(1, sizeof(*di));
@@ -119,7 +155,7 @@ static int drachtio_create(sc_instance_t *inst, const sc_conf_node_t *conf, char
             strchr(c->outbound + 6, ':') == NULL)
             return sc_conf_error(err, errlen, n, "\"outbound\" must be tcp://HOST:PORT or tls://HOST:PORT");
     }
-    return tls_conf(c, conf, err, errlen);
+    return tls_conf(c, conf, err, errlen) || tag_rules(di, conf, err, errlen) ? -1 : 0;
 }
 
 /* cdr:* events to the applications that routed them. */
@@ -187,7 +223,11 @@ static void drachtio_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     for (size_t i = 0; i < n; i++)
         verb[i] = (char)tolower((unsigned char)m.s[i]);
     verb[n] = '\0';
-    dr_conn_t *c = dr_hub_pick(h, verb);
+    const char *tag = NULL;
+    for (int i = 0; i < di->nrules && tag == NULL; i++)
+        if (sc_uri_matches(sc_req_uri(req), di->rules[i].domain, di->rules[i].user_prefix))
+            tag = di->rules[i].tag;
+    dr_conn_t *c = dr_hub_pick(h, verb, tag);
     if (c)
         dr_inbound(h, c, req, res, NULL);
     else if (di->conf.reject_no_app)

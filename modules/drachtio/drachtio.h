@@ -150,9 +150,10 @@ void       dr_inbound_fail(struct dr_txn *t, unsigned status, const char *reason
 void       dr_dlg_drop_ended(dr_hub_t *h);
 dr_hub_t  *dr_hub_get(sc_instance_t *inst, const dr_conf_t *conf, char *err, size_t errlen);
 void       dr_hub_put(dr_hub_t *h, sc_instance_t *inst);
-/* An authenticated connection that routed verb (lower case), round
- * robin; NULL when none. */
-dr_conn_t *dr_hub_pick(dr_hub_t *h, const char *verb);
+/* An authenticated connection that routed verb (lower case) and, when
+ * tag is not NULL, authenticated with that tag; round robin; NULL when
+ * none. */
+dr_conn_t *dr_hub_pick(dr_hub_t *h, const char *verb, const char *tag);
 bool       dr_conn_routes(const dr_conn_t *c, const char *verb);
 /* Frames to an application; nothing when c is NULL or closing. */
 void       dr_send(dr_conn_t *c, const char *leader, sc_str_t sip);

@@ -131,13 +131,24 @@ bool dr_conn_routes(const dr_conn_t *c, const char *verb)
     return false;
 }
 
-dr_conn_t *dr_hub_pick(dr_hub_t *h, const char *verb)
+/* Whether the comma-separated list (srf's authenticate tags) has tag. */
+static bool has_tag(const char *list, const char *tag)
+{
+    size_t n = strlen(tag);
+    for (const char *p = list; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+        if (strncmp(p, tag, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+dr_conn_t *dr_hub_pick(dr_hub_t *h, const char *verb, const char *tag)
 {
     dr_conn_t *found[256];
     int n = 0;
     for (dr_link_t *l = h->conns.next; l != &h->conns && n < 256; l = l->next) {
         dr_conn_t *c = DR_OF(l, dr_conn_t, link);
-        if (c->authed && !c->outbound && dr_conn_routes(c, verb))
+        if (c->authed && !c->outbound && dr_conn_routes(c, verb) && (tag == NULL || has_tag(c->tags, tag)))
             found[n++] = c;
     }
     return n ? found[h->rr++ % (unsigned)n] : NULL;

@@ -28,7 +28,8 @@ const watch = (dlg, name) => {
 };
 
 // TLS from the environment: DR_TLS_CA to check sipchain's certificate
-// (srf.connect), DR_TLS_CERT and DR_TLS_KEY to listen with (srf.listen)
+// (srf.connect), DR_TLS_CERT and DR_TLS_KEY to listen with (srf.listen);
+// DR_TAGS: the tags it authenticates with (comma-separated)
 const fs = require('fs');
 const env = process.env;
 if (host === 'listen') {
@@ -36,7 +37,8 @@ if (host === 'listen') {
   srf.listen({ host: '127.0.0.1', port: +port, secret: 'cymru', tls }, () => log('LISTENING', `port=${port}`));
 } else {
   const tls = env.DR_TLS_CA ? { ca: fs.readFileSync(env.DR_TLS_CA) } : undefined;
-  srf.connect({ host, port: +port, secret: 'cymru', tls, enablePing: args.includes('ping'), pingInterval: 5000 });
+  const tags = env.DR_TAGS ? env.DR_TAGS.split(',') : [];
+  srf.connect({ host, port: +port, secret: 'cymru', tls, tags, enablePing: args.includes('ping'), pingInterval: 5000 });
 }
 srf.on('connect', (err, hp, version) => {
   if (err) return log('CONNECT-ERROR', err.message);
