@@ -261,6 +261,9 @@ typedef struct sc_credentials_api {
 /* Headers and body to send with the answer (copied). 0 or -1. */
 int  sc_res_add_header(sc_res_t *res, const char *name, const char *value);
 int  sc_res_set_body(sc_res_t *res, const char *content_type, sc_str_t body);
+/* The To tag of our answers (a token, at most 64 characters) instead of
+ * the one the core made, before any answer but 100 went out.  0 or -1. */
+int  sc_res_set_to_tag(sc_res_t *res, const char *tag);
 /* Sends the answer; a final one ends the request.  reason may be NULL. A
  * second final answer is logged and ignored.  0, or -1 if not sent. */
 int  sc_res_send(sc_res_t *res, unsigned status, const char *reason);

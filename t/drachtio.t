@@ -175,6 +175,16 @@ $u->send("ACK sip:busy\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$u
        . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=1\r\nTo: <sip:busy\@x>;tag=" . (sip_header($resp, 'To') =~ /tag=(\S+)/)[0]
        . "\r\nCall-ID: inv-1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", 0, $to);
 
+# the app's own To tag (srf: headers.To with a tag) on its answer
+$u->send("INVITE sip:mytag\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-i9;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=9\r\nTo: <sip:mytag\@x>\r\nCall-ID: inv-9\r\nCSeq: 1 INVITE\r\n"
+       . "Contact: <sip:a\@127.0.0.1:$up>\r\nContent-Length: 0\r\n\r\n", 0, $to);
+$resp = recv_resp($u, 'INVITE', 200, 3);
+is(sip_status($resp) . ' ' . sip_header($resp, 'To'), '480 <sip:mytag@x>;tag=app-tag-1', 'the app\'s To tag on its answer');
+$u->send("ACK sip:mytag\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-i9;rport\r\n"
+       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=9\r\nTo: <sip:mytag\@x>;tag=app-tag-1\r\nCall-ID: inv-9\r\n"
+       . "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", 0, $to);
+
 # CANCEL while the app rings
 $u->send("INVITE sip:slow\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$up;branch=z9hG4bK-i2;rport\r\n"
        . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=2\r\nTo: <sip:slow\@x>\r\nCall-ID: inv-2\r\nCSeq: 1 INVITE\r\n"

@@ -63,6 +63,7 @@ static const char *holder(const sc_req_t *req)
 /* Sends r, the answer to req, through the dialog hooks. */
 static int send_answer(sc_req_t *req, sc_msg_t *r)
 {
+    req->tagged |= r->status > 100;
     if (r->status > 100 && r->status < 200 && req->msg->method == SC_METHOD_INVITE &&
         sc_token_list_has(r->require, "100rel"))
         sc_uas_reliable(req, r);
@@ -280,6 +281,17 @@ int sc_res_add_header(sc_res_t *res, const char *name, const char *value)
     while (*t)
         t = &(*t)->next;
     *t = h;
+    return 0;
+}
+
+int sc_res_set_to_tag(sc_res_t *res, const char *tag)
+{
+    sc_req_t *req = res->req;
+    size_t n = strlen(tag);
+    if (req->tagged || req->done || req->dialog || n == 0 || n >= sizeof(req->to_tag) ||
+        !sc_is_token(sc_str(tag, n)))
+        return -1;
+    memcpy(req->to_tag, tag, n + 1);
     return 0;
 }
 

@@ -50,7 +50,8 @@ struct sc_req {
     sc_txn_t     *txn;
     sc_msg_t     *msg;          /* the transaction's */
     sc_source_t   src;          /* where it came from */
-    char          to_tag[17];
+    char          to_tag[65];
+    bool          tagged;       /* an answer with to_tag went out (not 100) */
     bool          done;         /* a final answer went out */
     bool          cancelled;    /* a CANCEL arrived (§9.2): answered 487 */
     struct proxy *proxy;        /* sc_proxy_request took it over */

@@ -306,6 +306,15 @@ void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, const dr_msg_
     }
     bool final = m->status >= 200;
     int rc = -1;
+    /* the app's own To tag on its first answer (srf: headers.To with tag=) */
+    sc_str_t to = t->in_dialog ? (sc_str_t){ 0 } : dr_msg_get(m, "to");
+    const char *tp = to.len > 5 ? memmem(to.s, to.len, ";tag=", 5) : NULL;
+    if (tp) {
+        char tag[65];
+        size_t n = strcspn(tp + 5, "; \t\r\n>");
+        snprintf(tag, sizeof(tag), "%.*s", (int)(n < 64 ? n : 64), tp + 5);
+        sc_res_set_to_tag(t->res, tag);
+    }
     dr_from_t from;
     from_of(t->req, &from);
     sc_dialog_t *d = NULL;

@@ -54,6 +54,7 @@ if (mode === 'uas') {
     req.on('cancel', () => log('CANCELLED', req.get('Call-ID')));
     if (req.calledNumber === 'busy') return res.send(486, 'Busy Here', { headers: { 'X-Why': 'test' } });
     if (req.calledNumber === 'slow') return res.send(180);
+    if (req.calledNumber === 'mytag') return res.send(480, { headers: { To: 'x;tag=app-tag-1' } });
     if (req.calledNumber === 'rel') {         // a reliable 183 (RFC 3262), answered once PRACKed
       return res.send(183, { headers: { Require: '100rel' }, body: sdp },
         (err, msg) => log('REL-SENT', `rseq=${msg && msg.get('RSeq')}`, `dialog=${res.meta && res.meta.dialogId}`),
