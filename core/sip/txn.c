@@ -24,8 +24,14 @@ struct sc_txn {
     uint32_t        hash;
     sc_txn_t       *hnext;          /* hash chain */
     sc_txn_t       *prev, *next;    /* every live transaction */
-    sc_msg_t       *req;
+    sc_msg_t       *req;            /* NULL once compact */
     char           *raw;            /* server: the bytes req was parsed from */
+    /* A completed non-INVITE server transaction nobody else holds keeps
+     * only what matching a retransmission needs (§17.2.3) and the answer
+     * to resend: its request goes (a registrar's 100 000 REGISTERs wait
+     * 64*T1 here).  Branch, sent-by host and method, one after the other. */
+    char           *key;
+    uint16_t        key_branch, key_host, key_method, key_port;
     char           *out;            /* what a retransmission resends */
     size_t          outlen;
     char           *ack;            /* ICT: the ACK for a non-2xx */
@@ -116,6 +122,13 @@ static bool server_matches(const sc_txn_t *t, const sc_msg_t *m, sc_str_t mclass
     const sc_msg_t *o = t->req;
     if (t->kind != SC_TXN_IST && t->kind != SC_TXN_NIST)
         return false;
+    if (o == NULL) {                    /* compact: RFC 3261 matching only */
+        const char *k = t->key;
+        return is_rfc3261(m) && sc_str_eq(mclass, sc_str(k + t->key_branch + t->key_host, t->key_method)) &&
+               sc_str_eq(m->via->branch, sc_str(k, t->key_branch)) &&
+               sc_str_caseeq(m->via->host, sc_str(k + t->key_branch, t->key_host)) &&
+               m->via->port == t->key_port;
+    }
     if (!sc_str_eq(method_class(o), mclass))
         return false;
     if (!t->rfc2543) {
@@ -195,6 +208,7 @@ static void txn_destroy(sc_txn_t *t)
     sc_source_release(&t->flow);
     sc_msg_free(t->req);
     free(t->raw);
+    free(t->key);
     free(t->out);
     free(t->ack);
     free(t);
@@ -205,10 +219,37 @@ void sc_txn_ref(sc_txn_t *t)
     t->refs++;
 }
 
+/* Compact (see struct sc_txn) when completed, matched the RFC 3261 way,
+ * and held by the layer alone. */
+static void compact(sc_txn_t *t)
+{
+    const sc_msg_t *o = t->req;
+    if (t->kind != SC_TXN_NIST || t->state != SC_TS_COMPLETED || t->refs != 1 || o == NULL ||
+        t->rfc2543)
+        return;
+    sc_str_t b = o->via->branch, h = o->via->host, mc = method_class(o);
+    if (b.len > UINT16_MAX || h.len > UINT16_MAX || mc.len > UINT16_MAX ||
+        (t->key = malloc(b.len + h.len + mc.len)) == NULL)
+        return;
+    memcpy(t->key, b.s, b.len);
+    memcpy(t->key + b.len, h.s, h.len);
+    memcpy(t->key + b.len + h.len, mc.s, mc.len);
+    t->key_branch = (uint16_t)b.len;
+    t->key_host = (uint16_t)h.len;
+    t->key_method = (uint16_t)mc.len;
+    t->key_port = o->via->port;
+    sc_msg_free(t->req);
+    t->req = NULL;
+    free(t->raw);
+    t->raw = NULL;
+}
+
 void sc_txn_unref(sc_txn_t *t)
 {
     if (--t->refs == 0)
         txn_destroy(t);
+    else if (t->refs == 1 && t->kind == SC_TXN_NIST && t->state == SC_TS_COMPLETED && t->req)
+        sc_timer_arm(&t->retx, 0);      /* compact once whoever let go is off the stack */
 }
 
 static void notify(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg)
@@ -256,10 +297,16 @@ static uint64_t t64(const sc_txn_t *t)
     return 64ull * t->layer->conf.t1_ms;
 }
 
+static void compact(sc_txn_t *t);
+
 static void on_retx(void *arg)
 {
     sc_txn_t *t = arg;
     const sc_txn_conf_t *c = &t->layer->conf;
+    if (t->kind == SC_TXN_NIST) {       /* a server never resends by timer: see sc_txn_unref */
+        compact(t);
+        return;
+    }
     const char *buf = t->out;
     size_t len = t->outlen;
     if (t->kind == SC_TXN_ICT)

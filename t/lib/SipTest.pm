@@ -51,7 +51,12 @@ sub free_port {
         my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => 0)
             or die "no port: $!";
         my $p = $s->sockport;
+        # free for TCP too (tests listen on both; an outgoing connection
+        # may hold the number as its TCP port)
+        my $t = IO::Socket::INET->new(Proto => 'tcp', LocalAddr => '127.0.0.1', LocalPort => $p, Listen => 1);
         close $s;
+        next unless $t;
+        close $t;
         return $p if !$given{$p}++;
     }
     die "no port not given before";

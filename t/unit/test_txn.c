@@ -185,6 +185,30 @@ START_TEST(nist_udp_full_cycle)
 }
 END_TEST
 
+/* Completed and held by nobody but the layer: the request goes, the
+ * answer and the matching key stay (memory per REGISTER during J). */
+START_TEST(nist_completed_compact)
+{
+    sc_txn_t *t;
+    ck_assert_int_eq(rx("REGISTER", "z9hG4bKc1", NULL, &t, &udp), SC_RX_NEW);
+    sc_txn_ref(t);                              /* a TU holding it, as the chain does */
+    ck_assert_int_eq(respond(t, 200, "ct"), 0);
+    sc_clock_advance(clk, 10);
+    ck_assert_ptr_nonnull(sc_txn_request(t));   /* held: kept whole */
+    sc_txn_unref(t);
+    ck_assert_ptr_nonnull(sc_txn_request(t));   /* not while the holder may be on the stack */
+    sc_clock_advance(clk, 1);
+    ck_assert_ptr_null(sc_txn_request(t));      /* then compact */
+    ck_assert_int_eq(rx("REGISTER", "z9hG4bKc1", NULL, NULL, &udp), SC_RX_ABSORBED);
+    ck_assert_int_eq(nsent, 2);
+    ck_assert_str_eq(first_line(1), "SIP/2.0 200 OK");   /* the same answer again */
+    ck_assert_int_eq(rx("OPTIONS", "z9hG4bKc1", NULL, &t, &udp), SC_RX_NEW);   /* another method */
+    ck_assert_int_eq(sc_txn_count(layer), 2);
+    sc_clock_advance(clk, 32000);               /* timer J ends the compact one */
+    ck_assert_int_eq(sc_txn_count(layer), 1);
+}
+END_TEST
+
 START_TEST(nist_rfc4320_rules)
 {
     sc_txn_t *t;
@@ -504,6 +528,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("txn");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, nist_udp_full_cycle);
+    tcase_add_test(tc, nist_completed_compact);
     tcase_add_test(tc, nist_rfc4320_rules);
     tcase_add_test(tc, nist_reliable_ends_at_once);
     tcase_add_test(tc, ist_non2xx_retransmits_until_ack);
