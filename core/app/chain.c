@@ -233,8 +233,7 @@ void sc_next(sc_req_t *req)
     if (!advance(req, NULL)) {
         /* the end of the chain; a request in a dialog none of us runs
          * (a To tag, RFC 3261 §12.2.2) gets 481, not the default */
-        bool in_dialog = req->msg->to && req->msg->to->tag.len;
-        respond(req, in_dialog ? 481 : req->chain->default_status, NULL, false);
+        respond(req, sc_req_to_tag(req).len ? 481 : req->chain->default_status, NULL, false);
         sc_req_settle(req);
     }
 }
@@ -418,15 +417,11 @@ void sc_chain_abort_pending(sc_chain_t *c)
                c->uacs.n, c->proxies.n, c->calls.n, c->ndreqs);
     sc_req_t *req;
     while ((req = sc_list_first(&c->pending, sc_req_t, link)) != NULL) {
-        if (!req->done) {
-            sc_log(SC_LOG_WARN, "stop: %.*s %.*s from %s:%u still with %s: 503", SC_STR_FMT(req->msg->method_str),
-                   SC_STR_FMT(req->msg->call_id), req->src.peer.ip, req->src.peer.port, holder(req));
+        sc_log(SC_LOG_WARN, "stop: %.*s %.*s from %s:%u %s %s%s", SC_STR_FMT(req->msg->method_str),
+               SC_STR_FMT(req->msg->call_id), req->src.peer.ip, req->src.peer.port,
+               req->done ? "answered, never let go by" : "still with", holder(req), req->done ? "" : ": 503");
+        if (!req->done)
             respond(req, 503, "Server Stopping", false);
-        } else {
-            sc_log(SC_LOG_WARN, "stop: %.*s %.*s from %s:%u answered, never let go by %s",
-                   SC_STR_FMT(req->msg->method_str), SC_STR_FMT(req->msg->call_id), req->src.peer.ip,
-                   req->src.peer.port, holder(req));
-        }
         req_free(req);
     }
 }

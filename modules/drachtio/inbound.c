@@ -143,8 +143,6 @@ static void on_linger(evutil_socket_t fd, short what, void *arg)
     dlg_free(arg);
 }
 
-/* The app's BYE (as sent) ended it: kept 32 s (64*T1 at the default T1)
- * for a retry with credentials, then gone. */
 void dr_dlg_drop_ended(dr_hub_t *h)
 {
     for (dr_link_t *l = h->dlgs.next, *next; l != &h->dlgs; l = next) {
@@ -155,6 +153,8 @@ void dr_dlg_drop_ended(dr_hub_t *h)
     }
 }
 
+/* The app's BYE (as sent) ended it: kept 32 s (64*T1 at the default T1)
+ * for a retry with credentials, then gone. */
 void dr_dlg_ended(dr_dlg_t *g, sc_str_t bye)
 {
     sc_str_t cid = sc_dialog_call_id(g->d);
@@ -355,15 +355,12 @@ void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, const dr_msg_
     }
     /* the dialog: made by the 2xx, or early by a reliable 1xx (its PRACK
      * goes to the app in it), the same one when the 2xx follows */
-    sc_dialog_t *early = !final && !t->in_dialog ? sc_req_dialog(t->req) : NULL;
-    dr_dlg_t *g = d || early ? dlg_of(t->hub, d ? d : early) : NULL;
-    if (g == NULL && (d || early)) {
-        g = dr_dlg_new(t->hub, t->conn ? t->conn : c, d ? d : early);
-        if (g)
-            g->early = d == NULL;
-    } else if (g && d) {
+    sc_dialog_t *dd = d ? d : !final && !t->in_dialog ? sc_req_dialog(t->req) : NULL;
+    dr_dlg_t *g = dd ? dlg_of(t->hub, dd) : NULL;
+    if (dd && g == NULL && (g = dr_dlg_new(t->hub, t->conn ? t->conn : c, dd)) != NULL)
+        g->early = d == NULL;
+    else if (g && d)
         g->early = false;
-    }
     reply_sent(c, msgid, t, &from, g ? g->e.id : "");
     if (final)
         txn_free(t);
