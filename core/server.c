@@ -156,8 +156,8 @@ static void dispatch(server_t *s, const sc_source_t *src, char *raw, sc_msg_t *m
             sc_chain_run(s->cur->chain, t, src);
         return;
     case SC_RX_OVERLOAD:
-        sc_log(SC_LOG_WARN, "%u transactions in flight: 503 to %s:%u", sc_txn_count(s->txns),
-               src->peer.ip, src->peer.port);
+        sc_log(SC_LOG_WARN, "max_transactions (%u) in flight: 503 to %s:%u",
+               sc_txn_layer_conf(s->txns)->max_txns, src->peer.ip, src->peer.port);
         answer_via(src, NULL, m, 503, "Overloaded", "Retry-After", "5");
         break;
     case SC_RX_ACK:

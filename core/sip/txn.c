@@ -4,6 +4,7 @@
  * the code reads beside the RFC.
  */
 #include "txn.h"
+#include "txn_done.h"
 #include "sip_metrics.h"
 
 #include <stdlib.h>
@@ -24,14 +25,9 @@ struct sc_txn {
     uint32_t        hash;
     sc_txn_t       *hnext;          /* hash chain */
     sc_txn_t       *prev, *next;    /* every live transaction */
-    sc_msg_t       *req;            /* NULL once compact */
+    sc_msg_t       *req;
     char           *raw;            /* server: the bytes req was parsed from */
-    /* A completed non-INVITE server transaction nobody else holds keeps
-     * only what matching a retransmission needs (§17.2.3) and the answer
-     * to resend: its request goes (a registrar's 100 000 REGISTERs wait
-     * 64*T1 here).  Branch, sent-by host and method, one after the other. */
-    char           *key;
-    uint16_t        key_branch, key_host, key_method, key_port;
+    uint64_t        done_at;        /* NIST: when timer J fires */
     char           *out;            /* what a retransmission resends */
     size_t          outlen;
     char           *ack;            /* ICT: the ACK for a non-2xx */
@@ -56,6 +52,7 @@ struct sc_txn_layer {
     size_t          nbuckets;       /* power of two */
     unsigned        count;
     sc_txn_t       *all;
+    sc_txn_done_t  *done;           /* completed NISTs nobody holds */
 };
 
 /* --- hashing and matching --------------------------------------------- */
@@ -122,13 +119,6 @@ static bool server_matches(const sc_txn_t *t, const sc_msg_t *m, sc_str_t mclass
     const sc_msg_t *o = t->req;
     if (t->kind != SC_TXN_IST && t->kind != SC_TXN_NIST)
         return false;
-    if (o == NULL) {                    /* compact: RFC 3261 matching only */
-        const char *k = t->key;
-        return is_rfc3261(m) && sc_str_eq(mclass, sc_str(k + t->key_branch + t->key_host, t->key_method)) &&
-               sc_str_eq(m->via->branch, sc_str(k, t->key_branch)) &&
-               sc_str_caseeq(m->via->host, sc_str(k + t->key_branch, t->key_host)) &&
-               m->via->port == t->key_port;
-    }
     if (!sc_str_eq(method_class(o), mclass))
         return false;
     if (!t->rfc2543) {
@@ -145,9 +135,8 @@ static bool server_matches(const sc_txn_t *t, const sc_msg_t *m, sc_str_t mclass
     return sc_str_eq(tag_of(m->to), want);
 }
 
-static sc_txn_t *server_find(sc_txn_layer_t *l, const sc_msg_t *m, sc_str_t mclass)
+static sc_txn_t *server_find(sc_txn_layer_t *l, const sc_msg_t *m, sc_str_t mclass, uint32_t h)
 {
-    uint32_t h = server_hash(m, mclass);
     for (sc_txn_t *t = l->buckets[h & (l->nbuckets - 1)]; t; t = t->hnext)
         if (t->hash == h && server_matches(t, m, mclass))
             return t;
@@ -208,7 +197,6 @@ static void txn_destroy(sc_txn_t *t)
     sc_source_release(&t->flow);
     sc_msg_free(t->req);
     free(t->raw);
-    free(t->key);
     free(t->out);
     free(t->ack);
     free(t);
@@ -219,37 +207,21 @@ void sc_txn_ref(sc_txn_t *t)
     t->refs++;
 }
 
-/* Compact (see struct sc_txn) when completed, matched the RFC 3261 way,
- * and held by the layer alone. */
-static void compact(sc_txn_t *t)
+/* Compacting frees the transaction, so it waits for a 0 ms timer: whoever
+ * let go of it, or answered it, may still be on the stack. */
+static void compact_later(sc_txn_t *t)
 {
-    const sc_msg_t *o = t->req;
-    if (t->kind != SC_TXN_NIST || t->state != SC_TS_COMPLETED || t->refs != 1 || o == NULL ||
-        t->rfc2543)
-        return;
-    sc_str_t b = o->via->branch, h = o->via->host, mc = method_class(o);
-    if (b.len > UINT16_MAX || h.len > UINT16_MAX || mc.len > UINT16_MAX ||
-        (t->key = malloc(b.len + h.len + mc.len)) == NULL)
-        return;
-    memcpy(t->key, b.s, b.len);
-    memcpy(t->key + b.len, h.s, h.len);
-    memcpy(t->key + b.len + h.len, mc.s, mc.len);
-    t->key_branch = (uint16_t)b.len;
-    t->key_host = (uint16_t)h.len;
-    t->key_method = (uint16_t)mc.len;
-    t->key_port = o->via->port;
-    sc_msg_free(t->req);
-    t->req = NULL;
-    free(t->raw);
-    t->raw = NULL;
+    if (t->refs == 1 && t->kind == SC_TXN_NIST && t->state == SC_TS_COMPLETED && !t->reliable &&
+        t->cb == NULL)
+        sc_timer_arm(&t->retx, 0);
 }
 
 void sc_txn_unref(sc_txn_t *t)
 {
     if (--t->refs == 0)
         txn_destroy(t);
-    else if (t->refs == 1 && t->kind == SC_TXN_NIST && t->state == SC_TS_COMPLETED && t->req)
-        sc_timer_arm(&t->retx, 0);      /* compact once whoever let go is off the stack */
+    else
+        compact_later(t);
 }
 
 static void notify(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg)
@@ -284,6 +256,23 @@ static void fail(sc_txn_t *t, sc_txn_ev_t ev)
     sc_txn_unref(t);
 }
 
+/* A completed non-INVITE server transaction over UDP that only the layer
+ * still holds, and no TU listens to, moves to the store of answers (txn_done.h) for the rest of
+ * timer J and ends here.  Matched the RFC 3261 way only (the RFC 2543
+ * fallback compares the whole request); a record that cannot be made
+ * leaves the transaction whole, which is merely bigger. */
+static void compact(sc_txn_t *t)
+{
+    const sc_msg_t *o = t->req;
+    if (t->kind != SC_TXN_NIST || t->state != SC_TS_COMPLETED || t->refs != 1 || t->cb ||
+        t->reliable || t->rfc2543)
+        return;
+    sc_txn_done_key_t k = { .hash = t->hash, .branch = o->via->branch, .host = o->via->host,
+                            .method = method_class(o), .port = o->via->port };
+    if (sc_txn_done_add(t->layer->done, &k, &t->flow, t->out, t->outlen, t->done_at) == 0)
+        terminate(t);
+}
+
 static int transmit(sc_txn_t *t, const char *buf, size_t len)
 {
     sc_txn_layer_t *l = t->layer;
@@ -297,13 +286,11 @@ static uint64_t t64(const sc_txn_t *t)
     return 64ull * t->layer->conf.t1_ms;
 }
 
-static void compact(sc_txn_t *t);
-
 static void on_retx(void *arg)
 {
     sc_txn_t *t = arg;
     const sc_txn_conf_t *c = &t->layer->conf;
-    if (t->kind == SC_TXN_NIST) {       /* a server never resends by timer: see sc_txn_unref */
+    if (t->kind == SC_TXN_NIST) {       /* a server never resends by timer: see compact_later */
         compact(t);
         return;
     }
@@ -397,7 +384,17 @@ sc_rx_t sc_txn_server_receive(sc_txn_layer_t *l, const sc_source_t *flow, char *
 {
     *out = NULL;
     sc_str_t mclass = method_class(msg);
-    sc_txn_t *t = server_find(l, msg, mclass);
+    uint32_t hash = server_hash(msg, mclass);
+    sc_txn_t *t = server_find(l, msg, mclass, hash);
+    if (t == NULL && msg->method != SC_METHOD_ACK && is_rfc3261(msg)) {
+        sc_txn_done_key_t k = { .hash = hash, .branch = msg->via->branch, .host = msg->via->host,
+                                .method = mclass, .port = msg->via->port };
+        if (sc_txn_done_answer(l->done, &k, l->send, l->send_ctx)) {
+            sc_sipm_retransmission(SC_SIPM_RX);
+            sc_sipm_retransmission(SC_SIPM_TX);
+            return SC_RX_ABSORBED;
+        }
+    }
     if (t && msg->method != SC_METHOD_ACK)
         sc_sipm_retransmission(SC_SIPM_RX);
     else
@@ -434,7 +431,7 @@ sc_rx_t sc_txn_server_receive(sc_txn_layer_t *l, const sc_source_t *flow, char *
     t->req = msg;
     t->raw = raw;
     t->rfc2543 = !is_rfc3261(msg);
-    t->hash = server_hash(msg, mclass);
+    t->hash = hash;
     t->state = invite ? SC_TS_PROCEEDING : SC_TS_TRYING;
     hash_insert(l, t);
     sc_timer_init(&t->trying, l->clock, on_trying, t);
@@ -487,6 +484,8 @@ int sc_txn_respond(sc_txn_t *t, const sc_msg_t *resp)
         t->state = SC_TS_COMPLETED;             /* timer J */
         sc_timer_disarm(&t->trying);
         sc_timer_arm(&t->end, t->reliable ? 0 : t64(t));
+        t->done_at = sc_clock_now(t->layer->clock) + (t->reliable ? 0 : t64(t));
+        compact_later(t);
     } else if (s < 300) {
         if (t->state != SC_TS_ACCEPTED) {
             t->state = SC_TS_ACCEPTED;          /* timer L */
@@ -505,7 +504,8 @@ int sc_txn_respond(sc_txn_t *t, const sc_msg_t *resp)
 
 sc_txn_t *sc_txn_find_cancelled(sc_txn_layer_t *l, const sc_msg_t *cancel)
 {
-    sc_txn_t *t = server_find(l, cancel, SC_STR_LIT("INVITE"));
+    sc_str_t mclass = SC_STR_LIT("INVITE");
+    sc_txn_t *t = server_find(l, cancel, mclass, server_hash(cancel, mclass));
     return t && t->kind == SC_TXN_IST ? t : NULL;
 }
 
@@ -685,7 +685,10 @@ sc_txn_layer_t *sc_txn_layer_new(sc_clock_t *clock, const sc_txn_conf_t *conf,
     l->send_ctx = send_ctx;
     l->nbuckets = 1024;
     l->buckets = calloc(l->nbuckets, sizeof(*l->buckets));
-    if (l->buckets == NULL) {
+    l->done = sc_txn_done_new(clock);
+    if (l->buckets == NULL || l->done == NULL) {
+        sc_txn_done_free(l->done);
+        free(l->buckets);
         free(l);
         return NULL;
     }
@@ -711,13 +714,19 @@ void sc_txn_layer_free(sc_txn_layer_t *l)
         sc_timer_fini(&t->trying);
         sc_txn_unref(t);
     }
+    sc_txn_done_free(l->done);
     free(l->buckets);
     free(l);
 }
 
 unsigned sc_txn_count(const sc_txn_layer_t *l)
 {
-    return l->count;
+    return l->count + sc_txn_done_count(l->done);
+}
+
+unsigned sc_txn_count_compact(const sc_txn_layer_t *l)
+{
+    return sc_txn_done_count(l->done);
 }
 
 const sc_txn_conf_t *sc_txn_layer_conf(const sc_txn_layer_t *l) { return &l->conf; }

@@ -46,7 +46,9 @@ typedef struct {
     unsigned t1_ms;     /* RTT estimate, default 500 */
     unsigned t2_ms;     /* retransmit cap for non-INVITE, default 4000 */
     unsigned t4_ms;     /* max time a message stays in the network, 5000 */
-    unsigned max_txns;  /* in flight; new requests beyond get 503 */
+    unsigned max_txns;  /* in flight; new requests beyond get 503.  A
+                           completed non-INVITE kept only to answer
+                           retransmissions (txn_done.h) is not counted */
 } sc_txn_conf_t;
 
 extern const sc_txn_conf_t sc_txn_conf_default;
@@ -77,8 +79,10 @@ sc_clock_t          *sc_txn_layer_clock(const sc_txn_layer_t *l);
  * the ACK of a 2xx) the way transactions send: traced, same transport. */
 int                  sc_txn_layer_send(sc_txn_layer_t *l, const sc_source_t *flow, const char *buf,
                                        size_t len);
-/* Transactions not yet terminated. */
+/* Transactions not yet terminated (compact completed ones included). */
 unsigned        sc_txn_count(const sc_txn_layer_t *l);
+/* Of those, the completed non-INVITEs kept compact (txn_done.h). */
+unsigned        sc_txn_count_compact(const sc_txn_layer_t *l);
 
 /* --- server side ------------------------------------------------------ */
 typedef enum {

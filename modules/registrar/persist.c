@@ -174,8 +174,6 @@ static int fields(char *line, char **f, int max)
     return n;
 }
 
-static char *dup_field(const char *v) { return v ? strdup(v) : NULL; }
-
 static int replay(store_t *s, FILE *in, time_t now, char *err, size_t errlen)
 {
     char *line = NULL;
@@ -210,17 +208,17 @@ static int replay(store_t *s, FILE *in, time_t now, char *err, size_t errlen)
         time_t exp = (time_t)strtoll(f[3], NULL, 10);
         if (exp <= now)
             continue;
-        binding_t *b = calloc(1, sizeof(*b));
+        binding_t *b = binding_new(
+            &(binding_t){ .expires_at = exp, .q = atoi(f[4]), .cseq = (uint32_t)strtoul(f[5], NULL, 10),
+                          .reg_id = strtol(f[6], NULL, 10) },
+            &(binding_text_t){ .uri = text_of(f[2]), .call_id = text_of(f[7]), .path = text_of(f[8]),
+                               .received = text_of(f[9]), .instance = text_of(f[10]) });
         if (b == NULL || (a = store_aor(s, f[1], true)) == NULL) {
             free(b);
             free(line);
             snprintf(err, errlen, "out of memory");
             return -1;
         }
-        *b = (binding_t){ .uri = strdup(f[2]), .expires_at = exp, .q = atoi(f[4]),
-                          .cseq = (uint32_t)strtoul(f[5], NULL, 10), .reg_id = strtol(f[6], NULL, 10),
-                          .call_id = dup_field(f[7]), .path = dup_field(f[8]),
-                          .received = dup_field(f[9]), .instance = dup_field(f[10]) };
         store_put(s, a, b);
     }
     free(line);

@@ -221,8 +221,6 @@ static bool serves_uri(const sc_location_api_t *api, const char *uri)
            serves((const registrar_t *)api, aor);
 }
 
-static char *dup_str(sc_str_t v) { return v.len ? strndup(v.s, v.len) : NULL; }
-
 /* A non-negative decimal of at most 10 digits; -1 when absent or bad. */
 static long number(sc_str_t v, bool *bad)
 {
@@ -420,17 +418,13 @@ static void reg_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
             a = unbind(r, a, old, aor, expires[i] > 0);
         if (expires[i] == 0 || a == NULL)
             continue;
-        binding_t *b = calloc(1, sizeof(*b));
+        binding_t *b = binding_new(
+            &(binding_t){ .cseq = cseq, .expires_at = now + expires[i], .q = c->q,
+                          .reg_id = c->instance.len ? c->reg_id : -1 },
+            &(binding_text_t){ .uri = c->uri, .call_id = call_id, .path = text_of(path),
+                               .received = text_of(received), .instance = c->instance });
         if (b == NULL)
             break;
-        *b = (binding_t){ .uri = dup_str(c->uri), .call_id = dup_str(call_id), .cseq = cseq,
-                          .expires_at = now + expires[i], .q = c->q, .path = path ? strdup(path) : NULL,
-                          .received = strdup(received), .instance = dup_str(c->instance),
-                          .reg_id = c->instance.len ? c->reg_id : -1 };
-        if (b->uri == NULL || b->received == NULL) {
-            binding_free(b);
-            break;
-        }
         while (a && (unsigned long)a->n >= r->max_contacts) {    /* replace_oldest */
             binding_t *oldest = a->bindings;
             for (binding_t *x = a->bindings; x; x = x->next)

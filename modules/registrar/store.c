@@ -27,15 +27,38 @@ store_t *store_new(void)
     return s;
 }
 
+static char *put(char **at, sc_str_t v)
+{
+    if (v.len == 0)
+        return NULL;
+    char *s = memcpy(*at, v.s, v.len);
+    s[v.len] = '\0';
+    *at += v.len + 1;
+    return s;
+}
+
+binding_t *binding_new(const binding_t *tmpl, const binding_text_t *t)
+{
+    if (t->uri.len == 0)
+        return NULL;
+    size_t n = sizeof(binding_t) + t->uri.len + t->call_id.len + t->path.len + t->received.len +
+               t->instance.len + 5;
+    binding_t *b = malloc(n);
+    if (b == NULL)
+        return NULL;
+    *b = *tmpl;
+    b->next = NULL;
+    char *at = (char *)(b + 1);
+    b->uri = put(&at, t->uri);
+    b->call_id = put(&at, t->call_id);
+    b->path = put(&at, t->path);
+    b->received = put(&at, t->received);
+    b->instance = put(&at, t->instance);
+    return b;
+}
+
 void binding_free(binding_t *b)
 {
-    if (b == NULL)
-        return;
-    free(b->uri);
-    free(b->call_id);
-    free(b->path);
-    free(b->received);
-    free(b->instance);
     free(b);
 }
 
@@ -45,7 +68,6 @@ static void aor_free(aor_t *a)
         n = b->next;
         binding_free(b);
     }
-    free(a->aor);
     free(a);
 }
 
@@ -89,11 +111,12 @@ aor_t *store_aor(store_t *s, const char *aor, bool create)
             return a;
     if (!create)
         return NULL;
-    aor_t *a = calloc(1, sizeof(*a));
-    if (a == NULL || (a->aor = strdup(aor)) == NULL) {
-        free(a);
+    size_t len = strlen(aor);
+    aor_t *a = malloc(sizeof(*a) + len + 1);
+    if (a == NULL)
         return NULL;
-    }
+    *a = (aor_t){ 0 };
+    memcpy(a->aor, aor, len + 1);
     a->next = s->tab[at];
     s->tab[at] = a;
     if (++s->naors > s->cap)

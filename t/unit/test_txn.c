@@ -185,26 +185,69 @@ START_TEST(nist_udp_full_cycle)
 }
 END_TEST
 
-/* Completed and held by nobody but the layer: the request goes, the
- * answer and the matching key stay (memory per REGISTER during J). */
+/* Completed, held and heard by nobody but the layer: the transaction goes
+ * to the store of answers (txn_done.h), which answers retransmissions
+ * until timer J (memory per REGISTER during J). */
 START_TEST(nist_completed_compact)
 {
     sc_txn_t *t;
     ck_assert_int_eq(rx("REGISTER", "z9hG4bKc1", NULL, &t, &udp), SC_RX_NEW);
+    sc_txn_set_tu(t, tu, NULL);
     sc_txn_ref(t);                              /* a TU holding it, as the chain does */
     ck_assert_int_eq(respond(t, 200, "ct"), 0);
     sc_clock_advance(clk, 10);
     ck_assert_ptr_nonnull(sc_txn_request(t));   /* held: kept whole */
+    sc_txn_set_tu(t, NULL, NULL);               /* the TU lets go */
     sc_txn_unref(t);
-    ck_assert_ptr_nonnull(sc_txn_request(t));   /* not while the holder may be on the stack */
+    ck_assert_int_eq(sc_txn_count_compact(layer), 0);   /* not while it may be on the stack */
     sc_clock_advance(clk, 1);
-    ck_assert_ptr_null(sc_txn_request(t));      /* then compact */
+    ck_assert_int_eq(sc_txn_count_compact(layer), 1);   /* then compact */
+    ck_assert_int_eq(sc_txn_count(layer), 1);           /* still there for timer J */
     ck_assert_int_eq(rx("REGISTER", "z9hG4bKc1", NULL, NULL, &udp), SC_RX_ABSORBED);
     ck_assert_int_eq(nsent, 2);
     ck_assert_str_eq(first_line(1), "SIP/2.0 200 OK");   /* the same answer again */
     ck_assert_int_eq(rx("OPTIONS", "z9hG4bKc1", NULL, &t, &udp), SC_RX_NEW);   /* another method */
     ck_assert_int_eq(sc_txn_count(layer), 2);
-    sc_clock_advance(clk, 32000);               /* timer J ends the compact one */
+    sc_clock_advance(clk, 32000 - 11 - 1);
+    ck_assert_int_eq(sc_txn_count(layer), 2);
+    sc_clock_advance(clk, 1);                   /* timer J ends the compact one */
+    ck_assert_int_eq(sc_txn_count(layer), 1);
+    ck_assert_int_eq(rx("REGISTER", "z9hG4bKc1", NULL, NULL, &udp), SC_RX_NEW);
+}
+END_TEST
+
+/* A registrar's worth of compact transactions: records span several of
+ * the store's blocks, each retransmission gets its own answer, they end
+ * oldest first, and do not count against max_transactions. */
+START_TEST(nist_compact_many)
+{
+    enum { N = 3000 };
+    sc_txn_conf_t c = sc_txn_conf_default;
+    c.max_txns = 2;
+    sc_txn_layer_set_conf(layer, &c);
+    char branch[32], body[16];
+    for (int i = 0; i < N; i++) {
+        sc_txn_t *t;
+        snprintf(branch, sizeof(branch), "z9hG4bKm%d", i);
+        snprintf(body, sizeof(body), "tag%d", i);
+        ck_assert_int_eq(rx("REGISTER", branch, NULL, &t, &udp), SC_RX_NEW);
+        ck_assert_int_eq(respond(t, 200, body), 0);
+        sc_clock_advance(clk, 10);              /* compact; 30 s for all */
+    }
+    ck_assert_int_eq(sc_txn_count_compact(layer), N);
+    for (int i = 0; i < N; i += 997) {
+        snprintf(branch, sizeof(branch), "z9hG4bKm%d", i);
+        snprintf(body, sizeof(body), "tag=tag%d\r", i);
+        nsent = 0;
+        ck_assert_int_eq(rx("REGISTER", branch, NULL, NULL, &udp), SC_RX_ABSORBED);
+        ck_assert_int_eq(nsent, 1);
+        ck_assert_ptr_nonnull(strstr(sent[0], body));
+    }
+    sc_clock_advance(clk, 32000 + 995 - N * 10);    /* the first hundred (1 s) expired */
+    ck_assert_int_eq(sc_txn_count(layer), N - 100);
+    ck_assert_int_eq(rx("REGISTER", "z9hG4bKm99", NULL, NULL, &udp), SC_RX_NEW);
+    ck_assert_int_eq(rx("REGISTER", "z9hG4bKm100", NULL, NULL, &udp), SC_RX_ABSORBED);
+    sc_clock_advance(clk, N * 10);
     ck_assert_int_eq(sc_txn_count(layer), 1);
 }
 END_TEST
@@ -529,6 +572,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, nist_udp_full_cycle);
     tcase_add_test(tc, nist_completed_compact);
+    tcase_add_test(tc, nist_compact_many);
     tcase_add_test(tc, nist_rfc4320_rules);
     tcase_add_test(tc, nist_reliable_ends_at_once);
     tcase_add_test(tc, ist_non2xx_retransmits_until_ack);
