@@ -18,6 +18,8 @@ for my $sc ('OPTIONS', 'REGISTER', 'REGISTER+auth', 'proxied call') {
     like($out, qr/^\| \Q$sc\E \| highest clean rate \(\/s\) \| \d+ \| \d+ \|/m, "$sc: so did Kamailio, side by side");
 }
 like($out, qr/^\| memory \| after 300 registrations \(KiB\) \| \d+ \| \d+ \|/m, 'memory of both after the registrations');
+like($out, qr/^\| memory \| the same, 1 s later \(KiB\) \| \d+ \| \d+ \|/m, 'and once the transactions are over');
+like($out, qr/^\| memory \| KiB per 1 000 bindings, 1 s after \| [\d.]+ \| [\d.]+ \|/m, 'per binding');
 like($out, qr/^\| memory \| with 100 calls up \(KiB\) \| \d+ \| \d+ \|/m, 'and with calls up');
 ok(-s "$dir/report.md", '--out wrote the report');
 done_testing();

@@ -93,7 +93,7 @@ typedef struct branch {
     sc_resolve_t  *resolving;
     char          *target;
     const char    *path;        /* the proxy's copy: its Route */
-    sc_target_t    addrs[SC_MAX_TARGETS];
+    sc_target_t   *addrs;       /* malloc'd: most branches go to one numeric address */
     int            naddrs, addr_at;
     unsigned       status;      /* best seen so far */
     bool           final;
@@ -140,6 +140,7 @@ static void proxy_free(proxy_t *p)
                 sc_txn_set_tu(b->txns[i], NULL, NULL);
         if (b->resolving)
             sc_resolve_cancel(b->resolving);
+        free(b->addrs);
         free(b->target);
         free(b);
     }
@@ -543,8 +544,10 @@ static void on_branch_resolved(const sc_target_t *t, int n, const char *why, voi
     branch_t *b = arg;
     proxy_t *p = b->p;
     b->resolving = NULL;
-    memcpy(b->addrs, t, sizeof(*t) * (size_t)n);
-    b->naddrs = n;
+    if (n > 0 && (b->addrs = malloc(sizeof(*t) * (size_t)n)) != NULL) {
+        memcpy(b->addrs, t, sizeof(*t) * (size_t)n);
+        b->naddrs = n;
+    }
     if (!p->stop && branch_send_next(b))
         return;
     sc_log(SC_LOG_INFO, "proxy: %s: %s", b->target, p->stop ? "no longer wanted" : n ? "no address reachable" : why);
