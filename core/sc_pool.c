@@ -60,7 +60,7 @@ void *sc_pool_alloc_raw(sc_pool_t *p, size_t size)
         return NULL;
     sc_pool_block_t *b = p->current;
     if (b->size - b->used < need) {
-        size_t bs = need > p->block_size ? need : p->block_size;
+        size_t bs = need > p->block_size / 4 ? need : p->block_size / 4;
         b = malloc(sizeof(*b) + bs);
         if (b == NULL)
             return NULL;

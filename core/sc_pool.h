@@ -13,8 +13,11 @@
 
 typedef struct sc_pool sc_pool_t;
 
-/* block_size is the size of the first block and the minimum size of the
- * following ones; a larger request gets a block of its own. */
+/* block_size is the size of the first block; the following ones are a
+ * quarter of it (a message that outgrows its first block, as a forwarded
+ * request with a Via and a Record-Route more does, needs only a little
+ * more — and lives 32 s in an INVITE transaction), and a larger request
+ * gets a block of its own. */
 sc_pool_t *sc_pool_create(size_t block_size);
 void       sc_pool_destroy(sc_pool_t *pool);
 

@@ -359,6 +359,12 @@ static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp)
         cancel_all(p);
         if (p->req)
             sc_req_settle(p->req);
+        /* nothing here reads either request again: further 2xx are relayed
+         * as they come, ACK and BYE go statelessly along the route */
+        if (b->txn)
+            sc_txn_forget_request(b->txn);
+        if (p->req == NULL)
+            sc_txn_forget_request(p->stxn);
         return;
     }
     if (status >= 600)

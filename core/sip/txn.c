@@ -25,8 +25,12 @@ struct sc_txn {
     uint32_t        hash;
     sc_txn_t       *hnext;          /* hash chain */
     sc_txn_t       *prev, *next;    /* every live transaction */
-    sc_msg_t       *req;
+    sc_msg_t       *req;            /* NULL once forgotten (sc_txn_forget_request) */
     char           *raw;            /* server: the bytes req was parsed from */
+    /* what matching needs once req is forgotten (§17.1.3, §17.2.3; the
+     * method is INVITE's): the branch, then a server's sent-by host */
+    char           *key;
+    uint16_t        key_branch, key_host, key_port;
     uint64_t        done_at;        /* NIST: when timer J fires */
     char           *out;            /* what a retransmission resends */
     size_t          outlen;
@@ -119,6 +123,11 @@ static bool server_matches(const sc_txn_t *t, const sc_msg_t *m, sc_str_t mclass
     const sc_msg_t *o = t->req;
     if (t->kind != SC_TXN_IST && t->kind != SC_TXN_NIST)
         return false;
+    if (o == NULL)                      /* forgotten: an RFC 3261 INVITE's */
+        return is_rfc3261(m) && sc_str_eq(mclass, SC_STR_LIT("INVITE")) &&
+               sc_str_eq(m->via->branch, sc_str(t->key, t->key_branch)) &&
+               sc_str_caseeq(m->via->host, sc_str(t->key + t->key_branch, t->key_host)) &&
+               m->via->port == t->key_port;
     if (!sc_str_eq(method_class(o), mclass))
         return false;
     if (!t->rfc2543) {
@@ -197,6 +206,7 @@ static void txn_destroy(sc_txn_t *t)
     sc_source_release(&t->flow);
     sc_msg_free(t->req);
     free(t->raw);
+    free(t->key);
     free(t->out);
     free(t->ack);
     free(t);
@@ -560,12 +570,39 @@ static sc_txn_t *client_find(sc_txn_layer_t *l, const sc_msg_t *resp)
     if (resp->via == NULL || !resp->via->has_branch || !resp->has_cseq)
         return NULL;
     uint32_t h = client_hash(resp->via->branch, resp->cseq.method_str);
-    for (sc_txn_t *t = l->buckets[h & (l->nbuckets - 1)]; t; t = t->hnext)
-        if (t->hash == h && (t->kind == SC_TXN_ICT || t->kind == SC_TXN_NICT) &&
-            sc_str_eq(t->req->via->branch, resp->via->branch) &&
-            sc_str_eq(t->req->cseq.method_str, resp->cseq.method_str))
+    for (sc_txn_t *t = l->buckets[h & (l->nbuckets - 1)]; t; t = t->hnext) {
+        if (t->hash != h || (t->kind != SC_TXN_ICT && t->kind != SC_TXN_NICT))
+            continue;
+        sc_str_t branch = t->req ? t->req->via->branch : sc_str(t->key, t->key_branch);
+        sc_str_t method = t->req ? t->req->cseq.method_str : SC_STR_LIT("INVITE");
+        if (sc_str_eq(branch, resp->via->branch) && sc_str_eq(method, resp->cseq.method_str))
             return t;
+    }
     return NULL;
+}
+
+void sc_txn_forget_request(sc_txn_t *t)
+{
+    const sc_msg_t *o = t->req;
+    bool server = t->kind == SC_TXN_IST;
+    if ((t->kind != SC_TXN_IST && t->kind != SC_TXN_ICT) || t->state != SC_TS_ACCEPTED ||
+        o == NULL || t->rfc2543 || (server && !is_rfc3261(o)))
+        return;
+    sc_str_t b = o->via->branch, h = server ? o->via->host : SC_STR_NULL;
+    if (b.len > UINT16_MAX || h.len > UINT16_MAX || (t->key = malloc(b.len + h.len + 1)) == NULL)
+        return;
+    memcpy(t->key, b.s, b.len);
+    memcpy(t->key + b.len, h.s, h.len);
+    t->key_branch = (uint16_t)b.len;
+    t->key_host = (uint16_t)h.len;
+    t->key_port = o->via->port;
+    sc_msg_free(t->req);
+    t->req = NULL;
+    free(t->raw);
+    t->raw = NULL;
+    free(t->out);               /* nothing is resent by the layer in Accepted */
+    t->out = NULL;
+    t->outlen = 0;
 }
 
 /* ICT, a 300-699: ACK it (§17.1.1.3), move to Completed with timer D. */

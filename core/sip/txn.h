@@ -125,13 +125,21 @@ int       sc_txn_client_receive(sc_txn_layer_t *l, const sc_msg_t *resp);
  * for a final response over it ends with SC_TXN_EV_TRANSPORT_ERROR. */
 void      sc_txn_conn_lost(sc_txn_layer_t *l, const sc_conn_t *c);
 
+/* An INVITE transaction in Accepted (RFC 6026) whose TU needs its
+ * request no more (a proxy that relayed the 2xx): the layer keeps only
+ * what matching retransmissions, ACKs and further 2xx needs, for the 32 s
+ * of timers L and M — the request and its parse pool are most of what a
+ * call costs.  sc_txn_request gives NULL afterwards.  A no-op in any
+ * other state, and for RFC 2543 requests (matched on the whole request). */
+void      sc_txn_forget_request(sc_txn_t *t);
+
 /* --- any transaction -------------------------------------------------- */
 void              sc_txn_set_tu(sc_txn_t *t, sc_txn_cb cb, void *arg);
 void              sc_txn_ref(sc_txn_t *t);
 void              sc_txn_unref(sc_txn_t *t);
 sc_txn_kind_t     sc_txn_kind(const sc_txn_t *t);
 sc_txn_state_t    sc_txn_state(const sc_txn_t *t);
-const sc_msg_t   *sc_txn_request(const sc_txn_t *t);
+const sc_msg_t   *sc_txn_request(const sc_txn_t *t);     /* NULL once forgotten */
 const sc_source_t *sc_txn_flow(const sc_txn_t *t);
 /* Server: the last status sent; client: the last received (0: none). */
 unsigned          sc_txn_status(const sc_txn_t *t);

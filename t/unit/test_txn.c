@@ -358,6 +358,34 @@ START_TEST(ist_accepted_rfc6026)
 }
 END_TEST
 
+/* A proxy that relayed the 2xx forgets the request: the transaction
+ * still matches retransmissions, ACKs and CANCELs by its key. */
+START_TEST(ist_forgets_request_in_accepted)
+{
+    sc_txn_t *t, *acked;
+    rx("INVITE", "z9hG4bKf1", NULL, &t, &udp);
+    sc_txn_forget_request(t);                   /* Proceeding: kept */
+    ck_assert_ptr_nonnull(sc_txn_request(t));
+    ck_assert_int_eq(respond(t, 200, "tf"), 0);
+    sc_txn_forget_request(t);
+    ck_assert_ptr_null(sc_txn_request(t));
+    int before = nsent;
+    ck_assert_int_eq(rx("INVITE", "z9hG4bKf1", NULL, NULL, &udp), SC_RX_ABSORBED);
+    ck_assert_int_eq(nsent, before);
+    ck_assert_int_eq(rx("ACK", "z9hG4bKf1", "tf", &acked, &udp), SC_RX_ACK);
+    ck_assert_ptr_eq(acked, t);
+    char *raw;
+    sc_msg_t *m = parse(request_text("CANCEL", "z9hG4bKf1", NULL, NULL), &raw);
+    ck_assert_ptr_eq(sc_txn_find_cancelled(layer, m), t);
+    sc_msg_free(m);
+    free(raw);
+    ck_assert_int_eq(rx("OPTIONS", "z9hG4bKf1", NULL, NULL, &udp), SC_RX_NEW);  /* not INVITE's */
+    ck_assert_int_eq(rx("INVITE", "z9hG4bKf2", NULL, NULL, &udp), SC_RX_NEW);   /* another branch */
+    sc_clock_advance(clk, 32000);               /* timer L still ends it */
+    ck_assert_int_eq(sc_txn_count(layer), 2);
+}
+END_TEST
+
 START_TEST(cancel_matches_invite)
 {
     sc_txn_t *inv, *can;
@@ -477,6 +505,27 @@ START_TEST(ict_accepted_passes_every_2xx)
 }
 END_TEST
 
+START_TEST(ict_forgets_request_in_accepted)
+{
+    sc_txn_t *t = client("INVITE", &udp);
+    sc_msg_t *r = sc_msg_new_response_to(sc_txn_request(t), 200, SC_STR_NULL, sc_str_cstr("leg2"));
+    char *fork = strndup(sc_msg_serialize(r).s, sc_msg_serialize(r).len);
+    sc_msg_free(r);
+    ck_assert_int_eq(rx_response(t, 200, "leg1"), 1);
+    sc_txn_forget_request(t);
+    ck_assert_ptr_null(sc_txn_request(t));
+    char *raw;
+    sc_msg_t *m = parse(fork, &raw);
+    ck_assert_int_eq(sc_txn_client_receive(layer, m), 1);  /* a fork's 2xx still matched */
+    ck_assert_int_eq(nev[SC_TXN_EV_RESPONSE], 2);
+    sc_msg_free(m);
+    free(raw);
+    free(fork);
+    sc_clock_advance(clk, 32000);               /* timer M */
+    ck_assert_int_eq(nev[SC_TXN_EV_TERMINATED], 1);
+}
+END_TEST
+
 /* --- NICT ------------------------------------------------------------------ */
 START_TEST(nict_timer_e_and_k)
 {
@@ -578,6 +627,7 @@ static Suite *suite(void)
     tcase_add_test(tc, ist_non2xx_retransmits_until_ack);
     tcase_add_test(tc, ist_timer_h_without_ack);
     tcase_add_test(tc, ist_accepted_rfc6026);
+    tcase_add_test(tc, ist_forgets_request_in_accepted);
     tcase_add_test(tc, cancel_matches_invite);
     tcase_add_test(tc, rfc2543_fallback);
     tcase_add_test(tc, overload_cap);
@@ -585,6 +635,7 @@ static Suite *suite(void)
     tcase_add_test(tc, ict_timer_a_and_b);
     tcase_add_test(tc, ict_non2xx_acked_by_transaction);
     tcase_add_test(tc, ict_accepted_passes_every_2xx);
+    tcase_add_test(tc, ict_forgets_request_in_accepted);
     tcase_add_test(tc, nict_timer_e_and_k);
     tcase_add_test(tc, nict_timer_f);
     tcase_add_test(tc, client_matching);
