@@ -592,7 +592,8 @@ void sc_txn_forget_request(sc_txn_t *t)
     if (b.len > UINT16_MAX || h.len > UINT16_MAX || (t->key = malloc(b.len + h.len + 1)) == NULL)
         return;
     memcpy(t->key, b.s, b.len);
-    memcpy(t->key + b.len, h.s, h.len);
+    if (h.len)
+        memcpy(t->key + b.len, h.s, h.len);
     t->key_branch = (uint16_t)b.len;
     t->key_host = (uint16_t)h.len;
     t->key_port = o->via->port;

@@ -225,7 +225,7 @@ START_TEST(nist_compact_many)
     sc_txn_conf_t c = sc_txn_conf_default;
     c.max_txns = 2;
     sc_txn_layer_set_conf(layer, &c);
-    char branch[32], body[16];
+    char branch[32], body[32];
     for (int i = 0; i < N; i++) {
         sc_txn_t *t;
         snprintf(branch, sizeof(branch), "z9hG4bKm%d", i);
