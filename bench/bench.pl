@@ -268,7 +268,7 @@ for my $sc (@scenarios) {
         my ($good, $bad, $goodrun);
         my $rate = $o{quick} ? 50 : $r0;
         # past the last user sipp starts the file again: refreshes, still REGISTERs
-        for (my $probe = 0; $probe < ($o{quick} ? 1 : 8); $probe++) {
+        for (my $probe = 0; $probe < ($o{quick} ? 1 : 14); $probe++) {
             my $calls = $rate * $secs;
             my $r = sipp_run($label =~ s/\W+/-/gr, $xml, %base, rate => $rate, calls => $calls);
             # sustained: a sipp that fell behind its rate (out of CPU) did not
