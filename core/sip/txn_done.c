@@ -8,7 +8,6 @@
  * the head moves past the end of a block the block is unmapped.  A
  * chained hash table over the records finds a retransmission's.
  */
-#define _DEFAULT_SOURCE
 #include "txn_done.h"
 #include "sc_str.h"
 
@@ -20,15 +19,20 @@
 
 #define BLOCK_SIZE (256u * 1024u)
 
+/* The key's strings are nearly always in the answer already (its Via
+ * repeats the request's branch and sent-by host, its CSeq the method):
+ * a record points at them there, and carries its own copy only of what
+ * the answer lacks. */
 typedef struct rec {
     struct rec    *hnext;
     uint64_t       expires;
     sc_listener_t *listener;
     uint32_t       hash;
     uint16_t       port;            /* the Via's sent-by port (the key's) */
-    uint16_t       outlen;
+    uint16_t       outlen, extra;   /* the answer; key bytes not found in it */
+    uint16_t       branch_at, host_at, method_at;   /* offsets into answer + extra */
     uint8_t        branch_len, host_len, method_len, addr_len;
-    /* the peer's sockaddr (addr_len), branch, host, method, the answer */
+    /* the peer's sockaddr (addr_len), the answer, the extra key bytes */
     char           data[];
 } rec_t;
 
@@ -50,26 +54,29 @@ struct sc_txn_done {
 
 static const size_t block_room = BLOCK_SIZE - offsetof(block_t, data);
 
-static size_t rec_size(size_t addr, size_t branch, size_t host, size_t method, size_t out)
+static size_t rec_size(size_t addr, size_t out, size_t extra)
 {
-    size_t n = offsetof(rec_t, data) + addr + branch + host + method + out;
+    size_t n = offsetof(rec_t, data) + addr + out + extra;
     return (n + alignof(rec_t) - 1) & ~(alignof(rec_t) - 1);
 }
 
 static size_t rec_len(const rec_t *r)
 {
-    return rec_size(r->addr_len, r->branch_len, r->host_len, r->method_len, r->outlen);
+    return rec_size(r->addr_len, r->outlen, r->extra);
 }
 
-static sc_str_t rec_branch(const rec_t *r) { return sc_str(r->data + r->addr_len, r->branch_len); }
-static sc_str_t rec_host(const rec_t *r) { return sc_str(r->data + r->addr_len + r->branch_len, r->host_len); }
-static sc_str_t rec_method(const rec_t *r)
+static const char *rec_out(const rec_t *r) { return r->data + r->addr_len; }
+static sc_str_t rec_branch(const rec_t *r) { return sc_str(rec_out(r) + r->branch_at, r->branch_len); }
+static sc_str_t rec_host(const rec_t *r) { return sc_str(rec_out(r) + r->host_at, r->host_len); }
+static sc_str_t rec_method(const rec_t *r) { return sc_str(rec_out(r) + r->method_at, r->method_len); }
+
+/* Where v's bytes are in the answer, or 0 with *copy set (empty strings
+ * are anywhere). */
+static size_t find(const char *out, size_t outlen, sc_str_t v, bool *copy)
 {
-    return sc_str(r->data + r->addr_len + r->branch_len + r->host_len, r->method_len);
-}
-static const char *rec_out(const rec_t *r)
-{
-    return r->data + r->addr_len + r->branch_len + r->host_len + r->method_len;
+    const char *at = v.len ? memmem(out, outlen, v.s, v.len) : out;
+    *copy = at == NULL;
+    return at ? (size_t)(at - out) : 0;
 }
 
 static bool rec_matches(const rec_t *r, const sc_txn_done_key_t *k)
@@ -195,8 +202,18 @@ int sc_txn_done_add(sc_txn_done_t *d, const sc_txn_done_key_t *k, const sc_sourc
     if (flow->kind != SC_TP_UDP || k->branch.len > UINT8_MAX || k->host.len > UINT8_MAX ||
         k->method.len > UINT8_MAX || alen > UINT8_MAX || outlen > UINT16_MAX)
         return -1;
-    size_t need = rec_size(alen, k->branch.len, k->host.len, k->method.len, outlen);
-    if (need > block_room)
+    bool copy[3];
+    sc_str_t key[3] = { k->branch, k->host, k->method };
+    size_t at[3], extra = 0;
+    for (int i = 0; i < 3; i++) {
+        at[i] = find(out, outlen, key[i], &copy[i]);
+        if (copy[i]) {
+            at[i] = outlen + extra;
+            extra += key[i].len;
+        }
+    }
+    size_t need = rec_size(alen, outlen, extra);
+    if (need > block_room || outlen + extra > UINT16_MAX)
         return -1;
     rec_t *r = take(d, need);
     if (r == NULL)
@@ -209,16 +226,20 @@ int sc_txn_done_add(sc_txn_done_t *d, const sc_txn_done_key_t *k, const sc_sourc
     r->hash = k->hash;
     r->port = k->port;
     r->outlen = (uint16_t)outlen;
+    r->extra = (uint16_t)extra;
+    r->branch_at = (uint16_t)at[0];
+    r->host_at = (uint16_t)at[1];
+    r->method_at = (uint16_t)at[2];
     r->branch_len = (uint8_t)k->branch.len;
     r->host_len = (uint8_t)k->host.len;
     r->method_len = (uint8_t)k->method.len;
     r->addr_len = (uint8_t)alen;
-    char *p = r->data;
-    memcpy(p, &flow->peer.addr, alen);
-    memcpy(p += alen, k->branch.s, k->branch.len);
-    memcpy(p += k->branch.len, k->host.s, k->host.len);
-    memcpy(p += k->host.len, k->method.s, k->method.len);
-    memcpy(p += k->method.len, out, outlen);
+    memcpy(r->data, &flow->peer.addr, alen);
+    char *o = r->data + alen;
+    memcpy(o, out, outlen);
+    for (int i = 0; i < 3; i++)
+        if (copy[i])
+            memcpy(o + at[i], key[i].s, key[i].len);
     if (d->count >= d->nbuckets)
         grow(d);
     rec_t **head = &d->buckets[k->hash & (d->nbuckets - 1)];

@@ -4,6 +4,7 @@
  * cap on transactions in flight. */
 #include "sc_test.h"
 #include "txn.h"
+#include "txn_done.h"
 
 /* --- what the layer sends, and what it tells the TU -------------------- */
 static int nsent;
@@ -249,6 +250,46 @@ START_TEST(nist_compact_many)
     ck_assert_int_eq(rx("REGISTER", "z9hG4bKm100", NULL, NULL, &udp), SC_RX_ABSORBED);
     sc_clock_advance(clk, N * 10);
     ck_assert_int_eq(sc_txn_count(layer), 1);
+}
+END_TEST
+
+/* The store keys records by the answer's own copy of the branch, host
+ * and method when it has one, by a copy of its own when it has not; a
+ * host matches without regard to case (§17.2.3), the rest exactly. */
+START_TEST(done_store_keys)
+{
+    sc_txn_done_t *d = sc_txn_done_new(clk);
+    const char *out = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h.example;branch=z9hG4bKin\r\n"
+                      "CSeq: 1 REGISTER\r\n\r\n";
+    sc_txn_done_key_t in = { .hash = 7, .branch = sc_str_cstr("z9hG4bKin"),
+                             .host = sc_str_cstr("h.example"), .method = sc_str_cstr("REGISTER"),
+                             .port = 5060 };
+    sc_txn_done_key_t away = { .hash = 7, .branch = sc_str_cstr("z9hG4bKaway"),
+                               .host = sc_str_cstr("other.example"), .method = sc_str_cstr("MESSAGE"),
+                               .port = 5060 };
+    ck_assert_int_eq(sc_txn_done_add(d, &in, &udp, out, strlen(out), 100), 0);
+    ck_assert_int_eq(sc_txn_done_add(d, &away, &udp, out, strlen(out), 100), 0);
+    ck_assert_int_eq(sc_txn_done_count(d), 2);
+    ck_assert(sc_txn_done_answer(d, &away, record, NULL));
+    ck_assert_int_eq(nsent, 1);
+    ck_assert_str_eq(sent[0], out);
+    sc_txn_done_key_t k = in;
+    k.host = sc_str_cstr("H.Example");
+    ck_assert(sc_txn_done_answer(d, &k, record, NULL));
+    k = in;
+    k.branch = sc_str_cstr("z9hG4bKIN");
+    ck_assert(!sc_txn_done_answer(d, &k, record, NULL));
+    k = in;
+    k.port = 5061;
+    ck_assert(!sc_txn_done_answer(d, &k, record, NULL));
+    k = away;
+    k.method = sc_str_cstr("REGISTER");
+    ck_assert(!sc_txn_done_answer(d, &k, record, NULL));
+    ck_assert_int_eq(nsent, 2);
+    sc_clock_advance(clk, 100);
+    ck_assert_int_eq(sc_txn_done_count(d), 0);
+    ck_assert(!sc_txn_done_answer(d, &in, record, NULL));
+    sc_txn_done_free(d);
 }
 END_TEST
 
@@ -622,6 +663,7 @@ static Suite *suite(void)
     tcase_add_test(tc, nist_udp_full_cycle);
     tcase_add_test(tc, nist_completed_compact);
     tcase_add_test(tc, nist_compact_many);
+    tcase_add_test(tc, done_store_keys);
     tcase_add_test(tc, nist_rfc4320_rules);
     tcase_add_test(tc, nist_reliable_ends_at_once);
     tcase_add_test(tc, ist_non2xx_retransmits_until_ack);
