@@ -267,10 +267,11 @@ static void fail(sc_txn_t *t, sc_txn_ev_t ev)
 }
 
 /* A completed non-INVITE server transaction over UDP that only the layer
- * still holds, and no TU listens to, moves to the store of answers (txn_done.h) for the rest of
- * timer J and ends here.  Matched the RFC 3261 way only (the RFC 2543
- * fallback compares the whole request); a record that cannot be made
- * leaves the transaction whole, which is merely bigger. */
+ * still holds, and no TU listens to, moves to the store of answers
+ * (txn_done.h) for the rest of timer J and ends here.  Matched the RFC
+ * 3261 way only (the RFC 2543 fallback compares the whole request); a
+ * record that cannot be made leaves the transaction whole, which is
+ * merely bigger. */
 static void compact(sc_txn_t *t)
 {
     const sc_msg_t *o = t->req;
@@ -493,8 +494,9 @@ int sc_txn_respond(sc_txn_t *t, const sc_msg_t *resp)
     } else if (!invite) {
         t->state = SC_TS_COMPLETED;             /* timer J */
         sc_timer_disarm(&t->trying);
-        sc_timer_arm(&t->end, t->reliable ? 0 : t64(t));
-        t->done_at = sc_clock_now(t->layer->clock) + (t->reliable ? 0 : t64(t));
+        uint64_t j = t->reliable ? 0 : t64(t);
+        sc_timer_arm(&t->end, j);
+        t->done_at = sc_clock_now(t->layer->clock) + j;
         compact_later(t);
     } else if (s < 300) {
         if (t->state != SC_TS_ACCEPTED) {
