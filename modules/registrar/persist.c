@@ -199,7 +199,7 @@ static int replay(store_t *s, FILE *in, time_t now, char *err, size_t errlen)
                     }
             continue;
         }
-        if (n != 11 || f[0] == NULL || strcmp(f[0], "+") || !f[1] || !f[2] || !f[3] || !f[4] ||
+        if (n != 11 || f[0] == NULL || strcmp(f[0], "+") || !f[1] || !f[2] || !*f[2] || !f[3] || !f[4] ||
             !f[5] || !f[6]) {
             snprintf(err, errlen, "%s:%u: not a binding record", s->log->path, lineno);
             free(line);
@@ -214,7 +214,7 @@ static int replay(store_t *s, FILE *in, time_t now, char *err, size_t errlen)
             &(binding_text_t){ .uri = text_of(f[2]), .call_id = text_of(f[7]), .path = text_of(f[8]),
                                .received = text_of(f[9]), .instance = text_of(f[10]) });
         if (b == NULL || (a = store_aor(s, f[1], true)) == NULL) {
-            free(b);
+            binding_free(b);
             free(line);
             snprintf(err, errlen, "out of memory");
             return -1;
