@@ -15,6 +15,7 @@
 #include "sc_auto_config.h"
 #include "app.h"
 #include "respond.h"
+#include "route_in.h"
 #include "metrics_http.h"
 #include "sc_log.h"
 #include "sc_metrics.h"
@@ -236,6 +237,7 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
                err.reason);
         goto done;
     }
+    sc_route_consume_ours(s->tps, m);   /* §16.4: as if it came without them */
     if (m->method == SC_METHOD_ACK) {
         dispatch(s, src, raw, m);   /* never answered; a transaction may absorb it */
         return;
@@ -361,6 +363,8 @@ static int listeners_apply(server_t *s, const generation_t *g, char *err, size_t
     memcpy(s->slots, next, sizeof(next[0]) * (size_t)n);
     s->nslots = n;
     sc_tp_set_opts(s->tps, &c->tp);
+    if (sc_tp_set_aliases(s->tps, c->aliases) != 0)
+        sc_log(SC_LOG_ERROR, "aliases: out of memory");
     return 0;
 }
 

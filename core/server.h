@@ -15,6 +15,7 @@
 #include "txn.h"
 
 #define SC_MAX_LISTEN 32
+#define SC_MAX_ALIASES 32
 
 typedef struct {
     const char             *file;
@@ -24,6 +25,9 @@ typedef struct {
     sc_tp_kind_t            listen_kind[SC_MAX_LISTEN];
     sc_tls_opts_t           listen_tls[SC_MAX_LISTEN];
     char                   *listen_text[SC_MAX_LISTEN];
+    /* other names and addresses that reach us (DNS names, a NAT's public
+     * address): a Route or Request-URI naming one is ours (§16.4) */
+    const char             *aliases[SC_MAX_ALIASES + 1];
     sc_log_conf_t           log;
     sc_tp_opts_t            tp;             /* limits, TCP idle and cap */
     unsigned                default_status;     /* end of chain */

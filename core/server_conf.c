@@ -224,10 +224,38 @@ static int read_metrics(const sc_conf_node_t *n, sc_server_conf_t *c, char *err,
     return 0;
 }
 
+/* server.aliases: [ "sip.example.com", "203.0.113.7:5060", "[2001:db8::7]" ]
+ * — a host, optionally with a port (without one: any port we listen on). */
+static int read_aliases(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
+{
+    if (n == NULL)
+        return 0;
+    if (n->kind != SC_CONF_SEQ)
+        return sc_conf_error(err, errlen, n, "\"aliases\" must be a list of host or host:port");
+    int k = 0;
+    for (const sc_conf_node_t *x = sc_conf_first(n); x; x = sc_conf_next(x)) {
+        const char *a;
+        if (k == SC_MAX_ALIASES)
+            return sc_conf_error(err, errlen, x, "at most %d aliases", SC_MAX_ALIASES);
+        if (sc_conf_string(x, &a, err, errlen))
+            return -1;
+        sc_uri_t u;
+        char uri[300];
+        snprintf(uri, sizeof(uri), "sip:%s", a);
+        if (*a == '\0' || strlen(a) > 255 || strpbrk(a, ";?<>@ \t") ||
+            sc_uri_parse(&u, sc_str_cstr(uri)) != NULL)
+            return sc_conf_error(err, errlen, x, "alias \"%s\" is not a host or host:port", a);
+        c->aliases[k++] = a;
+    }
+    c->aliases[k] = NULL;
+    return 0;
+}
+
 static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "listen", "log", "limits", "timers", "default_status",
-                                        "session_timers", "dns", "metrics", NULL };
+    static const char *const keys[] = { "listen", "aliases", "log", "limits", "timers",
+                                        "default_status", "session_timers", "dns", "metrics",
+                                        NULL };
     static const char *const log_keys[] = { "level", "target", "file", "format", "sip_trace", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line",
                                               "idle_timeout", "max_connections",
@@ -242,6 +270,8 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
     if (l == NULL)
         return sc_conf_error(err, errlen, n, "\"server\" needs \"listen\"");
     if (read_listen(l, c, err, errlen))
+        return -1;
+    if (read_aliases(sc_conf_get(n, "aliases"), c, err, errlen))
         return -1;
     const sc_conf_node_t *log = sc_conf_get(n, "log");
     if (log) {

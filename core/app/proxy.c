@@ -20,6 +20,7 @@
 #include "sip_metrics.h"
 
 #define MAX_TARGETS 16
+#define LOOP_REASON "Loop Detected (the next hop is this server)"
 
 /* What a header row still holds once its first element is taken off,
  * given where the element after it starts: empty when the row held that
@@ -31,28 +32,13 @@ static sc_str_t row_rest(sc_str_t row, const char *next)
     return sc_str(next, (size_t)(row.s + row.len - next));
 }
 
-/* §16.4: the top Route when it names us (a loose-routing proxy consumes
- * it), else NULL. */
-static const sc_addr_t *route_to_us(const sc_tp_set_t *tps, const sc_msg_t *m)
-{
-    const sc_addr_t *rt = m->route;
-    return rt && sc_tp_is_local(tps, rt->uri.host, rt->uri.port) ? rt : NULL;
-}
-
-/* The next hop's Route after ours, or NULL: then the Request-URI. */
-static const sc_addr_t *next_route(const sc_tp_set_t *tps, const sc_msg_t *m)
-{
-    return route_to_us(tps, m) ? m->route->next : m->route;
-}
-
 /* §16.6 steps 3–5 for a request going on, after its new Via: every
  * header of o but Content-Length, Max-Forwards one less (70 when
- * absent), the Route naming us taken off, rr (when given) on top of the
+ * absent), rr (when given) on top of the
  * Record-Routes already there so rows of one name stay together; then
  * the body.  0 or -1. */
-static int copy_onward(sc_msg_t *m, const sc_msg_t *o, const sc_tp_set_t *tps, const char *rr)
+static int copy_onward(sc_msg_t *m, const sc_msg_t *o, const char *rr)
 {
-    const sc_addr_t *ours = route_to_us(tps, o);
     char mf[16];
     int rc = 0;
     for (const sc_hdr_t *h = o->hdr_first; h && rc == 0; h = h->next) {
@@ -66,11 +52,6 @@ static int copy_onward(sc_msg_t *m, const sc_msg_t *o, const sc_tp_set_t *tps, c
         if (h->id == SC_HDR_MAX_FORWARDS) {
             snprintf(mf, sizeof(mf), "%d", o->max_forwards > 0 ? o->max_forwards - 1 : 0);
             v = sc_str_cstr(mf);
-        }
-        if (ours && h == o->hdr[SC_HDR_ROUTE]) {
-            v = row_rest(v, ours->next ? ours->next->raw.s : NULL);
-            if (v.len == 0)
-                continue;
         }
         rc |= sc_msg_add_header(m, h->name, v, NULL);
     }
@@ -111,6 +92,7 @@ typedef struct proxy {
     bool           parallel, record_route, follow_redirects;
     int            redirects;   /* 3xx followed so far */
     bool           timer_c_fired;   /* what it cancelled answers 408 upstream */
+    bool           looped;      /* a target's address was ours: not sent (482) */
     unsigned       prov_timeout_s;
     branch_t      *branches;
     int            live;        /* branches whose transaction runs */
@@ -258,8 +240,10 @@ static void maybe_finish(proxy_t *p)
     if (p->best)
         relay(p, p->best);
     else if (p->req) {
-        sc_msg_t *r = sc_respond_build(p->req->msg, &p->req->src, 480, "No target answered",
-                                       p->req->to_tag);
+        sc_msg_t *r = p->looped ? sc_respond_build(p->req->msg, &p->req->src, 482, LOOP_REASON,
+                                                   p->req->to_tag)
+                                : sc_respond_build(p->req->msg, &p->req->src, 480,
+                                                   "No target answered", p->req->to_tag);
         if (r)
             relay(p, r);
         sc_msg_free(r);
@@ -381,7 +365,9 @@ static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp)
                                  "Temporarily Unavailable (no contact answered)", p->req->to_tag);
         } else if (r == NULL && p->req) {   /* a timeout or transport error (§16.7 step 4) */
             r = sc_respond_build(p->req->msg, &p->req->src, status,
-                                 status == 408 ? "Request Timeout" : "Service Unavailable",
+                                 status == 408   ? "Request Timeout"
+                                 : status == 482 ? LOOP_REASON
+                                                 : "Service Unavailable",
                                  p->req->to_tag);
         }
         if (r && (status == 401 || status == 407) && p->best &&
@@ -473,7 +459,7 @@ static sc_msg_t *forwarded(proxy_t *p, const char *target, const char *path,
              route->sentby, branch);
     snprintf(rr, sizeof(rr), "<sip:%s;transport=%s;lr>", route->sentby, sc_tp_name(route->kind));
     int rc = sc_msg_add_header(m, SC_STR_LIT("Via"), sc_str_cstr(via), NULL) != 0 ||
-             copy_onward(m, o, p->chain->stack.tps, p->record_route ? rr : NULL) != 0;
+             copy_onward(m, o, p->record_route ? rr : NULL) != 0;
     for (char **h = p->drop; rc == 0 && h && *h; h++)
         sc_msg_remove_header(m, sc_str_cstr(*h));      /* every one of that name */
     if (rc == 0 && p->add)
@@ -510,6 +496,12 @@ static int branch_send(branch_t *b, sc_tp_kind_t kind, const struct sockaddr *to
     const sc_msg_t *o = sc_txn_request(p->stxn);
     char err[200];
     sc_tp_route_t route;
+    if (sc_tp_addr_is_local(p->chain->stack.tps, to)) {
+        /* a next hop that is us: the request would come straight back */
+        sc_log(SC_LOG_WARN, "proxy: %s: the next hop is this server: not sent", b->target);
+        p->looped = true;
+        return -1;
+    }
     if (sc_tp_route(p->chain->stack.tps, kind, to, len, o->len + 300, &route, err, sizeof(err)) != 0) {
         sc_log(SC_LOG_WARN, "proxy: %s: %s", b->target, err);
         return -1;
@@ -558,7 +550,7 @@ static void on_branch_resolved(const sc_target_t *t, int n, const char *why, voi
         return;
     sc_log(SC_LOG_INFO, "proxy: %s: %s", b->target, p->stop ? "no longer wanted" : n ? "no address reachable" : why);
     if (!b->final)
-        branch_final(b, p->stop ? 487 : 503, NULL);
+        branch_final(b, p->stop ? 487 : p->looped ? 482 : 503, NULL);
     if (b->ntxns == 0 && --p->live == 0 && p->answered)
         proxy_free(p);
 }
@@ -591,7 +583,7 @@ static int start_branch(proxy_t *p, int i)
     struct sockaddr_storage to;
     socklen_t len;
     sc_tp_kind_t kind;
-    const sc_addr_t *rt = next_route(p->chain->stack.tps, o);
+    const sc_addr_t *rt = o->route;     /* ours went as it arrived (route_in.c) */
     const char *bad = NULL, *lt, *gt;
     bool flow = false;
     if (rt) {
@@ -601,6 +593,13 @@ static int start_branch(proxy_t *p, int i)
     } else {
         bad = sc_uri_parse(&uri, sc_str_cstr(target));
         flow = p->received[i] && received_addr(p->received[i], &to, &len, &kind) == 0;
+    }
+    if (!bad && !flow && sc_tp_uri_is_local(p->chain->stack.tps, &uri)) {
+        /* the next hop names us (an address or an alias): it would come
+         * straight back */
+        sc_log(SC_LOG_WARN, "proxy: %s: the next hop is this server: not sent", target);
+        p->looped = true;
+        return -1;
     }
     bool numeric = flow || (!bad && sc_uri_target(&uri, &to, &len, &kind) == 0);
     if (bad || (!numeric && ((uri.scheme != SC_URI_SIP && uri.scheme != SC_URI_SIPS) ||
@@ -762,19 +761,17 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
 
 bool sc_req_next_hop_is_us(const sc_req_t *req)
 {
-    const sc_tp_set_t *tps = req->chain->stack.tps;
-    const sc_addr_t *rt = next_route(tps, req->msg);
-    const sc_uri_t *u = rt ? &rt->uri : &req->msg->ruri;
-    return sc_tp_is_local(tps, u->host, u->port);
+    const sc_addr_t *rt = req->msg->route;
+    return sc_tp_uri_is_local(req->chain->stack.tps, rt ? &rt->uri : &req->msg->ruri);
 }
 
 /* --- ACK for 2xx: relayed statelessly (§16.11) ---------------------------- */
 
 int sc_proxy_relay_ack(const sc_stack_t *stack, const sc_msg_t *ack)
 {
-    const sc_addr_t *rt = next_route(stack->tps, ack);
+    const sc_addr_t *rt = ack->route;
     sc_uri_t uri = rt ? rt->uri : ack->ruri;
-    if (rt == NULL && sc_tp_is_local(stack->tps, ack->ruri.host, ack->ruri.port))
+    if (rt == NULL && sc_tp_uri_is_local(stack->tps, &ack->ruri))
         return 0;                       /* for us: the dialog's business */
     struct sockaddr_storage to;
     socklen_t len;
@@ -793,7 +790,7 @@ int sc_proxy_relay_ack(const sc_stack_t *stack, const sc_msg_t *ack)
              route.sentby, SC_BRANCH_COOKIE, loop_hash(ack));
     int rc = sc_msg_add_header(m, SC_STR_LIT("Via"), sc_str_cstr(via), NULL);
     if (rc == 0)
-        rc = copy_onward(m, ack, stack->tps, NULL);
+        rc = copy_onward(m, ack, NULL);
     sc_str_t out = rc == 0 ? sc_msg_serialize(m) : SC_STR_NULL;
     rc = out.s ? sc_flow_send(&route.flow, out.s, out.len) : -1;
     if (rc == 0)

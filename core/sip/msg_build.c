@@ -196,6 +196,23 @@ void sc_msg_unlink_header(sc_msg_t *m, sc_hdr_t *h)
     }
 }
 
+int sc_msg_pop_route(sc_msg_t *m)
+{
+    sc_hdr_t *h = m->hdr[SC_HDR_ROUTE];
+    const sc_addr_t *top = m->route;
+    if (h == NULL || top == NULL)
+        return -1;
+    /* the next value, when it is on the same row, starts what remains */
+    const char *next = top->next ? top->next->raw.s : NULL;
+    if (next && next > h->value.s && next < h->value.s + h->value.len) {
+        h->value = sc_str(next, (size_t)(h->value.s + h->value.len - next));
+        sc_msg_reindex(m, SC_HDR_ROUTE);
+    } else {
+        sc_msg_unlink_header(m, h);
+    }
+    return 0;
+}
+
 static bool name_matches(const sc_hdr_t *h, sc_str_t name, sc_hdr_id_t id)
 {
     return id != SC_HDR_OTHER ? h->id == id : sc_str_caseeq(h->name, name);

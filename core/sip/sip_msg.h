@@ -203,6 +203,9 @@ int  sc_msg_remove_header(sc_msg_t *msg, sc_str_t name);
 int  sc_msg_replace_header(sc_msg_t *msg, sc_str_t name, sc_str_t value, const char **bad);
 /* Removes just this header. */
 void sc_msg_unlink_header(sc_msg_t *msg, sc_hdr_t *h);
+/* Takes the topmost Route value off (its row, when it held that one
+ * alone); the typed view follows.  -1 when there is no Route. */
+int  sc_msg_pop_route(sc_msg_t *msg);
 int  sc_msg_set_body(sc_msg_t *msg, sc_str_t content_type, sc_str_t body);
 int  sc_msg_set_ruri(sc_msg_t *msg, sc_str_t ruri, const char **bad);
 

@@ -212,6 +212,8 @@ void sc_tp_set_free(sc_tp_set_t *set)
     for (int k = 0; k < 3; k++)
         if (set->out[k])
             sc_tcp_free_connector(set->out[k]);
+    sc_tp_set_aliases(set, NULL);
+    free(set->ifaddrs);
     free(set);
 }
 
@@ -290,16 +292,6 @@ void sc_source_sentby(const sc_source_t *src, char *out, size_t cap)
         sentby_of(l, out, cap);
     else
         snprintf(out, cap, "invalid");
-}
-
-bool sc_tp_is_local(const sc_tp_set_t *set, sc_str_t host, uint16_t port)
-{
-    for (int i = 0; i < set->nls; i++) {
-        const sc_peer_t *me = &set->ls[i]->local;
-        if (me->port == (port ? port : 5060) && sc_str_caseeq_c(host, me->ip))
-            return true;
-    }
-    return false;
 }
 
 int sc_tp_route(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, socklen_t len,

@@ -133,9 +133,24 @@ typedef struct {
  * transport and family, ...). */
 int  sc_tp_route(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, socklen_t len,
                  size_t size, sc_tp_route_t *out, char *err, size_t errlen);
-/* Is host:port (port 0: 5060) one of the set's listening addresses?
- * (A Route or Request-URI naming us, RFC 3261 §16.4.) */
-bool sc_tp_is_local(const sc_tp_set_t *set, sc_str_t host, uint16_t port);
+/* --- what names this server (tp_self.c) ------------------------------
+ * host:port names us when host is a listener's address (in any of its
+ * textual forms: "::1", "[::1]", "0:0::1"; for a wildcard listener any
+ * address of this host), or one of the set's aliases (names compared
+ * case-insensitively), and port is that listener's.  Port 0 (none
+ * written) is any port we listen on: a phone given "sip:proxy.example"
+ * as its outbound proxy finds our port by DNS SRV and writes none in
+ * its Route.  An alias with a port names us at that port only. */
+bool sc_tp_is_local(sc_tp_set_t *set, sc_str_t host, uint16_t port);
+/* A sip:/sips: URI naming us (a Route or Request-URI, RFC 3261 §16.4)
+ * by its host and port; its transport parameter is not compared. */
+bool sc_tp_uri_is_local(sc_tp_set_t *set, const sc_uri_t *u);
+/* Is the address one we listen on (the loop guard: nothing we forward
+ * may go to ourselves)? */
+bool sc_tp_addr_is_local(sc_tp_set_t *set, const struct sockaddr *a);
+/* The names (and "name:port"s) that also mean us (server.aliases);
+ * NULL-terminated, copied; NULL clears them. */
+int  sc_tp_set_aliases(sc_tp_set_t *set, const char *const *aliases);
 
 /* Our host:port as the peer of src reaches us (Contact, Via): the
  * listener it arrived on. */

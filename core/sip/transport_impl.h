@@ -4,6 +4,8 @@
 
 #include "transport.h"
 
+#include <time.h>
+
 struct evconnlistener;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -24,6 +26,12 @@ struct sc_tp_set {
     sc_conn_t         *index[SC_CONN_BUCKETS];
     sc_conn_lost_fn    lost;
     void              *lost_arg;
+    /* what else names us (tp_self.c): configured names, and the host's
+     * own addresses for wildcard listeners (read again every few s) */
+    char             **aliases;
+    struct sockaddr_storage *ifaddrs;
+    int                nifaddrs;
+    time_t             ifaddrs_at;
 };
 
 struct sc_listener {
