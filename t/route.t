@@ -44,6 +44,7 @@ chain:
     methods: [ REGISTER ]
     domains: [ example.com ]
   - module: proxy
+    record_route: true
     routes:
       - domain: pstn.example
         targets: [ "sip:gw\@127.0.0.1:$gwport" ]
@@ -144,6 +145,8 @@ for my $route ("<sip:127.0.0.1:$port;lr>", "<sip:127.0.0.1;lr>", "<sip:127.0.0.1
                          via => "SIP/2.0/TCP 127.0.0.1:$tp;branch=z9hG4bK-tcp1"));
     my $got = recv_request($bob, 'INVITE', 3);
     ok($got, 'over TCP: the Route naming our TCP listener is ours');
+    is(sip_header($got, 'Record-Route'), "<sip:127.0.0.1:$port;transport=udp;lr>, <sip:127.0.0.1:$port;transport=tcp;lr>",
+       'TCP in, UDP out: two Record-Routes, each naming its side (RFC 5658)');
     $bob->send(answer($got, '486 Busy Here'), 0, $srv) if $got;
     my $buf = '';
     my $sel = IO::Select->new($t);
@@ -173,7 +176,7 @@ for my $route ("<sip:127.0.0.1:$port;lr>", "<sip:127.0.0.1;lr>", "<sip:127.0.0.1
 
 # 7: IPv6, written as the listener is and in a longer form
 SKIP: {
-    skip 'no IPv6 loopback', 4 unless $port6;
+    skip 'no IPv6 loopback', 8 unless $port6;
     my $s6 = IO::Socket::IP->new(Proto => 'udp', LocalHost => '::1', LocalPort => 0) or die;
     my $p6 = $s6->sockport;
     my $to6 = IO::Socket::IP->new(Proto => 'udp', PeerHost => '::1', PeerPort => $port6) or die;
@@ -183,11 +186,22 @@ SKIP: {
         $s6->send($m, 0, $to6->peername) or die;
         my $got = recv_request($bob, 'INVITE', 3);
         ok($got, "IPv6 Route $route: ours");
+        is(sip_header($got, 'Record-Route'), "<sip:127.0.0.1:$port;transport=udp;lr>, <sip:[::1]:$port6;transport=udp;lr>",
+           'IPv6 in, IPv4 out: two Record-Routes, each of its family');
         $bob->send(answer($got, '486 Busy Here'), 0, $srv) if $got;
         my $final;
         while (defined(my $r = recv_msg($s6, 3))) { $final = $r, last if sip_status($r) >= 200 }
         is(sip_status($final), '486', "IPv6 Route $route: answered");
     }
+    # bob's in-dialog request along that route set reaches the IPv6 caller
+    my $bye = "BYE sip:alice\@[::1]:$p6 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$bobport;branch=z9hG4bK-bye6;rport\r\n"
+            . "Max-Forwards: 70\r\nRoute: <sip:127.0.0.1:$port;transport=udp;lr>, <sip:[::1]:$port6;transport=udp;lr>\r\n"
+            . "To: <sip:alice\@example.com>;tag=a1\r\nFrom: <sip:bob\@example.com>;tag=b1\r\nCall-ID: bye6\r\n"
+            . "CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    $bob->send($bye, 0, $srv) or die;
+    my $got = recv_request($s6, 'BYE', 3);
+    ok($got, 'a BYE along both Routes of ours reaches the IPv6 caller');
+    is(route_lines($got // ''), '', 'both Routes of ours were consumed');
 }
 
 # 8: the loop guard: a Request-URI naming us at an address no module

@@ -76,6 +76,12 @@ typedef struct branch {
     const char    *path;        /* the proxy's copy: its Route */
     sc_target_t   *addrs;       /* malloc'd: most branches go to one numeric address */
     int            naddrs, addr_at;
+    /* the address the current transaction went to: a request moved from
+     * UDP to TCP for its size goes again over UDP when TCP fails */
+    struct sockaddr_storage to;
+    socklen_t      tolen;
+    bool           by_size;     /* the current one went over TCP for its size */
+    bool           udp_only;    /* a registered UDP flow, or TCP failed: never TCP */
     unsigned       status;      /* best seen so far */
     bool           final;
     bool           cancel_wanted;   /* a CANCEL waits for a provisional (§9.1) */
@@ -386,6 +392,7 @@ static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp)
 }
 
 static bool branch_send_next(branch_t *b);
+static int  branch_send(branch_t *b, sc_tp_kind_t kind, const struct sockaddr *to, socklen_t len);
 
 static void on_branch(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
 {
@@ -396,6 +403,14 @@ static void on_branch(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
     if ((ev == SC_TXN_EV_TIMEOUT || ev == SC_TXN_EV_TRANSPORT_ERROR) && !b->final &&
         b->status < 100 && !p->stop && b->addr_at < b->naddrs && branch_send_next(b))
         return;
+    if (ev == SC_TXN_EV_TRANSPORT_ERROR && b->by_size && !b->final && b->status < 100 && !p->stop) {
+        /* TCP refused or reset where UDP was asked for: the peer may
+         * well take UDP only (a phone); the same address again over UDP */
+        sc_log(SC_LOG_INFO, "proxy: %s: TCP failed for a large request: again over UDP", b->target);
+        b->udp_only = true;
+        if (branch_send(b, SC_TP_UDP, (const struct sockaddr *)&b->to, b->tolen) == 0)
+            return;
+    }
     switch (ev) {
     case SC_TXN_EV_RESPONSE:
         if (msg->status < 200) {
@@ -446,6 +461,24 @@ static void on_branch(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
 
 /* --- requests downstream ------------------------------------------------- */
 
+/* §16.6 step 4: our Record-Route, naming the listener the next hop
+ * reaches us on.  When the request leaves by another transport or
+ * address family (or listener) than it came in on, we record-route
+ * twice (RFC 5658 §4): the outer entry for the side downstream, the
+ * inner one for the side it came from, so that each end sends its
+ * in-dialog requests to an address and transport it can reach (a TLS
+ * caller is never handed transport=tcp, an IPv4 one never an IPv6
+ * address).  Both come back as Routes and are consumed together
+ * (route_in.c). */
+static void record_route(const sc_source_t *in, const sc_tp_route_t *out, char *rr, size_t cap)
+{
+    char from[INET6_ADDRSTRLEN + 8];
+    sc_source_sentby(in, from, sizeof(from));
+    int n = snprintf(rr, cap, "<sip:%s;transport=%s;lr>", out->sentby, sc_tp_name(out->kind));
+    if ((in->kind != out->kind || strcmp(from, out->sentby) != 0) && n > 0 && (size_t)n < cap)
+        snprintf(rr + n, cap - (size_t)n, ", <sip:%s;transport=%s;lr>", from, sc_tp_name(in->kind));
+}
+
 /* §16.6: the request for one target. */
 static sc_msg_t *forwarded(proxy_t *p, const char *target, const char *path,
                            const sc_tp_route_t *route, const char *branch)
@@ -454,10 +487,10 @@ static sc_msg_t *forwarded(proxy_t *p, const char *target, const char *path,
     sc_msg_t *m = sc_msg_new_request(o->method, o->method_str, sc_str_cstr(target));
     if (m == NULL)
         return NULL;
-    char via[256], rr[256];
+    char via[256], rr[512];
     snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport", sc_tp_via_name(route->kind),
              route->sentby, branch);
-    snprintf(rr, sizeof(rr), "<sip:%s;transport=%s;lr>", route->sentby, sc_tp_name(route->kind));
+    record_route(sc_txn_flow(p->stxn), route, rr, sizeof(rr));
     int rc = sc_msg_add_header(m, SC_STR_LIT("Via"), sc_str_cstr(via), NULL) != 0 ||
              copy_onward(m, o, p->record_route ? rr : NULL) != 0;
     for (char **h = p->drop; rc == 0 && h && *h; h++)
@@ -502,7 +535,8 @@ static int branch_send(branch_t *b, sc_tp_kind_t kind, const struct sockaddr *to
         p->looped = true;
         return -1;
     }
-    if (sc_tp_route(p->chain->stack.tps, kind, to, len, o->len + 300, &route, err, sizeof(err)) != 0) {
+    if (sc_tp_route(p->chain->stack.tps, kind, to, len, b->udp_only ? 0 : o->len + 300, &route, err,
+                    sizeof(err)) != 0) {
         sc_log(SC_LOG_WARN, "proxy: %s: %s", b->target, err);
         return -1;
     }
@@ -522,6 +556,9 @@ static int branch_send(branch_t *b, sc_tp_kind_t kind, const struct sockaddr *to
         return -1;
     b->txn = b->txns[slot] = t;
     b->ntxns++;
+    memcpy(&b->to, to, len);
+    b->tolen = len;
+    b->by_size = route.by_size;
     return 0;
 }
 
@@ -614,6 +651,7 @@ static int start_branch(proxy_t *p, int i)
     }
     b->p = p;
     b->path = p->path[i];
+    b->udp_only = flow && kind == SC_TP_UDP;     /* the flow it registered over (RFC 5626) */
     if (numeric ? branch_send(b, kind, (struct sockaddr *)&to, len) != 0
                 : (b->resolving = sc_resolve(p->chain->stack.resolver, &uri, false,
                                              on_branch_resolved, b)) == NULL) {

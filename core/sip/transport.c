@@ -303,8 +303,10 @@ int sc_tp_route(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, 
     sc_peer_describe(&out->flow.peer);
     /* §18.1.1: too big for UDP goes over TCP, if this request can */
     sc_tp_kind_t kind = want;
-    if (want == SC_TP_UDP && size > SC_UDP_MTU_LIMIT && listener_for(set, SC_TP_TCP, to))
+    if (want == SC_TP_UDP && size > SC_UDP_MTU_LIMIT && listener_for(set, SC_TP_TCP, to)) {
         kind = SC_TP_TCP;
+        out->by_size = true;
+    }
     sc_listener_t *via = listener_for(set, kind, to);
     if (kind == SC_TP_UDP) {
         if (via == NULL) {

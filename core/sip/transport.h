@@ -123,12 +123,14 @@ typedef struct {
     sc_source_t  flow;          /* the path: UDP socket + address, or connection */
     sc_tp_kind_t kind;          /* the transport chosen */
     char         sentby[INET6_ADDRSTRLEN + 8];    /* our host:port for the Via */
+    bool         by_size;       /* UDP was asked for: TCP only for its size */
 } sc_tp_route_t;
 
 /* RFC 3261 §18.1.1 for one request of size octets to peer to over the
  * transport asked for: a UDP request within 200 octets of the 1500 MTU
  * goes over TCP when we listen on TCP (for this request only: the next
- * small one is UDP again); TCP and TLS reuse the open connection to the
+ * small one is UDP again; size 0 keeps UDP: the flow a phone registered
+ * over, RFC 5626, or a retry after TCP was refused); TCP and TLS reuse the open connection to the
  * peer, else TCP opens one.  0, or -1 with err (no socket of that
  * transport and family, ...). */
 int  sc_tp_route(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, socklen_t len,
