@@ -11,10 +11,12 @@
 #include "sc_log.h"
 
 /* A listen entry is "KIND:HOST:PORT", or for TLS a mapping:
- *   { url: "tls:HOST:PORT", cert: FILE, key: FILE, ca: FILE, verify_client: BOOL } */
+ *   { url: "tls:HOST:PORT", cert: FILE, key: FILE, ca: FILE, verify_client: BOOL,
+ *     server_ca: FILE, verify_server: BOOL } */
 static int read_tls(const sc_conf_node_t *e, sc_tls_opts_t *t, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "url", "cert", "key", "ca", "verify_client", NULL };
+    static const char *const keys[] = { "url", "cert", "key", "ca", "verify_client",
+                                        "server_ca", "verify_server", NULL };
     if (sc_conf_known_keys(e, keys, err, errlen))
         return -1;
     const sc_conf_node_t *k;
@@ -33,6 +35,14 @@ static int read_tls(const sc_conf_node_t *e, sc_tls_opts_t *t, char *err, size_t
             return -1;
         if (t->verify_client && t->ca == NULL)
             return sc_conf_error(err, errlen, k, "verify_client needs \"ca\"");
+    }
+    if ((k = sc_conf_get(e, "server_ca")) && sc_conf_string(k, &t->server_ca, err, errlen))
+        return -1;
+    if ((k = sc_conf_get(e, "verify_server"))) {
+        bool v;
+        if (sc_conf_bool(k, &v, err, errlen))
+            return -1;
+        t->no_verify_server = !v;
     }
     char why[512];
     if (sc_tls_check(t, why, sizeof(why)) != 0)     /* files read now, not at start */

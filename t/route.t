@@ -81,19 +81,8 @@ sub through {
     $peer->send(answer($got, '486 Busy Here'), 0, $peer->peername // $srv) if $got;
     my $final;
     while (defined(my $r = recv_msg($c, 3))) { $final = $r, last if sip_status($r) >= 200 }
-    $c->send(ack($msg, $final), 0, $srv) if $final && $msg =~ /^INVITE/;
+    $c->send(ack_for($msg, $final), 0, $srv) if $final && $msg =~ /^INVITE/;
     return ($got, $final);
-}
-# The ACK for a non-2xx final answer (RFC 3261 §17.1.1.3): the INVITE's
-# Via, Route, From, Call-ID; the answer's To.
-sub ack {
-    my ($inv, $final) = @_;
-    my ($ruri) = $inv =~ /^INVITE (\S+)/;
-    my $a = "ACK $ruri SIP/2.0\r\n";
-    $a .= "$1\r\n" while $inv =~ /^((?:Via|Route|From|Call-ID|Max-Forwards): [^\r]*)\r$/mg;
-    my ($to) = $final =~ /^(To: [^\r]*)\r$/m;
-    my ($cseq) = $inv =~ /^CSeq: (\d+)/m;
-    return "$a$to\r\nCSeq: $cseq ACK\r\nContent-Length: 0\r\n\r\n";
 }
 sub route_lines { my ($m) = @_; return join(',', $m =~ /^Route: ([^\r]*)\r$/mg) }
 

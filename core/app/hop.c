@@ -40,10 +40,12 @@ int sc_hop_route(sc_hop_t *h, const sc_stack_t *st, const sc_msg_t *m, size_t si
     struct sockaddr_storage to;
     socklen_t len;
     sc_tp_kind_t kind;
+    char host[256];                     /* TLS: the name to ask for and check */
+    snprintf(host, sizeof(host), "%.*s", SC_STR_FMT(hop->host));
     if ((hop->scheme == SC_URI_SIP || hop->scheme == SC_URI_SIPS) &&
         sc_uri_target(hop, &to, &len, &kind) == 0)          /* numeric: no DNS */
-        return sc_tp_route(st->tps, kind, (struct sockaddr *)&to, len, size, route, err, errlen) == 0
-                   ? SC_HOP_ROUTED : SC_HOP_FAIL;
+        return sc_tp_route_host(st->tps, kind, (struct sockaddr *)&to, len, size, host, route, err,
+                                errlen) == 0 ? SC_HOP_ROUTED : SC_HOP_FAIL;
     if (hop->scheme != SC_URI_SIP && hop->scheme != SC_URI_SIPS) {
         snprintf(err, errlen, "cannot send to %.*s: not a sip: or sips: URI", SC_STR_FMT(hop->raw));
         return SC_HOP_FAIL;
@@ -55,8 +57,9 @@ int sc_hop_route(sc_hop_t *h, const sc_stack_t *st, const sc_msg_t *m, size_t si
             snprintf(err, errlen, "%s: %s", h->name, h->why ? h->why : "no address");
             return SC_HOP_FAIL;
         }
-        return sc_tp_route(st->tps, h->target.kind, (const struct sockaddr *)&h->target.addr,
-                           h->target.len, size, route, err, errlen) == 0 ? SC_HOP_ROUTED : SC_HOP_FAIL;
+        return sc_tp_route_host(st->tps, h->target.kind, (const struct sockaddr *)&h->target.addr,
+                                h->target.len, size, host, route, err, errlen) == 0
+                   ? SC_HOP_ROUTED : SC_HOP_FAIL;
     }
     sc_hop_fini(h);                     /* a new hop (target refresh): ask again */
     if (st->resolver == NULL || (h->name = strndup(hop->raw.s, hop->raw.len)) == NULL ||

@@ -73,6 +73,8 @@ typedef struct branch {
      * fail before answering */
     sc_resolve_t  *resolving;
     char          *target;
+    char          *host;        /* the next hop's host as its URI names it (TLS:
+                                   SNI and the certificate's name); NULL: a flow */
     const char    *path;        /* the proxy's copy: its Route */
     sc_target_t   *addrs;       /* malloc'd: most branches go to one numeric address */
     int            naddrs, addr_at;
@@ -130,6 +132,7 @@ static void proxy_free(proxy_t *p)
             sc_resolve_cancel(b->resolving);
         free(b->addrs);
         free(b->target);
+        free(b->host);
         free(b);
     }
     for (int i = 0; i < p->ntargets; i++) {
@@ -535,8 +538,8 @@ static int branch_send(branch_t *b, sc_tp_kind_t kind, const struct sockaddr *to
         p->looped = true;
         return -1;
     }
-    if (sc_tp_route(p->chain->stack.tps, kind, to, len, b->udp_only ? 0 : o->len + 300, &route, err,
-                    sizeof(err)) != 0) {
+    if (sc_tp_route_host(p->chain->stack.tps, kind, to, len, b->udp_only ? 0 : o->len + 300,
+                         b->host, &route, err, sizeof(err)) != 0) {
         sc_log(SC_LOG_WARN, "proxy: %s: %s", b->target, err);
         return -1;
     }
@@ -630,6 +633,10 @@ static int start_branch(proxy_t *p, int i)
     } else {
         bad = sc_uri_parse(&uri, sc_str_cstr(target));
         flow = p->received[i] && received_addr(p->received[i], &to, &len, &kind) == 0;
+        /* a TCP or TLS flow that is gone cannot be opened again towards
+         * the phone's source port: its Contact is where it listens */
+        if (flow && kind != SC_TP_UDP && !sc_tp_has_conn(p->chain->stack.tps, kind, (struct sockaddr *)&to))
+            flow = false;
     }
     if (!bad && !flow && sc_tp_uri_is_local(p->chain->stack.tps, &uri)) {
         /* the next hop names us (an address or an alias): it would come
@@ -645,7 +652,10 @@ static int start_branch(proxy_t *p, int i)
         return -1;
     }
     branch_t *b = calloc(1, sizeof(*b));
-    if (b == NULL || (b->target = strdup(target)) == NULL) {
+    if (b == NULL || (b->target = strdup(target)) == NULL ||
+        (!flow && (b->host = strndup(uri.host.s, uri.host.len)) == NULL)) {
+        if (b)
+            free(b->target);
         free(b);
         return -1;
     }
@@ -656,6 +666,7 @@ static int start_branch(proxy_t *p, int i)
                 : (b->resolving = sc_resolve(p->chain->stack.resolver, &uri, false,
                                              on_branch_resolved, b)) == NULL) {
         free(b->target);
+        free(b->host);
         free(b);
         return -1;
     }

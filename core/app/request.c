@@ -262,7 +262,9 @@ int sc_route_request(const sc_stack_t *st, const sc_msg_t *m, size_t size, sc_tp
                  SC_STR_FMT(hop->raw));
         return -1;
     }
-    return sc_tp_route(st->tps, kind, (struct sockaddr *)&to, len, size, route, err, errlen);
+    char host[256];
+    snprintf(host, sizeof(host), "%.*s", SC_STR_FMT(hop->host));
+    return sc_tp_route_host(st->tps, kind, (struct sockaddr *)&to, len, size, host, route, err, errlen);
 }
 
 int sc_push_via(sc_msg_t *m, const sc_tp_route_t *route)

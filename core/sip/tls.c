@@ -76,9 +76,26 @@ SSL_CTX *sc_tls_client_context(const char *ca, bool verify, char *err, size_t er
     return ctx;
 }
 
+SSL_CTX *sc_tls_listener_client_context(const sc_tls_opts_t *t, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = sc_tls_client_context(t->server_ca, !t->no_verify_server, err, errlen);
+    if (ctx == NULL)
+        return NULL;
+    /* offered when a peer asks (mutual TLS between proxies) */
+    if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
+        ssl_reason(err, errlen, "cannot load client certificate", t->cert);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
 int sc_tls_check(const sc_tls_opts_t *t, char *err, size_t errlen)
 {
     SSL_CTX *ctx = sc_tls_context(t, err, errlen);
+    SSL_CTX *cctx = ctx ? sc_tls_listener_client_context(t, err, errlen) : NULL;
     SSL_CTX_free(ctx);
-    return ctx ? 0 : -1;
+    SSL_CTX_free(cctx);
+    return cctx ? 0 : -1;
 }

@@ -122,10 +122,15 @@ int sc_listener_update(sc_listener_t *l, const sc_tp_opts_t *opts, const sc_tls_
     if (l->kind != SC_TP_TLS)
         return 0;
     SSL_CTX *ctx = sc_tls_context(tls, err, errlen);
-    if (ctx == NULL)
+    SSL_CTX *cctx = ctx ? sc_tls_listener_client_context(tls, err, errlen) : NULL;
+    if (cctx == NULL) {
+        SSL_CTX_free(ctx);
         return -1;
+    }
     SSL_CTX_free(l->ssl_ctx);       /* open connections keep their own reference */
     l->ssl_ctx = ctx;
+    SSL_CTX_free(l->client_ctx);
+    l->client_ctx = cctx;
     return 0;
 }
 
@@ -214,6 +219,7 @@ void sc_tp_set_free(sc_tp_set_t *set)
             sc_tcp_free_connector(set->out[k]);
     sc_tp_set_aliases(set, NULL);
     free(set->ifaddrs);
+    SSL_CTX_free(set->client_ctx);
     free(set);
 }
 
@@ -297,6 +303,17 @@ void sc_source_sentby(const sc_source_t *src, char *out, size_t cap)
 int sc_tp_route(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, socklen_t len,
                 size_t size, sc_tp_route_t *out, char *err, size_t errlen)
 {
+    return sc_tp_route_host(set, want, to, len, size, NULL, out, err, errlen);
+}
+
+bool sc_tp_has_conn(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockaddr *to)
+{
+    return sc_conn_find(set, kind, to) != NULL;
+}
+
+int sc_tp_route_host(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, socklen_t len,
+                     size_t size, const char *host, sc_tp_route_t *out, char *err, size_t errlen)
+{
     memset(out, 0, sizeof(*out));
     memcpy(&out->flow.peer.addr, to, len);
     out->flow.peer.len = len;
@@ -317,7 +334,7 @@ int sc_tp_route(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, 
         out->flow.listener = via;
     } else {
         sc_conn_t *c = sc_conn_find(set, kind, to);
-        if (c == NULL && (c = sc_tcp_connect(set, kind, to, len, err, errlen)) == NULL)
+        if (c == NULL && (c = sc_tcp_connect(set, kind, to, len, host, err, errlen)) == NULL)
             return -1;
         out->flow.kind = kind;
         out->flow.conn = c;

@@ -29,6 +29,12 @@ typedef struct {
     const char *key;            /* PEM private key */
     const char *ca;             /* PEM CAs for client certificates, or NULL */
     bool        verify_client;  /* require a client certificate from ca */
+    /* connections we open (RFC 5922 §7.2): the peer's certificate is
+     * checked against server_ca (NULL: the system's CAs) and the host
+     * name or address we connect to, unless no_verify_server; cert and
+     * key are offered as our client certificate */
+    const char *server_ca;
+    bool        no_verify_server;
 } sc_tls_opts_t;
 
 typedef struct {
@@ -70,6 +76,9 @@ struct ssl_ctx_st *sc_tls_context(const sc_tls_opts_t *t, char *err, size_t errl
 /* A TLS client context: the peer's certificate checked against ca (NULL:
  * the system's CAs) when verify; NULL with the reason in err. */
 struct ssl_ctx_st *sc_tls_client_context(const char *ca, bool verify, char *err, size_t errlen);
+/* The client context of a tls: listener (its server_ca, verification,
+ * and its certificate offered as ours). */
+struct ssl_ctx_st *sc_tls_listener_client_context(const sc_tls_opts_t *t, char *err, size_t errlen);
 /* Checks TLS material by loading it (for config validation). */
 int sc_tls_check(const sc_tls_opts_t *tls, char *err, size_t errlen);
 /* New limits (and for TLS new certificates) after a reload: they apply
@@ -135,6 +144,14 @@ typedef struct {
  * transport and family, ...). */
 int  sc_tp_route(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, socklen_t len,
                  size_t size, sc_tp_route_t *out, char *err, size_t errlen);
+/* The same, naming the host the URI gave (NULL: none but the address):
+ * a TLS connection opened for it sends it as SNI and checks the peer's
+ * certificate against it (RFC 5922 §7.2), else against the address. */
+int  sc_tp_route_host(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr *to, socklen_t len,
+                      size_t size, const char *host, sc_tp_route_t *out, char *err, size_t errlen);
+/* Is a connection of that kind to that peer open (a registered TCP or
+ * TLS flow still there)? */
+bool sc_tp_has_conn(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockaddr *to);
 /* --- what names this server (tp_self.c) ------------------------------
  * host:port names us when host is a listener's address (in any of its
  * textual forms: "::1", "[::1]", "0:0::1"; for a wildcard listener any

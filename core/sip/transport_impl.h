@@ -32,6 +32,7 @@ struct sc_tp_set {
     struct sockaddr_storage *ifaddrs;
     int                nifaddrs;
     time_t             ifaddrs_at;
+    SSL_CTX           *client_ctx;  /* TLS out with no tls: listener: system CAs */
 };
 
 struct sc_listener {
@@ -50,6 +51,7 @@ struct sc_listener {
     struct evconnlistener *lev;
     sc_tp_opts_t       opts;
     SSL_CTX           *ssl_ctx;     /* TLS listeners */
+    SSL_CTX           *client_ctx;  /* TLS listeners: for connections we open */
     unsigned           nconns;
     sc_conn_t         *conns;   /* every open connection, for free */
 };
@@ -63,7 +65,7 @@ sc_conn_t *sc_conn_find(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockad
 /* transport_tcp.c: a new outbound connection (connecting; writes queue
  * until it is up), owned by the set.  NULL with err. */
 sc_conn_t *sc_tcp_connect(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockaddr *to,
-                          socklen_t len, char *err, size_t errlen);
+                          socklen_t len, const char *host, char *err, size_t errlen);
 /* transport_tcp.c: frees an owner of outbound connections. */
 void sc_tcp_free_connector(sc_listener_t *l);
 /* transport.c: same family, port and address. */

@@ -20,7 +20,9 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "sc_log.h"
 
@@ -154,7 +156,7 @@ static void on_read(struct bufferevent *bev, void *arg)
             return;
         }
         /* parsed in place, in the buffer's own memory; drained after */
-        sc_source_t src = { .kind = SC_TP_TCP, .conn = c, .peer = c->peer };
+        sc_source_t src = { .kind = l->kind, .conn = c, .peer = c->peer };
         sc_conn_ref(c);         /* the callback may close it */
         l->cb(&src, p, (size_t)n, l->arg);
         bool gone = c->bev == NULL;
@@ -168,10 +170,15 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     sc_conn_t *c = arg;
-    (void)bev;
     if (what & BEV_EVENT_CONNECTED)
         return;                 /* connected, or a TLS handshake completed */
     sc_tp_set_t *set = c->set;
+    unsigned long tls_err = bufferevent_get_openssl_error(bev);
+    if (tls_err) {
+        char why[256];
+        ERR_error_string_n(tls_err, why, sizeof(why));
+        sc_log(SC_LOG_WARN, "%s %s:%u: %s", sc_tp_name(c->l->kind), c->peer.ip, c->peer.port, why);
+    }
     sc_conn_ref(c);
     conn_close(c, (what & BEV_EVENT_TIMEOUT) ? "idle timeout"
                   : (what & BEV_EVENT_EOF)   ? "closed by peer"
@@ -260,22 +267,75 @@ static sc_listener_t *connector(sc_tp_set_t *set, sc_tp_kind_t kind)
     return set->out[kind];
 }
 
-sc_conn_t *sc_tcp_connect(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockaddr *to,
-                          socklen_t len, char *err, size_t errlen)
+/* The client context for a TLS connection towards to: the tls:
+ * listener of its family (its CA and verification settings, its
+ * certificate as ours), else any tls: listener, else the system's CAs
+ * with verification on. */
+static SSL_CTX *client_ctx(sc_tp_set_t *set, const struct sockaddr *to, char *err, size_t errlen)
 {
-    if (kind != SC_TP_TCP) {
-        /* no client TLS context yet: TLS goes out only over a connection
-         * the peer opened */
-        snprintf(err, errlen, "no open TLS connection to that peer");
+    SSL_CTX *any = NULL;
+    for (int i = 0; i < set->nls; i++) {
+        const sc_listener_t *l = set->ls[i];
+        if (l->kind != SC_TP_TLS || l->client_ctx == NULL)
+            continue;
+        if (l->local.addr.ss_family == to->sa_family)
+            return l->client_ctx;
+        any = any ? any : l->client_ctx;
+    }
+    if (any == NULL && set->client_ctx == NULL)
+        set->client_ctx = sc_tls_client_context(NULL, true, err, errlen);
+    return any ? any : set->client_ctx;
+}
+
+/* A client SSL for a connection to host (a name: SNI and the name
+ * checked against the certificate, RFC 5922 §7.2; an address or none:
+ * the peer's address checked instead). */
+static SSL *client_ssl(sc_tp_set_t *set, const struct sockaddr *to, const char *host, char *err,
+                       size_t errlen)
+{
+    SSL_CTX *ctx = client_ctx(set, to, err, errlen);
+    SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+    if (ssl == NULL) {
+        if (ctx)
+            snprintf(err, errlen, "cannot create a TLS session");
         return NULL;
     }
+    sc_peer_t p = { .len = 0 };
+    memcpy(&p.addr, to, to->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    sc_peer_describe(&p);
+    bool name = host && *host && strcmp(host, p.ip) != 0 && strchr(host, ':') == NULL &&
+                strspn(host, "0123456789.") != strlen(host);
+    int ok = name ? SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1
+                  : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), p.ip) == 1;
+    if (!ok) {
+        snprintf(err, errlen, "cannot set the TLS peer name %s", name ? host : p.ip);
+        SSL_free(ssl);
+        return NULL;
+    }
+    return ssl;
+}
+
+sc_conn_t *sc_tcp_connect(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockaddr *to,
+                          socklen_t len, const char *host, char *err, size_t errlen)
+{
     sc_listener_t *l = connector(set, kind);
-    sc_conn_t *c = l ? calloc(1, sizeof(*c)) : NULL;
-    struct bufferevent *bev = c ? bufferevent_socket_new(set->base, -1, BEV_OPT_CLOSE_ON_FREE) : NULL;
-    if (bev == NULL || l->nconns >= l->opts.max_connections) {
-        snprintf(err, errlen, bev ? "outbound connection limit reached" : "out of memory");
-        if (bev)
-            bufferevent_free(bev);
+    if (l == NULL || l->nconns >= l->opts.max_connections) {
+        snprintf(err, errlen, l ? "outbound connection limit reached" : "out of memory");
+        return NULL;
+    }
+    SSL *ssl = NULL;
+    if (kind == SC_TP_TLS && (ssl = client_ssl(set, to, host, err, errlen)) == NULL)
+        return NULL;
+    sc_conn_t *c = calloc(1, sizeof(*c));
+    struct bufferevent *bev = NULL;
+    if (c && ssl)
+        bev = bufferevent_openssl_socket_new(set->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE);
+    else if (c)
+        bev = bufferevent_socket_new(set->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        snprintf(err, errlen, "out of memory");
+        SSL_free(ssl);
         free(c);
         return NULL;
     }
@@ -286,7 +346,8 @@ sc_conn_t *sc_tcp_connect(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sock
         return NULL;
     }
     conn_attach(l, c, bev, to, len, set);
-    sc_log(SC_LOG_DEBUG, "tcp %s:%u: connecting", c->peer.ip, c->peer.port);
+    sc_log(SC_LOG_DEBUG, "%s %s:%u: connecting%s%s", sc_tp_name(kind), c->peer.ip, c->peer.port,
+           ssl && host ? " to " : "", ssl && host ? host : "");
     return c;
 }
 
@@ -307,7 +368,9 @@ sc_listener_t *sc_tcp_listen(struct event_base *base, const struct sockaddr *add
         return NULL;
     }
     l->kind = tls ? SC_TP_TLS : SC_TP_TCP;
-    if (tls && (l->ssl_ctx = sc_tls_context(tls, err, errlen)) == NULL) {
+    if (tls && ((l->ssl_ctx = sc_tls_context(tls, err, errlen)) == NULL ||
+                (l->client_ctx = sc_tls_listener_client_context(tls, err, errlen)) == NULL)) {
+        SSL_CTX_free(l->ssl_ctx);
         free(l);
         return NULL;
     }
@@ -323,6 +386,7 @@ sc_listener_t *sc_tcp_listen(struct event_base *base, const struct sockaddr *add
     if (l->lev == NULL) {
         snprintf(err, errlen, "bind: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         SSL_CTX_free(l->ssl_ctx);
+        SSL_CTX_free(l->client_ctx);
         free(l);
         return NULL;
     }
@@ -335,6 +399,7 @@ void sc_tcp_free(sc_listener_t *l)
     while (l->conns)
         conn_close(l->conns, "server stopping");
     SSL_CTX_free(l->ssl_ctx);       /* connections hold their own references */
+    SSL_CTX_free(l->client_ctx);
     free(l);
 }
 

@@ -178,15 +178,17 @@ static const route_t *static_route(const proxy_conf_t *pc, sc_str_t ruri)
 }
 
 /* Reach a contact where it registered from when it registered a flow
- * (RFC 5626) or its Contact names an address that cannot be reached from
- * outside its network (RFC 1918, RFC 6598, RFC 4193, link-local): a
- * phone behind NAT.  Anything else (a third-party registration, a public
+ * (RFC 5626), over a connection (TCP, TLS), or its Contact names an
+ * address that cannot be reached from outside its network (RFC 1918,
+ * RFC 6598, RFC 4193, link-local): a phone behind NAT.  Anything else (a third-party registration, a public
  * address) is reached at its Contact. */
 static bool behind_nat(const sc_location_t *l)
 {
     if (l->received == NULL)
         return false;
-    if (l->reg_id >= 0)
+    /* a TCP or TLS connection it registered over is the way to it while
+     * it is open (the core falls back to the Contact once it is gone) */
+    if (l->reg_id >= 0 || strncmp(l->received, "tcp:", 4) == 0 || strncmp(l->received, "tls:", 4) == 0)
         return true;
     sc_str_t user, host;
     sc_uri_user_host((sc_str_t){ l->uri, strlen(l->uri) }, &user, &host);
