@@ -199,8 +199,12 @@ int  sc_uri_aor(sc_str_t uri, char *out, size_t outlen);
  * its brackets) of a sip:/sips: URI, as views into it: 0, or -1 when uri
  * is not one. */
 int  sc_uri_user_host(sc_str_t uri, sc_str_t *user, sc_str_t *host);
-/* Whether uri's host is domain (any case; NULL: any host) and its user
- * part starts with user_prefix (NULL: any user): static routes. */
+/* Whether a host (of a URI or a header) is domain: host names in any
+ * case, an IPv6 address with or without its brackets and in any of its
+ * spellings ("::1", "[::1]", "[0:0::1]" are one). */
+bool sc_host_matches(sc_str_t host, const char *domain);
+/* Whether uri's host is domain (as sc_host_matches; NULL: any host) and
+ * its user part starts with user_prefix (NULL: any user): static routes. */
 bool sc_uri_matches(sc_str_t uri, const char *domain, const char *user_prefix);
 /* RFC 3261 §19.1.4: the same URI (parameters, escapes, case as the rules
  * say). */
