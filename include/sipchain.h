@@ -319,6 +319,12 @@ typedef struct {
     int                  ncontacts;
     const char *const   *headers;        /* "Name: value" added to what goes out */
     const char *const   *remove_headers; /* names taken off what goes out */
+    /* next hops, NULL-terminated (used instead of contacts and targets
+     * when not NULL): one branch each, sent to that URI's address (like
+     * an outbound proxy) with the Request-URI unchanged, or targets[i]
+     * as its Request-URI when targets is given too; a next hop that is a
+     * SIP URI with ;lr also goes on as the branch's top Route */
+    const char *const   *next_hops;
 } sc_proxy_opts_t;
 int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o);
 /* Whether req's next hop is this server: the Route after one naming us,
