@@ -199,8 +199,12 @@ int  sc_uri_aor(sc_str_t uri, char *out, size_t outlen);
  * its brackets) of a sip:/sips: URI, as views into it: 0, or -1 when uri
  * is not one. */
 int  sc_uri_user_host(sc_str_t uri, sc_str_t *user, sc_str_t *host);
-/* Whether uri's host is domain (any case; NULL: any host) and its user
- * part starts with user_prefix (NULL: any user): static routes. */
+/* Whether a host (of a URI or a header) is domain: host names in any
+ * case, an IPv6 address with or without its brackets and in any of its
+ * spellings ("::1", "[::1]", "[0:0::1]" are one). */
+bool sc_host_matches(sc_str_t host, const char *domain);
+/* Whether uri's host is domain (as sc_host_matches; NULL: any host) and
+ * its user part starts with user_prefix (NULL: any user): static routes. */
 bool sc_uri_matches(sc_str_t uri, const char *domain, const char *user_prefix);
 /* RFC 3261 §19.1.4: the same URI (parameters, escapes, case as the rules
  * say). */
@@ -315,6 +319,12 @@ typedef struct {
     int                  ncontacts;
     const char *const   *headers;        /* "Name: value" added to what goes out */
     const char *const   *remove_headers; /* names taken off what goes out */
+    /* next hops, NULL-terminated (used instead of contacts and targets
+     * when not NULL): one branch each, sent to that URI's address (like
+     * an outbound proxy) with the Request-URI unchanged, or targets[i]
+     * as its Request-URI when targets is given too; a next hop that is a
+     * SIP URI with ;lr also goes on as the branch's top Route */
+    const char *const   *next_hops;
 } sc_proxy_opts_t;
 int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o);
 /* Whether req's next hop is this server: the Route after one naming us,

@@ -182,7 +182,9 @@ final_for('path-1');
 # 6. a static route
 $c->send(invite('+15551234@pstn.example.org', 'st-1'), 0, $to);     # not a registrar domain
 my $ig = recv_request($gw, 'INVITE');
-like($ig // '', qr/^INVITE sip:gw\@127\.0\.0\.1:$gwport SIP/, 'user prefix "+1": the static route\'s gateway');
+like($ig // '', qr/^INVITE sip:\+15551234\@pstn\.example\.org SIP/,
+     'user prefix "+1": the static route\'s gateway, the Request-URI unchanged');
+is(sip_header($ig, 'Route'), '', 'no Route for a target without lr');
 $gw->send(answer($ig, '503 Service Unavailable'), 0, $gw->peername) if $ig;
 is(sip_status(final_for('st-1')), '503', 'its answer goes up');
 

@@ -113,6 +113,7 @@ typedef struct proxy {
     void          *attempt_arg;
     /* per target (contacts): its Route (a Path), where it registered from, its q */
     char          *path[MAX_TARGETS], *received[MAX_TARGETS];
+    char          *hop[MAX_TARGETS];    /* where it goes instead (no Route): a next hop */
     int            q[MAX_TARGETS];
     bool           by_q;        /* fork by q groups */
     char         **add, **drop; /* header lines added / names removed */
@@ -139,6 +140,7 @@ static void proxy_free(proxy_t *p)
         free(p->targets[i]);
         free(p->path[i]);
         free(p->received[i]);
+        free(p->hop[i]);
     }
     for (char **h = p->add; h && *h; h++)
         free(*h);
@@ -613,8 +615,9 @@ static int received_addr(const char *r, struct sockaddr_storage *to, socklen_t *
 }
 
 /* A branch for target i: its next hop is a Route left after ours (loose
- * routing), else the first hop of its Path, else where it registered
- * from, else its URI (numeric, or resolved per RFC 3263). */
+ * routing), else the first hop of its Path (or a next hop's Route), else
+ * a next hop without lr, else where it registered from, else its URI
+ * (numeric, or resolved per RFC 3263). */
 static int start_branch(proxy_t *p, int i)
 {
     const char *target = p->targets[i];
@@ -630,6 +633,8 @@ static int start_branch(proxy_t *p, int i)
         uri = rt->uri;
     } else if (p->path[i] && (lt = strchr(p->path[i], '<')) && (gt = strchr(lt, '>'))) {
         bad = sc_uri_parse(&uri, sc_str(lt + 1, (size_t)(gt - lt - 1)));
+    } else if (p->hop[i]) {
+        bad = sc_uri_parse(&uri, sc_str_cstr(p->hop[i]));
     } else {
         bad = sc_uri_parse(&uri, sc_str_cstr(target));
         flow = p->received[i] && received_addr(p->received[i], &to, &len, &kind) == 0;
@@ -771,7 +776,24 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
     p->attempt_arg = o->attempt_arg;
     p->add = copy_lines(o->headers);
     p->drop = copy_lines(o->remove_headers);
-    if (o->ncontacts > 0) {             /* best q first, stable (the service's order within a q) */
+    if (o->next_hops) {                 /* R-URI as it is (or targets[i]), sent to the hop */
+        for (int i = 0; o->next_hops[i] && p->ntargets < MAX_TARGETS; i++) {
+            int k = p->ntargets++;
+            const char *h = o->next_hops[i];
+            sc_uri_t u;
+            bool lr = sc_uri_parse(&u, sc_str_cstr(h)) == NULL && u.lr &&
+                      (u.scheme == SC_URI_SIP || u.scheme == SC_URI_SIPS);
+            p->targets[k] = o->targets && o->targets[i] ? strdup(o->targets[i])
+                                                        : strndup(m->ruri_str.s, m->ruri_str.len);
+            if (lr) {
+                size_t len = strlen(h) + 3;
+                if ((p->path[k] = malloc(len)) != NULL)
+                    snprintf(p->path[k], len, "<%s>", h);
+            } else {
+                p->hop[k] = strdup(h);
+            }
+        }
+    } else if (o->ncontacts > 0) {      /* best q first, stable (the service's order within a q) */
         p->by_q = true;
         for (int q = 1000; q >= 0; q--)
             for (int i = 0; i < o->ncontacts && p->ntargets < MAX_TARGETS; i++) {

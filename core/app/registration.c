@@ -5,6 +5,7 @@
  * address-of-record (§10.3 step 5) and URI equality (§19.1.4).  The
  * parsing is the core's, so a module never parses SIP grammar itself.
  */
+#include <arpa/inet.h>
 #include <string.h>
 #include <strings.h>
 
@@ -60,6 +61,27 @@ int sc_req_contacts(const sc_req_t *req, sc_contact_t *out, int max)
     return n;
 }
 
+/* h without the brackets of an IPv6 reference. */
+static sc_str_t unbracket(sc_str_t h)
+{
+    if (h.len >= 2 && h.s[0] == '[' && h.s[h.len - 1] == ']')
+        return sc_str(h.s + 1, h.len - 2);
+    return h;
+}
+
+/* The 16 octets of an IPv6 address written as text (bracketed or not):
+ * true, or false when it is not one. */
+static bool ipv6_of(sc_str_t h, unsigned char *out)
+{
+    char buf[INET6_ADDRSTRLEN + 1];
+    h = unbracket(h);
+    if (h.len == 0 || h.len >= sizeof(buf) || memchr(h.s, ':', h.len) == NULL)
+        return false;
+    memcpy(buf, h.s, h.len);
+    buf[h.len] = '\0';
+    return inet_pton(AF_INET6, buf, out) == 1;
+}
+
 int sc_uri_aor(sc_str_t uri, char *out, size_t outlen)
 {
     sc_uri_t u;
@@ -80,6 +102,11 @@ int sc_uri_aor(sc_str_t uri, char *out, size_t outlen)
         p += u.user.len;
         *p++ = '@';
     }
+    unsigned char a6[16];
+    char text6[INET6_ADDRSTRLEN];
+    if (u.host_ipv6 && ipv6_of(u.host, a6) && inet_ntop(AF_INET6, a6, text6, sizeof(text6)) &&
+        strlen(text6) <= u.host.len)
+        u.host = sc_str_cstr(text6);    /* one spelling per address: [0::1] is [::1] */
     if (u.host_ipv6)
         *p++ = '[';
     for (size_t i = 0; i < u.host.len; i++)
@@ -119,12 +146,21 @@ int sc_uri_user_host(sc_str_t uri, sc_str_t *user, sc_str_t *host)
     return 0;
 }
 
+bool sc_host_matches(sc_str_t host, const char *domain)
+{
+    sc_str_t a = unbracket(host), b = unbracket(sc_str_cstr(domain));
+    if (a.len == b.len && sc_mem_caseeq(a.s, b.s, a.len))
+        return true;
+    unsigned char x[16], y[16];
+    return ipv6_of(a, x) && ipv6_of(b, y) && memcmp(x, y, 16) == 0;
+}
+
 bool sc_uri_matches(sc_str_t uri, const char *domain, const char *user_prefix)
 {
     sc_str_t user, host;
     if (sc_uri_user_host(uri, &user, &host) != 0)
         return false;
-    if (domain && !sc_str_caseeq_c(host, domain))
+    if (domain && !sc_host_matches(host, domain))
         return false;
     size_t n = user_prefix ? strlen(user_prefix) : 0;
     return n == 0 || (user.len >= n && memcmp(user.s, user_prefix, n) == 0);

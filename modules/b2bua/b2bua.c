@@ -4,10 +4,16 @@
  * the limits; the framework hides each leg from the other (B gets its own
  * Call-ID, Via, Contact; no Record-Route crosses).
  *
- * Where B is: a Request-URI in a registrar domain → the location
- * service's best contact (404 when there is none; its Path becomes the
- * outbound route); else the first static route that matches (by domain
- * and/or user prefix); else `target`; else the Request-URI itself.
+ * Where B is: in a registrar domain, the first route with a user_prefix
+ * that matches, else the location service's best contact (its Path
+ * becomes the outbound route), else (no binding) the first route that
+ * matches at all, else 404; in any other domain the first static route
+ * that matches (by domain and/or user prefix); else `target`; else the
+ * Request-URI itself.  A route's target is B's next hop, an outbound
+ * proxy (B's INVITE carries Route: <target;lr>) and B's Request-URI is
+ * A's unchanged; `rewrite: host` gives B A's Request-URI with the
+ * target's host and port, `rewrite: uri` the target itself (sent where
+ * it says, no Route).
  *
  * Tied legs: a BYE on either ends the other; a re-INVITE (new SDP: hold,
  * unhold, a new offer) is offered to the other leg and its answer goes
@@ -22,7 +28,8 @@
  *   - module: b2bua
  *     methods: [ INVITE ]
  *     target: "sip:pbx.example.com"     # optional
- *     routes: [ { domain: ..., user_prefix: ..., targets: [ ... ] } ]
+ *     routes: [ { domain: ..., user_prefix: ..., targets: [ ... ], rewrite: none } ]
+ *                                       # rewrite: none | host | uri
  *     pass_failure: true
  *     pass_provisional: true
  *     headers: [ "X-Leg: B" ]            # added to B's INVITE
@@ -42,8 +49,11 @@
 #define MAX_LIST   32
 #define MAX_ROUTES 64
 
+typedef enum { REWRITE_NONE, REWRITE_HOST, REWRITE_URI } rewrite_t;
+
 typedef struct {
     const char *domain, *user_prefix, *target;
+    rewrite_t   rewrite;
 } route_t;
 
 typedef struct caller {
@@ -118,7 +128,7 @@ static int bb_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
         strings(conf, "proxy_request_headers", b->req_hdrs, err, errlen) ||
         strings(conf, "proxy_response_headers", b->res_hdrs, err, errlen))
         return -1;
-    static const char *const rkeys[] = { "domain", "user_prefix", "targets", NULL };
+    static const char *const rkeys[] = { "domain", "user_prefix", "targets", "rewrite", NULL };
     for (const sc_conf_node_t *r = sc_conf_first(sc_conf_get(conf, "routes")); r; r = sc_conf_next(r)) {
         if (b->nroutes == MAX_ROUTES)
             return sc_conf_error(err, errlen, r, "at most %d routes", MAX_ROUTES);
@@ -135,6 +145,20 @@ static int bb_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
             return sc_conf_error(err, errlen, r, "a route needs \"targets\" (the first is called)");
         if (sc_conf_string(t, &rt->target, err, errlen))
             return -1;
+        sc_str_t user, host;
+        if (sc_uri_user_host((sc_str_t){ rt->target, strlen(rt->target) }, &user, &host) != 0)
+            return sc_conf_error(err, errlen, t, "target \"%s\" is not a sip: or sips: URI", rt->target);
+        const char *rw = "none";
+        if ((k = sc_conf_get(r, "rewrite")) && sc_conf_string(k, &rw, err, errlen))
+            return -1;
+        if (strcmp(rw, "none") == 0)
+            rt->rewrite = REWRITE_NONE;
+        else if (strcmp(rw, "host") == 0)
+            rt->rewrite = REWRITE_HOST;
+        else if (strcmp(rw, "uri") == 0)
+            rt->rewrite = REWRITE_URI;
+        else
+            return sc_conf_error(err, errlen, k, "rewrite is none, host or uri, not \"%s\"", rw);
         if (!rt->domain && !rt->user_prefix)
             return sc_conf_error(err, errlen, r, "a route matches on \"domain\" and/or \"user_prefix\"");
     }
@@ -304,6 +328,66 @@ static caller_t *caller_of(b2b_t *b, const char *who)
     return c;
 }
 
+/* The first route that matches ruri; with by_prefix, only among the
+ * routes with a user_prefix. */
+static const route_t *find_route(const b2b_t *b, sc_str_t ruri, bool by_prefix)
+{
+    for (int i = 0; i < b->nroutes; i++)
+        if ((!by_prefix || b->routes[i].user_prefix) &&
+            sc_uri_matches(ruri, b->routes[i].domain, b->routes[i].user_prefix))
+            return &b->routes[i];
+    return NULL;
+}
+
+/* Where host[:port] is in a sip:/sips: URI (with an IPv6 reference's
+ * brackets): [*s, *e).  0, or -1 when it is not one. */
+static int hostport_of(sc_str_t uri, const char **s, const char **e)
+{
+    sc_str_t user, host;
+    if (sc_uri_user_host(uri, &user, &host) != 0)
+        return -1;
+    const char *p = host.s + host.len, *end = uri.s + uri.len;
+    *s = host.s;
+    if (p < end && *p == ']' && host.s > uri.s && host.s[-1] == '[')
+        (*s)--, p++;
+    if (p < end && *p == ':')
+        while (++p < end && *p >= '0' && *p <= '9')
+            ;
+    *e = p;
+    return 0;
+}
+
+/* B's Request-URI and outbound proxy for route rt and A's Request-URI:
+ * 0, or -1 when it cannot be written. */
+static int route_to(const route_t *rt, sc_str_t ruri, char *target, size_t tlen, char *proxy, size_t plen)
+{
+    sc_str_t t = { rt->target, strlen(rt->target) };
+    const char *rs, *re, *ts, *te;
+    int n;
+    switch (rt->rewrite) {
+    case REWRITE_URI:
+        n = snprintf(target, tlen, "%s", rt->target);
+        return n > 0 && (size_t)n < tlen ? 0 : -1;
+    case REWRITE_HOST:
+        if (hostport_of(ruri, &rs, &re) || hostport_of(t, &ts, &te))
+            return -1;
+        n = snprintf(target, tlen, "%.*s%.*s%.*s", (int)(rs - ruri.s), ruri.s, (int)(te - ts), ts,
+                     (int)(ruri.s + ruri.len - re), re);
+        return n > 0 && (size_t)n < tlen ? 0 : -1;
+    default:                        /* A's Request-URI, the target as the next hop */
+        n = snprintf(target, tlen, "%.*s", (int)ruri.len, ruri.s);
+        if (n <= 0 || (size_t)n >= tlen || strlen(rt->target) >= plen)
+            return -1;
+        /* its ;lr is the one the Route gets */
+        const char *lr = strstr(rt->target, ";lr");
+        if (lr && (lr[3] == '\0' || lr[3] == ';' || lr[3] == '?'))
+            snprintf(proxy, plen, "%.*s%s", (int)(lr - rt->target), rt->target, lr + 3);
+        else
+            snprintf(proxy, plen, "%s", rt->target);
+        return 0;
+    }
+}
+
 static void bb_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
 {
     b2b_t *b = sc_instance_data(inst);
@@ -316,22 +400,23 @@ static void bb_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     sc_str_t ruri = sc_req_uri(req);
     snprintf(uri, sizeof(uri), "%.*s", (int)ruri.len, ruri.s);
     snprintf(target, sizeof(target), "%s", b->target ? b->target : uri);
-    if (b->loc && b->loc->serves(b->loc, uri)) {
+    bool local = b->loc && b->loc->serves(b->loc, uri);
+    const route_t *rt = find_route(b, ruri, local);     /* local: by user prefix first */
+    if (local && rt == NULL) {
         sc_location_t l;
-        if (b->loc->lookup(b->loc, uri, &l, 1) == 0) {
+        if (b->loc->lookup(b->loc, uri, &l, 1) > 0) {
+            snprintf(target, sizeof(target), "%s", l.uri);
+            const char *lt, *gt;
+            if (l.path && (lt = strchr(l.path, '<')) && (gt = strchr(lt, '>')))
+                snprintf(route, sizeof(route), "%.*s", (int)(gt - lt - 1), lt + 1);
+        } else if ((rt = find_route(b, ruri, false)) == NULL) {    /* no binding */
             sc_res_send(res, 404, "Not Found (no registered contact)");
             return;
         }
-        snprintf(target, sizeof(target), "%s", l.uri);
-        const char *lt, *gt;
-        if (l.path && (lt = strchr(l.path, '<')) && (gt = strchr(lt, '>')))
-            snprintf(route, sizeof(route), "%.*s", (int)(gt - lt - 1), lt + 1);
-    } else {
-        for (int i = 0; i < b->nroutes; i++)
-            if (sc_uri_matches(ruri, b->routes[i].domain, b->routes[i].user_prefix)) {
-                snprintf(target, sizeof(target), "%s", b->routes[i].target);
-                break;
-            }
+    }
+    if (rt && route_to(rt, ruri, target, sizeof(target), route, sizeof(route)) != 0) {
+        sc_res_send(res, 500, "Server Internal Error (cannot route the Request-URI)");
+        return;
     }
     sc_str_t from = sc_req_from_uri(req);
     if (sc_uri_aor(from, who, sizeof(who)) < 0)

@@ -4,15 +4,27 @@
  *
  *   1. a request inside a dialog (To tag) or with a Route past ours
  *      follows its Route set / Request-URI (loose routing), no lookup;
- *   2. a Request-URI in a domain the registrar serves goes to the
- *      location service's contacts (fork by q: parallel within a q,
- *      the next q when those failed; Path honoured, and a contact
- *      behind NAT reached where it registered from):
- *      404 when the AOR has no binding, 480 when every contact failed;
- *   3. a static route (by domain and/or user prefix, first match wins)
- *      goes to its targets, forked in parallel or one after the other;
+ *   2. a Request-URI in a domain the registrar serves: first the routes
+ *      with a user_prefix (the first that matches wins over the location
+ *      service: "numbers starting with 9 go to the PSTN gateway" in the
+ *      local domain); else the location service's contacts (fork by q:
+ *      parallel within a q, the next q when those failed; Path honoured,
+ *      and a contact behind NAT reached where it registered from); an
+ *      AOR with no binding goes to the first route that matches at all
+ *      (e.g. one by domain only: users with no phone registered), else
+ *      404; 480 when every contact failed;
+ *   3. any other Request-URI: the first static route that matches (by
+ *      domain and/or user prefix);
  *   4. anything else goes to its Request-URI, through the outbound proxy
  *      when one is set.
+ *
+ * A route's targets are next hops, like an outbound proxy: the request
+ * goes to each target's address with its Request-URI unchanged (and the
+ * target as its top Route when it is a SIP URI with ;lr), forked in
+ * parallel or one after the other.  `rewrite: host` puts the target's
+ * host and port in the Request-URI instead (user and parameters kept),
+ * `rewrite: uri` makes the target the Request-URI; either way no Route
+ * is added and the request goes where the new Request-URI says.
  *
  * Config:
  *   - module: proxy
@@ -24,10 +36,11 @@
  *     headers: [ "X-Proxied: sipchain" ]      # added to what goes out
  *     remove_headers: [ "X-Internal" ]        # taken off what goes out
  *     routes:
- *       - domain: pstn.example.com    # optional: the Request-URI host
+ *       - domain: pstn.example.com    # optional: the Request-URI host (any case)
  *         user_prefix: "+1"           # optional: the start of its user part
- *         targets: [ "sip:gw1.example.com", "sip:gw2.example.com" ]
+ *         targets: [ "sip:gw1.example.com", "sip:gw2.example.com;lr" ]
  *         parallel: false
+ *         rewrite: none               # none | host | uri
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -42,10 +55,13 @@
 #define MAX_LINES   32
 #define MAX_CONTACTS 16
 
+typedef enum { REWRITE_NONE, REWRITE_HOST, REWRITE_URI } rewrite_t;
+
 typedef struct {
     const char *domain, *user_prefix;
     const char *targets[MAX_TARGETS + 1];
     bool        parallel;
+    rewrite_t   rewrite;
 } route_t;
 
 typedef struct {
@@ -73,7 +89,7 @@ static int strings(const sc_conf_node_t *n, const char **out, int max, char *err
 
 static int route_conf(route_t *r, const sc_conf_node_t *n, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "domain", "user_prefix", "targets", "parallel", NULL };
+    static const char *const keys[] = { "domain", "user_prefix", "targets", "parallel", "rewrite", NULL };
     const sc_conf_node_t *k;
     if (sc_conf_check_keys(n, keys, err, errlen))
         return -1;
@@ -83,12 +99,28 @@ static int route_conf(route_t *r, const sc_conf_node_t *n, char *err, size_t err
         return -1;
     if ((k = sc_conf_get(n, "parallel")) && sc_conf_bool(k, &r->parallel, err, errlen))
         return -1;
+    const char *rw = "none";
+    if ((k = sc_conf_get(n, "rewrite")) && sc_conf_string(k, &rw, err, errlen))
+        return -1;
+    if (strcmp(rw, "none") == 0)
+        r->rewrite = REWRITE_NONE;
+    else if (strcmp(rw, "host") == 0)
+        r->rewrite = REWRITE_HOST;
+    else if (strcmp(rw, "uri") == 0)
+        r->rewrite = REWRITE_URI;
+    else
+        return sc_conf_error(err, errlen, k, "rewrite is none, host or uri, not \"%s\"", rw);
     if ((k = sc_conf_get(n, "targets")) == NULL)
         return sc_conf_error(err, errlen, n, "a route needs \"targets\"");
     if (strings(k, r->targets, MAX_TARGETS, err, errlen))
         return -1;
     if (r->targets[0] == NULL)
         return sc_conf_error(err, errlen, k, "\"targets\" must not be empty");
+    for (int i = 0; r->targets[i]; i++) {
+        sc_str_t user, host;
+        if (sc_uri_user_host((sc_str_t){ r->targets[i], strlen(r->targets[i]) }, &user, &host) != 0)
+            return sc_conf_error(err, errlen, k, "target \"%s\" is not a sip: or sips: URI", r->targets[i]);
+    }
     if (!r->domain && !r->user_prefix)
         return sc_conf_error(err, errlen, n, "a route matches on \"domain\" and/or \"user_prefix\"");
     return 0;
@@ -169,12 +201,47 @@ static void px_destroy(sc_instance_t *inst)
     free(pc);
 }
 
-static const route_t *static_route(const proxy_conf_t *pc, sc_str_t ruri)
+/* The first route that matches ruri; with by_prefix, only among the
+ * routes with a user_prefix. */
+static const route_t *static_route(const proxy_conf_t *pc, sc_str_t ruri, bool by_prefix)
 {
     for (int i = 0; i < pc->nroutes; i++)
-        if (sc_uri_matches(ruri, pc->routes[i].domain, pc->routes[i].user_prefix))
+        if ((!by_prefix || pc->routes[i].user_prefix) &&
+            sc_uri_matches(ruri, pc->routes[i].domain, pc->routes[i].user_prefix))
             return &pc->routes[i];
     return NULL;
+}
+
+/* Where host[:port] is in a sip:/sips: URI (with an IPv6 reference's
+ * brackets): [*b, *e).  0, or -1 when it is not one. */
+static int hostport(sc_str_t uri, const char **b, const char **e)
+{
+    sc_str_t user, host;
+    if (sc_uri_user_host(uri, &user, &host) != 0)
+        return -1;
+    const char *p = host.s + host.len, *end = uri.s + uri.len;
+    *b = host.s;
+    if (p < end && *p == ']' && host.s > uri.s && host.s[-1] == '[') {
+        (*b)--;
+        p++;
+    }
+    if (p < end && *p == ':')
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++)
+            ;
+    *e = p;
+    return 0;
+}
+
+/* The Request-URI with target's host and port: out, or NULL when either
+ * is not a SIP URI or it does not fit. */
+static const char *with_host_of(sc_str_t ruri, const char *target, char *out, size_t outlen)
+{
+    const char *rb, *re, *tb, *te;
+    if (hostport(ruri, &rb, &re) != 0 || hostport((sc_str_t){ target, strlen(target) }, &tb, &te) != 0)
+        return NULL;
+    int n = snprintf(out, outlen, "%.*s%.*s%.*s", (int)(rb - ruri.s), ruri.s, (int)(te - tb), tb,
+                     (int)(ruri.s + ruri.len - re), re);
+    return n > 0 && (size_t)n < outlen ? out : NULL;
 }
 
 /* Reach a contact where it registered from when it registered a flow
@@ -213,9 +280,12 @@ static void px_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     const route_t *r;
     /* 1: in a dialog, or pre-routed: its Route set decides */
     bool routed = sc_req_to_tag(req).len > 0 || sc_req_header(req, "Route").len > 0;
-    if (!routed && pc->loc && pc->loc->serves(pc->loc, uri)) {          /* 2 */
+    bool local = !routed && pc->loc && pc->loc->serves(pc->loc, uri);
+    /* 2 and 3: in a registrar domain a route by user prefix comes first */
+    r = routed ? NULL : static_route(pc, ruri, local);
+    if (local && r == NULL) {                                           /* 2 */
         int n = pc->loc->lookup(pc->loc, uri, contacts, MAX_CONTACTS);
-        if (n == 0) {
+        if (n == 0 && (r = static_route(pc, ruri, false)) == NULL) {
             sc_res_send(res, 404, "Not Found (no registered contact)");
             return;
         }
@@ -223,11 +293,31 @@ static void px_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         for (int i = 0; i < o.ncontacts; i++)
             if (!behind_nat(&contacts[i]))
                 contacts[i].received = NULL;    /* its Contact is reachable as it is */
-        o.contacts = contacts;
-    } else if (!routed && (r = static_route(pc, ruri)) != NULL) {       /* 3 */
-        o.targets = r->targets;
+        o.contacts = n > 0 ? contacts : NULL;
+    }
+    char rewritten[MAX_TARGETS][1024];
+    const char *ruris[MAX_TARGETS + 1];
+    if (r != NULL) {                                                    /* 2, 3: a route */
+        o.ncontacts = 0;
+        o.contacts = NULL;
         o.parallel = r->parallel;
-    } else if (!routed && pc->outbound) {                               /* 4 */
+        if (r->rewrite == REWRITE_NONE) {
+            o.next_hops = r->targets;           /* the Request-URI as it is */
+        } else if (r->rewrite == REWRITE_URI) {
+            o.targets = r->targets;
+        } else {
+            int k = 0;
+            for (int i = 0; r->targets[i]; i++)
+                if (with_host_of(ruri, r->targets[i], rewritten[k], sizeof(rewritten[k])))
+                    ruris[k] = rewritten[k], k++;
+            ruris[k] = NULL;
+            if (k == 0) {
+                sc_res_send(res, 500, "Server Internal Error (cannot rewrite the Request-URI)");
+                return;
+            }
+            o.targets = ruris;
+        }
+    } else if (!routed && !local && pc->outbound) {                     /* 4 */
         contacts[0] = (sc_location_t){ .uri = uri, .path = pc->outbound_route, .q = 1000, .reg_id = -1 };
         o.contacts = contacts;
         o.ncontacts = 1;

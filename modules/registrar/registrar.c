@@ -19,7 +19,8 @@
  *
  * Config:
  *   - module: registrar
- *     domains: [ example.com ]      # required: the domains we serve
+ *     domains: [ example.com ]      # required: the domains we serve (any case;
+ *                                   # IPv6 as "::1" or "[::1]")
  *     min_expires: 60               # 423 below it (0 means any)
  *     max_expires: 3600
  *     default_expires: 3600
@@ -208,8 +209,8 @@ static bool serves(const registrar_t *r, const char *aor)
 {
     const char *host = strchr(aor, '@');
     host = host ? host + 1 : aor + 4;       /* after "sip:" */
-    for (int i = 0; i < r->ndomains; i++)
-        if (strcasecmp(r->domains[i], host) == 0)
+    for (int i = 0; i < r->ndomains; i++)      /* any case; ::1 is [::1] */
+        if (sc_host_matches((sc_str_t){ host, strlen(host) }, r->domains[i]))
             return true;
     return false;
 }

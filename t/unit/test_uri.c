@@ -155,6 +155,27 @@ START_TEST(repeated_params_compare_by_first_occurrence)
 }
 END_TEST
 
+START_TEST(domains_match_in_any_case_and_ipv6_with_or_without_brackets)
+{
+    ck_assert(sc_uri_matches(sc_str_cstr("sip:9123@PSTN.Example"), "pstn.example", NULL));
+    ck_assert(sc_uri_matches(sc_str_cstr("sip:9123@pstn.example"), "PSTN.EXAMPLE", "9"));
+    ck_assert(!sc_uri_matches(sc_str_cstr("sip:8123@pstn.example"), "pstn.example", "9"));
+    ck_assert(sc_uri_matches(sc_str_cstr("sip:a@[::1]:5060"), "::1", NULL));
+    ck_assert(sc_uri_matches(sc_str_cstr("sip:a@[::1]"), "[::1]", NULL));
+    ck_assert(sc_uri_matches(sc_str_cstr("sip:a@[0:0::1]"), "::1", NULL));
+    ck_assert(sc_uri_matches(sc_str_cstr("sip:a@[2001:DB8::1]"), "[2001:db8:0::1]", NULL));
+    ck_assert(!sc_uri_matches(sc_str_cstr("sip:a@[::2]"), "::1", NULL));
+    ck_assert(!sc_uri_matches(sc_str_cstr("sip:a@example.com"), "[example.com", NULL));
+    ck_assert(sc_host_matches(sc_str_cstr("[::1]"), "::1"));
+    ck_assert(sc_host_matches(sc_str_cstr("Example.COM"), "example.com"));
+    char aor[64];
+    ck_assert_int_gt(sc_uri_aor(sc_str_cstr("sip:u@[0:0:0::1]:5070"), aor, sizeof(aor)), 0);
+    ck_assert_str_eq(aor, "sip:u@[::1]");
+    ck_assert_int_gt(sc_uri_aor(sc_str_cstr("sip:u@[2001:DB8::A]"), aor, sizeof(aor)), 0);
+    ck_assert_str_eq(aor, "sip:u@[2001:db8::a]");
+}
+END_TEST
+
 static Suite *uri_suite(void)
 {
     Suite *s = suite_create("uri");
@@ -168,6 +189,7 @@ static Suite *uri_suite(void)
     tcase_add_test(tc, rfc3261_not_equal_examples);
     tcase_add_test(tc, ipv6_hosts_compare_as_addresses);
     tcase_add_test(tc, repeated_params_compare_by_first_occurrence);
+    tcase_add_test(tc, domains_match_in_any_case_and_ipv6_with_or_without_brackets);
     suite_add_tcase(s, tc);
     return s;
 }
