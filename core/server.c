@@ -146,6 +146,11 @@ static void on_cancel(server_t *s, const sc_source_t *src, sc_txn_t *t)
  * absorbed; ACKs for 2xx are for the dialog layer. */
 static void dispatch(server_t *s, const sc_source_t *src, char *raw, sc_msg_t *m)
 {
+    /* §18.2.1 (and RFC 3581): received and rport go into the top Via as
+     * the request arrives, so every answer (the transaction's 100, a
+     * module's) and every copy a proxy forwards carries them */
+    if (sc_msg_stamp_via(m, src->peer.ip, src->peer.port) != 0)
+        sc_log(SC_LOG_WARN, "out of memory stamping the Via from %s:%u", src->peer.ip, src->peer.port);
     sc_source_t flow = *src;
     sc_flow_for_response(&flow, m->via);
     sc_txn_t *t;

@@ -9,6 +9,8 @@
 
 #include <openssl/ssl.h>
 
+#include "sc_log.h"
+
 const char *sc_listen_parse(const char *text, sc_tp_kind_t *kind, struct sockaddr_storage *ss,
                             socklen_t *len)
 {
@@ -145,21 +147,68 @@ void sc_listener_pause(sc_listener_t *l)
 int sc_source_reply(const sc_source_t *src, const char *buf, size_t len,
                     const struct sockaddr *dest, socklen_t destlen)
 {
-    if (src->kind != SC_TP_UDP)
-        return sc_tcp_send(src->conn, buf, len);
-    return sc_udp_send(src->listener, buf, len, dest, destlen);
+    if (src->kind == SC_TP_UDP)
+        return sc_udp_send(src->listener, buf, len, dest, destlen);
+    if (sc_tcp_send(src->conn, buf, len) == 0)
+        return 0;
+    /* §18.2.2: the connection is gone: one to the address it came from
+     * at the port in its sent-by */
+    sc_tp_set_t *set = sc_conn_owner(src->conn);
+    char err[200];
+    sc_conn_t *c = set ? sc_conn_find(set, src->kind, dest) : NULL;
+    if (set && c == NULL && (c = sc_tcp_connect(set, src->kind, dest, destlen, NULL, err, sizeof(err))) == NULL)
+        sc_log(SC_LOG_INFO, "cannot reconnect to answer: %s", err);
+    return c ? sc_tcp_send(c, buf, len) : -1;
+}
+
+static void set_port(sc_peer_t *p, uint16_t port)
+{
+    if (p->addr.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&p->addr)->sin6_port = htons(port);
+    else
+        ((struct sockaddr_in *)&p->addr)->sin_port = htons(port);
+    p->port = port;
 }
 
 void sc_flow_for_response(sc_source_t *flow, const sc_via_t *via)
 {
-    if (flow->kind != SC_TP_UDP || via == NULL || via->has_rport)
+    if (via == NULL)
         return;
-    uint16_t port = via->port ? via->port : 5060;
-    if (flow->peer.addr.ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)&flow->peer.addr)->sin6_port = htons(port);
-    else
-        ((struct sockaddr_in *)&flow->peer.addr)->sin_port = htons(port);
-    flow->peer.port = port;
+    uint16_t port = via->port ? via->port : flow->kind == SC_TP_TLS ? 5061 : 5060;
+    if (flow->kind != SC_TP_UDP) {
+        /* the connection it came on; should that be gone, a new one to
+         * its address at the sent-by port (sc_source_reply) */
+        set_port(&flow->peer, port);
+        return;
+    }
+    char h[INET6_ADDRSTRLEN];
+    struct sockaddr_storage m;
+    memset(&m, 0, sizeof(m));
+    if (via->maddr.len && via->maddr.len < sizeof(h)) {
+        /* to the address in maddr, at the sent-by port (a numeric maddr;
+         * a name there is not resolved) */
+        memcpy(h, via->maddr.s, via->maddr.len);
+        h[via->maddr.len] = '\0';
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&m;
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&m;
+        if (inet_pton(AF_INET, h, &v4->sin_addr) == 1 && flow->peer.addr.ss_family == AF_INET) {
+            v4->sin_family = AF_INET;
+            flow->peer.len = sizeof(*v4);
+        } else if (inet_pton(AF_INET6, h, &v6->sin6_addr) == 1 && flow->peer.addr.ss_family == AF_INET6) {
+            v6->sin6_family = AF_INET6;
+            flow->peer.len = sizeof(*v6);
+        } else {
+            m.ss_family = AF_UNSPEC;
+        }
+        if (m.ss_family != AF_UNSPEC) {
+            flow->peer.addr = m;
+            sc_peer_describe(&flow->peer);
+            set_port(&flow->peer, port);
+            return;
+        }
+    }
+    if (!via->has_rport)
+        set_port(&flow->peer, port);
 }
 
 int sc_flow_send(const sc_source_t *flow, const char *buf, size_t len)

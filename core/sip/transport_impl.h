@@ -60,6 +60,9 @@ struct sc_listener {
 const sc_listener_t *sc_conn_listener(const sc_conn_t *c);
 /* transport_tcp.c: stop accepting and reading (graceful stop). */
 void sc_tcp_pause(sc_listener_t *l);
+/* transport_tcp.c: the set a connection belongs to, even once closed
+ * (NULL for a listener outside a set). */
+sc_tp_set_t *sc_conn_owner(const sc_conn_t *c);
 /* transport_tcp.c: the open connection to a peer, or NULL. */
 sc_conn_t *sc_conn_find(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockaddr *to);
 /* transport_tcp.c: a new outbound connection (connecting; writes queue

@@ -36,6 +36,7 @@ struct sc_conn {
     sc_peer_t           peer;
     sc_conn_t          *prev, *next;
     sc_tp_set_t        *set;        /* indexed in it while open */
+    sc_tp_set_t        *owner;      /* the set, open or closed */
     sc_conn_t          *inext;
 };
 
@@ -224,6 +225,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 
 const sc_listener_t *sc_conn_listener(const sc_conn_t *c) { return c->l; }
 
+sc_tp_set_t *sc_conn_owner(const sc_conn_t *c) { return c->owner; }
+
 /* Links a new connection to its owner (and the set's index) and starts it. */
 static void conn_attach(sc_listener_t *l, sc_conn_t *c, struct bufferevent *bev,
                         const struct sockaddr *addr, socklen_t alen, sc_tp_set_t *set)
@@ -238,6 +241,7 @@ static void conn_attach(sc_listener_t *l, sc_conn_t *c, struct bufferevent *bev,
         l->conns->prev = c;
     l->conns = c;
     l->nconns++;
+    c->owner = set;
     if (set)
         index_add(set, c);
     bufferevent_setcb(bev, on_read, NULL, on_event, c);

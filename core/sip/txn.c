@@ -377,8 +377,10 @@ static uint64_t e_reaches_t2(const sc_txn_conf_t *c)
 
 static void send_100(sc_txn_t *t)
 {
+    /* the request's Via was stamped with received/rport as it arrived;
+     * the flow may name another address (a Via's maddr, §18.2.2) */
     sc_msg_t *r = sc_msg_new_response_to(t->req, 100, SC_STR_NULL, SC_STR_NULL);
-    if (r && sc_msg_stamp_via(r, t->flow.peer.ip, t->flow.peer.port) == 0)
+    if (r)
         sc_txn_respond(t, r);
     sc_msg_free(r);
 }
