@@ -75,10 +75,10 @@ my $srv = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
 # The request from $c over UDP, the next request $peer gets (answered
 # 486, so the transaction ends), and the final answer $c gets.
 sub through {
-    my ($msg, $peer) = @_;
+    my ($msg, $peer, $reply_to) = @_;
     $c->send($msg, 0, $srv) or die;
     my $got = recv_request($peer, 'INVITE|MESSAGE|BYE|OPTIONS', 3);
-    $peer->send(answer($got, '486 Busy Here'), 0, $peer->peername // $srv) if $got;
+    $peer->send(answer($got, '486 Busy Here'), 0, $reply_to // $srv) if $got;
     my $final;
     while (defined(my $r = recv_msg($c, 3))) { $final = $r, last if sip_status($r) >= 200 }
     $c->send(ack_for($msg, $final), 0, $srv) if $final && $msg =~ /^INVITE/;
@@ -165,7 +165,7 @@ for my $route ("<sip:127.0.0.1:$port;lr>", "<sip:127.0.0.1;lr>", "<sip:127.0.0.1
 
 # 7: IPv6, written as the listener is and in a longer form
 SKIP: {
-    skip 'no IPv6 loopback', 8 unless $port6;
+    skip 'no IPv6 loopback', 11 unless $port6;
     my $s6 = IO::Socket::IP->new(Proto => 'udp', LocalHost => '::1', LocalPort => 0) or die;
     my $p6 = $s6->sockport;
     my $to6 = IO::Socket::IP->new(Proto => 'udp', PeerHost => '::1', PeerPort => $port6) or die;
@@ -182,6 +182,17 @@ SKIP: {
         while (defined(my $r = recv_msg($s6, 3))) { $final = $r, last if sip_status($r) >= 200 }
         is(sip_status($final), '486', "IPv6 Route $route: answered");
     }
+    # an IPv4 caller to a phone registered over IPv6
+    my $reg6 = "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP [::1]:$p6;branch=z9hG4bK-reg6;rport\r\n"
+             . "Max-Forwards: 70\r\nTo: <sip:carol6\@example.com>\r\nFrom: <sip:carol6\@example.com>;tag=c6\r\n"
+             . "Call-ID: reg6\r\nCSeq: 1 REGISTER\r\nContact: <sip:carol6\@[::1]:$p6>\r\nExpires: 300\r\n"
+             . "Content-Length: 0\r\n\r\n";
+    $s6->send($reg6, 0, $to6->peername) or die;
+    is(sip_status(recv_msg($s6, 3)), '200', 'carol registers over IPv6');
+    my ($got6, $final6) = through(request('INVITE', 'sip:carol6@example.com'), $s6, $to6->peername);
+    is(sip_status($final6), '486', 'and carol6\'s answer comes back');
+    is(sip_header($got6 // '', 'Record-Route'), "<sip:[::1]:$port6;transport=udp;lr>, <sip:127.0.0.1:$port;transport=udp;lr>",
+       'IPv4 caller, IPv6 callee: two Record-Routes, each of its family');
     # bob's in-dialog request along that route set reaches the IPv6 caller
     my $bye = "BYE sip:alice\@[::1]:$p6 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$bobport;branch=z9hG4bK-bye6;rport\r\n"
             . "Max-Forwards: 70\r\nRoute: <sip:127.0.0.1:$port;transport=udp;lr>, <sip:[::1]:$port6;transport=udp;lr>\r\n"

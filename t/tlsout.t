@@ -61,6 +61,7 @@ chain:
     methods: [ REGISTER ]
     domains: [ example.com ]
   - module: proxy
+    record_route: true
     routes:
       - domain: peer.example
         targets: [ "sip:peer.test:$pp;transport=tls" ]
@@ -157,6 +158,8 @@ is(sip_status(read_msg($ph)), '200', 'the phone registers over TLS');
 $c->send(invite('sip:tp@example.com'), 0, $srv) or die;
 my $inv = read_msg($ph);
 ok($inv && $inv =~ /^INVITE sip:tp\@127\.0\.0\.1:$php;transport=tls /, 'the phone is called over the connection it registered on');
+is(sip_header($inv, 'Record-Route'), "<sip:127.0.0.1:$tport;transport=tls;lr>, <sip:127.0.0.1:$port;transport=udp;lr>",
+   'UDP caller, TLS phone: two Record-Routes, the phone\'s side over TLS (RFC 5658)');
 print $ph answer($inv, '486 Busy Here') if $inv;
 is(sip_status(final_of($c)), '486', 'its answer comes back');
 
