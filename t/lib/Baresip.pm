@@ -135,7 +135,7 @@ sub start {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', $log or die;
         open STDERR, '>&', \*STDOUT or die;
-        exec($BIN, '-f', $self->{dir}, ($self->{ipv6} ? '-6' : ()), '-t', 600) or exit 127;
+        exec($BIN, '-f', $self->{dir}, ($self->{ipv6} ? '-6' : ()), ($self->{trace} || $ENV{BARESIP_TRACE} ? '-s' : ()), '-t', 600) or exit 127;
     }
     $self->{pid} = $pid;
     my $end = time + 10;
