@@ -17,10 +17,11 @@
  * goes on (they are ours, §22.3); other realms' stay.
  *
  * Algorithms: MD5 alone by default, because that is what phones speak:
- * baresip/libre (Debian 12) refuses a second challenge for a realm it
- * already has one for, and sipp and many phones answer only the first
- * and know only MD5, so offering SHA-256 first (RFC 7616 §3.7, RFC 8760)
- * locks them out.  "algorithms: [ SHA-256, MD5 ]" offers both, in that
+ * baresip 1.0.0/libre (Debian 12) refuses a whole 401/407 ("Function not
+ * implemented") if any challenge in it names another algorithm, in any
+ * order, and sipp and many phones answer only the first challenge and
+ * know only MD5: offering SHA-256 too (RFC 7616 §3.7, RFC 8760) locks
+ * them out.  "algorithms: [ SHA-256, MD5 ]" offers both, in that
  * order, for UAs that pick the first they support.  qop="auth" (auth-int
  * is accepted too) and an opaque.  Nonces are
  * HMACed and replay-checked (nonce.h); an expired one gets stale=true.
