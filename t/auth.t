@@ -204,19 +204,21 @@ my ($peer, $peerport) = udp_peer();
 $r = send_req(user => 'bob');
 @chs = hdrs($r, 'WWW-Authenticate');
 is(scalar(@chs) . ' ' . ($chs[0] =~ /algorithm=(\S+?),/ ? $1 : ''), '1 MD5', 'default: one challenge, MD5');
-is(status(send_req(user => 'bob', headers => [ 'Authorization: ' . answer(ch => $chs[0], user => 'bob', pass => 'b0bpass', method => 'REGISTER') ])),
+my ($mch) = grep { /algorithm=MD5/ } @chs;
+is(status(send_req(user => 'bob', headers => [ 'Authorization: ' . answer(ch => $mch, user => 'bob', pass => 'b0bpass', method => 'REGISTER') ])),
    '200', 'answered as sipp and baresip answer it: registered');
 $r = send_req(method => 'INVITE', user => 'bob', ruri => "sip:alice\@$realm");
 is(status($r), '407', 'an INVITE to a user of our domain: 407 (it is forwarded), not 401');
-($pch) = hdrs($r, 'Proxy-Authenticate');
-like($pch // '', qr/algorithm=MD5/, 'with Proxy-Authenticate');
+like(join(' ', hdrs($r, 'Proxy-Authenticate')), qr/algorithm=MD5/, 'with Proxy-Authenticate');
+$r = send_req(method => 'MESSAGE', user => 'bob', ruri => 'sip:dave@elsewhere.org', body => 'hi');
+($pch) = grep { /algorithm=MD5/ } hdrs($r, 'Proxy-Authenticate');
 $r = send_req(method => 'MESSAGE', user => 'bob', ruri => 'sip:dave@elsewhere.org', body => 'hi', wait => 0.3,
               headers => [ 'Proxy-Authorization: Digest username="bob", realm="other.org", nonce="n1", uri="sip:dave@elsewhere.org", response="00112233445566778899aabbccddeeff"',
                            'Proxy-Authorization: ' . answer(ch => $pch, user => 'bob', pass => 'b0bpass', method => 'MESSAGE', uri => 'sip:dave@elsewhere.org'),
-                           'Authorization: ' . answer(ch => $chs[0], user => 'bob', pass => 'b0bpass', method => 'MESSAGE', uri => 'sip:dave@elsewhere.org', nc => '00000002') ]);
+                           'Authorization: ' . answer(ch => $mch, user => 'bob', pass => 'b0bpass', method => 'MESSAGE', uri => 'sip:dave@elsewhere.org', nc => '00000002') ]);
 my $fwd = recv_request($peer, 'MESSAGE', 3) // '';
 like($fwd, qr/^MESSAGE sip:dave\@127\.0\.0\.1:$peerport /, 'authenticated, forwarded');
-unlike($fwd, qr/realm="$realm"/, 'without the credentials for our realm (Authorization and Proxy-Authorization)');
+ok($fwd ne '' && $fwd !~ /realm="$realm"/, 'without the credentials for our realm (Authorization and Proxy-Authorization)');
 like($fwd, qr/^Proxy-Authorization: Digest username="bob", realm="other\.org", [^\r]*\r$/m, 'another realm\'s credentials passed on untouched');
 if ($fwd =~ /^Via: SIP\/2\.0\/UDP ([^;]+);branch=([^;\r]+)/m) {  # let the transaction end
     my ($via_all) = join('', map { "$_\r\n" } ($fwd =~ /^(Via: [^\r]*)\r$/mg));
