@@ -52,12 +52,12 @@ phone('bob', domain => $P, transport => 'tcp');
 phone('carol', domain => "127.0.0.1:$ptls", transport => 'tls');
 phone('dave', domain => "[::1]:$p6", ipv6 => 1);
 phone('erin', domain => "[::1]:$p6", ipv6 => 1);
-phone('olga', domain => $realm, outbound => "sip:$P;lr");
+phone('olga', domain => $realm, outbound => "sip:$P");
 phone('ringa', domain => $P);
 phone('ringb', domain => $P);
 phone('fay', domain => $B, display => 'Fay Fox');
 phone('gus', domain => $B);
-phone('hal', domain => $realm, outbound => "sip:$B;lr");
+phone('hal', domain => $realm, outbound => "sip:$B");
 phone('ringc', domain => $B);
 phone('ringd', domain => $B);
 
