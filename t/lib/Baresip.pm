@@ -83,7 +83,7 @@ sub write_config {
     my $cert = $self->{transport} eq 'tls' || $self->{tls_listen} ? cert() : undef;
     open my $fh, '>', "$d/config" or die "$d/config: $!";
     print $fh join('', map { "$_->[0]\t\t$_->[1]\n" } (
-        [ poll_method => 'poll' ],
+        [ poll_method => 'epoll' ],
         [ sip_listen => $listen ],
         ($cert ? ([ sip_certificate => $cert ], [ sip_cafile => $cert ]) : ()),
         [ sip_trans_def => $self->{transport} ],
@@ -130,13 +130,19 @@ sub start {
     my ($self) = @_;
     $self->write_config;
     my $log = $self->{log} = "$self->{dir}/baresip.log";
+    # stdin: a pipe nobody writes to (the stdio module, which prints what
+    # MESSAGE brings, spins on /dev/null's endless EOF)
+    pipe(my $in_r, my $in_w) or die "pipe: $!";
     my $pid = fork() // die "fork: $!";
     if ($pid == 0) {
-        open STDIN, '<', '/dev/null';
+        close $in_w;
+        open STDIN, '<&', $in_r or die;
         open STDOUT, '>', $log or die;
         open STDERR, '>&', \*STDOUT or die;
         exec($BIN, '-f', $self->{dir}, ($self->{ipv6} ? '-6' : ()), ($self->{trace} || $ENV{BARESIP_TRACE} ? '-s' : ()), '-t', 600) or exit 127;
     }
+    close $in_r;
+    $self->{stdin} = $in_w;
     $self->{pid} = $pid;
     my $end = time + 10;
     while (time < $end) {
@@ -256,6 +262,7 @@ sub stop {
     my ($self) = @_;
     my $pid = delete $self->{pid} or return;
     close $self->{ctrl} if $self->{ctrl};
+    close $self->{stdin} if $self->{stdin};
     kill 'TERM', $pid;
     my $end = time + 5;
     while (time < $end) { return if waitpid($pid, WNOHANG) == $pid; sleep 0.05 }
