@@ -148,6 +148,7 @@ is($r && "$r->{final_status} $r->{reason}", '487 call-canceled', 'CDR: 487, call
 $ph{alice}->message('hello bob, from alice');
 my $m = ev('bob', qr/^MESSAGE_RECEIVED$/);
 is($m && $m->{param}, 'hello bob, from alice', 'MESSAGE through the proxy: bob reads it');
+unlike($ph{alice}->log_text, qr/message_send\(.*\) failed/, 'alice\'s phone reports no failure sending it');
 like($m && $m->{peeruri}, qr/^sip:alice\@127\.0\.0\.1/, 'from alice');
 
 # 6. proxy over IPv6: dave calls erin, erin answers, the caller hangs up
@@ -194,6 +195,7 @@ my ($rb) = cdr_of('cdr-b2bua.jsonl', $bcid);
 is($ra && "$ra->{final_status} $ra->{reason} $ra->{role} $ra->{user}", '200 normal-release uas fay', 'CDR: A leg 200, normal-release, fay');
 is($rb && "$rb->{final_status} $rb->{reason} $rb->{role}", '200 normal-release uac', 'CDR: B leg 200, normal-release');
 like($rb && $rb->{from}, qr/^"Fay Fox" <sip:fay\@127\.0\.0\.1:$bport>;tag=/, 'CDR: the B leg\'s From is fay');
+like($rb && $rb->{to}, qr/^<sip:gus\@127\.0\.0\.1:$bport[;>]/, 'CDR: its To is the AOR fay dialled, not gus\'s contact');
 
 # 8. b2bua: the caller cancels
 $ph{fay}->forget_events;
@@ -237,10 +239,15 @@ is($rb && "$rb->{final_status} $rb->{reason}", '487 call-canceled', 'CDR: B leg 
     $ph{hal}->dial("sip:gus\@$B");
     $in = ev('gus', qr/^CALL_INCOMING$/, 8);
     ok($in, 'b2bua: hal (outbound proxy) calls gus');
+    is($in && $in->{peeruri}, "sip:hal\@$realm", 'gus sees hal\'s AOR');
     $ph{gus}->answer if $in;
-    ok($in && ev('hal', qr/^CALL_ESTABLISHED$/, 5), 'established');
+    my $he = ev('hal', qr/^CALL_ESTABLISHED$/, 5);
+    ok($in && $he, 'established');
+    sleep 0.3;
     $ph{hal}->hangup;
-    ev('hal', qr/^CALL_CLOSED$/, 5);
+    ok(ev('gus', qr/^CALL_CLOSED$/, 5), 'hal hangs up: gus sees it');
+    my ($rh) = cdr_of('cdr-b2bua.jsonl', $he ? $he->{id} : '');
+    is($rh && "$rh->{final_status} $rh->{reason} $rh->{user}", '200 normal-release hal', 'CDR: hal\'s call');
 }
 
 # 11. the long rings: answered 45 s after they began
