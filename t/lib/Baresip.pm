@@ -1,7 +1,7 @@
 # Baresip.pm — real softphones for the end-to-end tests: headless baresip
 # (Debian's baresip-core) instances, each with a config directory of its
-# own made here (baresip -f DIR), no sound device (ausine as the source,
-# aubridge as the player), SIP on a free loopback port (IPv4 or ::1), one
+# own made here (baresip -f DIR), no sound device (aubridge as source
+# and player: ausine runs at 48 kHz only), SIP on a free loopback port (IPv4 or ::1), one
 # account with digest credentials over UDP, TCP or TLS, optionally an
 # outbound proxy, driven through ctrl_tcp (netstring-framed JSON commands
 # and events).  Every wait is bounded; stop() ends the process by its pid.
