@@ -243,6 +243,10 @@ typedef struct {
 /* The Digest credentials of req for realm (NULL: any) in Authorization,
  * or Proxy-Authorization when proxy: 0, or -1 when there are none. */
 int  sc_req_digest(const sc_req_t *req, bool proxy, const char *realm, sc_digest_creds_t *out);
+/* Takes off req every Authorization and Proxy-Authorization line whose
+ * Digest credentials are for realm (this server's: they must not travel
+ * on, RFC 3261 §22.3); other realms' lines stay.  How many went. */
+int  sc_req_remove_credentials(sc_req_t *req, const char *realm);
 /* Lower-case hex of H(parts joined by ':') for alg "MD5" or "SHA-256"
  * (NULL: MD5) into out (65 bytes).  0, or -1 for another algorithm. */
 int  sc_digest_hash(const char *alg, const sc_str_t *parts, size_t n, char *out);

@@ -7,7 +7,10 @@
 # restart does not make old nonces usable; a user registers only its own
 # AOR; ACK and CANCEL are not challenged; the identity reaches the next
 # module; the users file (password / ha1 / ha1_sha256) reloads on SIGHUP;
-# sipchain -a prints HA1 lines.
+# sipchain -a prints HA1 lines.  The defaults are what phones speak (one
+# MD5 challenge); an INVITE to a user is challenged with 407, never 401;
+# credentials for our realm are taken off what is forwarded, other
+# realms' pass untouched (RFC 3261 §22.3).
 use strict;
 use warnings;
 use lib 't/lib';
@@ -15,6 +18,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use Digest::MD5 qw(md5_hex);
 use Digest::SHA qw(sha256_hex);
+use Socket ();
 use SipTest;
 
 my $mods = module_dir();
@@ -33,7 +37,8 @@ sub conf {
          . "  - module: t_whoami\n    methods: [ MESSAGE ]\n";
 }
 my $port = free_port();
-my ($pid, undef, $log) = start_server(port => $port, yaml => conf($port, ''));
+# both algorithms, SHA-256 first, by configuration (the default is MD5 alone: section 10)
+my ($pid, undef, $log) = start_server(port => $port, yaml => conf($port, "    algorithms: [ SHA-256, MD5 ]\n"));
 my $c = udp_client();
 my $me = $c->sockport;
 my $n = 0;
@@ -186,6 +191,40 @@ is(status(send_req(user => 'bob', headers => [ 'Authorization: ' . answer(ch => 
    '400', 'SHA-256 credentials, not offered: 400');
 is(status(send_req(user => 'bob', headers => [ 'Authorization: ' . answer(ch => $chs[0], user => 'bob', pass => 'b0bpass', method => 'REGISTER') ])),
    '200', 'MD5 ones: 200');
+is(stop_server($pid), 0, 'stopped');
+
+# 10. the defaults: one challenge, MD5 (baresip, sipp and most phones
+# answer the first challenge and know MD5 only); an INVITE to a user of
+# ours is challenged 407; our credentials do not travel on
+my ($peer, $peerport) = udp_peer();
+($pid) = start_server(port => $port, yaml => "server:\n  listen: [ \"udp:127.0.0.1:$port\" ]\n  log: { level: debug }\n"
+    . "modules_path: $mods\nchain:\n  - module: digest-auth\n    realm: $realm\n    users: $users\n"
+    . "  - module: registrar\n    methods: [ REGISTER ]\n    domains: [ $realm ]\n"
+    . "  - module: proxy\n    routes:\n      - { user_prefix: dave, targets: [ \"sip:dave\@127.0.0.1:$peerport\" ] }\n");
+$r = send_req(user => 'bob');
+@chs = hdrs($r, 'WWW-Authenticate');
+is(scalar(@chs) . ' ' . ($chs[0] =~ /algorithm=(\S+?),/ ? $1 : ''), '1 MD5', 'default: one challenge, MD5');
+my ($mch) = grep { /algorithm=MD5/ } @chs;
+is(status(send_req(user => 'bob', headers => [ 'Authorization: ' . answer(ch => $mch, user => 'bob', pass => 'b0bpass', method => 'REGISTER') ])),
+   '200', 'answered as sipp and baresip answer it: registered');
+$r = send_req(method => 'INVITE', user => 'bob', ruri => "sip:alice\@$realm");
+is(status($r), '407', 'an INVITE to a user of our domain: 407 (it is forwarded), not 401');
+like(join(' ', hdrs($r, 'Proxy-Authenticate')), qr/algorithm=MD5/, 'with Proxy-Authenticate');
+$r = send_req(method => 'MESSAGE', user => 'bob', ruri => 'sip:dave@elsewhere.org', body => 'hi');
+($pch) = grep { /algorithm=MD5/ } hdrs($r, 'Proxy-Authenticate');
+$r = send_req(method => 'MESSAGE', user => 'bob', ruri => 'sip:dave@elsewhere.org', body => 'hi', wait => 0.3,
+              headers => [ 'Proxy-Authorization: Digest username="bob", realm="other.org", nonce="n1", uri="sip:dave@elsewhere.org", response="00112233445566778899aabbccddeeff"',
+                           'Proxy-Authorization: ' . answer(ch => $pch, user => 'bob', pass => 'b0bpass', method => 'MESSAGE', uri => 'sip:dave@elsewhere.org'),
+                           'Authorization: ' . answer(ch => $mch, user => 'bob', pass => 'b0bpass', method => 'MESSAGE', uri => 'sip:dave@elsewhere.org', nc => '00000002') ]);
+my $fwd = recv_request($peer, 'MESSAGE', 3) // '';
+like($fwd, qr/^MESSAGE sip:dave\@127\.0\.0\.1:$peerport /, 'authenticated, forwarded');
+ok($fwd ne '' && $fwd !~ /realm="$realm"/, 'without the credentials for our realm (Authorization and Proxy-Authorization)');
+like($fwd, qr/^Proxy-Authorization: Digest username="bob", realm="other\.org", [^\r]*\r$/m, 'another realm\'s credentials passed on untouched');
+if ($fwd =~ /^Via: SIP\/2\.0\/UDP ([^;]+);branch=([^;\r]+)/m) {  # let the transaction end
+    my ($via_all) = join('', map { "$_\r\n" } ($fwd =~ /^(Via: [^\r]*)\r$/mg));
+    my $ok = "SIP/2.0 200 OK\r\n$via_all" . join('', map { "$_\r\n" } ($fwd =~ /^((?:From|To|Call-ID|CSeq): [^\r]*)\r$/mg)) . "Content-Length: 0\r\n\r\n";
+    $peer->send($ok, 0, Socket::pack_sockaddr_in($port, Socket::inet_aton('127.0.0.1')));
+}
 is(stop_server($pid), 0, 'stopped');
 
 # 9. errors and the HA1 command

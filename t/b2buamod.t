@@ -6,7 +6,9 @@
 # answered with B's answer, INFO passed across, 486 from B passed to A
 # (pass_failure) or turned into 480 (pass_failure: false), the
 # per-caller limit (403), max_duration (BYE to both legs), CANCEL from A
-# reaching B; two CDR records per connected call.
+# reaching B; two CDR records per connected call; B sees the caller's
+# From (display name, URI) and A's To by default, an anonymous From with
+# anonymous: true.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -113,11 +115,13 @@ is(scalar(grep { $_->{reason} eq 'normal-release' && $_->{final_status} == 200 }
 my ($bs, $bsp) = udp_peer();
 register($bs, 'bob@example.com', "<sip:bob\@127.0.0.1:$bsp>");
 my ($as, $asp) = udp_peer();
-my %call = (ruri => 'sip:bob@example.com', to => '<sip:bob@example.com>', from => '<sip:alice@example.com>;tag=a1', cid => 'raw-1');
+my %call = (ruri => 'sip:bob@example.com', to => '<sip:bob@example.com>', from => '"Alice A." <sip:alice@example.com>;tag=a1', cid => 'raw-1');
 $as->send(req($as, 'INVITE', %call, cseq => '1 INVITE', body => $sdp, headers => [ "Record-Route: <sip:rr-a\@127.0.0.1:$asp;lr>" ]), 0, $to);
 my $binv = recv_request($bs, 'INVITE');
 ok($binv, 'B gets the INVITE');
 isnt(sip_header($binv, 'Call-ID'), 'raw-1', 'with a Call-ID of its own');
+like(sip_header($binv, 'From'), qr/^"Alice A\." <sip:alice\@example\.com>;tag=(?!a1;|a1$)[\w-]+$/, 'B sees who calls: A\'s display name and From URI, a tag of our own');
+is(sip_header($binv, 'To'), '<sip:bob@example.com>', 'and whom A called (A\'s To, not the contact B is reached at)');
 unlike($binv // '', qr/rr-a|127\.0\.0\.1:$asp\b/, 'and nothing of A\'s Record-Route, Contact or Via');
 is(scalar(() = ($binv // '') =~ /^Via:/mg), 1, 'one Via (ours)');
 reply($bs, $binv, '200 OK', tag => 'b1', body => $sdp);
@@ -201,11 +205,14 @@ chain:
     methods: [ INVITE ]
     target: "sip:pbx\@127.0.0.1:$bsp"
     pass_failure: false
+    anonymous: true
 Y
 my $to2 = pack_sockaddr_in($port2, inet_aton('127.0.0.1'));
 $as->send(req($as, 'INVITE', %call, cid => 'raw-5', from => '<sip:alice@example.com>;tag=a5', cseq => '1 INVITE', body => $sdp), 0, $to2);
 $binv = recv_request($bs, 'INVITE');
 like($binv // '', qr/^INVITE sip:pbx\@127\.0\.0\.1:$bsp SIP/, 'the fixed target is called');
+like(sip_header($binv, 'From'), qr/^"Anonymous" <sip:anonymous\@anonymous\.invalid>;tag=/, 'anonymous: true: B sees an anonymous From');
+unlike($binv // '', qr/alice/, 'and nothing of the caller');
 reply($bs, $binv, '486 Busy Here', tag => 'b5', dest => $to2) if $binv;
 $busy = recv_final($as, '1 INVITE', 3, 'raw-5');
 is(sip_status($busy), '480', 'pass_failure off: A gets 480');

@@ -28,6 +28,23 @@ int sc_req_digest(const sc_req_t *req, bool proxy, const char *realm, sc_digest_
     return -1;
 }
 
+int sc_req_remove_credentials(sc_req_t *req, const char *realm)
+{
+    sc_msg_t *m = req->msg;
+    int n = 0;
+    for (sc_hdr_t *h = m->hdr_first, *next; h; h = next) {
+        next = h->next;
+        if (h->id != SC_HDR_AUTHORIZATION && h->id != SC_HDR_PROXY_AUTHORIZATION)
+            continue;
+        sc_digest_t d;
+        if (sc_digest_parse(&d, h->value) == NULL && d.is_digest && sc_str_eq_c(d.realm, realm)) {
+            sc_msg_unlink_header(m, h);
+            n++;
+        }
+    }
+    return n;
+}
+
 int sc_digest_hash(const char *alg, const sc_str_t *parts, size_t n, char *out)
 {
     sc_digest_alg_t a;

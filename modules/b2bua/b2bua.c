@@ -20,6 +20,13 @@
  * back; INFO and UPDATE are passed across and answered with what the
  * other side answered; a CANCEL from A cancels B (the framework).
  *
+ * Who B sees calling: A (RFC 3261 §8.1.1.3 / RFC 3323): B's From is A's
+ * From (display name and URI; a tag of our own), B's To is A's To (the
+ * address A dialled, not the contact B is reached at), as a phone's
+ * caller display expects.  `anonymous: true` sends the RFC 3323
+ * anonymous From instead; `from:` a configured one (a PBX's own number).
+ * A From or To in `headers` wins over all of these.
+ *
  * Limits: max_duration (s) ends a call with a BYE to both legs;
  * max_calls_per_caller refuses a caller (From address) past that many
  * calls at once with 403.
@@ -37,12 +44,15 @@
  *     proxy_response_headers: [ "X-Billing" ]  # copied B → A
  *     max_duration: 0                   # s; 0: none
  *     max_calls_per_caller: 0           # 0: none
+ *     anonymous: false                  # true: From "Anonymous" <sip:anonymous@anonymous.invalid>
+ *     from: "\"PBX\" <sip:pbx@example.com>"   # optional: B's From (else A's)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sipchain.h>
 
@@ -67,7 +77,8 @@ typedef struct {
     const char              *target;
     route_t                  routes[MAX_ROUTES];
     int                      nroutes;
-    bool                     pass_failure, pass_provisional;
+    bool                     pass_failure, pass_provisional, anonymous;
+    const char              *from;      /* configured From for B, or NULL */
     const char              *headers[MAX_LIST + 1], *req_hdrs[MAX_LIST + 1], *res_hdrs[MAX_LIST + 1];
     unsigned long            max_duration, max_per_caller;
     const sc_location_api_t *loc;
@@ -103,7 +114,7 @@ static int bb_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
 {
     static const char *const keys[] = { "target", "routes", "pass_failure", "pass_provisional", "headers",
                                         "proxy_request_headers", "proxy_response_headers",
-                                        "max_duration", "max_calls_per_caller", NULL };
+                                        "max_duration", "max_calls_per_caller", "anonymous", "from", NULL };
     b2b_t *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return -1;
@@ -119,6 +130,16 @@ static int bb_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
         return -1;
     if ((n = sc_conf_get(conf, "pass_provisional")) && sc_conf_bool(n, &b->pass_provisional, err, errlen))
         return -1;
+    if ((n = sc_conf_get(conf, "anonymous")) && sc_conf_bool(n, &b->anonymous, err, errlen))
+        return -1;
+    if ((n = sc_conf_get(conf, "from"))) {
+        if (sc_conf_string(n, &b->from, err, errlen))
+            return -1;
+        if (strpbrk(b->from, "\r\n") || strchr(b->from, ':') == NULL)
+            return sc_conf_error(err, errlen, n, "from is a From value with a SIP URI, one line");
+        if (b->anonymous)
+            return sc_conf_error(err, errlen, n, "\"from\" and \"anonymous: true\": one or the other");
+    }
     if ((n = sc_conf_get(conf, "max_duration")) && sc_conf_uint(n, 86400 * 7, &b->max_duration, err, errlen))
         return -1;
     if ((n = sc_conf_get(conf, "max_calls_per_caller")) &&
@@ -311,6 +332,46 @@ static void on_b2b(sc_dialog_t *uas, sc_dialog_t *uac, const sc_response_t *r, v
     }
 }
 
+/* --- who B sees calling ------------------------------------------------------ */
+
+/* "Name: " + an address header value v without its tag parameter (a
+ * parameter of the header, after the URI's '>' or, without <>, after the
+ * URI), into out; false when it does not fit. */
+static bool without_tag(const char *name, sc_str_t v, char *out, size_t cap)
+{
+    size_t at = 0;
+    const char *gt = v.len ? memchr(v.s, '>', v.len) : NULL;
+    if (gt)
+        at = (size_t)(gt - v.s) + 1;
+    else if (v.len && memchr(v.s, ';', v.len))
+        at = (size_t)((const char *)memchr(v.s, ';', v.len) - v.s);
+    size_t tag = v.len, end = v.len;
+    for (size_t i = at; i < v.len; i++)
+        if (v.s[i] == ';') {
+            size_t j = i + 1;
+            while (j < v.len && (v.s[j] == ' ' || v.s[j] == '\t'))
+                j++;
+            if (v.len - j >= 3 && strncasecmp(v.s + j, "tag", 3) == 0 &&
+                (j + 3 == v.len || v.s[j + 3] == '=' || v.s[j + 3] == ' ' || v.s[j + 3] == ';')) {
+                tag = i;
+                for (end = j; end < v.len && v.s[end] != ';'; end++)
+                    ;
+                break;
+            }
+        }
+    int n = snprintf(out, cap, "%s: %.*s%.*s", name, (int)tag, v.s, (int)(v.len - end), v.s + end);
+    return n > 0 && (size_t)n < cap;
+}
+
+static bool has_header(const char *const *lines, const char *name)
+{
+    size_t n = strlen(name);
+    for (; lines && *lines; lines++)
+        if (strncasecmp(*lines, name, n) == 0 && ((*lines)[n] == ':' || (*lines)[n] == ' '))
+            return true;
+    return false;
+}
+
 /* --- where B is ---------------------------------------------------------------- */
 
 static caller_t *caller_of(b2b_t *b, const char *who)
@@ -435,9 +496,28 @@ static void bb_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     }
     c->b = b;
     c->a_res = res;
+    /* B sees A calling (the From and To A sent), unless hidden */
+    const char *hdrs[MAX_LIST + 3];
+    char from_line[1024], to_line[1024];
+    int nh = 0;
+    if (!has_header(b->headers, "From")) {
+        if (b->anonymous)
+            snprintf(from_line, sizeof(from_line), "From: \"Anonymous\" <sip:anonymous@anonymous.invalid>");
+        else if (b->from)
+            snprintf(from_line, sizeof(from_line), "From: %s", b->from);
+        else if (!without_tag("From", sc_req_header(req, "From"), from_line, sizeof(from_line)))
+            from_line[0] = '\0';
+        if (from_line[0])
+            hdrs[nh++] = from_line;
+    }
+    if (!has_header(b->headers, "To") && without_tag("To", sc_req_header(req, "To"), to_line, sizeof(to_line)))
+        hdrs[nh++] = to_line;
+    for (int i = 0; b->headers[i]; i++)
+        hdrs[nh++] = b->headers[i];
+    hdrs[nh] = NULL;
     sc_b2bua_opts_t o = SC_B2BUA_OPTS_INIT;
     o.uri = target;
-    o.headers = b->headers;
+    o.headers = hdrs;
     o.proxy_request_headers = b->req_hdrs;
     o.proxy_response_headers = b->res_hdrs;
     o.pass_failure = b->pass_failure;

@@ -8,13 +8,22 @@
  * Who is challenged how: REGISTER and requests addressed to us (a
  * Request-URI without user part, or in one of our domains) get 401 +
  * WWW-Authenticate; requests we would forward get 407 +
- * Proxy-Authenticate ("challenge: www|proxy" forces one; the core's
- * "methods:" filter picks the methods per instance).  ACK and CANCEL are
- * never challenged (they cannot be resent with credentials, §22.1).
- * SHA-256 and MD5 are offered (SHA-256 first, RFC 7616 §3.7; algorithms:
- * picks and orders them: many phones, and sipp, answer only the first
- * challenge and know only MD5), with
- * qop="auth" (auth-int is accepted too) and an opaque.  Nonces are
+ * Proxy-Authenticate, and so does every INVITE to a user (a call is
+ * always passed on, by a proxy or a B2BUA: a 401 would ask for the
+ * callee's credentials, §22.3) ("challenge: www|proxy" forces one; the
+ * core's "methods:" filter picks the methods per instance).  ACK and
+ * CANCEL are never challenged (they cannot be resent with credentials,
+ * §22.1).  Credentials for our realm are taken off a request before it
+ * goes on (they are ours, §22.3); other realms' stay.
+ *
+ * Algorithms: MD5 alone by default, because that is what phones speak:
+ * baresip 1.0.0/libre (Debian 12) refuses a whole 401/407 ("Function not
+ * implemented") if any challenge in it names another algorithm, in any
+ * order, and sipp and many phones answer only the first challenge and
+ * know only MD5: offering SHA-256 too (RFC 7616 §3.7, RFC 8760) locks
+ * them out.  "algorithms: [ SHA-256, MD5 ]" offers both, in that
+ * order, for UAs that pick the first they support.  qop="auth" (auth-int
+ * is accepted too) and an opaque.  Nonces are
  * HMACed and replay-checked (nonce.h); an expired one gets stale=true.
  * An unknown user and a wrong password get the same answer, so users
  * cannot be enumerated.  The authenticated user may REGISTER only its
@@ -32,7 +41,7 @@
  *     nonce_lifetime: 300          # seconds
  *     secret: "${SIPCHAIN_NONCE_SECRET}"   # optional: keep nonces across restarts (stale, not unknown)
  *     own_aor_only: true
- *     algorithms: [ SHA-256, MD5 ]  # offered in this order; only these accepted
+ *     algorithms: [ MD5 ]           # offered in this order; only these accepted
  */
 #define _POSIX_C_SOURCE 200809L
 #include <event2/event.h>
@@ -136,8 +145,7 @@ static int da_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
         if (a->nalgs == 0)
             return sc_conf_error(err, errlen, n, "\"algorithms\" must list SHA-256 and/or MD5");
     } else {
-        a->algs[a->nalgs++] = "SHA-256";
-        a->algs[a->nalgs++] = "MD5";
+        a->algs[a->nalgs++] = "MD5";       /* what phones speak (above) */
     }
     const char *secret = NULL;
     if ((n = sc_conf_get(conf, "secret")) && sc_conf_string(n, &secret, err, errlen))
@@ -217,6 +225,8 @@ static bool for_us(const auth_t *a, const sc_req_t *req)
         return false;           /* tel: and the like: forwarded */
     if (user.len == 0)
         return true;            /* sip:host is the server itself */
+    if (method_is(req, "INVITE"))
+        return false;           /* a call to a user is passed on: 407 */
     for (int i = 0; i < a->ndomains; i++)
         if (sc_uri_matches(sc_req_uri(req), a->domains[i], NULL))
             return true;
@@ -291,6 +301,7 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
 {
     auth_t *a = sc_instance_data(inst);
     if (method_is(req, "ACK") || method_is(req, "CANCEL")) {
+        sc_req_remove_credentials(req, a->realm);
         sc_next(req);
         return;
     }
@@ -356,6 +367,7 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     }
     sc_metric_add(a->m_ok, 1);
     sc_req_set_user(req, user);
+    sc_req_remove_credentials(req, a->realm);   /* c points into them: not used past here */
     sc_next(req);
 }
 
