@@ -214,7 +214,6 @@ is($rb && "$rb->{final_status} $rb->{reason}", '487 call-canceled', 'CDR: B leg 
 
 # 9. TLS: a phone registered over TLS is called
 {
-    local $TODO = 'no outbound TLS yet: a phone registered over TLS cannot be called (defect c)';
     $ph{bob}->dial("sip:carol\@$P");
     $in = ev('carol', qr/^CALL_INCOMING$/, 8);
     ok($in, 'proxy: carol (TLS) is called by bob');
@@ -226,7 +225,6 @@ is($rb && "$rb->{final_status} $rb->{reason}", '487 call-canceled', 'CDR: B leg 
 
 # 10. phones with an outbound proxy (a Route naming sipchain)
 {
-    local $TODO = 'a Route naming sipchain itself is not stripped on ingress (defect a)';
     $ph{olga}->dial("sip:alice\@$P");
     $in = ev('alice', qr/^CALL_INCOMING$/, 8);
     ok($in, 'proxy: olga (outbound proxy) calls alice');
