@@ -217,7 +217,7 @@ $r = send_req(method => 'MESSAGE', user => 'bob', ruri => 'sip:dave@elsewhere.or
                            'Proxy-Authorization: ' . answer(ch => $pch, user => 'bob', pass => 'b0bpass', method => 'MESSAGE', uri => 'sip:dave@elsewhere.org'),
                            'Authorization: ' . answer(ch => $mch, user => 'bob', pass => 'b0bpass', method => 'MESSAGE', uri => 'sip:dave@elsewhere.org', nc => '00000002') ]);
 my $fwd = recv_request($peer, 'MESSAGE', 3) // '';
-like($fwd, qr/^MESSAGE sip:dave\@127\.0\.0\.1:$peerport /, 'authenticated, forwarded');
+like($fwd, qr/^MESSAGE sip:dave\@elsewhere\.org /, 'authenticated, forwarded (to the route\'s next hop, the Request-URI kept)');
 ok($fwd ne '' && $fwd !~ /realm="$realm"/, 'without the credentials for our realm (Authorization and Proxy-Authorization)');
 like($fwd, qr/^Proxy-Authorization: Digest username="bob", realm="other\.org", [^\r]*\r$/m, 'another realm\'s credentials passed on untouched');
 if ($fwd =~ /^Via: SIP\/2\.0\/UDP ([^;]+);branch=([^;\r]+)/m) {  # let the transaction end

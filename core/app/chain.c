@@ -76,11 +76,21 @@ static int send_answer(sc_req_t *req, sc_msg_t *r)
     return rc;
 }
 
+/* The answer to req, or NULL.  A final answer that cannot be built
+ * ends the request all the same (its transaction too): nothing later
+ * could build one either, and a request held without an owner would
+ * keep its transaction slot for good. */
 static sc_msg_t *answer_new(sc_req_t *req, unsigned status, const char *reason)
 {
     sc_msg_t *r = sc_respond_build(req->msg, &req->src, status, reason, req->to_tag);
-    if (r == NULL)
+    if (r == NULL && status >= 200) {
+        sc_log(SC_LOG_WARN, "cannot build %u for %.*s from %s:%u: it ends unanswered", status,
+               SC_STR_FMT(req->msg->method_str), req->src.peer.ip, req->src.peer.port);
+        req->done = true;
+        sc_txn_abandon(req->txn);
+    } else if (r == NULL) {
         sc_log(SC_LOG_WARN, "cannot build %u for %s:%u", status, req->src.peer.ip, req->src.peer.port);
+    }
     return r;
 }
 

@@ -123,8 +123,21 @@ static int insert_hdr(sc_msg_t *m, sc_str_t name, sc_str_t value, bool first, bo
     }
     for (size_t i = 0; i < value.len; i++)
         if (value.s[i] == '\r' || value.s[i] == '\n') {
-            *bad = "header value must not contain CR or LF";
-            return -1;
+            if (!verbatim) {
+                *bad = "header value must not contain CR or LF";
+                return -1;
+            }
+            /* echoing a request that carried one (the 400 that refuses
+             * it): as a space, which cannot end the line early */
+            char *v = sc_pool_alloc(m->pool, value.len);
+            if (v == NULL) {
+                *bad = "out of memory";
+                return -1;
+            }
+            for (size_t k = 0; k < value.len; k++)
+                v[k] = value.s[k] == '\r' || value.s[k] == '\n' ? ' ' : value.s[k];
+            value = sc_str(v, value.len);
+            break;
         }
     sc_hdr_id_t id = sc_hdr_lookup(name.s, name.len);
     value = sc_trim(value);

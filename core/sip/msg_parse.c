@@ -281,6 +281,21 @@ static size_t split_headers(sc_msg_t *m, char *buf, size_t len, size_t pos,
             return 0;
         }
         sc_str_t line = sc_str(p, n);
+        /* a bare CR (never legal, not even quoted: RFC 3261 §25.1) or a
+         * NUL outside a quoted-pair (RFC 4475 intmeth has one inside) is
+         * what no answer may repeat (a response copies Via, From, To and
+         * Call-ID verbatim): the message is refused with 400, and the
+         * octet becomes a space so that the 400 can still be addressed */
+        for (char *q = memchr(p, '\r', n); q; q = memchr(q, '\r', n - (size_t)(q - p))) {
+            fail(err, 400, "Bare CR in header \"%.*s\"", (int)sc_span(line, SC_C_TOKEN), p);
+            *q = ' ';
+        }
+        for (char *q = memchr(p, '\0', n); q; q = memchr(q + 1, '\0', n - (size_t)(q + 1 - p))) {
+            if (q > p && q[-1] == '\\')
+                continue;
+            fail(err, 400, "NUL in header \"%.*s\"", (int)sc_span(line, SC_C_TOKEN), p);
+            *q = ' ';
+        }
         size_t nl = sc_span(line, SC_C_TOKEN);
         if (nl == 0) {
             fail(err, 400, "Malformed header line: no header name");

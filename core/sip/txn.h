@@ -132,6 +132,10 @@ void      sc_txn_conn_lost(sc_txn_layer_t *l, const sc_conn_t *c);
  * call costs.  sc_txn_request gives NULL afterwards.  A no-op in any
  * other state, and for RFC 2543 requests (matched on the whole request). */
 void      sc_txn_forget_request(sc_txn_t *t);
+/* A server transaction whose final answer cannot be built (a request
+ * whose headers no answer may repeat): it ends now, unanswered, rather
+ * than hold its slot until a timer that could not answer either. */
+void      sc_txn_abandon(sc_txn_t *t);
 
 /* --- any transaction -------------------------------------------------- */
 void              sc_txn_set_tu(sc_txn_t *t, sc_txn_cb cb, void *arg);

@@ -33,11 +33,14 @@ static int capture(void *ctx, const sc_source_t *flow, const char *buf, size_t l
 
 static struct event_base *base;
 static sc_clock_t *clk;
+/* A mutation applied to the request once parsed (NULL: none). */
+static void (*mutate)(sc_msg_t *m);
 static sc_txn_layer_t *txns;
 
 static void setup(void)
 {
     nsent = 0;
+    mutate = NULL;
     base = event_base_new();
     clk = sc_clock_manual();
     txns = sc_txn_layer_new(clk, NULL, capture, NULL);
@@ -63,6 +66,8 @@ static void run(sc_chain_t *c, const char *method)
     sc_msg_t *m;
     sc_parse_err_t err;
     ck_assert_int_eq(sc_msg_parse(&m, raw, (size_t)n, SC_TRANSPORT_DGRAM, NULL, &err), 0);
+    if (mutate)
+        mutate(m);
     sc_source_t src = { .kind = SC_TP_UDP };
     strcpy(src.peer.ip, "127.0.0.1");
     src.peer.port = 5070;
@@ -307,6 +312,27 @@ START_TEST(stop_answers_waiting_requests_503)
 }
 END_TEST
 
+/* A header no answer can repeat (the parser lets none such through;
+ * this stands for whatever else might make an answer unbuildable): a
+ * Via whose name is no token, poked in after the parse. */
+static void unrepeatable_via(sc_msg_t *m)
+{
+    m->hdr[SC_HDR_VIA]->name = sc_str_cstr("V a");
+}
+
+START_TEST(an_answer_that_cannot_be_built_ends_the_request)
+{
+    const sc_module_t *mods[] = { &answer200 };
+    sc_chain_t *c = chain_of(mods, 1);
+    mutate = unrepeatable_via;
+    run(c, "OPTIONS");
+    ck_assert_int_eq(nsent, 0);                     /* nothing could be sent */
+    ck_assert_uint_eq(sc_chain_pending(c), 0);      /* but nothing is held */
+    ck_assert_uint_eq(sc_txn_count(txns), 0);       /* its transaction ended */
+    sc_chain_free(c);
+}
+END_TEST
+
 START_TEST(module_config_errors_name_the_key)
 {
     sc_conf_node_t entry = { .kind = SC_CONF_MAP, .file = "c.yaml", .line = 3, .col = 5 };
@@ -357,6 +383,7 @@ static Suite *chain_suite(void)
     tcase_add_test(tc, a_second_final_answer_is_ignored);
     tcase_add_test(tc, an_unanswered_request_gets_500_and_is_freed_on_the_late_call);
     tcase_add_test(tc, stop_answers_waiting_requests_503);
+    tcase_add_test(tc, an_answer_that_cannot_be_built_ends_the_request);
     tcase_add_test(tc, module_config_errors_name_the_key);
     tcase_add_test(tc, modules_meet_through_services_and_events);
     suite_add_tcase(s, tc);
