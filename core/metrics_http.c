@@ -46,6 +46,9 @@ static void on_metrics(struct evhttp_request *r, void *arg)
     /* gauges read at scrape time: the server's own counts */
     sc_metric_set(sc_metric_gauge("sipchain_transactions", "SIP transactions in flight", NULL),
                   st.transactions);
+    sc_metric_set(sc_metric_gauge("sipchain_transactions_unanswered",
+                                  "SIP transactions with no final answer yet (what max_transactions bounds)", NULL),
+                  st.transactions_busy);
     sc_metric_set(sc_metric_gauge("sipchain_dialogs", "dialogs held by the chain's modules", NULL),
                   st.dialogs);
     sc_metric_set(sc_metric_gauge("sipchain_uptime_seconds", "seconds since start", NULL),

@@ -28,6 +28,7 @@ typedef struct {
     const char       *listeners[SC_STATUS_MAX_LISTEN];
     const sc_chain_t *chain;
     unsigned          transactions, dialogs;
+    unsigned          transactions_busy;  /* of those, not answered yet */
 } sc_server_state_t;
 
 typedef void (*sc_server_state_fn)(void *arg, sc_server_state_t *out);

@@ -52,6 +52,8 @@ typedef struct {
     sc_tp_set_t       *tps;             /* listeners and connections, for sending */
     sc_stack_t         stack;           /* txns, tps and the dialogs, for the chains */
     unsigned long      dropped;         /* garbage and unanswerable */
+    unsigned long      overload_refused;    /* 503s since the last line about them */
+    time_t             overload_logged;
     bool               stopping;
     struct event      *drain;
     struct timeval     stop_deadline;
@@ -141,6 +143,22 @@ static void on_cancel(server_t *s, const sc_source_t *src, sc_txn_t *t)
         answer_via(src, inv, sc_txn_request(inv), 487, NULL, NULL, NULL);  /* nobody holds it */
 }
 
+/* A request refused for overload: counted, and logged as one line per
+ * second at most (a flood must not become a flood of log lines). */
+static void overloaded(server_t *s, const sc_source_t *src)
+{
+    sc_metric_add(sc_metric_counter("sipchain_overload_rejected_total",
+                                    "new requests answered 503 over max_transactions", NULL), 1);
+    time_t now = time(NULL);
+    s->overload_refused++;
+    if (now == s->overload_logged)
+        return;
+    sc_log(SC_LOG_WARN, "max_transactions (%u) unanswered: 503 to %lu new request(s) (the last from %s:%u)",
+           sc_txn_layer_conf(s->txns)->max_txns, s->overload_refused, src->peer.ip, src->peer.port);
+    s->overload_logged = now;
+    s->overload_refused = 0;
+}
+
 /* The transaction layer's verdict on a request that passed the sanity
  * checks: a new transaction goes to the chain; retransmissions were
  * absorbed; ACKs for 2xx are for the dialog layer. */
@@ -162,9 +180,8 @@ static void dispatch(server_t *s, const sc_source_t *src, char *raw, sc_msg_t *m
             sc_chain_run(s->cur->chain, t, src);
         return;
     case SC_RX_OVERLOAD:
-        sc_log(SC_LOG_WARN, "max_transactions (%u) in flight: 503 to %s:%u",
-               sc_txn_layer_conf(s->txns)->max_txns, src->peer.ip, src->peer.port);
-        answer_via(src, NULL, m, 503, "Overloaded", "Retry-After", "5");
+        overloaded(s, src);
+        answer_via(src, NULL, m, 503, "Service Unavailable (overloaded)", "Retry-After", "5");
         break;
     case SC_RX_ACK:
         if (!sc_dialog_receive_ack(&s->stack, m, src) && sc_proxy_relay_ack(&s->stack, m) != 0)
@@ -413,6 +430,7 @@ static void server_state(void *arg, sc_server_state_t *out)
         out->listeners[out->nlisteners++] = s->slots[i].text;
     out->chain = s->cur->chain;
     out->transactions = sc_txn_count(s->txns);
+    out->transactions_busy = sc_txn_busy(s->txns);
     out->dialogs = over_generations(s, sc_chain_dialogs);
 }
 

@@ -55,6 +55,7 @@ struct sc_txn_layer {
     sc_txn_t      **buckets;
     size_t          nbuckets;       /* power of two */
     unsigned        count;
+    unsigned        busy;           /* of those, not answered yet (busy()) */
     sc_txn_t       *all;
     sc_txn_done_t  *done;           /* completed NISTs nobody holds */
 };
@@ -152,6 +153,23 @@ static sc_txn_t *server_find(sc_txn_layer_t *l, const sc_msg_t *m, sc_str_t mcla
     return NULL;
 }
 
+/* Work in progress: a transaction with no final answer yet.  Only these
+ * count against max_transactions: one waiting out its timers (an
+ * answered INVITE's 32 s of Accepted, a Completed one's timer D, H, J
+ * or K) holds memory but no work, and counting it would cap the call
+ * rate at max_transactions / 64*T1. */
+static bool busy(sc_txn_state_t s)
+{
+    return s == SC_TS_TRYING || s == SC_TS_CALLING || s == SC_TS_PROCEEDING;
+}
+
+static void set_state(sc_txn_t *t, sc_txn_state_t s)
+{
+    if (busy(t->state) && !busy(s))
+        t->layer->busy--;
+    t->state = s;
+}
+
 static void hash_insert(sc_txn_layer_t *l, sc_txn_t *t)
 {
     if (l->count >= l->nbuckets) {      /* grow at load 1 */
@@ -177,6 +195,7 @@ static void hash_insert(sc_txn_layer_t *l, sc_txn_t *t)
         l->all->prev = t;
     l->all = t;
     l->count++;
+    l->busy += busy(t->state);
 }
 
 static void hash_remove(sc_txn_layer_t *l, sc_txn_t *t)
@@ -194,6 +213,7 @@ static void hash_remove(sc_txn_layer_t *l, sc_txn_t *t)
         t->next->prev = t->prev;
     t->prev = t->next = NULL;
     l->count--;
+    l->busy -= busy(t->state);
 }
 
 /* --- lifetime ----------------------------------------------------------- */
@@ -244,7 +264,7 @@ static void terminate(sc_txn_t *t)
 {
     if (t->state == SC_TS_TERMINATED)
         return;
-    t->state = SC_TS_TERMINATED;
+    set_state(t, SC_TS_TERMINATED);
     sc_timer_disarm(&t->retx);
     sc_timer_disarm(&t->end);
     sc_timer_disarm(&t->trying);
@@ -420,7 +440,7 @@ sc_rx_t sc_txn_server_receive(sc_txn_layer_t *l, const sc_source_t *flow, char *
             return SC_RX_ACK;
         }
         if (t->state == SC_TS_COMPLETED) {
-            t->state = SC_TS_CONFIRMED;         /* stop G and H, start I */
+            set_state(t, SC_TS_CONFIRMED);         /* stop G and H, start I */
             sc_timer_disarm(&t->retx);
             sc_timer_arm(&t->end, t->reliable ? 0 : t->layer->conf.t4_ms);
         }
@@ -435,7 +455,12 @@ sc_rx_t sc_txn_server_receive(sc_txn_layer_t *l, const sc_source_t *flow, char *
         }
         return SC_RX_ABSORBED;
     }
-    if (l->count >= l->conf.max_txns)
+    /* overload sheds new work, never work in progress: a CANCEL or a
+     * request inside a dialog (To tag) ends or carries on a call already
+     * admitted, and is let in up to twice the limit (a bound on memory
+     * even so) */
+    bool ongoing = msg->method == SC_METHOD_CANCEL || (msg->to && msg->to->tag.len > 0);
+    if (l->busy >= (ongoing ? 2 * l->conf.max_txns : l->conf.max_txns))
         return SC_RX_OVERLOAD;
     bool invite = msg->method == SC_METHOD_INVITE;
     t = txn_new(l, invite ? SC_TXN_IST : SC_TXN_NIST, flow);
@@ -498,10 +523,10 @@ int sc_txn_respond(sc_txn_t *t, const sc_msg_t *resp)
     }
     const sc_txn_conf_t *c = &t->layer->conf;
     if (s < 200) {
-        t->state = SC_TS_PROCEEDING;
+        set_state(t, SC_TS_PROCEEDING);
         sc_timer_disarm(&t->trying);
     } else if (!invite) {
-        t->state = SC_TS_COMPLETED;             /* timer J */
+        set_state(t, SC_TS_COMPLETED);             /* timer J */
         sc_timer_disarm(&t->trying);
         uint64_t j = t->reliable ? 0 : t64(t);
         sc_timer_arm(&t->end, j);
@@ -509,11 +534,11 @@ int sc_txn_respond(sc_txn_t *t, const sc_msg_t *resp)
         compact_later(t);
     } else if (s < 300) {
         if (t->state != SC_TS_ACCEPTED) {
-            t->state = SC_TS_ACCEPTED;          /* timer L */
+            set_state(t, SC_TS_ACCEPTED);          /* timer L */
             sc_timer_arm(&t->end, t64(t));
         }
     } else {
-        t->state = SC_TS_COMPLETED;             /* timers G and H */
+        set_state(t, SC_TS_COMPLETED);             /* timers G and H */
         if (!t->reliable) {
             t->interval = c->t1_ms;
             sc_timer_arm(&t->retx, t->interval);
@@ -625,7 +650,7 @@ static void ict_complete(sc_txn_t *t, const sc_msg_t *resp)
     if (rc == 0)
         sc_sipm_message(SC_SIPM_TX, ack);
     sc_msg_free(ack);
-    t->state = SC_TS_COMPLETED;
+    set_state(t, SC_TS_COMPLETED);
     sc_timer_disarm(&t->retx);
     sc_timer_arm(&t->end, t->reliable ? 0 : t64(t));
     if (rc == 0)
@@ -656,13 +681,13 @@ int sc_txn_client_receive(sc_txn_layer_t *l, const sc_msg_t *resp)
             } else if (t->state == SC_TS_TRYING && t->retx.armed) {
                 t->interval = c->t2_ms;         /* E now fires every T2 */
             }
-            t->state = SC_TS_PROCEEDING;
+            set_state(t, SC_TS_PROCEEDING);
         } else if (t->kind == SC_TXN_NICT) {
-            t->state = SC_TS_COMPLETED;         /* timer K */
+            set_state(t, SC_TS_COMPLETED);         /* timer K */
             sc_timer_disarm(&t->retx);
             sc_timer_arm(&t->end, t->reliable ? 0 : c->t4_ms);
         } else if (s < 300) {
-            t->state = SC_TS_ACCEPTED;          /* timer M */
+            set_state(t, SC_TS_ACCEPTED);          /* timer M */
             sc_timer_disarm(&t->retx);
             sc_timer_arm(&t->end, t64(t));
         } else {
@@ -766,6 +791,11 @@ void sc_txn_layer_free(sc_txn_layer_t *l)
     sc_txn_done_free(l->done);
     free(l->buckets);
     free(l);
+}
+
+unsigned sc_txn_busy(const sc_txn_layer_t *l)
+{
+    return l->busy;
 }
 
 unsigned sc_txn_count(const sc_txn_layer_t *l)

@@ -46,9 +46,10 @@ typedef struct {
     unsigned t1_ms;     /* RTT estimate, default 500 */
     unsigned t2_ms;     /* retransmit cap for non-INVITE, default 4000 */
     unsigned t4_ms;     /* max time a message stays in the network, 5000 */
-    unsigned max_txns;  /* in flight; new requests beyond get 503.  A
-                           completed non-INVITE kept only to answer
-                           retransmissions (txn_done.h) is not counted */
+    unsigned max_txns;  /* unanswered (sc_txn_busy); new requests beyond
+                           get 503.  One that only waits out its timers
+                           (Completed, Accepted, the store of txn_done.h)
+                           is not counted */
 } sc_txn_conf_t;
 
 extern const sc_txn_conf_t sc_txn_conf_default;
@@ -81,6 +82,10 @@ int                  sc_txn_layer_send(sc_txn_layer_t *l, const sc_source_t *flo
                                        size_t len);
 /* Transactions not yet terminated (compact completed ones included). */
 unsigned        sc_txn_count(const sc_txn_layer_t *l);
+/* Of those, the ones with no final answer yet: what max_transactions
+ * bounds (new requests only; CANCEL and in-dialog requests up to twice
+ * that). */
+unsigned        sc_txn_busy(const sc_txn_layer_t *l);
 /* Of those, the completed non-INVITEs kept compact (txn_done.h). */
 unsigned        sc_txn_count_compact(const sc_txn_layer_t *l);
 
