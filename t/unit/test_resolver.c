@@ -1,14 +1,18 @@
 /* test_resolver.c — RFC 3263 §4 resolution (core/sip/resolver.c) on a
  * real event loop against a DNS server this test runs on loopback, with
  * canned NAPTR, SRV, A and AAAA records: NAPTR then SRV then address,
- * SRV without NAPTR, A/AAAA when a port is given, the hosts file first,
- * numeric hosts without DNS, and a server that never answers. */
+ * SRV without NAPTR, A/AAAA when a port is given, the hosts file first
+ * (a name it knows asks nothing), numeric hosts without DNS; answers
+ * positive and negative served from the cache; a server that never
+ * answers (timeout, 408), one that answers SERVFAIL, and one that is not
+ * there (port unreachable: at once). */
 #include "sc_test.h"
 #include "dns_msg.h"
 #include "resolver.h"
 
 #include <arpa/inet.h>
 #include <event2/event.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* --- the test's DNS server ------------------------------------------------ */
@@ -112,6 +116,12 @@ static void on_query(evutil_socket_t fd, short what, void *arg)
     int type = q[p + 1] << 8 | q[p + 2];
     if (strcmp(name, "silent.test") == 0)
         return;                                 /* a server that never answers */
+    if (strcmp(name, "fail.test") == 0) {       /* SERVFAIL */
+        q[2] |= 0x80;
+        q[3] = (q[3] & 0xf0) | 2;
+        sendto(fd, q, (size_t)n, 0, (struct sockaddr *)&from, fl);
+        return;
+    }
     int an = 0, ar = 0;
     for (size_t i = 0; i < sizeof(zone) / sizeof(zone[0]); i++) {
         if (strcmp(zone[i].name, name) == 0 && zone[i].type == type)
@@ -280,11 +290,88 @@ START_TEST(no_such_name_and_no_answer)
 {
     run("sip:x@nowhere.test:5060", false);
     ck_assert_int_eq(got.n, 0);
-    ck_assert_str_eq(got.why, "no such domain");
-    run("sip:x@silent.test:5060", false);
+    ck_assert_str_eq(got.why, "DNS: no such domain nowhere.test");
+    ck_assert_uint_eq(sc_resolve_fail_status(got.why), 503);
+    /* the name servers never answer: retried (attempts 2), then given up
+     * on at once, not query after query (SRV, A, AAAA ...) */
+    struct timeval t0, t1;
+    gettimeofday(&t0, NULL);
+    run("sip:x@silent.test", false);
+    gettimeofday(&t1, NULL);
     ck_assert_int_eq(got.n, 0);
-    ck_assert_str_eq(got.why, "no answer from the name servers");
-    ck_assert_int_ge(queries, 2);       /* retried */
+    ck_assert_str_eq(got.why, "DNS timeout: no answer from the name servers within 200 ms (NAPTR silent.test)");
+    ck_assert_uint_eq(sc_resolve_fail_status(got.why), 408);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000;
+    ck_assert_int_lt(ms, 400);
+    ck_assert_int_ge(queries, 3);       /* retried */
+    /* SERVFAIL: the next server (the same one here) at once, then why */
+    run("sip:x@fail.test:5060", false);
+    ck_assert_int_eq(got.n, 0);
+    ck_assert_ptr_nonnull(strstr(got.why, "answered SERVFAIL (A fail.test)"));
+    ck_assert_uint_eq(sc_resolve_fail_status(got.why), 503);
+}
+END_TEST
+
+START_TEST(answers_are_cached)
+{
+    run("sip:alice@example.test", false);
+    ck_assert_int_eq(got.n, 2);
+    int asked = queries;
+    ck_assert_int_eq(asked, 4);         /* NAPTR, SRV, AAAA sip2 (A sip1 came along, A sip2 too) */
+    run("sip:alice@example.test", false);
+    ck_assert_int_eq(got.n, 2);
+    target_is(0, SC_TP_TCP, "127.0.0.11", 5070);
+    target_is(1, SC_TP_TCP, "::1", 5080);
+    ck_assert_int_eq(queries, asked);   /* nothing asked again within the TTL */
+    unsigned long sent, cached;
+    sc_resolver_stats(res, &sent, &cached);
+    ck_assert_uint_eq(sent, (unsigned long)asked);
+    ck_assert_uint_ge(cached, 3);
+    /* negative answers too */
+    run("sip:x@nowhere.test:5060", false);
+    asked = queries;
+    run("sip:x@nowhere.test:5060", false);
+    ck_assert_str_eq(got.why, "DNS: no such domain nowhere.test");
+    ck_assert_int_eq(queries, asked);
+}
+END_TEST
+
+START_TEST(hosts_name_asks_no_naptr)
+{
+    run("sip:x@alias.test", false);
+    ck_assert_int_eq(got.n, 1);
+    target_is(0, SC_TP_UDP, "127.0.0.20", 5060);
+    run("sip:x@fromhosts.test;transport=tcp", false);
+    target_is(0, SC_TP_TCP, "127.0.0.20", 5060);
+    ck_assert_int_eq(queries, 0);
+}
+END_TEST
+
+/* a name server address where nothing listens: its ICMP port unreachable
+ * ends the query at once, not after the timeout */
+START_TEST(server_not_there)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t al = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    close(fd);                          /* a port nobody has */
+    sc_dns_conf_t c = { .nservers = 1, .hosts_file = hosts_path, .timeout_ms = 2000, .attempts = 2 };
+    memcpy(&c.servers[0], &a, sizeof(a));
+    c.server_len[0] = sizeof(a);
+    sc_resolver_free(res);
+    res = sc_resolver_new(base, &c);
+    struct timeval t0, t1;
+    gettimeofday(&t0, NULL);
+    run("sip:x@example.test", false);
+    gettimeofday(&t1, NULL);
+    ck_assert_int_eq(got.n, 0);
+    ck_assert_ptr_nonnull(strstr(got.why, "DNS: name server unreachable (127.0.0.1:"));
+    ck_assert_ptr_nonnull(strstr(got.why, "Connection refused) (NAPTR example.test)"));
+    ck_assert_uint_eq(sc_resolve_fail_status(got.why), 503);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000;
+    ck_assert_int_lt(ms, 500);
 }
 END_TEST
 
@@ -298,6 +385,9 @@ static Suite *resolver_suite(void)
     tcase_add_test(tc, port_given_means_address_only);
     tcase_add_test(tc, hosts_file_and_numeric_need_no_dns);
     tcase_add_test(tc, no_such_name_and_no_answer);
+    tcase_add_test(tc, answers_are_cached);
+    tcase_add_test(tc, hosts_name_asks_no_naptr);
+    tcase_add_test(tc, server_not_there);
     suite_add_tcase(s, tc);
     return s;
 }
