@@ -148,7 +148,7 @@ is(answer_of($cid), '200 got 200 OK after 0 provisional', 'answered');
 
 # 4. a name that does not exist
 $cid = trigger('sip:dave@nowhere.test:5060');
-is(answer_of($cid), '200 got 503 Service Unavailable (no such domain) after 0 provisional',
+is(answer_of($cid), '200 got 503 Service Unavailable (DNS: no such domain nowhere.test) after 0 provisional',
    'a name that does not exist: 503 naming why');
 
 # 5. a call placed to a host name (sc_uac_create): the INVITE, our ACK
