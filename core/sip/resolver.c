@@ -388,7 +388,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     int k = sc_dns_parse(buf, (size_t)n, q->id, &rcode, rrs, 32);
     if (k < 0)
         return;                 /* not the answer: keep waiting */
-    if ((buf[2] & 0x02) && k == 0)
+    bool truncated = buf[2] & 0x02;
+    if (truncated && k == 0)
         sc_log(SC_LOG_WARN, "dns: truncated answer for %s (DNS over TCP not done)", q->qname);
     if (rcode != 0 && rcode != 3) {
         char srv[INET6_ADDRSTRLEN + 16], detail[INET6_ADDRSTRLEN + 80];
@@ -399,10 +400,11 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     }
     query_stop(q);
     const sc_dns_conf_t *c = &q->r->conf;
-    sc_dns_cache_put(q->r->cache, q->qname, q->qtype, rcode, rrs, k,
-                     sc_dns_answer_ttl(rcode, rrs, k, sc_dns_negative_ttl(buf, (size_t)n),
-                                       c->negative_ttl, c->max_ttl),
-                     now_ms());
+    if (!truncated)             /* a part of an answer is not kept as the whole */
+        sc_dns_cache_put(q->r->cache, q->qname, q->qtype, rcode, rrs, k,
+                         sc_dns_answer_ttl(rcode, rrs, k, sc_dns_negative_ttl(buf, (size_t)n),
+                                           c->negative_ttl, c->max_ttl),
+                         now_ms());
     answered(q, rcode, rrs, k);
 }
 
