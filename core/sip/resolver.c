@@ -48,6 +48,7 @@ struct sc_resolve {
     char           qname[SC_DNS_NAME_MAX];
     uint16_t       id;
     unsigned       tries;
+    unsigned       first;           /* the server the first try went to */
     evutil_socket_t fd;
     struct event  *rd, *timer, *done, *hit;
     /* an answer from the cache, taken in on the next loop turn (no
@@ -64,6 +65,7 @@ struct sc_resolver {
     sc_list_t          pending;
     sc_dns_cache_t    *cache;
     unsigned long      sent, cached;
+    unsigned           good;            /* the server that answered last: asked first */
 };
 
 #define TIMEOUT_WHY "DNS timeout"
@@ -300,7 +302,7 @@ static void send_query(sc_resolve_t *q)
     sc_resolver_t *r = q->r;
     uint8_t buf[512];
     query_stop(q);
-    unsigned server = q->tries % (unsigned)r->conf.nservers;
+    unsigned server = (q->first + q->tries) % (unsigned)r->conf.nservers;
     const struct sockaddr *to = (const struct sockaddr *)&r->conf.servers[server];
     size_t n = sc_dns_query(q->id, q->qname, q->qtype, buf, sizeof(buf));
     if (n == 0) {
@@ -345,6 +347,7 @@ static void query(sc_resolve_t *q, const char *name, sc_dns_type_t type)
     snprintf(q->qname, sizeof(q->qname), "%s", name);
     q->qtype = type;
     q->tries = 0;
+    q->first = q->r->good;
     int k = sc_dns_cache_get(q->r->cache, q->qname, type, now_ms(), &q->ans_rcode, q->ans, 32);
     if (k >= 0) {
         q->r->cached++;
@@ -378,7 +381,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         /* ICMP port (or host) unreachable for our query: nobody serves
          * DNS there */
         char srv[INET6_ADDRSTRLEN + 16], detail[INET6_ADDRSTRLEN + 80];
-        server_text(q->r, q->tries % (unsigned)q->r->conf.nservers, srv, sizeof(srv));
+        server_text(q->r, (q->first + q->tries) % (unsigned)q->r->conf.nservers, srv, sizeof(srv));
         snprintf(detail, sizeof(detail), "%s: %s", srv, strerror(errno));
         next_server(q, "DNS: name server unreachable (%s)", detail);
         return;
@@ -393,13 +396,14 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         sc_log(SC_LOG_WARN, "dns: truncated answer for %s (DNS over TCP not done)", q->qname);
     if (rcode != 0 && rcode != 3) {
         char srv[INET6_ADDRSTRLEN + 16], detail[INET6_ADDRSTRLEN + 80];
-        server_text(q->r, q->tries % (unsigned)q->r->conf.nservers, srv, sizeof(srv));
+        server_text(q->r, (q->first + q->tries) % (unsigned)q->r->conf.nservers, srv, sizeof(srv));
         snprintf(detail, sizeof(detail), "%s answered %s", srv, rcode_name(rcode));
         next_server(q, "DNS: name server %s", detail);
         return;
     }
     query_stop(q);
     const sc_dns_conf_t *c = &q->r->conf;
+    q->r->good = (q->first + q->tries) % (unsigned)c->nservers;    /* it answers: ask it first */
     if (!truncated)             /* a part of an answer is not kept as the whole */
         sc_dns_cache_put(q->r->cache, q->qname, q->qtype, rcode, rrs, k,
                          sc_dns_answer_ttl(rcode, rrs, k, sc_dns_negative_ttl(buf, (size_t)n),

@@ -14,7 +14,9 @@
  * never outlasts one query's retries: a name server that does not answer
  * (timeout x attempts x servers), refuses (ICMP port unreachable, seen
  * at once on the query's connected socket) or fails (SERVFAIL, REFUSED)
- * ends it with the targets found so far, or none and why.
+ * ends it with the targets found so far, or none and why.  The server
+ * that answered last is asked first, so a dead first server costs one
+ * timeout, not one per query.
  */
 #ifndef SC_RESOLVER_H
 #define SC_RESOLVER_H

@@ -375,6 +375,38 @@ START_TEST(server_not_there)
 }
 END_TEST
 
+/* two servers, the first silent: the first query waits for it once, the
+ * rest go to the one that answered */
+START_TEST(answering_server_asked_first)
+{
+    int mute = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in m = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    ck_assert_int_eq(bind(mute, (struct sockaddr *)&m, sizeof(m)), 0);
+    socklen_t ml = sizeof(m);
+    getsockname(mute, (struct sockaddr *)&m, &ml);
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    getsockname(dns_fd, (struct sockaddr *)&a, &al);
+    sc_dns_conf_t c = { .nservers = 2, .hosts_file = hosts_path, .timeout_ms = 100, .attempts = 2 };
+    memcpy(&c.servers[0], &m, sizeof(m));
+    c.server_len[0] = sizeof(m);
+    memcpy(&c.servers[1], &a, sizeof(a));
+    c.server_len[1] = sizeof(a);
+    sc_resolver_free(res);
+    res = sc_resolver_new(base, &c);
+    struct timeval t0, t1;
+    gettimeofday(&t0, NULL);
+    run("sip:alice@example.test", false);       /* four queries */
+    gettimeofday(&t1, NULL);
+    ck_assert_int_eq(got.n, 2);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000;
+    ck_assert_int_ge(ms, 100);                  /* one timeout */
+    ck_assert_int_lt(ms, 200);                  /* not one per query */
+    ck_assert_int_eq(queries, 4);
+    close(mute);
+}
+END_TEST
+
 static Suite *resolver_suite(void)
 {
     Suite *s = suite_create("resolver");
@@ -388,6 +420,7 @@ static Suite *resolver_suite(void)
     tcase_add_test(tc, answers_are_cached);
     tcase_add_test(tc, hosts_name_asks_no_naptr);
     tcase_add_test(tc, server_not_there);
+    tcase_add_test(tc, answering_server_asked_first);
     suite_add_tcase(s, tc);
     return s;
 }
