@@ -51,6 +51,7 @@ struct sc_resolve {
     unsigned       first;           /* the server the first try went to */
     evutil_socket_t fd;
     struct event  *rd, *timer, *done, *hit;
+    struct event  *deadline;        /* the whole resolution's bound */
     /* an answer from the cache, taken in on the next loop turn (no
      * recursion through a chain of cached answers) */
     sc_dns_rr_t    ans[32];
@@ -172,6 +173,8 @@ static void resolve_free(sc_resolve_t *q)
         event_free(q->done);
     if (q->hit)
         event_free(q->hit);
+    if (q->deadline)
+        event_free(q->deadline);
     sc_list_remove(&q->r->pending, &q->link);
     free(q);
 }
@@ -412,6 +415,26 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     answered(q, rcode, rrs, k);
 }
 
+/* What one query may cost at most, and so the whole resolution. */
+static unsigned budget_ms(const sc_resolver_t *r)
+{
+    unsigned n = r->conf.nservers ? (unsigned)r->conf.nservers : 1;
+    return r->conf.timeout_ms * r->conf.attempts * n;
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    sc_resolve_t *q = arg;
+    (void)fd;
+    (void)what;
+    char detail[64];
+    snprintf(detail, sizeof(detail), "%u ms", budget_ms(q->r));
+    /* the first query's last try due now too: the servers said nothing */
+    bool silent = q->rd && q->tries + 1 >= q->r->conf.attempts * (unsigned)q->r->conf.nservers;
+    give_up(q, silent ? TIMEOUT_WHY ": no answer from the name servers within %s"
+                      : TIMEOUT_WHY ": resolution not done within %s", detail);
+}
+
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
     sc_resolve_t *q = arg;
@@ -422,8 +445,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
         return;
     }
     char detail[64];
-    snprintf(detail, sizeof(detail), "%u ms", q->r->conf.timeout_ms * q->r->conf.attempts *
-                                              (unsigned)q->r->conf.nservers);
+    snprintf(detail, sizeof(detail), "%u ms", budget_ms(q->r));
     give_up(q, TIMEOUT_WHY ": no answer from the name servers within %s", detail);
 }
 
@@ -485,6 +507,10 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 static void finish(sc_resolve_t *q)
 {
     query_stop(q);
+    if (q->deadline)
+        evtimer_del(q->deadline);
+    if (q->hit)
+        event_del(q->hit);          /* a cached answer not taken in yet: no more steps */
     event_active(q->done, EV_TIMEOUT, 0);       /* never from inside sc_resolve */
 }
 
@@ -665,16 +691,23 @@ sc_resolve_t *sc_resolve(sc_resolver_t *r, const sc_uri_t *uri, bool tls, sc_res
     q->timer = evtimer_new(r->base, on_timeout, q);
     q->done = event_new(r->base, -1, 0, on_done, q);
     q->hit = event_new(r->base, -1, 0, on_hit, q);
-    if (q->timer == NULL || q->done == NULL || q->hit == NULL) {
+    q->deadline = evtimer_new(r->base, on_deadline, q);
+    if (q->timer == NULL || q->done == NULL || q->hit == NULL || q->deadline == NULL) {
         if (q->timer)
             event_free(q->timer);
         if (q->done)
             event_free(q->done);
         if (q->hit)
             event_free(q->hit);
+        if (q->deadline)
+            event_free(q->deadline);
         free(q);
         return NULL;
     }
+    /* however many queries it takes, never longer than one may */
+    unsigned b = budget_ms(r);
+    struct timeval tv = { b / 1000, (b % 1000) * 1000 };
+    evtimer_add(q->deadline, &tv);
     sc_list_push(&r->pending, &q->link);
     bool sips = uri->scheme == SC_URI_SIPS;
     bool has_tp = uri->transport.len > 0;

@@ -11,10 +11,11 @@
  * Answers, positive and negative, are kept for their TTL (dns_cache.h):
  * a second request to the same domain asks nothing.  A name the hosts
  * file knows is taken from it alone (no NAPTR or SRV).  A resolution
- * never outlasts one query's retries: a name server that does not answer
- * (timeout x attempts x servers), refuses (ICMP port unreachable, seen
- * at once on the query's connected socket) or fails (SERVFAIL, REFUSED)
- * ends it with the targets found so far, or none and why.  The server
+ * never outlasts one query's retries (timeout x attempts x servers),
+ * however many queries it needs; a name server that does not answer,
+ * refuses (ICMP port unreachable, seen at once on the query's connected
+ * socket) or fails (SERVFAIL, REFUSED) ends it with the targets found so
+ * far, or none and why.  The server
  * that answered last is asked first, so a dead first server costs one
  * timeout, not one per query.
  */

@@ -36,6 +36,10 @@ static const rec_t zone[] = {
     { "_sip._udp.nonaptr.test", SC_DNS_SRV, 1, 0, 5099, "box.nonaptr.test", NULL, false },
     { "box.nonaptr.test", SC_DNS_A, 0, 0, 0, "127.0.0.12", NULL, false },
     { "plain.test", SC_DNS_A, 0, 0, 0, "127.0.0.13", NULL, false },
+    /* answered, but each after 80 ms */
+    { "delayed.test", SC_DNS_NAPTR, 10, 0, 0, "SIP+D2U", "_sip._udp.delayed.test", false },
+    { "_sip._udp.delayed.test", SC_DNS_SRV, 10, 0, 5060, "box.delayed.test", NULL, false },
+    { "box.delayed.test", SC_DNS_A, 0, 0, 0, "127.0.0.14", NULL, false },
 };
 
 static uint8_t out[2048];
@@ -92,6 +96,25 @@ static void wrr(const rec_t *r)
     out[len_at + 1] = (uint8_t)rd;
 }
 
+static struct event_base *base;
+
+typedef struct {
+    int                     fd;
+    struct sockaddr_storage to;
+    socklen_t               tolen;
+    size_t                  len;
+    uint8_t                 buf[2048];
+} later_t;
+
+static void send_later(evutil_socket_t fd, short what, void *arg)
+{
+    later_t *l = arg;
+    (void)fd;
+    (void)what;
+    sendto(l->fd, l->buf, l->len, 0, (struct sockaddr *)&l->to, l->tolen);
+    free(l);
+}
+
 static void on_query(evutil_socket_t fd, short what, void *arg)
 {
     uint8_t q[512];
@@ -145,11 +168,21 @@ static void on_query(evutil_socket_t fd, short what, void *arg)
     for (size_t i = 0; i < sizeof(zone) / sizeof(zone[0]) && type == SC_DNS_SRV; i++)
         if (zone[i].additional)
             wrr(&zone[i]);
+    if (strstr(name, "delayed.test")) {
+        later_t *l = malloc(sizeof(*l));
+        l->fd = fd;
+        memcpy(&l->to, &from, sizeof(from));
+        l->tolen = fl;
+        l->len = ol;
+        memcpy(l->buf, out, ol);
+        struct timeval tv = { 0, 80000 };
+        event_base_once(base, -1, EV_TIMEOUT, send_later, l, &tv);
+        return;
+    }
     sendto(fd, out, ol, 0, (struct sockaddr *)&from, fl);
 }
 
 /* --- the fixture ----------------------------------------------------------- */
-static struct event_base *base;
 static sc_resolver_t *res;
 static int dns_fd;
 static struct event *dns_ev;
@@ -407,6 +440,27 @@ START_TEST(answering_server_asked_first)
 }
 END_TEST
 
+/* every query answered within its timeout, but the resolution as a whole
+ * is bounded by what one query may take (timeout x attempts x servers) */
+START_TEST(resolution_bounded_as_a_whole)
+{
+    struct timeval t0, t1;
+    gettimeofday(&t0, NULL);
+    run("sip:x@delayed.test", false);           /* 3 queries x 80 ms > 200 ms */
+    gettimeofday(&t1, NULL);
+    ck_assert_int_eq(got.n, 0);
+    ck_assert_msg(strncmp(got.why, "DNS timeout: resolution not done within 200 ms (", 48) == 0, "%s", got.why);
+    ck_assert_uint_eq(sc_resolve_fail_status(got.why), 408);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000;
+    ck_assert_int_ge(ms, 195);
+    ck_assert_int_lt(ms, 235);
+    /* what was answered is cached: the next try gets further */
+    run("sip:x@delayed.test", false);
+    ck_assert_int_eq(got.n, 1);
+    target_is(0, SC_TP_UDP, "127.0.0.14", 5060);
+}
+END_TEST
+
 static Suite *resolver_suite(void)
 {
     Suite *s = suite_create("resolver");
@@ -421,6 +475,7 @@ static Suite *resolver_suite(void)
     tcase_add_test(tc, hosts_name_asks_no_naptr);
     tcase_add_test(tc, server_not_there);
     tcase_add_test(tc, answering_server_asked_first);
+    tcase_add_test(tc, resolution_bounded_as_a_whole);
     suite_add_tcase(s, tc);
     return s;
 }
