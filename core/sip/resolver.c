@@ -316,9 +316,10 @@ static void send_query(sc_resolve_t *q)
     q->rd = q->fd < 0 ? NULL : event_new(r->base, q->fd, EV_READ | EV_PERSIST, on_read, q);
     if (q->rd == NULL || connect(q->fd, to, r->conf.server_len[server]) < 0 ||
         send(q->fd, buf, n, 0) < 0) {
+        int e = errno;
         char srv[INET6_ADDRSTRLEN + 16], detail[INET6_ADDRSTRLEN + 80];
         server_text(r, server, srv, sizeof(srv));
-        snprintf(detail, sizeof(detail), "%s: %s", srv, strerror(errno));
+        snprintf(detail, sizeof(detail), "%s: %s", srv, strerror(e));
         next_server(q, "DNS: cannot reach name server %s", detail);
         return;
     }
@@ -380,12 +381,13 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     int rcode;
     (void)what;
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    int e = errno;
+    if (n < 0 && e != EAGAIN && e != EWOULDBLOCK && e != EINTR) {
         /* ICMP port (or host) unreachable for our query: nobody serves
          * DNS there */
         char srv[INET6_ADDRSTRLEN + 16], detail[INET6_ADDRSTRLEN + 80];
         server_text(q->r, (q->first + q->tries) % (unsigned)q->r->conf.nservers, srv, sizeof(srv));
-        snprintf(detail, sizeof(detail), "%s: %s", srv, strerror(errno));
+        snprintf(detail, sizeof(detail), "%s: %s", srv, strerror(e));
         next_server(q, "DNS: name server unreachable (%s)", detail);
         return;
     }
