@@ -43,8 +43,14 @@ if (!$ENV{SC_DNSREAL_NS}) {
     for (@setup) {
         if (system($_) != 0) { $cleanup->(); skip_all("namespace setup failed: $_") }
     }
-    my $pid = fork() // do { $cleanup->(); die "fork: $!" };
+    my $pid;
+    # interrupted (prove stopped, ^C): the inner run and the namespace go too
+    for my $sig (qw(INT TERM HUP)) {
+        $SIG{$sig} = sub { kill 'TERM', $pid if $pid; sleep 0.5; $cleanup->(); exit 1 };
+    }
+    $pid = fork() // do { $cleanup->(); die "fork: $!" };
     if ($pid == 0) {
+        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
         $ENV{SC_DNSREAL_NS} = $ns;
         exec('ip', 'netns', 'exec', $ns, $^X, $0) or _exit(127);
     }
