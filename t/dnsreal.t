@@ -2,8 +2,9 @@
 # its own: the proxy module forwards to Request-URIs in a test domain
 # whose NAPTR, SRV and A records dnsmasq serves.  Asserts: SRV priority
 # order, and weight order (a 9:1 draw over 80 requests); failover from a
-# dead UDP target (nothing listens: ICMP port unreachable) to the next
-# SRV target within one second, not after timer B; answers cached for
+# dead UDP target (nothing listens: ICMP port unreachable), and from one
+# whose host does not answer ARP (ICMP host unreachable), to the next SRV
+# target within one second, not after timer B; answers cached for
 # their TTL (dnsmasq's query log shows no new NAPTR/SRV/A query for a
 # second call, nor for a name that does not exist) and still used while
 # the DNS server is down; the hosts file before DNS; and with the DNS
@@ -43,6 +44,13 @@ if (!$ENV{SC_DNSREAL_NS}) {
     for (@setup) {
         if (system($_) != 0) { $cleanup->(); skip_all("namespace setup failed: $_") }
     }
+    # a link where 10.54.0.9 never answers ARP: its neighbour entry fails
+    # after one 200 ms solicitation and the kernel sends ICMP host
+    # unreachable (optional: the host-unreachable case skips without it)
+    $ENV{SC_DNSREAL_VETH} = system("ip -n $ns link add vA type veth peer name vB 2>/dev/null"
+                                   . " && ip -n $ns addr add 10.54.0.1/24 dev vA && ip -n $ns link set vA up"
+                                   . " && ip -n $ns link set vB up && ip netns exec $ns sysctl -q -w"
+                                   . " net.ipv4.neigh.vA.mcast_solicit=1 net.ipv4.neigh.vA.retrans_time_ms=200") == 0 ? 1 : 0;
     my $pid;
     # interrupted (prove stopped, ^C): the inner run and the namespace go too
     for my $sig (qw(INT TERM HUP)) {
@@ -107,6 +115,11 @@ my @zone = (
     '--naptr-record=cache.sip.test,10,10,S,SIP+D2U,,_sip._udp.cache.sip.test',
     '--srv-host=_sip._udp.cache.sip.test,box3.sip.test,5060,10,0',
     # in the hosts file too (there: box3)
+    # failover: the first target's host never answers ARP
+    '--naptr-record=hu.sip.test,10,10,S,SIP+D2U,,_sip._udp.hu.sip.test',
+    '--srv-host=_sip._udp.hu.sip.test,lost.sip.test,5060,10,0',
+    '--srv-host=_sip._udp.hu.sip.test,box3.sip.test,5060,20,0',
+    '--host-record=lost.sip.test,10.54.0.9',
     '--host-record=fromhosts.sip.test,10.53.1.2',
     '--host-record=dead.sip.test,10.53.1.1',
     '--host-record=box2.sip.test,10.53.1.2',
@@ -245,6 +258,22 @@ reply($which, $req, $to, '486 Busy Here') if $req;
 is(final_of($cid), '486 Busy Here', "the second target's answer reached the caller");
 like(wait_log($log, qr/port unreachable/), qr/udp:10\.53\.1\.1:5060: ICMP port unreachable from 10\.53\.1\.1: 1 request\(s\) failed over/,
      'the log says which address was unreachable and what failed over');
+
+# 3b. the same when the first target's host is unreachable (no ARP answer:
+# ICMP host unreachable from our own stack after 200 ms)
+SKIP: {
+    skip('no veth link in the namespace', 4) unless $ENV{SC_DNSREAL_VETH};
+    $t0 = time;
+    $cid = request('INVITE', 'sip:u@hu.sip.test');
+    ($which, $req, $to) = arrival($cid, 5);
+    $took = time - $t0;
+    is($which, 3, 'the INVITE to an unreachable host reached the next SRV target');
+    cmp_ok($took, '<', 1, sprintf('within a second (%.3f s): ICMP host unreachable', $took));
+    reply($which, $req, $to, '486 Busy Here') if $req;
+    is(final_of($cid), '486 Busy Here', "its answer reached the caller");
+    like(wait_log($log, qr/host unreachable/), qr/udp:10\.54\.0\.9:5060: ICMP host unreachable from [\d.]+: 1 request\(s\) failed over/,
+         'the log says the host was unreachable');
+}
 
 # 4. the cache: a second call asks nothing within the TTL
 my @r1 = call('OPTIONS', 'sip:c@cache.sip.test');
