@@ -92,6 +92,21 @@ static void on_conn_lost(void *arg, const sc_conn_t *c)
     sc_txn_conn_lost(s->txns, c);
 }
 
+/* An ICMP unreachable for a datagram we sent: the requests waiting on
+ * that address fail over now. */
+static void on_udp_unreachable(void *arg, const sc_listener_t *l, const struct sockaddr *to,
+                               const char *why)
+{
+    server_t *s = arg;
+    sc_peer_t p = { .len = sizeof(p.addr) };
+    memcpy(&p.addr, to, to->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                  : sizeof(struct sockaddr_in));
+    sc_peer_describe(&p);
+    unsigned n = sc_txn_udp_unreachable(s->txns, l, to);
+    sc_log(n ? SC_LOG_INFO : SC_LOG_DEBUG, "udp:%s%s%s:%u: %s: %u request(s) failed over",
+           strchr(p.ip, ':') ? "[" : "", p.ip, strchr(p.ip, ':') ? "]" : "", p.port, why, n);
+}
+
 /* A stateless answer (sanity checks, overload). */
 static void send_response(const sc_source_t *src, sc_msg_t *resp)
 {
@@ -614,6 +629,7 @@ int sc_server_run(const char *file)
         goto out;
     }
     sc_tp_set_on_lost(s.tps, on_conn_lost, &s);
+    sc_tp_set_on_unreachable(s.tps, on_udp_unreachable, &s);
     s.cur = generation_new(&s, err, sizeof(err));
     if (s.cur == NULL) {
         sc_log(SC_LOG_ERROR, "%s", err);

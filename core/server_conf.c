@@ -156,10 +156,12 @@ static int read_session_timers(const sc_conf_node_t *n, sc_server_conf_t *c, cha
 
 /* RFC 3263 resolution: servers "IP[:PORT]" or "[IPv6]:PORT" (default
  * those of /etc/resolv.conf), the hosts file, a per-query timeout (ms)
- * and rounds of attempts. */
+ * and rounds of attempts; the cache of answers (entries, 0: none) and
+ * its TTLs (s). */
 static int read_dns(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "servers", "hosts_file", "timeout", "attempts", NULL };
+    static const char *const keys[] = { "servers", "hosts_file", "timeout", "attempts",
+                                        "cache_size", "negative_ttl", "max_ttl", NULL };
     unsigned long v;
     const char *s;
     if (n == NULL)
@@ -205,6 +207,25 @@ static int read_dns(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, siz
         if (v == 0)
             return sc_conf_error(err, errlen, k, "\"attempts\" must be at least 1");
         c->dns.attempts = (unsigned)v;
+    }
+    if ((k = sc_conf_get(n, "cache_size"))) {
+        if (sc_conf_uint(k, 1000000, &v, err, errlen))
+            return -1;
+        c->dns.cache_size = v ? (int)v : -1;      /* 0: no cache */
+    }
+    if ((k = sc_conf_get(n, "negative_ttl"))) {
+        if (sc_conf_uint(k, 86400, &v, err, errlen))
+            return -1;
+        if (v == 0)
+            return sc_conf_error(err, errlen, k, "\"negative_ttl\" must be at least 1 s (cache_size: 0 turns the cache off)");
+        c->dns.negative_ttl = (unsigned)v;
+    }
+    if ((k = sc_conf_get(n, "max_ttl"))) {
+        if (sc_conf_uint(k, 7 * 86400, &v, err, errlen))
+            return -1;
+        if (v == 0)
+            return sc_conf_error(err, errlen, k, "\"max_ttl\" must be at least 1 s (cache_size: 0 turns the cache off)");
+        c->dns.max_ttl = (unsigned)v;
     }
     return 0;
 }

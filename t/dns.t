@@ -1,8 +1,10 @@
 # RFC 3263 end to end: a module's request (sc_request) to a host name is
 # resolved through a DNS server this test runs on loopback (NAPTR, SRV,
 # A) and reaches the peer the records name; a refused TCP target fails
-# over to the next SRV target (§4.3); /etc/hosts (dns.hosts_file) comes
-# before DNS; a name that does not exist gets the module 503 with why;
+# over to the next SRV target (§4.3), and so does a UDP target where
+# nothing listens (ICMP port unreachable), within a second; /etc/hosts
+# (dns.hosts_file) comes before DNS; a name that does not exist gets the
+# module 503 with why;
 # a call placed to a host name (sc_uac_create), the requests in its dialog
 # to a Contact that is a host name, and a proxy target that is a host name
 # (sc_proxy_request) are resolved the same way.
@@ -34,6 +36,7 @@ my %zone = (
     '_sip._udp.svc.test' => { 33 => [ [ 10, 0, $peer_port, 'box.svc.test' ] ] },
     'box.svc.test' => { 1 => [ '127.0.0.1' ] },
     '_sip._tcp.fo.test' => { 33 => [ [ 10, 0, $closed, 'box.svc.test' ], [ 20, 0, $peer_port, 'box.svc.test' ] ] },
+    '_sip._udp.fo.test' => { 33 => [ [ 10, 0, $closed, 'box.svc.test' ], [ 20, 0, $peer_port, 'box.svc.test' ] ] },
 );
 sub rdata {
     my ($type, $r) = @_;
@@ -139,6 +142,17 @@ if ($conn) {
 is(answer_of($cid), '200 got 200 OK after 0 provisional', 'answered through the second target');
 cmp_ok(time - $t0, '<', 2, 'without waiting for a timeout (the refusal is a transport error)');
 
+# 2b. the same over UDP: nothing listens on the first target's port; its
+# ICMP port unreachable is the transport error (IP_RECVERR), not timer F
+$t0 = time;
+$cid = trigger('sip:ed@fo.test;transport=udp');
+$got = recv_msg($pu, 3);
+my $took = time - $t0;
+like($got // '', qr/^OPTIONS sip:ed\@fo\.test;transport=udp SIP\/2\.0\r\n/, 'after the dead first UDP target, the second one got the request');
+cmp_ok($took, '<', 1, sprintf('within a second (%.3f s): the ICMP port unreachable failed it over', $took));
+$pu->send(reply_200($got), 0, $pu->peername) if $got;
+is(answer_of($cid), '200 got 200 OK after 0 provisional', 'answered through the second target');
+
 # 3. the hosts file before DNS
 $cid = trigger("sip:carol\@fromhosts.test:$peer_port");
 $got = recv_msg($pu, 3);
@@ -148,7 +162,7 @@ is(answer_of($cid), '200 got 200 OK after 0 provisional', 'answered');
 
 # 4. a name that does not exist
 $cid = trigger('sip:dave@nowhere.test:5060');
-is(answer_of($cid), '200 got 503 Service Unavailable (no such domain) after 0 provisional',
+is(answer_of($cid), '200 got 503 Service Unavailable (DNS: no such domain nowhere.test) after 0 provisional',
    'a name that does not exist: 503 naming why');
 
 # 5. a call placed to a host name (sc_uac_create): the INVITE, our ACK

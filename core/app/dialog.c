@@ -577,11 +577,14 @@ static void on_hop_ready(void *owner, bool ok)
         if (ok) {
             sc_dialog_send(d, p->m, p->cb, p->arg);
         } else {
-            char reason[200];
-            snprintf(reason, sizeof(reason), "Service Unavailable (%s)", d->hop.why ? d->hop.why : "no address");
+            char reason[400];
+            unsigned status = d->hop.why[0] ? sc_resolve_fail_status(d->hop.why) : 503;
+            snprintf(reason, sizeof(reason), "%s (%s)",
+                     status == 408 ? "Request Timeout" : "Service Unavailable",
+                     d->hop.why[0] ? d->hop.why : "no address");
             sc_msg_free(p->m);
             if (p->cb)
-                p->cb(&(sc_response_t){ .status = 503, .reason = reason }, p->arg);
+                p->cb(&(sc_response_t){ .status = status, .reason = reason }, p->arg);
         }
         free(p);
         unref(d);

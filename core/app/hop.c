@@ -25,7 +25,7 @@ static void on_resolved(const sc_target_t *t, int n, const char *why, void *arg)
     sc_hop_t *h = arg;
     h->resolving = NULL;
     h->resolved = n > 0;
-    h->why = n > 0 ? NULL : why;
+    snprintf(h->why, sizeof(h->why), "%s", n > 0 || why == NULL ? "" : why);
     if (n > 0)
         h->target = t[0];
     else
@@ -54,7 +54,7 @@ int sc_hop_route(sc_hop_t *h, const sc_stack_t *st, const sc_msg_t *m, size_t si
         if (h->resolving)
             return SC_HOP_WAIT;
         if (!h->resolved) {
-            snprintf(err, errlen, "%s: %s", h->name, h->why ? h->why : "no address");
+            snprintf(err, errlen, "%s: %s", h->name, h->why[0] ? h->why : "no address");
             return SC_HOP_FAIL;
         }
         return sc_tp_route_host(st->tps, h->target.kind, (const struct sockaddr *)&h->target.addr,

@@ -16,7 +16,7 @@ typedef struct {
     char         *name;         /* the hop URI text whose answer we hold or await */
     sc_target_t   target;       /* its first target (valid when resolved) */
     bool          resolved;
-    const char   *why;          /* why it led nowhere, when it did */
+    char          why[300];     /* why it led nowhere, when it did ("": it did not) */
     sc_resolve_t *resolving;
     void        (*ready)(void *owner, bool ok);
     void         *owner;

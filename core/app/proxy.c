@@ -85,6 +85,8 @@ typedef struct branch {
     bool           by_size;     /* the current one went over TCP for its size */
     bool           udp_only;    /* a registered UDP flow, or TCP failed: never TCP */
     unsigned       status;      /* best seen so far */
+    char          *reason;      /* our own final's phrase when it names a cause
+                                   (DNS); NULL: the status's plain one */
     bool           final;
     bool           cancel_wanted;   /* a CANCEL waits for a provisional (§9.1) */
     bool           cancel_sent;
@@ -134,6 +136,7 @@ static void proxy_free(proxy_t *p)
         free(b->addrs);
         free(b->target);
         free(b->host);
+        free(b->reason);
         free(b);
     }
     for (int i = 0; i < p->ntargets; i++) {
@@ -325,6 +328,7 @@ static void branch_ended(branch_t *b, unsigned status, const sc_msg_t *resp)
     if (p->on_attempt && !p->answered) {
         sc_response_t r = { .msg = resp, .status = status,
                             .reason = resp           ? NULL
+                                      : b->reason     ? b->reason
                                       : status == 408 ? "Request Timeout"
                                       : status == 487 ? "Request Terminated"
                                                       : "Service Unavailable" };
@@ -376,7 +380,8 @@ static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp)
                                  "Temporarily Unavailable (no contact answered)", p->req->to_tag);
         } else if (r == NULL && p->req) {   /* a timeout or transport error (§16.7 step 4) */
             r = sc_respond_build(p->req->msg, &p->req->src, status,
-                                 status == 408   ? "Request Timeout"
+                                 b->reason       ? b->reason
+                                 : status == 408 ? "Request Timeout"
                                  : status == 482 ? LOOP_REASON
                                                  : "Service Unavailable",
                                  p->req->to_tag);
@@ -578,7 +583,9 @@ static bool branch_send_next(branch_t *b)
 }
 
 /* A branch to a host name: its addresses are in; a branch that can go
- * nowhere ends 503 (a timeout-like failure, §16.7 step 4). */
+ * nowhere ends 503 (a timeout-like failure, §16.7 step 4), or 408 when
+ * the name servers did not answer, its reason phrase naming the cause:
+ * "Service Unavailable (DNS: no such domain example.invalid)". */
 static void on_branch_resolved(const sc_target_t *t, int n, const char *why, void *arg)
 {
     branch_t *b = arg;
@@ -591,8 +598,17 @@ static void on_branch_resolved(const sc_target_t *t, int n, const char *why, voi
     if (!p->stop && branch_send_next(b))
         return;
     sc_log(SC_LOG_INFO, "proxy: %s: %s", b->target, p->stop ? "no longer wanted" : n ? "no address reachable" : why);
+    unsigned status = p->stop ? 487 : p->looped ? 482 : n ? 503 : sc_resolve_fail_status(why);
+    if (!b->final && (status == 503 || status == 408)) {
+        char reason[400];
+        snprintf(reason, sizeof(reason), "%s (%s)",
+                 status == 408 ? "Request Timeout" : "Service Unavailable",
+                 n ? "no address reachable" : why);
+        free(b->reason);
+        b->reason = strdup(reason);
+    }
     if (!b->final)
-        branch_final(b, p->stop ? 487 : p->looped ? 482 : 503, NULL);
+        branch_final(b, status, NULL);
     if (b->ntxns == 0 && --p->live == 0 && p->answered)
         proxy_free(p);
 }

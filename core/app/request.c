@@ -397,9 +397,12 @@ static void on_resolved(const sc_target_t *t, int n, const char *why, void *arg)
     memcpy(u->targets, t, sizeof(*t) * (size_t)n);
     u->ntargets = n;
     if (!send_next(u)) {
-        char reason[160];
-        snprintf(reason, sizeof(reason), "Service Unavailable (%s)", n ? "no target reachable" : why);
-        deliver(u, &(sc_response_t){ .status = 503, .reason = reason });
+        char reason[400];
+        unsigned status = n ? 503 : sc_resolve_fail_status(why);
+        snprintf(reason, sizeof(reason), "%s (%s)",
+                 status == 408 ? "Request Timeout" : "Service Unavailable",
+                 n ? "no target reachable" : why);
+        deliver(u, &(sc_response_t){ .status = status, .reason = reason });
         uac_unlink(u);
         uac_free(u);
     }

@@ -394,12 +394,15 @@ static void on_resolved(const sc_target_t *t, int n, const char *why, void *arg)
         return;
     if (!u->cancel_wanted && u->next_uri < u->nuris && retarget(u))
         return;
-    char reason[160];
+    char reason[400];
+    unsigned status = u->cancel_wanted ? 487 : n ? 503 : sc_resolve_fail_status(why);
     if (u->cancel_wanted)
         snprintf(reason, sizeof(reason), "Request Terminated");
     else
-        snprintf(reason, sizeof(reason), "Service Unavailable (%s)", n ? "no target reachable" : why);
-    fail(u, u->cancel_wanted ? 487 : 503, reason);
+        snprintf(reason, sizeof(reason), "%s (%s)",
+                 status == 408 ? "Request Timeout" : "Service Unavailable",
+                 n ? "no target reachable" : why);
+    fail(u, status, reason);
 }
 
 /* Sends u->out: to its next hop when that is numeric, else once DNS has

@@ -179,6 +179,39 @@ int sc_dns_parse(const uint8_t *m, size_t len, uint16_t id, int *rcode, sc_dns_r
     return n;
 }
 
+long sc_dns_negative_ttl(const uint8_t *m, size_t len)
+{
+    char name[SC_DNS_NAME_MAX];
+    if (len < 12)
+        return -1;
+    unsigned qd = u16(m + 4), an = u16(m + 6), ns = u16(m + 8);
+    size_t p = 12;
+    for (unsigned i = 0; i < qd; i++) {
+        if (read_name(m, len, &p, name) || p + 4 > len)
+            return -1;
+        p += 4;
+    }
+    for (unsigned i = 0; i < an + ns; i++) {
+        if (read_name(m, len, &p, name) || p + 10 > len)
+            return -1;
+        uint16_t type = u16(m + p);
+        uint32_t ttl = u32(m + p + 4);
+        size_t rdlen = u16(m + p + 8);
+        p += 10;
+        if (p + rdlen > len)
+            return -1;
+        if (i >= an && type == 6) {             /* SOA: MNAME RNAME then five numbers */
+            size_t q = p;
+            if (read_name(m, len, &q, name) || read_name(m, len, &q, name) || q + 20 > p + rdlen)
+                return -1;
+            uint32_t minimum = u32(m + q + 16);
+            return (long)(ttl < minimum ? ttl : minimum);
+        }
+        p += rdlen;
+    }
+    return -1;
+}
+
 void sc_dns_srv_sort(sc_dns_rr_t *srv, int n, uint32_t (*rnd)(void))
 {
     /* by priority (insertion sort: a handful of records) */

@@ -51,6 +51,12 @@ size_t sc_dns_query(uint16_t id, const char *name, sc_dns_type_t type, uint8_t *
  * NXDOMAIN ...), or -1 when it is not a well-formed answer to id. */
 int sc_dns_parse(const uint8_t *msg, size_t len, uint16_t id, int *rcode, sc_dns_rr_t *rrs, int max);
 
+/* RFC 2308 §5: how long a negative answer (NXDOMAIN, or no record of
+ * the type asked) may be kept: the lesser of the TTL and MINIMUM of the
+ * SOA record in its authority section; -1 when it carries none (or is
+ * not a well-formed answer). */
+long sc_dns_negative_ttl(const uint8_t *msg, size_t len);
+
 /* RFC 2782: SRV records in the order to try: priority ascending, and
  * within a priority a weighted random draw (rnd gives uniform 32-bit
  * numbers; tests pass their own). */

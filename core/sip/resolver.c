@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "dns_cache.h"
 #include "dns_msg.h"
 #include "sc_list.h"
 #include "sc_log.h"
@@ -40,13 +42,20 @@ struct sc_resolve {
     sc_target_t    out[SC_MAX_TARGETS];
     int            nout;
     const char    *why;
+    char           whybuf[SC_DNS_NAME_MAX + 80];
     /* the query in flight */
     sc_dns_type_t  qtype;
     char           qname[SC_DNS_NAME_MAX];
     uint16_t       id;
     unsigned       tries;
+    unsigned       first;           /* the server the first try went to */
     evutil_socket_t fd;
-    struct event  *rd, *timer, *done;
+    struct event  *rd, *timer, *done, *hit;
+    struct event  *deadline;        /* the whole resolution's bound */
+    /* an answer from the cache, taken in on the next loop turn (no
+     * recursion through a chain of cached answers) */
+    sc_dns_rr_t    ans[32];
+    int            nans, ans_rcode;
     sc_link_t      link;
 };
 
@@ -55,7 +64,35 @@ struct sc_resolver {
     sc_dns_conf_t      conf;
     char               hosts_file[256];
     sc_list_t          pending;
+    sc_dns_cache_t    *cache;
+    unsigned long      sent, cached;
+    unsigned           good;            /* the server that answered last: asked first */
 };
+
+#define TIMEOUT_WHY "DNS timeout"
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const char *type_name(sc_dns_type_t t)
+{
+    return t == SC_DNS_NAPTR ? "NAPTR" : t == SC_DNS_SRV ? "SRV" : t == SC_DNS_AAAA ? "AAAA" : "A";
+}
+
+unsigned sc_resolve_fail_status(const char *why)
+{
+    return why && strncmp(why, TIMEOUT_WHY, sizeof(TIMEOUT_WHY) - 1) == 0 ? 408 : 503;
+}
+
+void sc_resolver_stats(const sc_resolver_t *r, unsigned long *sent, unsigned long *cached)
+{
+    *sent = r->sent;
+    *cached = r->cached;
+}
 
 static uint16_t default_port(sc_tp_kind_t k) { return k == SC_TP_TLS ? 5061 : 5060; }
 
@@ -101,6 +138,15 @@ sc_resolver_t *sc_resolver_new(struct event_base *base, const sc_dns_conf_t *con
         r->conf.timeout_ms = 1000;
     if (r->conf.attempts == 0)
         r->conf.attempts = 2;
+    if (r->conf.negative_ttl == 0)
+        r->conf.negative_ttl = 30;
+    if (r->conf.max_ttl == 0)
+        r->conf.max_ttl = 3600;
+    if (r->conf.cache_size >= 0 &&
+        (r->cache = sc_dns_cache_new(r->conf.cache_size ? (unsigned)r->conf.cache_size : 4096)) == NULL) {
+        free(r);
+        return NULL;
+    }
     return r;
 }
 
@@ -125,6 +171,10 @@ static void resolve_free(sc_resolve_t *q)
         event_free(q->timer);
     if (q->done)
         event_free(q->done);
+    if (q->hit)
+        event_free(q->hit);
+    if (q->deadline)
+        event_free(q->deadline);
     sc_list_remove(&q->r->pending, &q->link);
     free(q);
 }
@@ -142,6 +192,7 @@ void sc_resolver_free(sc_resolver_t *r)
     sc_resolve_t *q;
     while ((q = sc_list_first(&r->pending, sc_resolve_t, link)) != NULL)
         resolve_free(q);
+    sc_dns_cache_free(r->cache);
     free(r);
 }
 
@@ -194,29 +245,105 @@ int sc_hosts_lookup(const char *path, const char *name, int family, struct socka
 static void step(sc_resolve_t *q);
 static void on_answer(sc_resolve_t *q, const sc_dns_rr_t *rrs, int n);
 static void on_read(evutil_socket_t fd, short what, void *arg);
+static void finish(sc_resolve_t *q);
 
+/* The name a failure is about: the host asked for, or (addresses) the
+ * SRV target being looked up. */
+static const char *subject(const sc_resolve_t *q)
+{
+    return q->qtype == SC_DNS_A || q->qtype == SC_DNS_AAAA ? q->qname : q->host;
+}
+
+/* The name servers failed us (no answer, refused, SERVFAIL): nothing
+ * more is asked; what was found so far is the answer, else why. */
+static void give_up(sc_resolve_t *q, const char *fmt, const char *detail)
+{
+    query_stop(q);
+    int n = snprintf(q->whybuf, sizeof(q->whybuf), fmt, detail);
+    if (n > 0 && (size_t)n < sizeof(q->whybuf))
+        snprintf(q->whybuf + n, sizeof(q->whybuf) - (size_t)n, " (%s %s)", type_name(q->qtype),
+                 q->qname);
+    q->why = q->whybuf;
+    sc_log(SC_LOG_WARN, "dns: %s", q->why);
+    finish(q);
+}
+
+static void server_text(const sc_resolver_t *r, unsigned server, char *out, size_t cap)
+{
+    const struct sockaddr *a = (const struct sockaddr *)&r->conf.servers[server];
+    char ip[INET6_ADDRSTRLEN] = "?";
+    uint16_t port;
+    if (a->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)(const void *)a;
+        inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
+        port = ntohs(v6->sin6_port);
+        snprintf(out, cap, "[%s]:%u", ip, port);
+    } else {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)(const void *)a;
+        inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
+        port = ntohs(v4->sin_port);
+        snprintf(out, cap, "%s:%u", ip, port);
+    }
+}
+
+static void send_query(sc_resolve_t *q);
+
+/* This server failed now (refused, SERVFAIL): the next at once, while
+ * tries are left. */
+static void next_server(sc_resolve_t *q, const char *fmt, const char *detail)
+{
+    if (++q->tries < q->r->conf.attempts * (unsigned)q->r->conf.nservers)
+        send_query(q);
+    else
+        give_up(q, fmt, detail);
+}
+
+/* Each query on a socket of its own, connected to the server: only its
+ * answers come in, and an ICMP port unreachable is seen at once. */
 static void send_query(sc_resolve_t *q)
 {
     sc_resolver_t *r = q->r;
     uint8_t buf[512];
     query_stop(q);
-    unsigned server = q->tries % (unsigned)r->conf.nservers;
+    unsigned server = (q->first + q->tries) % (unsigned)r->conf.nservers;
     const struct sockaddr *to = (const struct sockaddr *)&r->conf.servers[server];
     size_t n = sc_dns_query(q->id, q->qname, q->qtype, buf, sizeof(buf));
-    q->fd = socket(to->sa_family, SOCK_DGRAM, 0);
-    if (n == 0 || q->fd < 0) {
-        on_answer(q, NULL, 0);
+    if (n == 0) {
+        on_answer(q, NULL, 0);          /* not a name DNS can carry */
         return;
     }
-    evutil_make_socket_nonblocking(q->fd);
-    q->rd = event_new(r->base, q->fd, EV_READ | EV_PERSIST, on_read, q);
-    if (q->rd == NULL || sendto(q->fd, buf, n, 0, to, r->conf.server_len[server]) < 0) {
-        on_answer(q, NULL, 0);
+    q->fd = socket(to->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    q->rd = q->fd < 0 ? NULL : event_new(r->base, q->fd, EV_READ | EV_PERSIST, on_read, q);
+    if (q->rd == NULL || connect(q->fd, to, r->conf.server_len[server]) < 0 ||
+        send(q->fd, buf, n, 0) < 0) {
+        int e = errno;
+        char srv[INET6_ADDRSTRLEN + 16], detail[INET6_ADDRSTRLEN + 80];
+        server_text(r, server, srv, sizeof(srv));
+        snprintf(detail, sizeof(detail), "%s: %s", srv, strerror(e));
+        next_server(q, "DNS: cannot reach name server %s", detail);
         return;
     }
+    r->sent++;
     event_add(q->rd, NULL);
     struct timeval tv = { r->conf.timeout_ms / 1000, (r->conf.timeout_ms % 1000) * 1000 };
     evtimer_add(q->timer, &tv);
+}
+
+static void answered(sc_resolve_t *q, int rcode, const sc_dns_rr_t *rrs, int n)
+{
+    if (rcode == 3) {
+        snprintf(q->whybuf, sizeof(q->whybuf), "DNS: no such domain %s", subject(q));
+        q->why = q->whybuf;
+    }
+    on_answer(q, rrs, n);
+}
+
+static void on_hit(evutil_socket_t fd, short what, void *arg)
+{
+    sc_resolve_t *q = arg;
+    (void)fd;
+    (void)what;
+    answered(q, q->ans_rcode, q->ans, q->nans);
 }
 
 static void query(sc_resolve_t *q, const char *name, sc_dns_type_t type)
@@ -224,13 +351,26 @@ static void query(sc_resolve_t *q, const char *name, sc_dns_type_t type)
     snprintf(q->qname, sizeof(q->qname), "%s", name);
     q->qtype = type;
     q->tries = 0;
+    q->first = q->r->good;
+    int k = sc_dns_cache_get(q->r->cache, q->qname, type, now_ms(), &q->ans_rcode, q->ans, 32);
+    if (k >= 0) {
+        q->r->cached++;
+        q->nans = k;
+        event_active(q->hit, EV_TIMEOUT, 0);
+        return;
+    }
     evutil_secure_rng_get_bytes(&q->id, sizeof(q->id));
     if (q->r->conf.nservers == 0) {
-        q->why = "no name server configured";
-        on_answer(q, NULL, 0);
+        give_up(q, "DNS: %s", "no name server configured");
         return;
     }
     send_query(q);
+}
+
+static const char *rcode_name(int rcode)
+{
+    static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED" };
+    return rcode >= 0 && rcode < 6 ? names[rcode] : "an error";
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
@@ -241,17 +381,60 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     int rcode;
     (void)what;
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    int e = errno;
+    if (n < 0 && e != EAGAIN && e != EWOULDBLOCK && e != EINTR) {
+        /* ICMP port (or host) unreachable for our query: nobody serves
+         * DNS there */
+        char srv[INET6_ADDRSTRLEN + 16], detail[INET6_ADDRSTRLEN + 80];
+        server_text(q->r, (q->first + q->tries) % (unsigned)q->r->conf.nservers, srv, sizeof(srv));
+        snprintf(detail, sizeof(detail), "%s: %s", srv, strerror(e));
+        next_server(q, "DNS: name server unreachable (%s)", detail);
+        return;
+    }
     if (n <= 0)
         return;
     int k = sc_dns_parse(buf, (size_t)n, q->id, &rcode, rrs, 32);
     if (k < 0)
         return;                 /* not the answer: keep waiting */
-    if ((buf[2] & 0x02) && k == 0)
+    bool truncated = buf[2] & 0x02;
+    if (truncated && k == 0)
         sc_log(SC_LOG_WARN, "dns: truncated answer for %s (DNS over TCP not done)", q->qname);
+    if (rcode != 0 && rcode != 3) {
+        char srv[INET6_ADDRSTRLEN + 16], detail[INET6_ADDRSTRLEN + 80];
+        server_text(q->r, (q->first + q->tries) % (unsigned)q->r->conf.nservers, srv, sizeof(srv));
+        snprintf(detail, sizeof(detail), "%s answered %s", srv, rcode_name(rcode));
+        next_server(q, "DNS: name server %s", detail);
+        return;
+    }
     query_stop(q);
-    if (rcode == 3)
-        q->why = "no such domain";
-    on_answer(q, rrs, k);
+    const sc_dns_conf_t *c = &q->r->conf;
+    q->r->good = (q->first + q->tries) % (unsigned)c->nservers;    /* it answers: ask it first */
+    if (!truncated)             /* a part of an answer is not kept as the whole */
+        sc_dns_cache_put(q->r->cache, q->qname, q->qtype, rcode, rrs, k,
+                         sc_dns_answer_ttl(rcode, rrs, k, sc_dns_negative_ttl(buf, (size_t)n),
+                                           c->negative_ttl, c->max_ttl),
+                         now_ms());
+    answered(q, rcode, rrs, k);
+}
+
+/* What one query may cost at most, and so the whole resolution. */
+static unsigned budget_ms(const sc_resolver_t *r)
+{
+    unsigned n = r->conf.nservers ? (unsigned)r->conf.nservers : 1;
+    return r->conf.timeout_ms * r->conf.attempts * n;
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    sc_resolve_t *q = arg;
+    (void)fd;
+    (void)what;
+    char detail[64];
+    snprintf(detail, sizeof(detail), "%u ms", budget_ms(q->r));
+    /* the first query's last try due now too: the servers said nothing */
+    bool silent = q->rd && q->tries + 1 >= q->r->conf.attempts * (unsigned)q->r->conf.nservers;
+    give_up(q, silent ? TIMEOUT_WHY ": no answer from the name servers within %s"
+                      : TIMEOUT_WHY ": resolution not done within %s", detail);
 }
 
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
@@ -263,9 +446,9 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
         send_query(q);
         return;
     }
-    query_stop(q);
-    q->why = "no answer from the name servers";
-    on_answer(q, NULL, 0);
+    char detail[64];
+    snprintf(detail, sizeof(detail), "%u ms", budget_ms(q->r));
+    give_up(q, TIMEOUT_WHY ": no answer from the name servers within %s", detail);
 }
 
 /* --- RFC 3263 §4 ---------------------------------------------------------- */
@@ -315,12 +498,21 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     sc_resolve_t *q = arg;
     (void)fd;
     (void)what;
-    q->cb(q->out, q->nout, q->nout ? NULL : (q->why ? q->why : "no address"), q->arg);
+    if (q->nout == 0 && q->why == NULL) {
+        snprintf(q->whybuf, sizeof(q->whybuf), "DNS: no address for %s", q->host);
+        q->why = q->whybuf;
+    }
+    q->cb(q->out, q->nout, q->nout ? NULL : q->why, q->arg);
     resolve_free(q);
 }
 
 static void finish(sc_resolve_t *q)
 {
+    query_stop(q);
+    if (q->deadline)
+        evtimer_del(q->deadline);
+    if (q->hit)
+        event_del(q->hit);          /* a cached answer not taken in yet: no more steps */
     event_active(q->done, EV_TIMEOUT, 0);       /* never from inside sc_resolve */
 }
 
@@ -500,14 +692,24 @@ sc_resolve_t *sc_resolve(sc_resolver_t *r, const sc_uri_t *uri, bool tls, sc_res
         q->host[i] = (char)tolower((unsigned char)uri->host.s[i]);
     q->timer = evtimer_new(r->base, on_timeout, q);
     q->done = event_new(r->base, -1, 0, on_done, q);
-    if (q->timer == NULL || q->done == NULL) {
+    q->hit = event_new(r->base, -1, 0, on_hit, q);
+    q->deadline = evtimer_new(r->base, on_deadline, q);
+    if (q->timer == NULL || q->done == NULL || q->hit == NULL || q->deadline == NULL) {
         if (q->timer)
             event_free(q->timer);
         if (q->done)
             event_free(q->done);
+        if (q->hit)
+            event_free(q->hit);
+        if (q->deadline)
+            event_free(q->deadline);
         free(q);
         return NULL;
     }
+    /* however many queries it takes, never longer than one may */
+    unsigned b = budget_ms(r);
+    struct timeval tv = { b / 1000, (b % 1000) * 1000 };
+    evtimer_add(q->deadline, &tv);
     sc_list_push(&r->pending, &q->link);
     bool sips = uri->scheme == SC_URI_SIPS;
     bool has_tp = uri->transport.len > 0;
@@ -519,8 +721,11 @@ sc_resolve_t *sc_resolve(sc_resolver_t *r, const sc_uri_t *uri, bool tls, sc_res
     if (to_sockaddr(q->host, 0, &a, &len) == 0) {           /* numeric: no DNS */
         add_target(q, kind, &a, len, uri->port ? uri->port : default_port(kind));
         finish(q);
-    } else if (uri->port) {                                 /* §4.2: A/AAAA only */
-        add_hop(q, q->host, uri->port, kind);
+    } else if (uri->port || sc_hosts_lookup(r->conf.hosts_file, q->host, 0, &a, &len) == 0) {
+        /* §4.2: A/AAAA only; a name of the hosts file: from it alone */
+        if (!uri->port)
+            sc_log(SC_LOG_DEBUG, "dns: %s from %s, no NAPTR/SRV", q->host, r->conf.hosts_file);
+        add_hop(q, q->host, uri->port ? uri->port : default_port(kind), kind);
         step(q);
     } else if (has_tp || sips) {                            /* §4.2: SRV of that transport */
         add_srv_for(q, kind);

@@ -7,6 +7,17 @@
  *
  * The answer is the ordered list of targets to try: a sender fails over
  * to the next on a transport error or timeout (§4.3).
+ *
+ * Answers, positive and negative, are kept for their TTL (dns_cache.h):
+ * a second request to the same domain asks nothing.  A name the hosts
+ * file knows is taken from it alone (no NAPTR or SRV).  A resolution
+ * never outlasts one query's retries (timeout x attempts x servers),
+ * however many queries it needs; a name server that does not answer,
+ * refuses (ICMP port unreachable, seen at once on the query's connected
+ * socket) or fails (SERVFAIL, REFUSED) ends it with the targets found so
+ * far, or none and why.  The server
+ * that answered last is asked first, so a dead first server costs one
+ * timeout, not one per query.
  */
 #ifndef SC_RESOLVER_H
 #define SC_RESOLVER_H
@@ -25,6 +36,9 @@ typedef struct {
     const char             *hosts_file;     /* NULL: /etc/hosts */
     unsigned                timeout_ms;     /* per query and server (default 1000) */
     unsigned                attempts;       /* rounds over the servers (default 2) */
+    int                     cache_size;     /* answers kept; 0: default 4096, < 0: none */
+    unsigned                negative_ttl;   /* s a negative answer without SOA is kept (default 30) */
+    unsigned                max_ttl;        /* s any answer is kept at most (default 3600) */
 } sc_dns_conf_t;
 
 typedef struct {
@@ -37,8 +51,19 @@ typedef struct sc_resolver sc_resolver_t;
 typedef struct sc_resolve sc_resolve_t;
 
 /* n targets in the order to try; n == 0 when the name led nowhere (why
- * says so: "no such domain", "no answer from the name servers" ...). */
+ * says so, naming the name: "DNS: no such domain example.invalid",
+ * "DNS timeout: no answer for NAPTR example.com" ...; valid during the
+ * callback only). */
 typedef void (*sc_resolved_cb)(const sc_target_t *t, int n, const char *why, void *arg);
+
+/* The status a request whose next hop did not resolve gets (why as the
+ * callback gave it): 408 when the name servers did not answer in time,
+ * else 503. */
+unsigned sc_resolve_fail_status(const char *why);
+
+/* Queries sent to name servers and answers taken from the cache since
+ * the start (logs, tests). */
+void sc_resolver_stats(const sc_resolver_t *r, unsigned long *sent, unsigned long *cached);
 
 sc_resolver_t *sc_resolver_new(struct event_base *base, const sc_dns_conf_t *conf);
 /* Cancels every resolution in flight (no callbacks) and frees. */

@@ -280,6 +280,12 @@ void sc_tp_set_opts(sc_tp_set_t *set, const sc_tp_opts_t *opts)
             set->out[k]->opts = *opts;
 }
 
+void sc_tp_set_on_unreachable(sc_tp_set_t *set, sc_udp_unreach_fn fn, void *arg)
+{
+    set->unreach = fn;
+    set->unreach_arg = arg;
+}
+
 void sc_tp_set_on_lost(sc_tp_set_t *set, sc_conn_lost_fn fn, void *arg)
 {
     set->lost = fn;

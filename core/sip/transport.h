@@ -126,6 +126,18 @@ void         sc_tp_set_add(sc_tp_set_t *set, sc_listener_t *l);
  * so that what was sent over it learns of it (§17.1.4). */
 typedef void (*sc_conn_lost_fn)(void *arg, const sc_conn_t *c);
 void         sc_tp_set_on_lost(sc_tp_set_t *set, sc_conn_lost_fn fn, void *arg);
+/* Called when a UDP datagram a listener of the set sent drew an ICMP
+ * port, host or network unreachable (or administratively prohibited):
+ * the UDP sockets ask for these (IP_RECVERR, IPV6_RECVERR) and read them
+ * off their error queue, from the event loop, never inside a send.  to
+ * is where the datagram went; why says what came back ("ICMP port
+ * unreachable from 192.0.2.1").  "Packet too big" and the like are not
+ * reported. */
+typedef void (*sc_udp_unreach_fn)(void *arg, const sc_listener_t *l, const struct sockaddr *to,
+                                  const char *why);
+void         sc_tp_set_on_unreachable(sc_tp_set_t *set, sc_udp_unreach_fn fn, void *arg);
+/* Same family, port and address. */
+bool         sc_sockaddr_eq(const struct sockaddr *a, const struct sockaddr *b);
 
 /* Where a request goes and what its Via says. */
 typedef struct {

@@ -26,6 +26,8 @@ struct sc_tp_set {
     sc_conn_t         *index[SC_CONN_BUCKETS];
     sc_conn_lost_fn    lost;
     void              *lost_arg;
+    sc_udp_unreach_fn  unreach;
+    void              *unreach_arg;
     /* what else names us (tp_self.c): configured names, and the host's
      * own addresses for wildcard listeners (read again every few s) */
     char             **aliases;
@@ -71,7 +73,5 @@ sc_conn_t *sc_tcp_connect(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sock
                           socklen_t len, const char *host, char *err, size_t errlen);
 /* transport_tcp.c: frees an owner of outbound connections. */
 void sc_tcp_free_connector(sc_listener_t *l);
-/* transport.c: same family, port and address. */
-bool sc_sockaddr_eq(const struct sockaddr *a, const struct sockaddr *b);
 
 #endif

@@ -1,12 +1,101 @@
-/* transport_udp.c — UDP listeners (RFC 3261 §18.1, §18.2). */
+/* transport_udp.c — UDP listeners (RFC 3261 §18.1, §18.2), and the ICMP
+ * errors our datagrams draw (ip(7) IP_RECVERR, ipv6(7) IPV6_RECVERR). */
 #include "transport_impl.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <linux/errqueue.h>
+#include <netinet/icmp6.h>
+#include <netinet/ip_icmp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define UDP_MAX 65536
+
+/* What an ICMP error means for the next hop: unreachable (a transport
+ * error, RFC 3261 §18.4) or NULL (packet too big, TTL exceeded, ...:
+ * not a verdict on the peer). */
+static const char *unreachable_what(const struct sock_extended_err *ee)
+{
+    if (ee->ee_origin == SO_EE_ORIGIN_ICMP && ee->ee_type == ICMP_DEST_UNREACH) {
+        switch (ee->ee_code) {
+        case ICMP_PORT_UNREACH: return "port unreachable";
+        case ICMP_HOST_UNREACH: case ICMP_HOST_UNKNOWN: case ICMP_HOST_ISOLATED:
+            return "host unreachable";
+        case ICMP_NET_UNREACH: case ICMP_NET_UNKNOWN: return "network unreachable";
+        case ICMP_PROT_UNREACH: return "protocol unreachable";
+        case ICMP_NET_ANO: case ICMP_HOST_ANO: case ICMP_PKT_FILTERED:
+            return "administratively prohibited";
+        default: return NULL;           /* ICMP_FRAG_NEEDED: path MTU */
+        }
+    }
+    if (ee->ee_origin == SO_EE_ORIGIN_ICMP6 && ee->ee_type == ICMP6_DST_UNREACH) {
+        switch (ee->ee_code) {
+        case ICMP6_DST_UNREACH_NOPORT: return "port unreachable";
+        case ICMP6_DST_UNREACH_ADDR: return "host unreachable";
+        case ICMP6_DST_UNREACH_NOROUTE: return "network unreachable";
+        case ICMP6_DST_UNREACH_ADMIN: return "administratively prohibited";
+        default: return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Reads the socket's error queue dry: each ICMP unreachable goes to the
+ * set's callback with the destination the datagram had. */
+static void drain_errors(sc_listener_t *l)
+{
+    for (int i = 0; i < 64; i++) {
+        union {
+            struct sockaddr_storage ss;
+            struct sockaddr         sa;
+        } to;
+        char data[64];
+        union {
+            char           buf[512];
+            struct cmsghdr align;
+        } ctl;
+        struct iovec iov = { data, sizeof(data) };
+        struct msghdr mh = { .msg_name = &to.ss, .msg_namelen = sizeof(to.ss), .msg_iov = &iov,
+                             .msg_iovlen = 1, .msg_control = ctl.buf,
+                             .msg_controllen = sizeof(ctl.buf) };
+        memset(&to, 0, sizeof(to));
+        if (recvmsg(l->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+            return;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+            if (!((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+                  (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+                continue;
+            struct sock_extended_err ee;
+            memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+            const char *what = unreachable_what(&ee);
+            if (what == NULL || mh.msg_namelen == 0)
+                continue;
+            /* the ICMP's sender, after the structure (SO_EE_OFFENDER) */
+            union {
+                struct sockaddr_storage ss;
+                struct sockaddr_in      v4;
+                struct sockaddr_in6     v6;
+            } off;
+            char from[INET6_ADDRSTRLEN] = "", why[INET6_ADDRSTRLEN + 48];
+            size_t have = c->cmsg_len - CMSG_LEN(0);
+            if (have >= sizeof(ee) + sizeof(struct sockaddr_in)) {
+                memset(&off, 0, sizeof(off));
+                memcpy(&off, CMSG_DATA(c) + sizeof(ee),
+                       have - sizeof(ee) < sizeof(off) ? have - sizeof(ee) : sizeof(off));
+                if (off.ss.ss_family == AF_INET)
+                    inet_ntop(AF_INET, &off.v4.sin_addr, from, sizeof(from));
+                else if (off.ss.ss_family == AF_INET6)
+                    inet_ntop(AF_INET6, &off.v6.sin6_addr, from, sizeof(from));
+            }
+            snprintf(why, sizeof(why), "ICMP %s%s%s", what, from[0] ? " from " : "", from);
+            if (l->set && l->set->unreach)
+                l->set->unreach(l->set->unreach_arg, l, &to.sa, why);
+        }
+    }
+}
 
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
@@ -18,8 +107,19 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         src.peer.len = sizeof(src.peer.addr);
         ssize_t n = recvfrom(fd, l->buf, UDP_MAX, 0, (struct sockaddr *)&src.peer.addr,
                              &src.peer.len);
-        if (n < 0)
-            return;     /* EAGAIN, or an ICMP error reported on the socket */
+        if (n < 0) {
+            /* an ICMP error reported (ECONNREFUSED ...), or a wake-up
+             * with no data: the error queue (EPOLLERR stays up while it
+             * holds anything); after data, EAGAIN leaves it to the next
+             * turn, which EPOLLERR brings */
+            int e = errno;
+            bool again = e == EAGAIN || e == EWOULDBLOCK;
+            if (!again || i == 0)
+                drain_errors(l);
+            if (e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EACCES)
+                continue;       /* reported once: data may follow */
+            return;
+        }
         sc_peer_describe(&src.peer);
         l->cb(&src, l->buf, (size_t)n, l->arg);
     }
@@ -50,6 +150,12 @@ sc_listener_t *sc_udp_listen(struct event_base *base, const struct sockaddr *add
         setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     int rcv = 4 << 20;
     setsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    /* ICMP errors to the error queue, so a dead next hop is a transport
+     * error now, not timer B or F later */
+    if (addr->sa_family == AF_INET6)
+        setsockopt(l->fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
+    else
+        setsockopt(l->fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
     if (bind(l->fd, addr, len) < 0) {
         snprintf(err, errlen, "bind: %s", strerror(errno));
         sc_udp_free(l);
@@ -77,5 +183,11 @@ int sc_udp_send(sc_listener_t *l, const char *buf, size_t len, const struct sock
                 socklen_t tolen)
 {
     ssize_t n = sendto(l->fd, buf, len, 0, to, tolen);
+    /* an ICMP error for an earlier datagram (to anyone) is reported by
+     * the next send: not this one's failure, so once more; the error
+     * itself is read off the queue from the loop (drain_errors) */
+    if (n < 0 && (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH ||
+                  errno == EACCES))
+        n = sendto(l->fd, buf, len, 0, to, tolen);
     return n == (ssize_t)len ? 0 : -1;
 }

@@ -716,33 +716,63 @@ int sc_txn_client_receive(sc_txn_layer_t *l, const sc_msg_t *resp)
     return 1;
 }
 
-static bool waits_on(const sc_txn_t *t, const sc_conn_t *c)
+/* What a lost path fails: a connection's client transactions still
+ * waiting for a final response, or those over UDP to an unreachable
+ * address that have heard nothing yet. */
+typedef struct {
+    const sc_conn_t       *conn;
+    const sc_listener_t   *via;
+    const struct sockaddr *to;
+} lost_t;
+
+static bool waits_on(const sc_txn_t *t, const lost_t *w)
 {
-    return t->flow.conn == c && (t->kind == SC_TXN_ICT || t->kind == SC_TXN_NICT) &&
+    if (t->kind != SC_TXN_ICT && t->kind != SC_TXN_NICT)
+        return false;
+    if (w->to)
+        return t->flow.kind == SC_TP_UDP && (w->via == NULL || t->flow.listener == w->via) &&
+               (t->state == SC_TS_CALLING || t->state == SC_TS_TRYING) &&
+               sc_sockaddr_eq((const struct sockaddr *)&t->flow.peer.addr, w->to);
+    return t->flow.conn == w->conn &&
            (t->state == SC_TS_CALLING || t->state == SC_TS_TRYING || t->state == SC_TS_PROCEEDING);
 }
 
-void sc_txn_conn_lost(sc_txn_layer_t *l, const sc_conn_t *c)
+static unsigned fail_lost(sc_txn_layer_t *l, const lost_t *w)
 {
-    /* A walk over every transaction: connections fail rarely, and a
-     * per-connection list would cost every transaction a link.  The
-     * victims are gathered first, since each TU callback may start or
-     * end other transactions. */
+    /* A walk over every transaction: paths fail rarely, and a per-path
+     * list would cost every transaction a link.  The victims are
+     * gathered first, since each TU callback may start or end other
+     * transactions. */
     size_t n = 0, k = 0;
+    unsigned failed = 0;
     for (sc_txn_t *t = l->all; t; t = t->next)
-        n += waits_on(t, c);
+        n += waits_on(t, w);
     sc_txn_t **v = n ? malloc(n * sizeof(*v)) : NULL;
     for (sc_txn_t *t = l->all; v && t && k < n; t = t->next)
-        if (waits_on(t, c)) {
+        if (waits_on(t, w)) {
             sc_txn_ref(t);
             v[k++] = t;
         }
     for (size_t i = 0; i < k; i++) {
-        if (waits_on(v[i], c))
+        if (waits_on(v[i], w)) {
             fail(v[i], SC_TXN_EV_TRANSPORT_ERROR);
+            failed++;
+        }
         sc_txn_unref(v[i]);
     }
     free(v);
+    return failed;
+}
+
+void sc_txn_conn_lost(sc_txn_layer_t *l, const sc_conn_t *c)
+{
+    fail_lost(l, &(lost_t){ .conn = c });
+}
+
+unsigned sc_txn_udp_unreachable(sc_txn_layer_t *l, const sc_listener_t *via,
+                                const struct sockaddr *to)
+{
+    return fail_lost(l, &(lost_t){ .via = via, .to = to });
 }
 
 /* --- the layer and accessors -------------------------------------------- */

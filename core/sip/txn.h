@@ -129,6 +129,15 @@ int       sc_txn_client_receive(sc_txn_layer_t *l, const sc_msg_t *resp);
 /* §17.1.4: a connection failed; every client transaction still waiting
  * for a final response over it ends with SC_TXN_EV_TRANSPORT_ERROR. */
 void      sc_txn_conn_lost(sc_txn_layer_t *l, const sc_conn_t *c);
+/* The same for UDP: a datagram from listener via (NULL: any) to the
+ * address to drew an ICMP unreachable (sc_tp_set_on_unreachable): every
+ * client transaction over UDP to that address that has heard nothing
+ * yet (Calling, Trying) ends with SC_TXN_EV_TRANSPORT_ERROR, so the TU
+ * fails over now (RFC 3263 §4.3) instead of at timer B or F.  Server
+ * transactions are left alone (their peer's retransmissions decide).
+ * Returns how many ended. */
+unsigned  sc_txn_udp_unreachable(sc_txn_layer_t *l, const sc_listener_t *via,
+                                 const struct sockaddr *to);
 
 /* An INVITE transaction in Accepted (RFC 6026) whose TU needs its
  * request no more (a proxy that relayed the 2xx): the layer keeps only

@@ -63,6 +63,33 @@ START_TEST(bad_addresses_are_named)
 }
 END_TEST
 
+/* server.dns: the cache keys read, checked and named */
+START_TEST(dns_keys)
+{
+    sc_server_conf_t c;
+    strcpy(path, "/tmp/sc_conf_XXXXXX");
+    int fd = mkstemp(path);
+    const char *y = LISTEN "  dns: { servers: [ \"10.0.0.53\", \"[::1]:5353\" ], timeout: 700, attempts: 3,\n"
+                    "         cache_size: 100, negative_ttl: 5, max_ttl: 600 }\n";
+    ck_assert_int_eq(write(fd, y, strlen(y)), (ssize_t)strlen(y));
+    close(fd);
+    char err[256];
+    ck_assert_int_eq(sc_server_conf_read(path, &c, err, sizeof(err)), 0);
+    unlink(path);
+    ck_assert_int_eq(c.dns.nservers, 2);
+    ck_assert_uint_eq(c.dns.timeout_ms, 700);
+    ck_assert_uint_eq(c.dns.attempts, 3);
+    ck_assert_int_eq(c.dns.cache_size, 100);
+    ck_assert_uint_eq(c.dns.negative_ttl, 5);
+    ck_assert_uint_eq(c.dns.max_ttl, 600);
+    sc_server_conf_free(&c);
+    ck_assert_ptr_null(conf_error(LISTEN "  dns: { cache_size: 0 }\n"));
+    ck_assert_str_eq(conf_error(LISTEN "  dns: { negative_ttl: 0 }\n"),
+                     ":3:24: \"negative_ttl\" must be at least 1 s (cache_size: 0 turns the cache off)");
+    ck_assert_str_eq(conf_error(LISTEN "  dns: { cache: yes }\n"), ":3:10: unknown key \"cache\"");
+}
+END_TEST
+
 START_TEST(missing_file_and_syntax_errors)
 {
     sc_server_conf_t c;
@@ -127,6 +154,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, unknown_keys_are_named_where_they_stand);
     tcase_add_test(tc, wrong_types_are_named);
     tcase_add_test(tc, bad_addresses_are_named);
+    tcase_add_test(tc, dns_keys);
     tcase_add_test(tc, missing_file_and_syntax_errors);
     tcase_add_test(tc, unknown_modules_are_named);
     tcase_add_test(tc, environment_variables_fill_values);

@@ -637,6 +637,48 @@ START_TEST(client_transport_error)
 }
 END_TEST
 
+/* ICMP unreachable for a UDP address: the client transactions to it
+ * that heard nothing end now; one that had a provisional, one to another
+ * address or port, one from another socket, and server transactions stay */
+START_TEST(udp_unreachable_fails_clients)
+{
+    sc_listener_t *sock = (sc_listener_t *)(uintptr_t)0x1, *other = (sc_listener_t *)(uintptr_t)0x2;
+    sc_source_t to = udp, port2 = udp, via2 = udp;
+    struct sockaddr_in *a = (struct sockaddr_in *)&to.peer.addr;
+    a->sin_family = AF_INET;
+    a->sin_port = htons(5070);
+    a->sin_addr.s_addr = htonl(0x0a000001);
+    to.peer.len = sizeof(*a);
+    to.listener = sock;
+    port2 = to;
+    ((struct sockaddr_in *)&port2.peer.addr)->sin_port = htons(5071);
+    via2 = to;
+    via2.listener = other;
+    sc_txn_t *inv = client("INVITE", &to);
+    sc_txn_t *opt = client("OPTIONS", &to);
+    sc_txn_t *ringing = client("INVITE", &to);
+    sc_txn_t *elsewhere = client("INVITE", &port2);
+    sc_txn_t *othersock = client("INVITE", &via2);
+    sc_txn_t *srv;
+    ck_assert_int_eq(rx("INVITE", "z9hG4bKsrv1", NULL, &srv, &to), SC_RX_NEW);
+    ck_assert_int_eq(rx_response(ringing, 180, "r"), 1);
+    ck_assert_int_eq(nev[SC_TXN_EV_RESPONSE], 1);
+    ck_assert_uint_eq(sc_txn_udp_unreachable(layer, sock, (struct sockaddr *)a), 2);
+    ck_assert_int_eq(nev[SC_TXN_EV_TRANSPORT_ERROR], 2);
+    ck_assert_int_eq(nev[SC_TXN_EV_TERMINATED], 2);
+    ck_assert_int_eq(sc_txn_state(ringing), SC_TS_PROCEEDING);
+    ck_assert_int_eq(sc_txn_state(elsewhere), SC_TS_CALLING);
+    ck_assert_int_eq(sc_txn_state(othersock), SC_TS_CALLING);
+    ck_assert_int_eq(sc_txn_state(srv), SC_TS_PROCEEDING);
+    (void)inv;
+    (void)opt;
+    /* any socket: the one from the other listener too */
+    ck_assert_uint_eq(sc_txn_udp_unreachable(layer, NULL, (struct sockaddr *)a), 1);
+    ck_assert_int_eq(sc_txn_state(elsewhere), SC_TS_CALLING);
+    ck_assert_uint_eq(sc_txn_udp_unreachable(layer, NULL, (struct sockaddr *)a), 0);
+}
+END_TEST
+
 START_TEST(cancel_derived)
 {
     sc_txn_t *t = client("INVITE", &udp);
@@ -682,6 +724,7 @@ static Suite *suite(void)
     tcase_add_test(tc, nict_timer_f);
     tcase_add_test(tc, client_matching);
     tcase_add_test(tc, client_transport_error);
+    tcase_add_test(tc, udp_unreachable_fails_clients);
     tcase_add_test(tc, cancel_derived);
     suite_add_tcase(s, tc);
     return s;
