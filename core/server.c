@@ -3,6 +3,7 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,6 +55,7 @@ typedef struct {
     unsigned long      dropped;         /* garbage and unanswerable */
     unsigned long      overload_refused;    /* 503s since the last line about them */
     time_t             overload_logged;
+    unsigned           txn_peak;        /* most transactions since the last trim */
     bool               stopping;
     struct event      *drain;
     struct timeval     stop_deadline;
@@ -406,11 +408,27 @@ static int listeners_apply(server_t *s, const generation_t *g, char *err, size_t
 }
 
 /* Frees retired generations once their last request is answered. */
+/* After a spike: once the transactions it brought have mostly ended
+ * (a quarter of the peak left), the heap's free pages go back to the
+ * system (glibc keeps them otherwise, pinned by whatever small block
+ * still lives above them).  Once per spike, from the reaper's second. */
+static void give_back_memory(server_t *s)
+{
+    unsigned now = sc_txn_count(s->txns);
+    if (now > s->txn_peak)
+        s->txn_peak = now;
+    if (s->txn_peak >= 1000 && now <= s->txn_peak / 4) {
+        malloc_trim(0);
+        s->txn_peak = now;
+    }
+}
+
 static void on_reap(evutil_socket_t fd, short what, void *arg)
 {
     server_t *s = arg;
     (void)fd;
     (void)what;
+    give_back_memory(s);
     for (generation_t **p = &s->retired; *p;) {
         generation_t *g = *p;
         if (sc_chain_pending(g->chain) == 0 && sc_chain_dialogs(g->chain) == 0) {
