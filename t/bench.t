@@ -1,7 +1,9 @@
 # The benchmark script, once, tiny (bench/bench.pl --quick: a few hundred
 # operations at a low rate against sipchain and Kamailio), so that it
 # cannot rot.  It asserts that every phase ran and reported, never a time
-# or a rate: benchmarks report, they do not fail builds.
+# or a rate: benchmarks report, they do not fail builds.  A rate no probe
+# sustained on a loaded machine is reported "n/a", and that is a report
+# too (Kamailio's proxied call under sipp is the usual one).
 use strict;
 use warnings;
 use lib 't/lib';
@@ -12,10 +14,10 @@ my $dir = tmpdir();
 my $out = `perl bench/bench.pl --quick --out $dir/report.md 2>$dir/bench.err`;
 is($? >> 8, 0, 'bench/bench.pl --quick ran to the end') or diag(do { local (@ARGV, $/) = "$dir/bench.err"; <> });
 for my $sc ('OPTIONS', 'REGISTER', 'REGISTER+auth', 'proxied call', 'b2bua call') {
-    like($out, qr/^\| \Q$sc\E \| highest clean rate \(\/s\) \| \d+ \|/m, "$sc: sipchain sustained the quick rate");
+    like($out, qr/^\| \Q$sc\E \| highest clean rate \(\/s\) \| (\d+|n\/a) \|/m, "$sc: sipchain's rate reported");
 }
 for my $sc ('OPTIONS', 'REGISTER', 'REGISTER+auth', 'proxied call') {
-    like($out, qr/^\| \Q$sc\E \| highest clean rate \(\/s\) \| \d+ \| \d+ \|/m, "$sc: so did Kamailio, side by side");
+    like($out, qr/^\| \Q$sc\E \| highest clean rate \(\/s\) \| (\d+|n\/a) \| (\d+|n\/a) \|/m, "$sc: and Kamailio's, side by side");
 }
 like($out, qr/^\| memory \| after 300 registrations \(KiB\) \| \d+ \| \d+ \|/m, 'memory of both after the registrations');
 like($out, qr/^\| memory \| the same, 1 s later \(KiB\) \| \d+ \| \d+ \|/m, 'and once the transactions are over');
