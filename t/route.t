@@ -81,7 +81,7 @@ sub through {
     $peer->send(answer($got, '486 Busy Here'), 0, $reply_to // $srv) if $got;
     my $final;
     while (defined(my $r = recv_msg($c, 3))) { $final = $r, last if sip_status($r) >= 200 }
-    $c->send(ack_for($msg, $final), 0, $srv) if $final && $msg =~ /^INVITE/;
+    $c->send(non2xx_ack($msg, $final), 0, $srv) if $final && $msg =~ /^INVITE/;
     return ($got, $final);
 }
 sub route_lines { my ($m) = @_; return join(',', $m =~ /^Route: ([^\r]*)\r$/mg) }

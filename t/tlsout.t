@@ -91,7 +91,7 @@ sub final_of {
     while ((my $l = $end - time) > 0) {
         my $r = recv_msg($sock, $l) // return undef;
         next unless sip_status($r) >= 200 && sip_header($r, 'Call-ID') eq $cid;
-        $sock->send(ack_for($last_invite, $r), 0, $srv);
+        $sock->send(non2xx_ack($last_invite, $r), 0, $srv);
         return $r;
     }
     return undef;

@@ -11,7 +11,7 @@ use Time::HiRes qw(sleep time);
 use Exporter 'import';
 our @EXPORT = qw(sipchain module_dir free_port start_server stop_server udp_client send_recv
                  recv_msg write_file tmpdir torture wait_log udp_peer sip_header sip_status
-                 sipp_start sipp_done sipp_output recv_request ack_for);
+                 sipp_start sipp_done sipp_output recv_request non2xx_ack);
 
 my $TMP = tempdir(CLEANUP => !$ENV{SC_KEEP_TMP});   # SC_KEEP_TMP=1 keeps logs and sipp traces
 sub tmpdir { $TMP }
@@ -186,7 +186,7 @@ sub send_recv {
 # The ACK for a non-2xx final answer to an INVITE (RFC 3261 §17.1.1.3):
 # the INVITE's Request-URI, Via, Route, From, Call-ID, Max-Forwards; the
 # answer's To (with its tag); the INVITE's CSeq number.
-sub ack_for {
+sub non2xx_ack {
     my ($inv, $final) = @_;
     my ($ruri) = $inv =~ /^INVITE (\S+)/;
     my $a = "ACK $ruri SIP/2.0\r\n";
