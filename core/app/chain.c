@@ -10,6 +10,10 @@
  * the request timeout (32 s) gets 500 from the core, and is freed when its
  * module finally lets go of it (any later sc_next/sc_res_send/sc_fail),
  * or at stop; that keeps a slow module from holding a dangling pointer.
+ * A request a module proxied, or an INVITE it handed to a B2BUA leg, is
+ * not the module's to answer any more: the client transactions' timers
+ * end it (timer B or F: 408; timer C once it rings: CANCEL, then 408),
+ * so a call rings as long as the phone does.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +143,8 @@ int sc_req_forward_response(sc_req_t *req, const sc_msg_t *resp)
         req->done = true;
         if (req->initial_invite)
             cdr_final(req, resp);
+        if (req->on_answered)
+            req->on_answered(req->taker, resp->status);    /* may let go of req */
     }
     /* whoever answered: the module's own answer or one a proxy relays */
     if (rc == 0 && req->res.on_sent)
@@ -163,6 +169,12 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (req->done)
         return;
+    if (req->proxy || (req->taker && req->msg->method == SC_METHOD_INVITE)) {
+        sc_log(SC_LOG_DEBUG, "%.*s %.*s from %s:%u: forwarded, its client transactions' timers end it",
+               SC_STR_FMT(req->msg->method_str), SC_STR_FMT(req->msg->call_id), req->src.peer.ip,
+               req->src.peer.port);
+        return;
+    }
     sc_log(SC_LOG_WARN, "%.*s %.*s from %s:%u not answered by %s within %u s: answering 500",
            SC_STR_FMT(req->msg->method_str), SC_STR_FMT(req->msg->call_id), req->src.peer.ip,
            req->src.peer.port, holder(req), req->chain->request_timeout_s);
@@ -408,6 +420,12 @@ unsigned sc_chain_pending(const sc_chain_t *c)
 void sc_chain_set_stack(sc_chain_t *c, const sc_stack_t *stack)
 {
     c->stack = *stack;
+}
+
+void sc_chain_cancel_ringing(sc_chain_t *c)
+{
+    sc_chain_cancel_proxies(c);
+    sc_chain_cancel_calls(c);
 }
 
 void sc_chain_abort_pending(sc_chain_t *c)

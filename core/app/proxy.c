@@ -111,7 +111,7 @@ typedef struct proxy {
     bool           parallel, record_route, follow_redirects;
     int            redirects;   /* 3xx followed so far */
     bool           timer_c_fired;   /* what it cancelled answers 408 upstream */
-    unsigned       prov_timeout_s;
+    unsigned       prov_timeout_s, final_timeout_s;
     branch_t      *branches;
     int            live;        /* branches whose transaction runs */
     sc_msg_t      *best;        /* the best final so far, ready to relay */
@@ -170,6 +170,21 @@ void sc_proxy_detach(proxy_t *p)
 {
     if (p)
         p->req = NULL;
+}
+
+static void cancel_all(proxy_t *p);
+
+void sc_chain_cancel_proxies(sc_chain_t *c)
+{
+    for (proxy_t *p = sc_list_first(&c->proxies, proxy_t, link), *n; p; p = n) {
+        n = sc_list_next(p, proxy_t, link);
+        const sc_msg_t *m = sc_txn_request(p->stxn);
+        if (p->answered || p->stop || m == NULL || m->method != SC_METHOD_INVITE)
+            continue;
+        sc_log(SC_LOG_INFO, "stop: cancelling the branches of proxied INVITE %.*s",
+               SC_STR_FMT(m->call_id));
+        cancel_all(p);
+    }
 }
 
 void sc_chain_drop_proxies(sc_chain_t *c)
@@ -417,6 +432,11 @@ static void on_branch(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
                 b->status = msg->status;
             if (b->cancel_wanted)
                 send_cancel(b);
+            /* §16.7 step 2: a provisional restarts timer C */
+            if (!p->stop && !p->answered && evtimer_pending(p->timer_c, NULL)) {
+                struct timeval tv = { .tv_sec = p->final_timeout_s };
+                evtimer_add(p->timer_c, &tv);
+            }
             if (msg->status > 100 && !p->answered) {
                 sc_msg_t *r = relayable(msg);
                 if (r)
@@ -745,8 +765,9 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
     p->prov_timer = evtimer_new(c->base, on_prov_timeout, p);
     sc_list_push(&c->proxies, &p->link);
     req->proxy = p;
+    p->final_timeout_s = o->final_timeout_s ? o->final_timeout_s : 180;
     if (m->method == SC_METHOD_INVITE) {
-        struct timeval tv = { .tv_sec = o->final_timeout_s ? o->final_timeout_s : 180 };
+        struct timeval tv = { .tv_sec = p->final_timeout_s };
         evtimer_add(p->timer_c, &tv);
     }
     start_next(p);
