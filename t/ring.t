@@ -12,8 +12,9 @@
 #     rest runs);
 #  2. proxy (request_timeout 2 s, T1 100 ms): a next hop that never
 #     answers gives 408 (timer B, 6.4 s), not 500; a ringing one gets
-#     CANCEL at timer C (final_timeout 4 s) and the caller 408;
-#  3. b2bua, the same two (final_timeout 8 s), and A answered with a
+#     CANCEL at timer C (final_timeout 4 s) and the caller 408; one that
+#     ignores the CANCEL: the caller gets 408 64*T1 after it (§9.1);
+#  3. b2bua, the same three (final_timeout 8 s), and A answered with a
 #     failure (no PRACK for a reliable 183 within 64*T1, 6.4 s: 500)
 #     while B rings: B gets CANCEL;
 #  4. reload to a chain without the proxy while two calls ring through
@@ -124,6 +125,7 @@ sub cancelled {
 my $sp = free_port();
 my ($dead, $deadp) = udp_peer();       # a next hop that never answers
 my ($p1, $p1p) = udp_peer();
+my ($p7, $p7p) = udp_peer();           # rings, then ignores the CANCEL
 my ($spid) = start_server(port => $sp, yaml => <<Y);
 server:
   listen: [ "udp:127.0.0.1:$sp" ]
@@ -137,13 +139,16 @@ chain:
     routes:
       - { user_prefix: dead, targets: [ "sip:dead\@127.0.0.1:$deadp" ] }
       - { user_prefix: tc, targets: [ "sip:tc\@127.0.0.1:$p1p" ] }
+      - { user_prefix: deaf, targets: [ "sip:deaf\@127.0.0.1:$p7p" ] }
 Y
-my ($a1, $a2) = (udp_client(), udp_client());
+my ($a1, $a2, $a9) = (udp_client(), udp_client(), udp_client());
 my $t = time;
 invite($a1, $sp, 'dead');
 invite($a2, $sp, 'tc');
+invite($a9, $sp, 'deaf');
 my $inv = recv_request($p1, 'INVITE', 3);
 reply($p1, $sp, $inv, '180 Ringing', tag => 'b');
+reply($p7, $sp, recv_request($p7, 'INVITE', 3), '180 Ringing', tag => 'b');
 my $c = cancelled($p1, $sp, $inv, 8);
 ok($c, 'proxy: timer C (final_timeout 4 s) CANCELs the ringing branch');
 cmp_ok(time - $t, '>=', 3.5, 'not before final_timeout, past the request timeout');
@@ -151,6 +156,8 @@ my $r = final($a2, 3);
 is(sip_status($r), '408', 'and the caller gets 408, not 500');
 $r = final($a1, 8);
 is(sip_status($r), '408', 'proxy: a next hop that never answers: 408 (timer B), not 500');
+ok(recv_request($p7, 'CANCEL', 3), 'proxy: a branch that ignores it gets the CANCEL too');
+is(sip_status(final($a9, 9)), '408', 'and its caller 408 64*T1 after the CANCEL (RFC 3261 9.1)');
 is(stop_server($spid), 0, 'proxy server stopped');
 
 # --- 3. the b2bua: timer B, timer C, A's leg failing ------------------------------
@@ -158,6 +165,7 @@ my $tp = free_port();
 my ($dead2, $dead2p) = udp_peer();
 my ($p5, $p5p) = udp_peer();
 my ($p6, $p6p) = udp_peer();
+my ($p8, $p8p) = udp_peer();
 my ($rb, $seb) = (free_port(), free_port());    # sipp callees for section 5
 my ($tpid, undef, $tlog) = start_server(port => $tp, yaml => <<Y);
 server:
@@ -173,14 +181,17 @@ chain:
       - { user_prefix: dead, targets: [ "sip:dead\@127.0.0.1:$dead2p" ] }
       - { user_prefix: tc, targets: [ "sip:tc\@127.0.0.1:$p5p" ] }
       - { user_prefix: np, targets: [ "sip:np\@127.0.0.1:$p6p" ] }
+      - { user_prefix: deaf, targets: [ "sip:deaf\@127.0.0.1:$p8p" ] }
       - { user_prefix: rel, targets: [ "sip:rel\@127.0.0.1:$rb" ] }
       - { user_prefix: se, targets: [ "sip:se\@127.0.0.1:$seb" ] }
 Y
-my ($a6, $a7, $a8) = (udp_client(), udp_client(), udp_client());
+my ($a6, $a7, $a8, $a10) = (udp_client(), udp_client(), udp_client(), udp_client());
 $t = time;
 invite($a6, $tp, 'dead');
 invite($a7, $tp, 'tc');
 invite($a8, $tp, 'np', 'Supported: 100rel');
+invite($a10, $tp, 'deaf');
+reply($p8, $tp, recv_request($p8, 'INVITE', 3), '180 Ringing', tag => 'b');
 my $inv5 = recv_request($p5, 'INVITE', 3);
 reply($p5, $tp, $inv5, '180 Ringing', tag => 'b');
 my $inv6 = recv_request($p6, 'INVITE', 3);
@@ -198,6 +209,8 @@ $r = final($a8, 3);
 is(sip_status($r), '500', 'A got 500 for the PRACK that never came');
 like($r // '', qr/No PRACK/, 'saying why');
 is(sip_status(final($a6, 8)), '408', 'b2bua: B never answers: A gets 408 (timer B), not 500');
+ok(recv_request($p8, 'CANCEL', 3), 'b2bua: a B that ignores it gets the CANCEL too (timer C)');
+is(sip_status(final($a10, 9)), '408', 'and A 408 64*T1 after the CANCEL (RFC 3261 9.1)');
 
 # --- 5. sipp through the b2bua: A slow to PRACK; too brief a Session-Expires ------
 my $srb = sipp_start('rb', "-sf $scen/uas_100rel.xml -m 1 -i 127.0.0.1 -p $rb");

@@ -119,6 +119,7 @@ typedef struct proxy {
     bool           stop;        /* no new branches: cancelled, 2xx or 6xx */
     struct event  *timer_c;
     struct event  *prov_timer;
+    struct event  *cancel_guard;    /* §9.1: 64*T1 after our CANCELs, no more waiting */
     void         (*on_attempt)(const char *target, const sc_response_t *r, void *arg);
     void          *attempt_arg;
     /* per target (contacts): its Route (a Path), where it registered from, its q */
@@ -163,6 +164,8 @@ static void proxy_free(proxy_t *p)
         event_free(p->timer_c);
     if (p->prov_timer)
         event_free(p->prov_timer);
+    if (p->cancel_guard)
+        event_free(p->cancel_guard);
     free(p);
 }
 
@@ -257,6 +260,7 @@ static void merge_challenges(sc_msg_t *best, const sc_msg_t *resp)
 }
 
 static void start_next(proxy_t *p);
+static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp);
 
 /* Every branch done and nothing more to try: the best answer goes up. */
 static void maybe_finish(proxy_t *p)
@@ -303,6 +307,27 @@ static void cancel_all(proxy_t *p)
     p->stop = true;
     for (branch_t *b = p->branches; b; b = b->next)
         send_cancel(b);
+    /* §9.1: a branch that answers no final within 64*T1 of our CANCEL is
+     * taken as cancelled (timer C's: 408 upstream, §16.8) */
+    if (p->cancel_guard && !evtimer_pending(p->cancel_guard, NULL)) {
+        uint64_t ms = 64ull * sc_txn_layer_conf(p->chain->stack.txns)->t1_ms;
+        struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+        evtimer_add(p->cancel_guard, &tv);
+    }
+}
+
+static void on_cancel_guard(evutil_socket_t fd, short what, void *arg)
+{
+    proxy_t *p = arg;
+    (void)fd;
+    (void)what;
+    for (branch_t *b = p->branches; b; b = b->next)
+        if (!b->final && b->cancel_sent) {
+            sc_log(SC_LOG_INFO, "proxy: %s: no final answer 64*T1 after our CANCEL: given up", b->target);
+            branch_final(b, 487, NULL);
+            if (p->answered)
+                break;          /* the rest changes nothing upstream */
+        }
 }
 
 void sc_proxy_cancelled(proxy_t *p)
@@ -763,6 +788,8 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
         p->targets[p->ntargets++] = strndup(m->ruri_str.s, m->ruri_str.len);
     p->timer_c = evtimer_new(c->base, on_timer_c, p);
     p->prov_timer = evtimer_new(c->base, on_prov_timeout, p);
+    if (m->method == SC_METHOD_INVITE)
+        p->cancel_guard = evtimer_new(c->base, on_cancel_guard, p);
     sc_list_push(&c->proxies, &p->link);
     req->proxy = p;
     p->final_timeout_s = o->final_timeout_s ? o->final_timeout_s : 180;

@@ -48,6 +48,7 @@ struct sc_uac {
     unsigned       final_timeout_s;
     bool           timer_c_fired;   /* what it cancelled reports 408 */
     bool           report_on_drop;  /* a B2BUA's: dropped unanswered, it hears 487 */
+    struct event  *cancel_guard;    /* §9.1: 64*T1 after our CANCEL, no more waiting */
     sc_dialog_t   *dialog;      /* early (a reliable 1xx's), then the first 2xx's */
     char          *remote_tag;  /* its To tag */
     bool           confirmed;   /* a 2xx made it the call's */
@@ -75,6 +76,8 @@ static void uac_free(sc_uac_t *u)
     sc_list_remove(&c->calls, &u->link);
     if (u->timer_c)
         event_free(u->timer_c);
+    if (u->cancel_guard)
+        event_free(u->cancel_guard);
     if (u->dialog)
         sc_dialog_release(u->dialog);
     if (u->resolving)
@@ -96,6 +99,8 @@ static void finish(sc_uac_t *u, sc_dialog_t *d, const sc_response_t *r)
     u->done = true;
     if (u->timer_c)
         evtimer_del(u->timer_c);
+    if (u->cancel_guard)
+        evtimer_del(u->cancel_guard);
     if (u->cb)
         u->cb(d, r, u->arg);
 }
@@ -108,6 +113,30 @@ static void send_cancel(sc_uac_t *u)
     sc_msg_t *c = sc_msg_cancel_for(sc_txn_request(u->txn));
     if (c == NULL || sc_txn_client_new(u->chain->stack.txns, c, sc_txn_flow(u->txn), NULL, NULL) == NULL)
         sc_log(SC_LOG_WARN, "uac: the CANCEL could not be sent");
+    if (u->cancel_guard) {
+        uint64_t ms = 64ull * sc_txn_layer_conf(u->chain->stack.txns)->t1_ms;
+        struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+        evtimer_add(u->cancel_guard, &tv);
+    }
+}
+
+/* §9.1: no final answer 64*T1 after our CANCEL: the call is over (what
+ * timer C cancelled reports 408). */
+static void on_cancel_guard(evutil_socket_t fd, short what, void *arg)
+{
+    sc_uac_t *u = arg;
+    (void)fd;
+    (void)what;
+    if (u->done)
+        return;
+    sc_log(SC_LOG_INFO, "uac: %s: no final answer 64*T1 after our CANCEL: given up", u->out.uri);
+    if (u->dialog && !u->confirmed)
+        sc_dialog_drop(u->dialog);
+    unsigned st = u->timer_c_fired ? 408 : 487;
+    if (u->attempted)
+        sc_cdr_emit(u->chain, "cdr:stop", "application", NULL, "call-canceled", st,
+                    u->txn ? sc_txn_request(u->txn) : NULL, NULL);
+    finish(u, NULL, &(sc_response_t){ .status = st, .reason = st == 408 ? "Request Timeout" : "Request Terminated" });
 }
 
 void sc_uac_cancel(sc_uac_t *u)
@@ -594,8 +623,10 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
                      .own_ack = o->own_ack,
                      .final_timeout_s = o->final_timeout_s ? o->final_timeout_s : 180,
                      .own_contact = has_contact, .nuris = 1, .next_uri = 1 };
-    if (invite)
+    if (invite) {
         u->timer_c = evtimer_new(c->base, on_timer_c, u);
+        u->cancel_guard = evtimer_new(c->base, on_cancel_guard, u);
+    }
     sc_list_push(&c->calls, &u->link);
     if ((u->uris[0] = strdup(o->uri)) == NULL ||
         (o->auth_username && (u->user = strdup(o->auth_username)) == NULL) ||
