@@ -269,11 +269,11 @@ static void on_a_pracked(void *arg)
     if (uas == NULL) {
         b->held = uac;
         drop_held(b, 487, "Request Terminated");
-        let_go(b, false);       /* the PRACK's own handling is on the stack */
+        let_go(b, true);        /* (the PRACK is on the stack, not the INVITE) */
         return;
     }
     b->cb(uas, uac, &(sc_response_t){ .status = b->held_status, .reason = b->held_reason }, b->arg);
-    let_go(b, false);
+    let_go(b, true);
 }
 
 /* The SDP A gets for B's response r. */
@@ -364,7 +364,9 @@ sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o
         sc_log(SC_LOG_INFO, "b2bua: %.*s: Session-Expires %u below Min-SE %u: 422",
                SC_STR_FMT(m->call_id), se, req->chain->min_se_s);
         sc_req_answer(req, 422, NULL, lines, NULL, SC_STR_NULL);
-        req->core_answered = true;      /* the module's sc_res_send lets go of it */
+        /* from a callback, the module's sc_res_send lets go of it; in its
+         * handler, the chain does when the handler returns */
+        req->core_answered = req->depth == 0;
         return NULL;
     }
     b2b_t *b = calloc(1, sizeof(*b));

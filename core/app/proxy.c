@@ -321,13 +321,26 @@ static void on_cancel_guard(evutil_socket_t fd, short what, void *arg)
     proxy_t *p = arg;
     (void)fd;
     (void)what;
-    for (branch_t *b = p->branches; b; b = b->next)
-        if (!b->final && b->cancel_sent) {
-            sc_log(SC_LOG_INFO, "proxy: %s: no final answer 64*T1 after our CANCEL: given up", b->target);
-            branch_final(b, 487, NULL);
-            if (p->answered)
-                break;          /* the rest changes nothing upstream */
+    for (branch_t *b = p->branches, *n; b; b = n) {
+        n = b->next;
+        if (b->final || !b->cancel_sent)
+            continue;
+        sc_log(SC_LOG_INFO, "proxy: %s: no final answer 64*T1 after our CANCEL: given up", b->target);
+        branch_final(b, 487, NULL);
+        /* its transactions would wait in Proceeding for ever: they are
+         * left to the layer, without us */
+        for (int i = 0; i < BRANCH_TXNS; i++)
+            if (b->txns[i]) {
+                sc_txn_set_tu(b->txns[i], NULL, NULL);
+                b->txns[i] = NULL;
+            }
+        b->txn = NULL;
+        b->ntxns = 0;
+        if (--p->live == 0 && p->answered) {
+            proxy_free(p);
+            return;
         }
+    }
 }
 
 void sc_proxy_cancelled(proxy_t *p)
