@@ -289,7 +289,11 @@ void sc_fail(sc_req_t *req, unsigned status, const char *reason);
  * A CANCEL from upstream is passed to every branch (§16.10); a 2xx or 6xx
  * cancels the branches still ringing.  A target with a host name is
  * resolved (RFC 3263) and its addresses tried in turn while they fail
- * before answering.  0, or -1 (nothing sent: answer it yourself). */
+ * before answering.  The core's request timeout no longer applies: the
+ * branches' timers end it (timer B/F: 408; timer C, restarted by each
+ * provisional: CANCEL, then 408; no final 64*T1 after a CANCEL: given
+ * up), and a stop CANCELs what still rings.  0, or -1 (nothing sent:
+ * answer it yourself). */
 typedef struct sc_response sc_response_t;   /* a response as modules read it (below) */
 typedef struct {
     const char *const *targets;         /* URIs, NULL-terminated; NULL: the Request-URI */
