@@ -43,7 +43,8 @@ int  sc_proxy_relay_ack(const sc_stack_t *stack, const sc_msg_t *ack);
 /* How long a request may wait for a module before the core answers 500
  * (default 32 s, 64*T1).  Not for a request a module proxied, nor an
  * INVITE it handed to a B2BUA leg: their client transactions' timers
- * (B, F, and timer C once something rings) end those. */
+ * (B, F, and timer C once something rings) end those; an INVITE the
+ * module rang itself gets 180 s from its last provisional. */
 void sc_chain_set_request_timeout(sc_chain_t *chain, unsigned seconds);
 /* RFC 4028 for the dialogs its modules make: the interval offered (0:
  * none) and the least accepted (default 1800 s and 90 s). */
