@@ -586,6 +586,10 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     }
     s->stopping = true;
     sc_sd_notify("STOPPING=1\nSTATUS=stopping");
+    /* what still rings is CANCELled (§9.1), its callers get 503 at the end */
+    for (generation_t *g = s->retired; g; g = g->next)
+        sc_chain_cancel_ringing(g->chain);
+    sc_chain_cancel_ringing(s->cur->chain);
     for (generation_t *g = s->retired; g; g = g->next)
         sc_chain_end_dialogs(g->chain);
     sc_chain_end_dialogs(s->cur->chain);        /* their BYEs are work in flight */

@@ -297,7 +297,11 @@ void sc_fail(sc_req_t *req, unsigned status, const char *reason);
  * A CANCEL from upstream is passed to every branch (§16.10); a 2xx or 6xx
  * cancels the branches still ringing.  A target with a host name is
  * resolved (RFC 3263) and its addresses tried in turn while they fail
- * before answering.  0, or -1 (nothing sent: answer it yourself). */
+ * before answering.  The core's request timeout no longer applies: the
+ * branches' timers end it (timer B/F: 408; timer C, restarted by each
+ * provisional: CANCEL, then 408; no final 64*T1 after a CANCEL: given
+ * up), and a stop CANCELs what still rings.  0, or -1 (nothing sent:
+ * answer it yourself). */
 typedef struct sc_response sc_response_t;   /* a response as modules read it (below) */
 typedef struct {
     const char *const *targets;         /* URIs, NULL-terminated; NULL: the Request-URI */
@@ -498,10 +502,14 @@ typedef struct {
                                                best q first (up to 8 redirects) */
     bool               own_ack;         /* the module ACKs the 2xx (sc_dialog_ack),
                                            e.g. with the answer to a late offer */
+    unsigned           final_timeout_s; /* timer C: CANCEL when no final answer this
+                                           long after the last provisional; the
+                                           callback then gets 408 (0: 180 s) */
 } sc_uac_opts_t;
 /* Called once: with the dialog on 2xx (the core sent the ACK), or with
- * d NULL and the final response on failure (408 timeout, 503 transport,
- * 487 cancelled, or what the callee answered). */
+ * d NULL and the final response on failure (408 timeout — timer B, or
+ * timer C after a CANCEL —, 503 transport, 487 cancelled, or what the
+ * callee answered). */
 typedef void (*sc_uac_cb)(sc_dialog_t *d, const sc_response_t *final, void *arg);
 /* Sends the INVITE.  Returns the call (for sc_uac_cancel), or NULL with
  * a log line when it cannot be sent (bad URI, no transport). */
@@ -528,6 +536,7 @@ typedef struct {
     void (*on_request)(sc_str_t sent, void *arg);
     void (*on_provisional)(const sc_response_t *r, void *arg);
     void (*on_finalized_uac)(sc_dialog_t *uac, void *arg);  /* B answered */
+    unsigned           final_timeout_s;     /* B's timer C (sc_uac_opts_t) */
 } sc_b2bua_opts_t;
 #define SC_B2BUA_OPTS_INIT { .pass_failure = true, .pass_provisional = true }
 /* Once: both dialogs when connected; else both NULL and B's final
@@ -535,8 +544,14 @@ typedef struct {
 typedef void (*sc_b2bua_cb)(sc_dialog_t *uas, sc_dialog_t *uac, const sc_response_t *final,
                             void *arg);
 /* Calls B for the INVITE req from A and connects them.  A CANCEL from A
- * cancels B.  o and what it points to are copied: they need only last
- * the call.  NULL when B cannot be called (req still yours). */
+ * cancels B, and so does any failure A is answered with while B rings
+ * (A never PRACKed, the server stops); the core's request timeout does
+ * not end req, B's timers do (B, and timer C once it rings).  B's 2xx
+ * reaches A only once A PRACKed a reliable provisional with SDP we sent
+ * it (RFC 3262 §3); if A fails first, B gets ACK and BYE.  NULL when B
+ * cannot be called (req still yours), or when A's Session-Expires is
+ * below the configured Min-SE: then A has its 422 with Min-SE (RFC 4028
+ * §8.1) and the module's sc_res_send only lets go of req. */
 sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o, sc_b2bua_cb cb,
                           void *arg);
 

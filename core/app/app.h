@@ -41,7 +41,10 @@ void sc_chain_set_stack(sc_chain_t *chain, const sc_stack_t *stack);
  * cannot be. */
 int  sc_proxy_relay_ack(const sc_stack_t *stack, const sc_msg_t *ack);
 /* How long a request may wait for a module before the core answers 500
- * (default 32 s, 64*T1). */
+ * (default 32 s, 64*T1).  Not for a request a module proxied, nor an
+ * INVITE it handed to a B2BUA leg: their client transactions' timers
+ * (B, F, and timer C once something rings) end those; an INVITE the
+ * module rang itself gets 180 s from its last provisional. */
 void sc_chain_set_request_timeout(sc_chain_t *chain, unsigned seconds);
 /* RFC 4028 for the dialogs its modules make: the interval offered (0:
  * none) and the least accepted (default 1800 s and 90 s). */
@@ -67,6 +70,9 @@ unsigned sc_chain_dialogs(const sc_chain_t *chain);
 /* Ends every dialog with a BYE (stop). */
 void sc_chain_end_dialogs(sc_chain_t *chain);
 
+/* CANCELs every INVITE the chain forwarded (proxy branches, calls it
+ * placed) that has no final answer yet: for stop. */
+void sc_chain_cancel_ringing(sc_chain_t *chain);
 /* Answers every request still in flight (503) and frees it: for stop. */
 void sc_chain_abort_pending(sc_chain_t *chain);
 

@@ -3,12 +3,22 @@
  * to B for the INVITE from A; B's provisional responses and its final
  * answer go back to A as our own responses (A's dialog is ours, not B's:
  * a new Call-ID, tags and Contact toward B, nothing of B's Via, Contact
- * or Record-Route toward A).  A CANCEL from A cancels B.
+ * or Record-Route toward A).  A CANCEL from A cancels B, and so does any
+ * other failure A is answered with while B rings (no PRACK from A, stop):
+ * B is never left ringing for a caller who is gone.
+ *
+ * RFC 3262 §3: B's 2xx is held while a reliable provisional with SDP we
+ * sent A waits for its PRACK; the PRACK lets it go, A failing first (no
+ * PRACK in 64*T1, a CANCEL, stop) ends B's call with ACK and BYE.
+ * RFC 4028 §8.1: a Session-Expires from A below our Min-SE is answered
+ * 422 with Min-SE, and B is not called.
  *
  * Ownership: the b2b lives from create until B's call reports its final
- * answer (its callback); A's request may go earlier (answered 487 on a
- * CANCEL), which only clears the pointer to it.
+ * answer (its callback) — or, when that 2xx is held, until A PRACKs or
+ * fails; A's request may go earlier (answered 487 on a CANCEL), which
+ * only clears the pointer to it.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,13 +36,40 @@ typedef struct {
                                                          be on its stack) */
     sc_b2bua_cb      cb;
     void            *arg;
-    bool             cancelled;     /* A cancelled: B is being cancelled */
+    bool             cancelled;     /* A cancelled or failed: B is being cancelled */
+    bool             b_final;       /* B's final answer came */
+    /* B's 2xx, held for A's PRACK (RFC 3262 §3): what A will get */
+    sc_dialog_t     *held;          /* B's dialog; NULL when nothing is held */
+    unsigned         held_status;
+    char            *held_reason, *held_sdp, **held_lines;
+    size_t           held_sdp_len;
 } b2b_t;
+
+static void free_list(char **l);
+static void let_go(b2b_t *b, bool settle);
+
+/* A failed while B's 2xx was held: B's call ends (ACK sent, now BYE). */
+static void drop_held(b2b_t *b, unsigned status, const char *why)
+{
+    sc_log(SC_LOG_INFO, "b2bua: A's leg ended (%s) before B's %u could reach it: BYE to B", why,
+           b->held_status);
+    sc_dialog_t *d = b->held;
+    b->held = NULL;
+    sc_dialog_destroy(d, NULL, NULL, NULL);
+    b->cb(NULL, NULL, &(sc_response_t){ .status = status, .reason = why }, b->arg);
+}
 
 static void on_a_gone(void *arg)
 {
     b2b_t *b = arg;
     b->req = NULL;
+    if (b->held) {
+        drop_held(b, 487, "Request Terminated");
+        let_go(b, false);
+    } else if (!b->b_final && !b->cancelled) {
+        b->cancelled = true;            /* A is gone (stop): B stops ringing */
+        sc_uac_cancel(b->uac);
+    }
 }
 
 static void on_a_cancel(void *arg)
@@ -41,6 +78,31 @@ static void on_a_cancel(void *arg)
     b->cancelled = true;
     if (b->req)
         sc_req_answer(b->req, 487, NULL, NULL, NULL, SC_STR_NULL);
+    if (b->held) {
+        drop_held(b, 487, "Request Terminated");
+        let_go(b, false);               /* the core settles A's request */
+        return;
+    }
+    sc_uac_cancel(b->uac);
+}
+
+/* A final answer went to A.  One that is not B's, while B rings, is a
+ * failure of A's leg (no PRACK, stop): B is cancelled; with B's 2xx
+ * held, B's call ends. */
+static void on_a_answered(void *arg, unsigned status)
+{
+    b2b_t *b = arg;
+    if (b->cancelled || status < 300)
+        return;
+    if (b->held) {
+        drop_held(b, status, "A's leg failed");
+        let_go(b, false);               /* inside the answer: not freed here */
+        return;
+    }
+    if (b->b_final)
+        return;                         /* B's own answer, relayed */
+    sc_log(SC_LOG_INFO, "b2bua: A was answered %u while B rang: CANCEL to B", status);
+    b->cancelled = true;
     sc_uac_cancel(b->uac);
 }
 
@@ -68,17 +130,31 @@ static void free_list(char **l)
     free(l);
 }
 
-static void let_go(b2b_t *b)
+/* The b2b ends; with settle, A's request (answered) is let go of too,
+ * as a module's late call would (not from inside its answer). */
+static void let_go(b2b_t *b, bool settle)
 {
-    if (b->req) {
-        b->req->on_cancel = NULL;
-        b->req->on_gone = NULL;
-        b->req->taker = NULL;
+    sc_req_t *req = b->req;
+    if (req) {
+        req->on_cancel = NULL;
+        req->on_gone = NULL;
+        req->on_answered = NULL;
+        req->on_pracked = NULL;
+        req->taker = NULL;
     }
+    if (b->held)
+        sc_dialog_destroy(b->held, NULL, NULL, NULL);
+    free_list(b->held_lines);
+    free(b->held_reason);
+    free(b->held_sdp);
     free_list(b->resp_hdrs);
     free_list(b->resp_names);
     free(b->sdp_a);
     free(b);
+    if (settle && req && req->done && req->depth == 0) {
+        req->core_answered = false;
+        sc_req_settle(req);
+    }
 }
 
 /* The headers for a response to A made from B's response r: the fixed
@@ -129,8 +205,10 @@ static int response_lines(b2b_t *b, const sc_response_t *r, const char **lines, 
 }
 
 /* Answers A from B's response r, with sdp when given, and one more
- * header line when extra is not NULL. */
-static int answer_a(b2b_t *b, const sc_response_t *r, sc_str_t sdp, const char *extra)
+ * header line when extra is not NULL; or, with hold, keeps that answer
+ * for later (0, or -1 out of memory). */
+static int answer_a_or_hold(b2b_t *b, const sc_response_t *r, sc_str_t sdp, const char *extra,
+                            bool hold)
 {
     const char *lines[MAX_LINES + 1];
     char *owned[MAX_LINES];
@@ -146,10 +224,56 @@ static int answer_a(b2b_t *b, const sc_response_t *r, sc_str_t sdp, const char *
         memcpy(reason, rs.s, rs.len);
         reason[rs.len] = '\0';
     }
-    int rc = sc_req_answer(b->req, r->status, reason[0] ? reason : NULL, lines, NULL, sdp);
+    int rc = 0;
+    if (hold) {
+        bool oom = false;
+        b->held_lines = copy_list(lines, &oom);
+        b->held_status = r->status;
+        if (reason[0] && (b->held_reason = strdup(reason)) == NULL)
+            oom = true;
+        if (sdp.len && (b->held_sdp = malloc(sdp.len)) != NULL) {
+            memcpy(b->held_sdp, sdp.s, sdp.len);
+            b->held_sdp_len = sdp.len;
+        } else if (sdp.len) {
+            oom = true;
+        }
+        rc = oom ? -1 : 0;
+    } else {
+        rc = sc_req_answer(b->req, r->status, reason[0] ? reason : NULL, lines, NULL, sdp);
+    }
     for (int i = 0; i < nowned; i++)
         free(owned[i]);
     return rc;
+}
+
+static int answer_a(b2b_t *b, const sc_response_t *r, sc_str_t sdp, const char *extra)
+{
+    return answer_a_or_hold(b, r, sdp, extra, false);
+}
+
+/* A PRACKed: the 2xx held for it goes to A now. */
+static void on_a_pracked(void *arg)
+{
+    b2b_t *b = arg;
+    if (b->held == NULL || b->req == NULL)
+        return;
+    sc_dialog_t *uac = b->held;
+    b->held = NULL;
+    sc_log(SC_LOG_INFO, "b2bua: A PRACKed: B's %u goes to A", b->held_status);
+    sc_dialog_t *uas = sc_uas_dialog(b->req, b->inst);
+    if (uas && sc_req_answer(b->req, b->held_status, b->held_reason, (const char *const *)b->held_lines,
+                             NULL, sc_str(b->held_sdp, b->held_sdp_len)) != 0) {
+        sc_uas_undo(b->req);
+        uas = NULL;
+    }
+    if (uas == NULL) {
+        b->held = uac;
+        drop_held(b, 487, "Request Terminated");
+        let_go(b, true);        /* (the PRACK is on the stack, not the INVITE) */
+        return;
+    }
+    b->cb(uas, uac, &(sc_response_t){ .status = b->held_status, .reason = b->held_reason }, b->arg);
+    let_go(b, true);
 }
 
 /* The SDP A gets for B's response r. */
@@ -186,17 +310,29 @@ static void on_b_request(sc_str_t sent, void *arg)
 static void on_b_final(sc_dialog_t *uac, const sc_response_t *r, void *arg)
 {
     b2b_t *b = arg;
+    b->b_final = true;
     if (uac == NULL) {
         if (b->req && !b->req->done && (b->o.pass_failure || b->cancelled))
             answer_a(b, r, SC_STR_NULL, NULL);
         b->cb(NULL, NULL, b->cancelled ? &(sc_response_t){ .status = 487, .reason = "Request Terminated" } : r,
               b->arg);
-        let_go(b);
+        let_go(b, true);
         return;
     }
     if (b->o.on_finalized_uac)
         b->o.on_finalized_uac(uac, b->arg);
     sc_dialog_t *uas = b->req && !b->cancelled ? sc_uas_dialog(b->req, b->inst) : NULL;
+    if (uas && sc_dialog_rel_sdp_pending(uas)) {
+        /* RFC 3262 §3: not before A PRACKed the SDP it was sent */
+        if (answer_a_or_hold(b, r, sdp_for_a(b, r), NULL, true) == 0) {
+            sc_log(SC_LOG_INFO, "b2bua: B answered %u: held until A PRACKs", r->status);
+            b->held = uac;
+            return;
+        }
+        sc_log(SC_LOG_WARN, "b2bua: cannot hold B's %u for A's PRACK (out of memory): BYE to B",
+               r->status);
+        uas = NULL;
+    }
     if (uas && answer_a(b, r, sdp_for_a(b, r), NULL) != 0) {
         sc_uas_undo(b->req);
         uas = NULL;
@@ -205,11 +341,11 @@ static void on_b_final(sc_dialog_t *uac, const sc_response_t *r, void *arg)
         sc_log(SC_LOG_INFO, "b2bua: B answered after A left: BYE to B");
         sc_dialog_destroy(uac, NULL, NULL, NULL);
         b->cb(NULL, NULL, &(sc_response_t){ .status = 487, .reason = "Request Terminated" }, b->arg);
-        let_go(b);
+        let_go(b, true);
         return;
     }
     b->cb(uas, uac, r, b->arg);
-    let_go(b);
+    let_go(b, true);
 }
 
 sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o, sc_b2bua_cb cb,
@@ -220,6 +356,19 @@ sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o
     if (req->done || req->taker || req->proxy || m->method != SC_METHOD_INVITE || o == NULL ||
         o->uri == NULL || cb == NULL)
         return NULL;
+    unsigned se = sc_session_expires_of(m);
+    if (se && se < req->chain->min_se_s) {
+        char min[40];       /* RFC 4028 §8.1: too brief; never raised behind A's back */
+        snprintf(min, sizeof(min), "Min-SE: %u", req->chain->min_se_s);
+        const char *lines[] = { min, NULL };
+        sc_log(SC_LOG_INFO, "b2bua: %.*s: Session-Expires %u below Min-SE %u: 422",
+               SC_STR_FMT(m->call_id), se, req->chain->min_se_s);
+        sc_req_answer(req, 422, NULL, lines, NULL, SC_STR_NULL);
+        /* from a callback, the module's sc_res_send lets go of it; in its
+         * handler, the chain does when the handler returns */
+        req->core_answered = req->depth == 0;
+        return NULL;
+    }
     b2b_t *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
@@ -236,7 +385,7 @@ sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o
     b->o.uri = b->o.local_sdp_b = b->o.proxy = b->o.auth_username = b->o.auth_password = NULL;
     b->o.headers = b->o.proxy_request_headers = NULL;  /* used in create only */
     if (oom) {
-        let_go(b);
+        let_go(b, false);
         return NULL;
     }
     b->cb = cb;
@@ -268,6 +417,7 @@ sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o
         .local_sdp = o->local_sdp_b ? o->local_sdp_b : offer,
         .auth_username = o->auth_username, .auth_password = o->auth_password,
         .on_request = on_b_request, .on_provisional = on_b_provisional,
+        .final_timeout_s = o->final_timeout_s,
     };
     if (b->inst)
         b->uac = sc_uac_create(b->inst, &uo, on_b_final, b);
@@ -276,11 +426,14 @@ sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o
         free(owned[i]);
     if (b->uac == NULL) {
         b->req = NULL;
-        let_go(b);
+        let_go(b, false);
         return NULL;
     }
+    sc_uac_report_on_drop(b->uac);
     req->on_cancel = on_a_cancel;
     req->on_gone = on_a_gone;
+    req->on_answered = on_a_answered;
+    req->on_pracked = on_a_pracked;
     req->taker = b;
     return b->uac;
 }

@@ -10,6 +10,12 @@
  * the request timeout (32 s) gets 500 from the core, and is freed when its
  * module finally lets go of it (any later sc_next/sc_res_send/sc_fail),
  * or at stop; that keeps a slow module from holding a dangling pointer.
+ * A request a module proxied, or an INVITE it handed to a B2BUA leg, is
+ * not the module's to answer any more: the client transactions' timers
+ * end it (timer B or F: 408; timer C once it rings: CANCEL, then 408),
+ * so a call rings as long as the phone does.  An INVITE the module
+ * itself rang gets 180 s from its last provisional instead (timer C's
+ * bound, RING_TIMEOUT_S).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +66,13 @@ static const char *holder(const sc_req_t *req)
     return req->pos >= 0 && req->pos < c->n ? c->links[req->pos].name : "the core";
 }
 
+/* An INVITE its module rang (a provisional went out) is a call in
+ * progress: the request timeout gives way to timer C's bound, 180 s
+ * from the last provisional (RFC 3261 §16.6 step 11), so that a module
+ * that rings — e.g. a drachtio application's B2BUA — rings as long as
+ * its phone does. */
+#define RING_TIMEOUT_S 180
+
 /* Sends r, the answer to req, through the dialog hooks. */
 static int send_answer(sc_req_t *req, sc_msg_t *r)
 {
@@ -72,6 +85,12 @@ static int send_answer(sc_req_t *req, sc_msg_t *r)
     int rc = sc_req_forward_response(req, r);
     if (req->dialog)
         sc_dialog_answered(req->dialog, req, r, rc);
+    if (rc == 0 && r->status > 100 && r->status < 200 && req->msg->method == SC_METHOD_INVITE &&
+        req->timer) {
+        struct timeval tv = { .tv_sec = req->chain->request_timeout_s > RING_TIMEOUT_S
+                                            ? req->chain->request_timeout_s : RING_TIMEOUT_S };
+        evtimer_add(req->timer, &tv);
+    }
     sc_msg_free(r);
     return rc;
 }
@@ -149,6 +168,8 @@ int sc_req_forward_response(sc_req_t *req, const sc_msg_t *resp)
         req->done = true;
         if (req->initial_invite)
             cdr_final(req, resp);
+        if (req->on_answered)
+            req->on_answered(req->taker, resp->status);    /* may let go of req */
     }
     /* whoever answered: the module's own answer or one a proxy relays */
     if (rc == 0 && req->res.on_sent)
@@ -173,9 +194,17 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (req->done)
         return;
+    if (req->proxy || (req->taker && req->msg->method == SC_METHOD_INVITE)) {
+        sc_log(SC_LOG_DEBUG, "%.*s %.*s from %s:%u: forwarded, its client transactions' timers end it",
+               SC_STR_FMT(req->msg->method_str), SC_STR_FMT(req->msg->call_id), req->src.peer.ip,
+               req->src.peer.port);
+        return;
+    }
     sc_log(SC_LOG_WARN, "%.*s %.*s from %s:%u not answered by %s within %u s: answering 500",
            SC_STR_FMT(req->msg->method_str), SC_STR_FMT(req->msg->call_id), req->src.peer.ip,
-           req->src.peer.port, holder(req), req->chain->request_timeout_s);
+           req->src.peer.port, holder(req),
+           req->tagged && req->msg->method == SC_METHOD_INVITE && req->chain->request_timeout_s < RING_TIMEOUT_S
+               ? RING_TIMEOUT_S : req->chain->request_timeout_s);
     respond(req, 500, "Request not answered in time", false);
     req->core_answered = true;      /* the module still holds it: freed on its late call */
     sc_req_settle(req);
@@ -418,6 +447,12 @@ unsigned sc_chain_pending(const sc_chain_t *c)
 void sc_chain_set_stack(sc_chain_t *c, const sc_stack_t *stack)
 {
     c->stack = *stack;
+}
+
+void sc_chain_cancel_ringing(sc_chain_t *c)
+{
+    sc_chain_cancel_proxies(c);
+    sc_chain_cancel_calls(c);
 }
 
 void sc_chain_abort_pending(sc_chain_t *c)

@@ -61,6 +61,11 @@ struct sc_req {
      * core answering 487, and when the request goes away */
     void        (*on_cancel)(void *arg);
     void        (*on_gone)(void *arg);
+    /* and when a final answer leaves (whoever sent it: a failure the core
+     * or the dialog layer sent ends B), and when A PRACKed our reliable
+     * provisional (RFC 3262 §3: a 2xx held for it may go) */
+    void        (*on_answered)(void *arg, unsigned status);
+    void        (*on_pracked)(void *arg);
     void         *taker;
     sc_cancel_cb  cancel_cb;    /* sc_req_on_cancel: a module answers the CANCEL's 487 */
     void         *cancel_arg;
@@ -119,6 +124,9 @@ void sc_proxy_cancelled(struct proxy *p);
 void sc_proxy_detach(struct proxy *p);
 /* proxy.c: lets go of every proxy context at chain end. */
 void sc_chain_drop_proxies(sc_chain_t *c);
+/* proxy.c, uac.c: stop: CANCEL every INVITE branch / call still ringing. */
+void sc_chain_cancel_proxies(sc_chain_t *c);
+void sc_chain_cancel_calls(sc_chain_t *c);
 
 /* request.c: where a URI with a numeric host sends to, and over what
  * (;transport=, sips).  -1 for a host name. */
@@ -156,6 +164,9 @@ void      sc_dialog_confirm(sc_dialog_t *d, const sc_msg_t *resp);
 sc_dlg_t *sc_dialog_dlg(sc_dialog_t *d);
 int       sc_dialog_prack(sc_dialog_t *d, const sc_msg_t *prov);
 int       sc_dialog_rseq(sc_dialog_t *d, sc_msg_t *resp);
+/* dialog.c: a reliable provisional we sent with SDP still waits for its
+ * PRACK (RFC 3262 §3: no 2xx to the INVITE before it comes). */
+bool      sc_dialog_rel_sdp_pending(const sc_dialog_t *d);
 /* uas.c: a 1xx to req asking Require: 100rel goes out reliably (an early
  * dialog, RSeq), or, when the caller does not support it, without. */
 void      sc_uas_reliable(sc_req_t *req, sc_msg_t *resp);
@@ -179,8 +190,10 @@ void sc_dialog_owe_ack(sc_dialog_t *d, uint32_t cseq);
  * the same hooks as sc_res_send.  0 or -1. */
 int  sc_req_answer(sc_req_t *req, unsigned status, const char *reason, const char *const *lines,
                    const char *ctype, sc_str_t body);
-/* uac.c: forgets every call placed (no more callbacks). */
+/* uac.c: forgets every call placed (no more callbacks, but for a
+ * B2BUA's still unanswered: 487, so that it and its module let go). */
 void sc_chain_drop_calls(sc_chain_t *c);
+void sc_uac_report_on_drop(sc_uac_t *u);
 /* dialog.c: frees every dialog left without callbacks (chain end). */
 void sc_chain_drop_dialogs(sc_chain_t *c);
 /* dialog.c: a dialog for a request or response of ours, made live. */

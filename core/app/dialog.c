@@ -76,6 +76,7 @@ struct sc_dialog {
     bool           early;
     uint32_t       rseq;            /* last RSeq we sent */
     blob_t         rel;             /* our reliable 1xx, resent until its PRACK */
+    bool           rel_sdp;         /* it carried SDP: no 2xx before the PRACK */
     sc_source_t    rel_flow;
     uint64_t       rel_every;
     sc_timer_t     rel_timer, rel_giveup;
@@ -864,7 +865,8 @@ static void session_answer(sc_dialog_t *d, const sc_msg_t *m, sc_msg_t *resp)
     if (se == 0 || resp->hdr[SC_HDR_SESSION_EXPIRES])
         return;
     if (asked && se < d->chain->min_se_s)
-        se = d->chain->min_se_s;        /* (the 422 is sc_uas_create's; a b2bua raises it) */
+        se = d->chain->min_se_s;        /* (sc_uas_create and sc_b2bua_create answer 422
+                                           before a 2xx could say less) */
     if (ref == REFRESHER_NONE)
         ref = uac_can ? REFRESHER_UAC : REFRESHER_UAS;
     if (ref == REFRESHER_UAC && !uac_can)
@@ -948,9 +950,15 @@ int sc_dialog_rseq(sc_dialog_t *d, sc_msg_t *resp)
     return sc_msg_add_header(resp, SC_STR_LIT("RSeq"), sc_str_cstr(v), NULL);
 }
 
+bool sc_dialog_rel_sdp_pending(const sc_dialog_t *d)
+{
+    return d && d->rel.s && d->rel_sdp;
+}
+
 static void rel_clear(sc_dialog_t *d)
 {
     blob_clear(&d->rel);
+    d->rel_sdp = false;
     sc_timer_disarm(&d->rel_timer);
     sc_timer_disarm(&d->rel_giveup);
     d->rel_req = NULL;
@@ -975,9 +983,13 @@ static void on_rel_giveup(void *arg)
     sc_log(SC_LOG_WARN, "dialog %s: no PRACK for our reliable provisional: 500", d->dlg->id);
     rel_clear(d);
     if (req && !req->done) {
+        bool taken = req->taker != NULL;
         sc_req_answer(req, 500, "No PRACK for the reliable provisional response", NULL, NULL,
                       SC_STR_NULL);
-        req->core_answered = true;  /* the module still holds it: freed on its late call */
+        if (taken && req->taker == NULL)
+            sc_req_settle(req);     /* a B2BUA let go of it on that answer */
+        else
+            req->core_answered = true;  /* the module still holds it: freed on its late call */
     }
 }
 
@@ -990,6 +1002,7 @@ static void rel_sent(sc_dialog_t *d, sc_req_t *req, const sc_msg_t *resp)
     d->rel_flow = *sc_txn_flow(req->txn);
     sc_source_hold(&d->rel_flow);
     d->rel_req = req;
+    d->rel_sdp = resp->body.len > 0;
     const sc_txn_conf_t *cf = conf_of(d);
     if (d->rel_flow.kind == SC_TP_UDP) {
         d->rel_every = cf->t1_ms;
@@ -1015,10 +1028,14 @@ static void prack(sc_dialog_t *d, sc_req_t *req)
         sc_res_send(&req->res, 481, "No such reliable provisional response");
         return;
     }
+    sc_req_t *inv = d->rel_req;
     rel_clear(d);
     if (m->body.len)
         blob_set(&d->remote_sdp, m->body);
     sc_res_send(&req->res, 200, NULL);
+    /* a 2xx held for this PRACK (a B2BUA's) may go now, after its 200 */
+    if (!inv->done && inv->on_pracked)
+        inv->on_pracked(inv->taker);
 }
 
 bool sc_dialog_receive_ack(const sc_stack_t *st, const sc_msg_t *ack, const sc_source_t *src)

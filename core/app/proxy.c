@@ -103,7 +103,7 @@ typedef struct proxy {
     int            redirects;   /* 3xx followed so far */
     bool           timer_c_fired;   /* what it cancelled answers 408 upstream */
     bool           looped;      /* a target's address was ours: not sent (482) */
-    unsigned       prov_timeout_s;
+    unsigned       prov_timeout_s, final_timeout_s;
     branch_t      *branches;
     int            live;        /* branches whose transaction runs */
     sc_msg_t      *best;        /* the best final so far, ready to relay */
@@ -111,6 +111,7 @@ typedef struct proxy {
     bool           stop;        /* no new branches: cancelled, 2xx or 6xx */
     struct event  *timer_c;
     struct event  *prov_timer;
+    struct event  *cancel_guard;    /* §9.1: 64*T1 after our CANCELs, no more waiting */
     void         (*on_attempt)(const char *target, const sc_response_t *r, void *arg);
     void          *attempt_arg;
     /* per target (contacts): its Route (a Path), where it registered from, its q */
@@ -159,6 +160,8 @@ static void proxy_free(proxy_t *p)
         event_free(p->timer_c);
     if (p->prov_timer)
         event_free(p->prov_timer);
+    if (p->cancel_guard)
+        event_free(p->cancel_guard);
     free(p);
 }
 
@@ -166,6 +169,21 @@ void sc_proxy_detach(proxy_t *p)
 {
     if (p)
         p->req = NULL;
+}
+
+static void cancel_all(proxy_t *p);
+
+void sc_chain_cancel_proxies(sc_chain_t *c)
+{
+    for (proxy_t *p = sc_list_first(&c->proxies, proxy_t, link), *n; p; p = n) {
+        n = sc_list_next(p, proxy_t, link);
+        const sc_msg_t *m = sc_txn_request(p->stxn);
+        if (p->answered || p->stop || m == NULL || m->method != SC_METHOD_INVITE)
+            continue;
+        sc_log(SC_LOG_INFO, "stop: cancelling the branches of proxied INVITE %.*s",
+               SC_STR_FMT(m->call_id));
+        cancel_all(p);
+    }
 }
 
 void sc_chain_drop_proxies(sc_chain_t *c)
@@ -238,6 +256,7 @@ static void merge_challenges(sc_msg_t *best, const sc_msg_t *resp)
 }
 
 static void start_next(proxy_t *p);
+static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp);
 
 /* Every branch done and nothing more to try: the best answer goes up. */
 static void maybe_finish(proxy_t *p)
@@ -286,6 +305,40 @@ static void cancel_all(proxy_t *p)
     p->stop = true;
     for (branch_t *b = p->branches; b; b = b->next)
         send_cancel(b);
+    /* §9.1: a branch that answers no final within 64*T1 of our CANCEL is
+     * taken as cancelled (timer C's: 408 upstream, §16.8) */
+    if (p->cancel_guard && !evtimer_pending(p->cancel_guard, NULL)) {
+        uint64_t ms = 64ull * sc_txn_layer_conf(p->chain->stack.txns)->t1_ms;
+        struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+        evtimer_add(p->cancel_guard, &tv);
+    }
+}
+
+static void on_cancel_guard(evutil_socket_t fd, short what, void *arg)
+{
+    proxy_t *p = arg;
+    (void)fd;
+    (void)what;
+    for (branch_t *b = p->branches, *n; b; b = n) {
+        n = b->next;
+        if (b->final || !b->cancel_sent)
+            continue;
+        sc_log(SC_LOG_INFO, "proxy: %s: no final answer 64*T1 after our CANCEL: given up", b->target);
+        branch_final(b, 487, NULL);
+        /* its transactions would wait in Proceeding for ever: they are
+         * left to the layer, without us */
+        for (int i = 0; i < BRANCH_TXNS; i++)
+            if (b->txns[i]) {
+                sc_txn_set_tu(b->txns[i], NULL, NULL);
+                b->txns[i] = NULL;
+            }
+        b->txn = NULL;
+        b->ntxns = 0;
+        if (--p->live == 0 && p->answered) {
+            proxy_free(p);
+            return;
+        }
+    }
 }
 
 void sc_proxy_cancelled(proxy_t *p)
@@ -428,6 +481,11 @@ static void on_branch(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
                 b->status = msg->status;
             if (b->cancel_wanted)
                 send_cancel(b);
+            /* §16.7 step 2: a provisional restarts timer C */
+            if (!p->stop && !p->answered && evtimer_pending(p->timer_c, NULL)) {
+                struct timeval tv = { .tv_sec = p->final_timeout_s };
+                evtimer_add(p->timer_c, &tv);
+            }
             if (msg->status > 100 && !p->answered) {
                 sc_msg_t *r = relayable(msg);
                 if (r)
@@ -829,10 +887,13 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
         p->targets[p->ntargets++] = strndup(m->ruri_str.s, m->ruri_str.len);
     p->timer_c = evtimer_new(c->base, on_timer_c, p);
     p->prov_timer = evtimer_new(c->base, on_prov_timeout, p);
+    if (m->method == SC_METHOD_INVITE)
+        p->cancel_guard = evtimer_new(c->base, on_cancel_guard, p);
     sc_list_push(&c->proxies, &p->link);
     req->proxy = p;
+    p->final_timeout_s = o->final_timeout_s ? o->final_timeout_s : 180;
     if (m->method == SC_METHOD_INVITE) {
-        struct timeval tv = { .tv_sec = o->final_timeout_s ? o->final_timeout_s : 180 };
+        struct timeval tv = { .tv_sec = p->final_timeout_s };
         evtimer_add(p->timer_c, &tv);
     }
     start_next(p);

@@ -7,7 +7,9 @@
  * is ACKed and ended with a BYE: a call has one dialog.  With
  * follow_redirects a 3xx's Contacts (best q first) become the next
  * Request-URIs, tried in turn (§8.1.3.4): same Call-ID, From and To, the
- * next CSeq.
+ * next CSeq.  Timer C (as a proxy's, §16.6 step 11): no final answer
+ * within final_timeout of the last provisional, the call is CANCELled and
+ * reported as 408; before any provisional, timer B ends it (408).
  *
  * Ownership: the call lives until its callback has run and every
  * INVITE transaction it started has terminated (the last one stays in
@@ -42,6 +44,11 @@ struct sc_uac {
     bool           ringing;     /* a provisional came: a CANCEL may go */
     bool           cancel_wanted, cancel_sent;
     bool           done;        /* the callback ran */
+    struct event  *timer_c;     /* runs once something rings */
+    unsigned       final_timeout_s;
+    bool           timer_c_fired;   /* what it cancelled reports 408 */
+    bool           report_on_drop;  /* a B2BUA's: dropped unanswered, it hears 487 */
+    struct event  *cancel_guard;    /* §9.1: 64*T1 after our CANCEL, no more waiting */
     sc_dialog_t   *dialog;      /* early (a reliable 1xx's), then the first 2xx's */
     char          *remote_tag;  /* its To tag */
     bool           confirmed;   /* a 2xx made it the call's */
@@ -67,6 +74,10 @@ static void uac_free(sc_uac_t *u)
 {
     sc_chain_t *c = u->chain;
     sc_list_remove(&c->calls, &u->link);
+    if (u->timer_c)
+        event_free(u->timer_c);
+    if (u->cancel_guard)
+        event_free(u->cancel_guard);
     if (u->dialog)
         sc_dialog_release(u->dialog);
     if (u->resolving)
@@ -86,6 +97,10 @@ static void finish(sc_uac_t *u, sc_dialog_t *d, const sc_response_t *r)
     if (u->done)
         return;
     u->done = true;
+    if (u->timer_c)
+        evtimer_del(u->timer_c);
+    if (u->cancel_guard)
+        evtimer_del(u->cancel_guard);
     if (u->cb)
         u->cb(d, r, u->arg);
 }
@@ -98,6 +113,36 @@ static void send_cancel(sc_uac_t *u)
     sc_msg_t *c = sc_msg_cancel_for(sc_txn_request(u->txn));
     if (c == NULL || sc_txn_client_new(u->chain->stack.txns, c, sc_txn_flow(u->txn), NULL, NULL) == NULL)
         sc_log(SC_LOG_WARN, "uac: the CANCEL could not be sent");
+    if (u->cancel_guard) {
+        uint64_t ms = 64ull * sc_txn_layer_conf(u->chain->stack.txns)->t1_ms;
+        struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+        evtimer_add(u->cancel_guard, &tv);
+    }
+}
+
+/* §9.1: no final answer 64*T1 after our CANCEL: the call is over (what
+ * timer C cancelled reports 408). */
+static void on_cancel_guard(evutil_socket_t fd, short what, void *arg)
+{
+    sc_uac_t *u = arg;
+    (void)fd;
+    (void)what;
+    if (u->done)
+        return;
+    sc_log(SC_LOG_INFO, "uac: %s: no final answer 64*T1 after our CANCEL: given up", u->out.uri);
+    if (u->dialog && !u->confirmed)
+        sc_dialog_drop(u->dialog);
+    unsigned st = u->timer_c_fired ? 408 : 487;
+    if (u->attempted)
+        sc_cdr_emit(u->chain, "cdr:stop", "application", NULL, "call-canceled", st,
+                    u->txn ? sc_txn_request(u->txn) : NULL, NULL);
+    finish(u, NULL, &(sc_response_t){ .status = st, .reason = st == 408 ? "Request Timeout" : "Request Terminated" });
+    /* its INVITE transactions would wait in Proceeding for ever: they
+     * are left to the layer, without us */
+    for (int i = 0; i < UAC_TXNS; i++)
+        if (u->txns[i])
+            sc_txn_set_tu(u->txns[i], NULL, NULL);
+    uac_free(u);
 }
 
 void sc_uac_cancel(sc_uac_t *u)
@@ -110,6 +155,30 @@ void sc_uac_cancel(sc_uac_t *u)
 }
 
 static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg);
+
+static void on_timer_c(evutil_socket_t fd, short what, void *arg)
+{
+    sc_uac_t *u = arg;
+    (void)fd;
+    (void)what;
+    if (u->done || u->cancel_wanted)
+        return;
+    sc_log(SC_LOG_INFO, "uac: %s: no final answer within %u s of the last provisional: CANCEL",
+           u->out.uri, u->final_timeout_s);
+    u->timer_c_fired = true;
+    sc_uac_cancel(u);
+}
+
+void sc_chain_cancel_calls(sc_chain_t *c)
+{
+    for (sc_uac_t *u = sc_list_first(&c->calls, sc_uac_t, link), *n; u; u = n) {
+        n = sc_list_next(u, sc_uac_t, link);
+        if (u->done || u->subscribe || u->cancel_wanted)
+            continue;
+        sc_log(SC_LOG_INFO, "stop: cancelling the call to %s", u->out.uri);
+        sc_uac_cancel(u);
+    }
+}
 
 /* Sends m as the call's current INVITE.  Every transaction the call runs
  * is in txns (so a stop can detach them all): with no slot free nothing
@@ -290,6 +359,10 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
         u->responded = true;
         if (msg->status < 200) {
             u->ringing = true;
+            if (u->timer_c && !u->done && !u->cancel_wanted && !u->subscribe) {
+                struct timeval tv = { .tv_sec = u->final_timeout_s };
+                evtimer_add(u->timer_c, &tv);       /* (re)started by each provisional */
+            }
             if (msg->status > 100 && sc_token_list_has(msg->require, "100rel") &&
                 msg->hdr[SC_HDR_RSEQ])
                 on_reliable(u, msg);
@@ -314,7 +387,10 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
                 sc_dialog_drop(u->dialog);  /* the early dialog ends with the call */
             sc_cdr_emit(u->chain, "cdr:stop", "network", NULL,
                         msg->status == 487 ? "call-canceled" : "call-rejected", msg->status, msg, NULL);
-            finish(u, NULL, &(sc_response_t){ .msg = msg, .status = msg->status });
+            if (msg->status == 487 && u->timer_c_fired)     /* we cancelled it for want of an answer */
+                finish(u, NULL, &(sc_response_t){ .status = 408, .reason = "Request Timeout" });
+            else
+                finish(u, NULL, &(sc_response_t){ .msg = msg, .status = msg->status });
         }
         break;
     case SC_TXN_EV_TIMEOUT:
@@ -554,7 +630,12 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
                      .on_request = o->on_request, .on_provisional = o->on_provisional,
                      .subscribe = !invite, .follow_redirects = o->follow_redirects,
                      .own_ack = o->own_ack,
+                     .final_timeout_s = o->final_timeout_s ? o->final_timeout_s : 180,
                      .own_contact = has_contact, .nuris = 1, .next_uri = 1 };
+    if (invite) {
+        u->timer_c = evtimer_new(c->base, on_timer_c, u);
+        u->cancel_guard = evtimer_new(c->base, on_cancel_guard, u);
+    }
     sc_list_push(&c->calls, &u->link);
     if ((u->uris[0] = strdup(o->uri)) == NULL ||
         (o->auth_username && (u->user = strdup(o->auth_username)) == NULL) ||
@@ -567,6 +648,11 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
     return u;
 }
 
+void sc_uac_report_on_drop(sc_uac_t *u)
+{
+    u->report_on_drop = true;
+}
+
 void sc_chain_drop_calls(sc_chain_t *c)
 {
     sc_uac_t *u;
@@ -574,6 +660,9 @@ void sc_chain_drop_calls(sc_chain_t *c)
         for (int i = 0; i < UAC_TXNS; i++)
             if (u->txns[i])
                 sc_txn_set_tu(u->txns[i], NULL, NULL);
+        /* a B2BUA's call (its module still loaded) lets go of its state */
+        if (u->report_on_drop)
+            finish(u, NULL, &(sc_response_t){ .status = 487, .reason = "Request Terminated" });
         uac_free(u);
     }
 }

@@ -81,7 +81,9 @@ sc_dialog_t *sc_uas_create(sc_req_t *req, sc_res_t *res, const sc_uas_opts_t *o)
         snprintf(min, sizeof(min), "Min-SE: %u", req->chain->min_se_s);
         const char *lines[] = { min, NULL };
         sc_req_answer(req, 422, NULL, lines, NULL, SC_STR_NULL);
-        req->core_answered = true;      /* the module's sc_res_send lets go of it */
+        /* from a callback, the module's sc_res_send lets go of it; in its
+         * handler, the chain does when the handler returns */
+        req->core_answered = req->depth == 0;
         return NULL;
     }
     sc_dialog_t *d = sc_uas_dialog(req, inst);

@@ -46,6 +46,12 @@
  *     max_calls_per_caller: 0           # 0: none
  *     anonymous: false                  # true: From "Anonymous" <sip:anonymous@anonymous.invalid>
  *     from: "\"PBX\" <sip:pbx@example.com>"   # optional: B's From (else A's)
+ *     final_timeout: 180                # s; timer C: B rings no longer
+ *
+ * B rings as long as it rings: A's INVITE waits for B's timers (timer B
+ * when nothing comes back, 408; timer C once it rings: CANCEL, 408), not
+ * for the core's request timeout.  A failure of A's leg (no PRACK, stop)
+ * cancels B; a Session-Expires from A below Min-SE gets 422 (the core).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <event2/event.h>
@@ -80,7 +86,7 @@ typedef struct {
     bool                     pass_failure, pass_provisional, anonymous;
     const char              *from;      /* configured From for B, or NULL */
     const char              *headers[MAX_LIST + 1], *req_hdrs[MAX_LIST + 1], *res_hdrs[MAX_LIST + 1];
-    unsigned long            max_duration, max_per_caller;
+    unsigned long            max_duration, max_per_caller, final_timeout;
     const sc_location_api_t *loc;
     caller_t                *callers;
 } b2b_t;
@@ -114,7 +120,8 @@ static int bb_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
 {
     static const char *const keys[] = { "target", "routes", "pass_failure", "pass_provisional", "headers",
                                         "proxy_request_headers", "proxy_response_headers",
-                                        "max_duration", "max_calls_per_caller", "anonymous", "from", NULL };
+                                        "max_duration", "max_calls_per_caller", "anonymous", "from",
+                                        "final_timeout", NULL };
     b2b_t *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return -1;
@@ -141,6 +148,8 @@ static int bb_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
             return sc_conf_error(err, errlen, n, "\"from\" and \"anonymous: true\": one or the other");
     }
     if ((n = sc_conf_get(conf, "max_duration")) && sc_conf_uint(n, 86400 * 7, &b->max_duration, err, errlen))
+        return -1;
+    if ((n = sc_conf_get(conf, "final_timeout")) && sc_conf_uint(n, 3600, &b->final_timeout, err, errlen))
         return -1;
     if ((n = sc_conf_get(conf, "max_calls_per_caller")) &&
         sc_conf_uint(n, 1000000, &b->max_per_caller, err, errlen))
@@ -523,6 +532,7 @@ static void bb_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     o.pass_failure = b->pass_failure;
     o.pass_provisional = b->pass_provisional;
     o.proxy = route[0] ? route : NULL;
+    o.final_timeout_s = (unsigned)b->final_timeout;
     if ((c->caller = caller) != NULL)
         caller->calls++;                /* before: B's answer may come at once */
     if (sc_b2bua_create(req, res, &o, on_b2b, c) == NULL) {

@@ -111,19 +111,21 @@ sub recv_request {
 }
 
 # sipp with args in the test's directory, in the background, bounded to
-# 30 s; its output in NAME.out (sipp_output).  sipp_done waits (at most
-# 40 s) and gives its exit status (-1 when it had to be stopped).
+# 30 s (or secs); its output in NAME.out (sipp_output).  sipp_done waits
+# (at most 40 s, or secs) and gives its exit status (-1 when it had to be
+# stopped).
 sub sipp_start {
-    my ($name, $args) = @_;
+    my ($name, $args, $secs) = @_;
     my ($sipp) = grep { -x } map { "$_/sipp" } split /:/, $ENV{PATH};
     die "sipp not found: run scripts/install-deps.sh\n" unless $sipp;
+    $secs //= 30;
     my $p = fork() // die "fork: $!";
-    if ($p == 0) { exec("cd $TMP && exec $sipp $args -timeout 30s -timeout_error -nostdin >$name.out 2>&1") or exit 127 }
+    if ($p == 0) { exec("cd $TMP && exec $sipp $args -timeout ${secs}s -timeout_error -nostdin >$name.out 2>&1") or exit 127 }
     return $p;
 }
 sub sipp_done {
-    my ($p) = @_;
-    my $end = time + 40;
+    my ($p, $secs) = @_;
+    my $end = time + ($secs // 40);
     while (time < $end) { return $? >> 8 if waitpid($p, WNOHANG) == $p; sleep 0.1 }
     kill 'TERM', $p;
     waitpid($p, 0);

@@ -301,6 +301,36 @@ START_TEST(an_unanswered_request_gets_500_and_is_freed_on_the_late_call)
 }
 END_TEST
 
+static sc_res_t *held_res;
+static void ring_handle(sc_instance_t *in, sc_req_t *req, sc_res_t *res)
+{
+    (void)in;
+    held = req;
+    held_res = res;
+    sc_res_send(res, 180, NULL);    /* rings; answers later */
+}
+static const sc_module_t ring = { SC_MODULE_HEADER, .name = "ring", .handle = ring_handle };
+
+START_TEST(a_ringing_invite_outlives_the_request_timeout)
+{
+    const sc_module_t *mods[] = { &ring };
+    sc_chain_t *c = chain_of(mods, 1);
+    sc_chain_set_request_timeout(c, 1);
+    held = NULL;
+    run(c, "INVITE");
+    struct timeval tv = { .tv_sec = 2 };
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+    ck_assert_int_eq(nsent, 1);                  /* the 180, no 500 */
+    ck_assert_uint_eq(sent_status[0], 180);
+    sc_res_send(held_res, 200, NULL);            /* answered after a while */
+    ck_assert_int_eq(nsent, 2);
+    ck_assert_uint_eq(sent_status[1], 200);
+    ck_assert_uint_eq(sc_chain_pending(c), 0);
+    sc_chain_free(c);
+}
+END_TEST
+
 START_TEST(stop_answers_waiting_requests_503)
 {
     const sc_module_t *mods[] = { &hold };
@@ -382,6 +412,7 @@ static Suite *chain_suite(void)
     tcase_add_test(tc, failure_goes_to_the_next_error_handler);
     tcase_add_test(tc, a_second_final_answer_is_ignored);
     tcase_add_test(tc, an_unanswered_request_gets_500_and_is_freed_on_the_late_call);
+    tcase_add_test(tc, a_ringing_invite_outlives_the_request_timeout);
     tcase_add_test(tc, stop_answers_waiting_requests_503);
     tcase_add_test(tc, an_answer_that_cannot_be_built_ends_the_request);
     tcase_add_test(tc, module_config_errors_name_the_key);
