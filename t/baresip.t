@@ -5,7 +5,6 @@
 # hold/resume, the callee hangs up, the caller hangs up, the caller
 # cancels, a 45 s ring then answer (run alongside the rest), a MESSAGE;
 # each case asserts what both phones and the CDR file (cdr-writer) saw.
-# Cases that known defects break today are TODO (see their reasons).
 use strict;
 use warnings;
 use lib 't/lib';
@@ -252,7 +251,6 @@ is($rb && "$rb->{final_status} $rb->{reason}", '487 call-canceled', 'CDR: B leg 
 my $left = $ring_t0 + 45 - time;
 sleep $left if $left > 0;
 {
-    local $TODO = 'calls ringing past 32 s get 500 from the request watchdog (defect b)';
     $ph{ringa}->pump(0);
     ok(!grep({ $_->{type} eq 'CALL_CLOSED' } @{ $ph{ringa}{seen} // [] }), 'proxy: still ringing after 45 s');
     $ph{ringb}->answer;
