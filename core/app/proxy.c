@@ -325,11 +325,11 @@ static void on_cancel_guard(evutil_socket_t fd, short what, void *arg)
             continue;
         sc_log(SC_LOG_INFO, "proxy: %s: no final answer 64*T1 after our CANCEL: given up", b->target);
         branch_final(b, 487, NULL);
-        /* its transactions would wait in Proceeding for ever: they are
-         * left to the layer, without us */
+        /* its transactions would wait in Proceeding for ever: they end */
         for (int i = 0; i < BRANCH_TXNS; i++)
             if (b->txns[i]) {
                 sc_txn_set_tu(b->txns[i], NULL, NULL);
+                sc_txn_abandon(b->txns[i]);
                 b->txns[i] = NULL;
             }
         b->txn = NULL;

@@ -137,11 +137,12 @@ static void on_cancel_guard(evutil_socket_t fd, short what, void *arg)
         sc_cdr_emit(u->chain, "cdr:stop", "application", NULL, "call-canceled", st,
                     u->txn ? sc_txn_request(u->txn) : NULL, NULL);
     finish(u, NULL, &(sc_response_t){ .status = st, .reason = st == 408 ? "Request Timeout" : "Request Terminated" });
-    /* its INVITE transactions would wait in Proceeding for ever: they
-     * are left to the layer, without us */
+    /* its INVITE transactions would wait in Proceeding for ever: they end */
     for (int i = 0; i < UAC_TXNS; i++)
-        if (u->txns[i])
+        if (u->txns[i]) {
             sc_txn_set_tu(u->txns[i], NULL, NULL);
+            sc_txn_abandon(u->txns[i]);
+        }
     uac_free(u);
 }
 

@@ -483,8 +483,7 @@ sc_rx_t sc_txn_server_receive(sc_txn_layer_t *l, const sc_source_t *flow, char *
 
 void sc_txn_abandon(sc_txn_t *t)
 {
-    if ((t->kind == SC_TXN_IST || t->kind == SC_TXN_NIST) &&
-        (t->state == SC_TS_TRYING || t->state == SC_TS_PROCEEDING))
+    if (busy(t->state))
         terminate(t);
 }
 

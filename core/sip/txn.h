@@ -146,9 +146,11 @@ unsigned  sc_txn_udp_unreachable(sc_txn_layer_t *l, const sc_listener_t *via,
  * call costs.  sc_txn_request gives NULL afterwards.  A no-op in any
  * other state, and for RFC 2543 requests (matched on the whole request). */
 void      sc_txn_forget_request(sc_txn_t *t);
-/* A server transaction whose final answer cannot be built (a request
- * whose headers no answer may repeat): it ends now, unanswered, rather
- * than hold its slot until a timer that could not answer either. */
+/* A transaction with no final answer that will never have one: a server
+ * transaction whose answer cannot be built (a request whose headers no
+ * answer may repeat), a client INVITE transaction still in Proceeding
+ * 64*T1 after our CANCEL (RFC 3261 §9.1: no timer of its own would ever
+ * end it).  It ends now, rather than hold its slot for good. */
 void      sc_txn_abandon(sc_txn_t *t);
 
 /* --- any transaction -------------------------------------------------- */

@@ -472,6 +472,28 @@ START_TEST(overload_cap)
 }
 END_TEST
 
+START_TEST(overload_counts_only_unanswered)
+{
+    sc_txn_conf_t c = sc_txn_conf_default;
+    c.max_txns = 2;
+    sc_txn_layer_set_conf(layer, &c);
+    sc_txn_t *t;
+    ck_assert_int_eq(rx("OPTIONS", "z9hG4bKu1", NULL, &t, &udp), SC_RX_NEW);
+    ck_assert_int_eq(rx("OPTIONS", "z9hG4bKu2", NULL, NULL, &udp), SC_RX_NEW);
+    ck_assert_int_eq(rx("OPTIONS", "z9hG4bKu3", NULL, NULL, &udp), SC_RX_OVERLOAD);
+    /* in a dialog, or a CANCEL: work in progress, admitted */
+    ck_assert_int_eq(rx("BYE", "z9hG4bKu4", "dlg", NULL, &udp), SC_RX_NEW);
+    ck_assert_int_eq(rx("CANCEL", "z9hG4bKu5", NULL, NULL, &udp), SC_RX_NEW);
+    ck_assert_uint_eq(sc_txn_busy(layer), 4);
+    /* one answered: it waits out timer J, and no longer counts */
+    sc_txn_set_tu(t, tu, NULL);
+    ck_assert_int_eq(respond(t, 200, "x"), 0);
+    ck_assert_uint_eq(sc_txn_busy(layer), 3);
+    ck_assert_uint_eq(sc_txn_count(layer), 5);
+    ck_assert_int_eq(rx("BYE", "z9hG4bKu6", "dlg", NULL, &udp), SC_RX_OVERLOAD);   /* twice the limit */
+}
+END_TEST
+
 START_TEST(server_transport_error)
 {
     sc_txn_t *t;
@@ -498,6 +520,19 @@ START_TEST(ict_timer_a_and_b)
     sc_clock_advance(clk, 1);
     ck_assert_int_eq(nev[SC_TXN_EV_TIMEOUT], 1);
     ck_assert_int_eq(nev[SC_TXN_EV_TERMINATED], 1);
+    ck_assert_int_eq(sc_clock_armed(clk), 0);
+}
+END_TEST
+
+START_TEST(ict_abandoned_in_proceeding)
+{
+    sc_txn_t *t = client("INVITE", &udp);
+    ck_assert_int_eq(rx_response(t, 180, "callee"), 1);
+    ck_assert_int_eq(sc_txn_state(t), SC_TS_PROCEEDING);
+    ck_assert_uint_eq(sc_txn_count(layer), 1);
+    sc_txn_abandon(t);                          /* 64*T1 after a CANCEL nobody answered */
+    ck_assert_uint_eq(sc_txn_count(layer), 0);
+    ck_assert_uint_eq(sc_txn_busy(layer), 0);
     ck_assert_int_eq(sc_clock_armed(clk), 0);
 }
 END_TEST
@@ -715,8 +750,10 @@ static Suite *suite(void)
     tcase_add_test(tc, cancel_matches_invite);
     tcase_add_test(tc, rfc2543_fallback);
     tcase_add_test(tc, overload_cap);
+    tcase_add_test(tc, overload_counts_only_unanswered);
     tcase_add_test(tc, server_transport_error);
     tcase_add_test(tc, ict_timer_a_and_b);
+    tcase_add_test(tc, ict_abandoned_in_proceeding);
     tcase_add_test(tc, ict_non2xx_acked_by_transaction);
     tcase_add_test(tc, ict_accepted_passes_every_2xx);
     tcase_add_test(tc, ict_forgets_request_in_accepted);
