@@ -270,7 +270,7 @@ sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o
         .on_request = on_b_request, .on_provisional = on_b_provisional,
     };
     if (b->inst)
-        b->uac = sc_uac_create(b->inst, &uo, on_b_final, b);
+        b->uac = sc_uac_create_leg(b->inst, &uo, on_b_final, b, m->call_id);
     free(offer);
     for (int i = 0; i < nowned; i++)
         free(owned[i]);
