@@ -33,7 +33,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define SC_ABI_VERSION 5
+#define SC_ABI_VERSION 6
 
 #define SC_STRINGIFY_(x) #x
 #define SC_STRINGIFY(x)  SC_STRINGIFY_(x)
