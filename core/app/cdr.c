@@ -10,6 +10,11 @@
  * dialog we never saw (or with tags other than the call's) ends nothing,
  * and a 401/407 to a call received is marked as a challenge (the retry,
  * a new INVITE, is the call).
+ *
+ * A call whose end never passes here (a proxy that does not record-route,
+ * a peer that vanished) would be followed for ever: the oldest calls are
+ * let go past MAX_CALLS followed, or after MAX_AGE_S (their stop, should
+ * it come, is then not emitted).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +24,13 @@
 
 #include "chain_impl.h"
 
+#define MAX_CALLS 131072
+#define MAX_AGE_S (24 * 3600)
+
 typedef struct call {
     struct call *next;
+    struct call *older, *newer; /* by age: the oldest is let go first */
+    time_t       since;         /* when first seen (CLOCK_MONOTONIC) */
     char        *id, *corr;     /* corr: NULL for the call's own Call-ID */
     char        *tag_a, *tag_b; /* the caller's (From of the INVITE); the callee's, once answered */
     const char  *role;          /* NULL until known */
@@ -29,6 +39,7 @@ typedef struct call {
 
 static call_t **tab;
 static size_t cap, ncalls;
+static call_t *oldest, *newest;
 
 static size_t slot(sc_str_t id, size_t n)
 {
@@ -76,8 +87,20 @@ static void grow(void)
 
 static char *dup_str(sc_str_t v) { return strndup(v.s ? v.s : "", v.len); }
 
+static time_t now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+static void drop(call_t *k);
+
 static call_t *add(sc_str_t id)
 {
+    time_t now = now_s();
+    while (oldest && (ncalls >= MAX_CALLS || now - oldest->since > MAX_AGE_S))
+        drop(oldest);
     if (ncalls + 1 > cap)
         grow();
     call_t **pp = find(id), *k;
@@ -89,6 +112,13 @@ static call_t *add(sc_str_t id)
     }
     *pp = k;
     ncalls++;
+    k->since = now;
+    k->older = newest;
+    if (newest)
+        newest->newer = k;
+    else
+        oldest = k;
+    newest = k;
     return k;
 }
 
@@ -99,6 +129,14 @@ static void drop(call_t *k)
         return;
     *pp = k->next;
     ncalls--;
+    if (k->older)
+        k->older->newer = k->newer;
+    else
+        oldest = k->newer;
+    if (k->newer)
+        k->newer->older = k->older;
+    else
+        newest = k->older;
     free(k->id);
     free(k->corr);
     free(k->tag_a);
