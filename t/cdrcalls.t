@@ -3,8 +3,9 @@
 # and B (callee) on loopback, through digest-auth + proxy (record-routed)
 # and through the b2bua module:
 #   - a BYE of a dialog nobody knows: 481, no record;
-#   - a BYE with a live call's Call-ID but other tags: 481, the call's
-#     record neither written early nor twice;
+#   - a BYE with a live call's Call-ID but other tags, from the caller's
+#     side or the callee's: 481, the call's record neither written early
+#     nor twice (the call's own BYE, either way round, ends it);
 #   - an INVITE challenged (407) then retried with credentials (same
 #     Call-ID, RFC 3261 §22.2): one record, the call's; a challenge never
 #     retried: none;
@@ -178,19 +179,46 @@ need(bye($in, 4, '200 OK') eq '200', 'the call\'s own BYE answered');
 @r = grep { $_->{call_id} eq 'live-1' } settle($cdrs, 2);
 is(join(',', map { "$_->{final_status} $_->{reason}" } @r), '200 normal-release', 'then one record, normal-release');
 
-# 1e. rejected downstream (486): proxy-uas all the same
+# 1e. the callee hangs up (tags the other way round): a BYE from B with
+# A's tag forged first (481, ends nothing), then B's own
+$binv = need(call_with_auth('back-1'), 'a call from A reaches B');
+($ok, $in) = answer($binv, 'back-1');
+need(sip_status($ok) eq '200', 'answered');
+my ($rr) = $binv =~ /^Record-Route: <([^>]+)>/m;
+sub bye_from_b {
+    my ($cseq, $atag, $status) = @_;
+    $bs->send("BYE sip:alice\@127.0.0.1:$asp SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$bsp;branch=z9hG4bK-bb$cseq;rport\r\n"
+            . "Route: <$rr>\r\nMax-Forwards: 70\r\nFrom: <sip:bob\@example.com>;tag=b-back-1\r\n"
+            . "To: <sip:alice\@example.com>;tag=$atag\r\nCall-ID: back-1\r\nCSeq: $cseq BYE\r\nContent-Length: 0\r\n\r\n", 0, $to);
+    my $b = recv_request($as, 'BYE') // return 'none';
+    my $out = "SIP/2.0 $status\r\n";
+    $out .= "$1\r\n" while $b =~ /^((?:Via|From|To|Call-ID|CSeq): [^\r]*)\r$/mg;
+    $as->send("${out}Content-Length: 0\r\n\r\n", 0, $to);
+    my $end = time + 3;
+    while ((my $l = $end - time) > 0) { my $r = recv_msg($bs, $l) // last; return sip_status($r) if $r =~ /^SIP\/2\.0 [2-6]/ }
+    return 'none';
+}
+$st = bye_from_b(1, 'forged', '481 Call/Transaction Does Not Exist');
+sleep 0.3;
+is("$st " . scalar(of($cdrs, 'back-1')), '481 0', 'a BYE from the callee\'s side with another From-side tag: 481, no record');
+need(bye_from_b(2, 'a-back-1', '200 OK') eq '200', 'the callee\'s own BYE answered');
+@r = grep { $_->{call_id} eq 'back-1' } settle($cdrs, 3);
+is(join(',', map { "$_->{final_status} $_->{reason} " . ($_->{role} // 'none') } @r), '200 normal-release proxy-uas',
+   'then one record: the callee hung up, tags the other way round');
+
+# 1f. rejected downstream (486): proxy-uas all the same
 $binv = need(call_with_auth('busy-1'), 'a third call reaches B');
 reply($binv, '486 Busy Here', 'b-busy');
 my $busy = final_a('2 INVITE');
 $as->send(ack_for(req('INVITE', ruri => 'sip:bob@example.com', to => '<sip:bob@example.com>', from => '<sip:alice@example.com>;tag=a-busy-1',
                       cid => 'busy-1', cseq => '2 INVITE'), $busy), 0, $to) if $busy;
-@r = grep { $_->{call_id} eq 'busy-1' } settle($cdrs, 3);
+@r = grep { $_->{call_id} eq 'busy-1' } settle($cdrs, 4);
 is(join(',', map { "$_->{final_status} $_->{reason} " . ($_->{role} // 'none') } @r), '486 call-rejected proxy-uas',
    'a call rejected downstream: one record, with its role (proxy-uas)');
 is(scalar(grep { !defined $_->{role} || $_->{role} eq '' } records($cdrs)), 0, 'every record has its role');
 is(scalar(grep { ($_->{correlation} // '') ne $_->{call_id} } records($cdrs)), 0, 'a proxied call\'s correlation is its Call-ID');
 need(stop_server($pid) == 0, 'the proxy server stops cleanly');
-is(scalar(records($cdrs)), 3, 'three calls, three records (nothing for challenges or stray BYEs, nothing left open)');
+is(scalar(records($cdrs)), 4, 'four calls, four records (nothing for challenges or stray BYEs, nothing left open)');
 
 # --- 2. the b2bua module --------------------------------------------------------
 $port = free_port();
