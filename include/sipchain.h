@@ -557,7 +557,9 @@ sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o
 
 /* --- CDR events (drachtio's cdr:attempt / cdr:start / cdr:stop) -------
  * Emitted on the chain (sc_event_subscribe) for every INVITE that starts
- * a call: received from the network, or sent by a module. */
+ * a call: received from the network, or sent by a module.  A cdr:stop
+ * comes only for a call that had its cdr:attempt: none for a BYE (or
+ * another request) of a dialog this server does not know. */
 typedef struct {
     const char *source;     /* "network" (received) or "application" (sent) */
     const char *time;       /* UTC, "2026-11-23T10:00:00.123Z" */
@@ -569,6 +571,17 @@ typedef struct {
     sc_str_t    msg;        /* the message, as received or sent */
     sc_str_t    call_id, from, to;
     const char *user;       /* who authenticated the INVITE (sc_req_user), or NULL */
+    /* For accounting, on every event (role above is drachtio's, on
+     * cdr:start only): what the call is to this server, "uas", "uac",
+     * "proxy-uas", "b2bua-uas" (a B2BUA's A leg) or "b2bua-uac" (its B
+     * leg), NULL while not known (a cdr:attempt received); the key the
+     * records of one call share (both legs of a B2BUA: A's Call-ID; else
+     * the call's own); and, on cdr:stop, whether the INVITE was only
+     * challenged (401/407 to a call received: its retry, a new INVITE,
+     * is the call). */
+    const char *call_role;
+    sc_str_t    correlation;
+    bool        challenge;
 } sc_cdr_t;
 
 /* --- metrics ------------------------------------------------------------

@@ -104,9 +104,11 @@ is(sipp_done($a), 0, 'sipp A: the BYE from B reached A') or diag(sipp_output('ab
 is(sipp_done($b), 0, 'sipp B: its BYE answered') or diag(sipp_output('bb'));
 sleep 0.3;
 my @r = do { open my $fh, '<', $cdrs or die; map { decode_json($_) } <$fh> };
-my @uas = grep { ($_->{role} // '') eq 'uas' } @r;
-my @uac = grep { ($_->{role} // '') eq 'uac' } @r;
-is(scalar(@uas) . '/' . scalar(@uac), '7/7', 'two records per call: A leg (uas) and B leg (uac)');
+my @uas = grep { ($_->{role} // '') eq 'b2bua-uas' } @r;
+my @uac = grep { ($_->{role} // '') eq 'b2bua-uac' } @r;
+is(scalar(@uas) . '/' . scalar(@uac), '7/7', 'two records per call: A leg (b2bua-uas) and B leg (b2bua-uac)');
+my %corr = map { $_->{call_id} => 1 } @uas;
+is(scalar(grep { $corr{$_->{correlation} // ''} } @uac), 7, 'each B leg\'s correlation: its A leg\'s Call-ID');
 my %a_ids = map { $_->{call_id} => 1 } @uas;
 is(scalar(grep { $a_ids{$_->{call_id}} } @uac), 0, 'B\'s Call-IDs are not A\'s (topology hidden)');
 is(scalar(grep { $_->{reason} eq 'normal-release' && $_->{final_status} == 200 } @r), 14, 'all normal-release, 200');

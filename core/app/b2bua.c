@@ -420,7 +420,7 @@ sc_uac_t *sc_b2bua_create(sc_req_t *req, sc_res_t *res, const sc_b2bua_opts_t *o
         .final_timeout_s = o->final_timeout_s,
     };
     if (b->inst)
-        b->uac = sc_uac_create(b->inst, &uo, on_b_final, b);
+        b->uac = sc_uac_create_leg(b->inst, &uo, on_b_final, b, m->call_id);
     free(offer);
     for (int i = 0; i < nowned; i++)
         free(owned[i]);

@@ -152,7 +152,7 @@ static void cdr_final(const sc_req_t *req, const sc_msg_t *resp)
         sc_cdr_emit(req->chain, "cdr:start", "application", req->proxy ? "proxy-uas" : "uas", NULL,
                     resp->status, resp, req->user);
     else
-        sc_cdr_emit(req->chain, "cdr:stop", "application", NULL,
+        sc_cdr_emit(req->chain, "cdr:stop", "application", req->proxy ? "proxy-uas" : "uas",
                     req->cancelled || resp->status == 487 ? "call-canceled" : "call-rejected",
                     resp->status, resp, req->user);
 }

@@ -139,9 +139,21 @@ void sc_chain_drop_uacs(sc_chain_t *c);
  * until answered (not yet run through it). */
 sc_req_t *sc_req_new(sc_chain_t *c, sc_txn_t *txn, const sc_source_t *src);
 /* chain_build.c: calls every subscriber of event now. */
-/* cdr.c: emits a cdr:* event about m. */
+/* cdr.c: emits a cdr:* event about m.  role: what the call is to us
+ * when the caller knows it (the event's role field is set on cdr:start
+ * only, as drachtio's).  cdr.c follows each call from its attempt to its
+ * stop, by Call-ID: a stop for none it follows (an in-dialog request of
+ * an unknown dialog, or with other tags) is not emitted. */
 void sc_cdr_emit(const sc_chain_t *c, const char *event, const char *source, const char *role,
                  const char *reason, unsigned status, const sc_msg_t *m, const char *user);
+/* cdr.c: the call b_call_id (empty: not built yet) is the B leg of the
+ * B2BUA call a_call_id: both are recorded with A's Call-ID as their
+ * correlation key, and roles b2bua-uac / b2bua-uas. */
+void sc_cdr_leg(sc_str_t b_call_id, sc_str_t a_call_id);
+/* uac.c: sc_uac_create for the B leg of the B2BUA call a_call_id (its
+ * CDRs and A's share A's Call-ID: sc_cdr_leg). */
+sc_uac_t *sc_uac_create_leg(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb cb, void *arg,
+                            sc_str_t a_call_id);
 
 /* dialog.c: the answer to a request of the dialog's (or creating it)
  * is about to leave (adds Contact to a 2xx) / has left (2xx to INVITE:

@@ -62,6 +62,7 @@ struct sc_uac {
     int            ntargets, at;
     bool           responded;   /* the current target answered: no failover */
     bool           attempted;   /* cdr:attempt went out */
+    char          *leg_of;      /* a B2BUA's B leg: A's Call-ID (its CDR's correlation) */
     /* §8.1.3.4: every Request-URI tried or to try (the first is the
      * module's); those past next came from 3xx Contacts */
     bool           follow_redirects, own_contact;
@@ -89,6 +90,7 @@ static void uac_free(sc_uac_t *u)
     free(u->password);
     free(u->offer);
     free(u->remote_tag);
+    free(u->leg_of);
     free(u);
 }
 
@@ -345,6 +347,16 @@ static void on_2xx(sc_uac_t *u, const sc_msg_t *msg)
     finish(u, d, &(sc_response_t){ .msg = msg, .status = msg->status });
 }
 
+/* The call's cdr:attempt, with its first INVITE (a B2BUA's B leg: tied
+ * to its A leg first). */
+static void cdr_attempt(sc_uac_t *u, const sc_msg_t *m)
+{
+    u->attempted = true;
+    if (u->leg_of)
+        sc_cdr_leg(m->call_id, sc_str_cstr(u->leg_of));
+    sc_cdr_emit(u->chain, "cdr:attempt", "application", "uac", NULL, 0, m, NULL);
+}
+
 static bool send_next(sc_uac_t *u);
 static bool add_redirects(sc_uac_t *u, const sc_msg_t *resp);
 static bool retarget(sc_uac_t *u);
@@ -386,7 +398,7 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
         } else if (!u->done) {
             if (u->dialog && !u->confirmed)
                 sc_dialog_drop(u->dialog);  /* the early dialog ends with the call */
-            sc_cdr_emit(u->chain, "cdr:stop", "network", NULL,
+            sc_cdr_emit(u->chain, "cdr:stop", "network", "uac",
                         msg->status == 487 ? "call-canceled" : "call-rejected", msg->status, msg, NULL);
             if (msg->status == 487 && u->timer_c_fired)     /* we cancelled it for want of an answer */
                 finish(u, NULL, &(sc_response_t){ .status = 408, .reason = "Request Timeout" });
@@ -403,7 +415,7 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
         if (current && !u->done) {
             bool timeout = ev == SC_TXN_EV_TIMEOUT;
             if (!u->subscribe)
-                sc_cdr_emit(u->chain, "cdr:stop", "application", NULL, "call-rejected",
+                sc_cdr_emit(u->chain, "cdr:stop", "application", "uac", "call-rejected",
                         timeout ? 408 : 503, sc_txn_request(t), NULL);
             finish(u, NULL, &(sc_response_t){ .status = timeout ? 408 : 503,
                                               .reason = timeout ? "Request Timeout"
@@ -436,10 +448,8 @@ static bool send_next(sc_uac_t *u)
         sc_tp_route_t route;
         sc_msg_t *m = sc_out_build_for(&u->chain->stack, &u->out, &u->targets[u->at++], &route, err,
                                        sizeof(err));
-        if (m && !u->attempted && !u->subscribe) {
-            u->attempted = true;
-            sc_cdr_emit(u->chain, "cdr:attempt", "application", NULL, NULL, 0, m, NULL);
-        }
+        if (m && !u->attempted && !u->subscribe)
+            cdr_attempt(u, m);
         if (m && start(u, m, &route.flow) == 0)
             return true;
         sc_log(SC_LOG_INFO, "uac: %s: target %d of %d: %s", u->out.uri, u->at, u->ntargets,
@@ -453,7 +463,7 @@ static bool send_next(sc_uac_t *u)
 static void fail(sc_uac_t *u, unsigned status, const char *reason)
 {
     if (!u->subscribe && u->attempted)
-        sc_cdr_emit(u->chain, "cdr:stop", "application", NULL,
+        sc_cdr_emit(u->chain, "cdr:stop", "application", "uac",
                     status == 487 ? "call-canceled" : "call-rejected", status,
                     u->txn ? sc_txn_request(u->txn) : NULL, NULL);
     finish(u, NULL, &(sc_response_t){ .status = status, .reason = reason });
@@ -500,10 +510,8 @@ static bool dispatch(sc_uac_t *u)
     }
     sc_tp_route_t route;
     sc_msg_t *m = sc_out_build(&u->chain->stack, &u->out, &route, err, sizeof(err));
-    if (m && !u->attempted && !u->subscribe) {
-        u->attempted = true;
-        sc_cdr_emit(u->chain, "cdr:attempt", "application", NULL, NULL, 0, m, NULL);
-    }
+    if (m && !u->attempted && !u->subscribe)
+        cdr_attempt(u, m);
     if (m && start(u, m, &route.flow) == 0)
         return true;
     sc_instance_log(u->inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: %s %s: %s", u->out.method, u->out.uri,
@@ -585,7 +593,8 @@ static bool retarget(sc_uac_t *u)
     return dispatch(u);
 }
 
-sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb cb, void *arg)
+static sc_uac_t *uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb cb, void *arg,
+                            sc_str_t leg_of)
 {
     sc_chain_t *c = inst->chain;
     if (c->stack.txns == NULL || o == NULL || o->uri == NULL) {
@@ -641,7 +650,8 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
     if ((u->uris[0] = strdup(o->uri)) == NULL ||
         (o->auth_username && (u->user = strdup(o->auth_username)) == NULL) ||
         (u->user && (u->password = strdup(o->auth_password ? o->auth_password : "")) == NULL) ||
-        (o->local_sdp && (u->offer = strdup(o->local_sdp)) == NULL) || !dispatch(u)) {
+        (o->local_sdp && (u->offer = strdup(o->local_sdp)) == NULL) ||
+        (leg_of.len && (u->leg_of = strndup(leg_of.s, leg_of.len)) == NULL) || !dispatch(u)) {
         if (u->ntxns == 0)
             uac_free(u);
         return NULL;
@@ -652,6 +662,18 @@ sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb c
 void sc_uac_report_on_drop(sc_uac_t *u)
 {
     u->report_on_drop = true;
+}
+
+sc_uac_t *sc_uac_create(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb cb, void *arg)
+{
+    return uac_create(inst, o, cb, arg, SC_STR_NULL);
+}
+
+sc_uac_t *sc_uac_create_leg(sc_instance_t *inst, const sc_uac_opts_t *o, sc_uac_cb cb, void *arg,
+                            sc_str_t a_call_id)
+{
+    sc_cdr_leg(SC_STR_NULL, a_call_id);
+    return uac_create(inst, o, cb, arg, a_call_id);
 }
 
 void sc_chain_drop_calls(sc_chain_t *c)

@@ -4,9 +4,13 @@
  * (default) or CSV (RFC 4180, with a header row in a new file).
  *
  * Fields: call_id, from, to, source, role, attempt_time, start_time,
- * stop_time, duration_s, final_status, reason, user.  A call is known by
- * its Call-ID from its attempt to its stop (both legs of a B2BUA are two
- * attempts, each with its own Call-ID).  The file is written by a thread
+ * stop_time, duration_s, final_status, reason, user, correlation.  A call
+ * is known by its Call-ID from its attempt to its stop (both legs of a
+ * B2BUA are two attempts, each with its own Call-ID, one correlation:
+ * A's Call-ID).  Only calls are written: a stop for no call open here
+ * (a BYE of a dialog never seen) writes nothing, nor does a challenge
+ * (a 401/407 to an INVITE received: its retry, a new INVITE, is the
+ * call, recorded as such).  The file is written by a thread
  * of its own (writer.c): the loop never waits on the disk.  At stop or
  * reload every record still open is written (reason "unfinished") and
  * the queue drained before the instance goes; SIGUSR1 ("server:reopen")
@@ -29,7 +33,7 @@
 #include "writer.h"
 
 typedef struct call {
-    char          *call_id, *from, *to, *source, *role, *user;
+    char          *call_id, *from, *to, *source, *role, *user, *corr;
     char           attempt_time[32], start_time[32];
     struct timespec started;
     bool           has_start;
@@ -45,8 +49,8 @@ typedef struct {
 
 static const char *const FIELDS[] = { "call_id", "from", "to", "source", "role", "attempt_time",
                                       "start_time", "stop_time", "duration_s", "final_status",
-                                      "reason", "user" };
-#define NFIELDS 12
+                                      "reason", "user", "correlation" };
+#define NFIELDS 13
 
 static size_t slot(const cdrw_t *c, sc_str_t id)
 {
@@ -74,6 +78,7 @@ static void call_free(call_t *k)
     free(k->source);
     free(k->role);
     free(k->user);
+    free(k->corr);
     free(k);
 }
 
@@ -165,7 +170,7 @@ static void write_record(cdrw_t *c, const call_t *k, const char *stop_time, doub
     snprintf(st, sizeof(st), "%u", status);
     const char *v[NFIELDS] = { k->call_id, k->from, k->to, k->source, k->role, k->attempt_time[0] ? k->attempt_time : NULL,
                                k->has_start ? k->start_time : NULL, stop_time, dur, st, reason,
-                               user ? user : k->user };
+                               user ? user : k->user, k->corr ? k->corr : k->call_id };
     buf_t b = { 0 };
     for (int i = 0; i < NFIELDS; i++) {
         if (c->csv) {
@@ -195,7 +200,10 @@ static void on_cdr(const char *event, const void *data, void *arg)
     cdrw_t *c = arg;
     const sc_cdr_t *e = data;
     call_t **pp = find(c, e->call_id), *k = *pp;
-    if (k == NULL) {                    /* its first event (attempt, or a stop seen alone) */
+    bool stop = strcmp(event, "cdr:stop") == 0;
+    if (k == NULL && stop)
+        return;                         /* no call of ours (or written at a reload) */
+    if (k == NULL) {                    /* its first event (attempt, or a start seen alone) */
         if ((k = calloc(1, sizeof(*k))) == NULL)
             return;
         k->call_id = dup_str(e->call_id);
@@ -209,15 +217,25 @@ static void on_cdr(const char *event, const void *data, void *arg)
     }
     if (e->user && k->user == NULL)
         k->user = strdup(e->user);
+    if (e->call_role && (k->role == NULL || strcmp(k->role, e->call_role) != 0)) {
+        free(k->role);
+        k->role = strdup(e->call_role);
+    }
+    if (e->correlation.len && k->corr == NULL)
+        k->corr = dup_str(e->correlation);
     if (strcmp(event, "cdr:attempt") == 0) {
         snprintf(k->attempt_time, sizeof(k->attempt_time), "%s", e->time);
     } else if (strcmp(event, "cdr:start") == 0) {
         snprintf(k->start_time, sizeof(k->start_time), "%s", e->time);
         clock_gettime(CLOCK_REALTIME, &k->started);
         k->has_start = true;
-        free(k->role);
-        k->role = e->role ? strdup(e->role) : NULL;
-    } else if (strcmp(event, "cdr:stop") == 0) {
+        if (k->role == NULL && e->role)
+            k->role = strdup(e->role);
+    } else if (stop && e->challenge) {  /* not a call: the retry will be */
+        *pp = k->next;
+        c->n--;
+        call_free(k);
+    } else if (stop) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         double d = k->has_start ? (double)(now.tv_sec - k->started.tv_sec) +
