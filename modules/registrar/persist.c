@@ -134,8 +134,10 @@ static int write_all(int fd, const char *s, size_t n)
     return 0;
 }
 
-/* The live set into PATH.new, then renamed over the log. */
-static int compact(store_t *s)
+/* The live set into PATH.new, then renamed over the log.  gone: a
+ * binding still in the store whose removal is being recorded (it is
+ * taken out of the store after that), left out. */
+static int compact(store_t *s, const binding_t *gone)
 {
     persist_t *l = s->log;
     char tmp[4200], buf[8192];
@@ -148,6 +150,8 @@ static int compact(store_t *s)
     for (size_t i = 0; i < s->cap && rc == 0; i++)
         for (aor_t *a = s->tab[i]; a && rc == 0; a = a->next)
             for (binding_t *b = a->bindings; b && rc == 0; b = b->next) {
+                if (b == gone)
+                    continue;
                 size_t len = line_for(buf, sizeof(buf), a, b, true);
                 if (len == 0) {
                     warn(l, "%s: a binding of %s too long to record (not kept across a restart)",
@@ -184,10 +188,10 @@ static int compact(store_t *s)
 
 /* Compaction while running: a failure is warned about, not retried at
  * every record. */
-static void compact_now(store_t *s, const char *why)
+static void compact_now(store_t *s, const binding_t *gone, const char *why)
 {
     persist_t *l = s->log;
-    if (compact(s) == 0)
+    if (compact(s, gone) == 0)
         return;
     warn(l, "%s: cannot compact (%s): %s; trying again in %d records", l->path, why, strerror(errno), SLACK);
     l->retry_at = l->records + SLACK;
@@ -200,7 +204,7 @@ static void record(store_t *s, const aor_t *a, const binding_t *b, bool put)
         return;
     if (l->fd < 0) {                /* lost in a failed compaction: the next one makes it anew */
         if (++l->records >= l->retry_at)
-            compact_now(s, "the log is not open");
+            compact_now(s, put ? NULL : b, "the log is not open");
         return;
     }
     char buf[8192];
@@ -215,12 +219,12 @@ static void record(store_t *s, const aor_t *a, const binding_t *b, bool put)
         warn(l, "%s: cannot record a binding: %s", l->path, strerror(errno));
         l->records++;
         if (l->retry_at == 0 || l->records >= l->retry_at)
-            compact_now(s, "after a failed write");
+            compact_now(s, put ? NULL : b, "after a failed write");
         return;
     }
     l->records++;
     if (l->retry_at ? l->records >= l->retry_at : l->records > 2 * s->nbindings + SLACK)
-        compact_now(s, "the log outgrew the live set");
+        compact_now(s, put ? NULL : b, "the log outgrew the live set");
 }
 
 void persist_put(store_t *s, const aor_t *a, const binding_t *b) { record(s, a, b, true); }
@@ -362,7 +366,7 @@ int persist_open(store_t *s, const sc_instance_t *inst, const char *path, bool f
         else
             warn(l, "%s: %u damaged line(s) skipped (cannot keep a copy: %s)", path, damaged, strerror(errno));
     }
-    if (compact(s) != 0) {          /* a fresh log holding the live set */
+    if (compact(s, NULL) != 0) {          /* a fresh log holding the live set */
         snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         return -1;
     }
