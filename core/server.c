@@ -124,12 +124,12 @@ static void send_response(const sc_source_t *src, sc_msg_t *resp)
 /* Builds one of the core's answers: hdr (may be NULL) is an extra header
  * such as Unsupported or Retry-After.  Through txn when there is one,
  * else stateless. */
-static void answer_via(const sc_source_t *src, sc_txn_t *txn, const sc_msg_t *req,
+static void answer_via(const server_t *s, const sc_source_t *src, sc_txn_t *txn, const sc_msg_t *req,
                        unsigned status, const char *reason, const char *hdr, const char *value)
 {
     char tag[17];
     sc_gen_tag(tag, 16);
-    sc_msg_t *r = sc_respond_build(req, src, status, reason, tag);
+    sc_msg_t *r = sc_respond_build(req, src, status, reason, tag, s->cur->conf.server_header);
     if (r == NULL) {
         sc_log(SC_LOG_WARN, "cannot build %u for %s:%u", status, src->peer.ip, src->peer.port);
         return;
@@ -143,10 +143,10 @@ static void answer_via(const sc_source_t *src, sc_txn_t *txn, const sc_msg_t *re
     sc_msg_free(r);
 }
 
-static void answer(const sc_source_t *src, const sc_msg_t *req, unsigned status,
+static void answer(const server_t *s, const sc_source_t *src, const sc_msg_t *req, unsigned status,
                    const char *reason, const char *unsupported)
 {
-    answer_via(src, NULL, req, status, reason, unsupported ? "Unsupported" : NULL, unsupported);
+    answer_via(s, src, NULL, req, status, reason, unsupported ? "Unsupported" : NULL, unsupported);
 }
 
 /* §9.2: a CANCEL gets 200 when it matches an INVITE still in a server
@@ -155,9 +155,9 @@ static void on_cancel(server_t *s, const sc_source_t *src, sc_txn_t *t)
 {
     const sc_msg_t *m = sc_txn_request(t);
     sc_txn_t *inv = sc_txn_find_cancelled(s->txns, m);
-    answer_via(src, t, m, inv ? 200 : 481, NULL, NULL, NULL);
+    answer_via(s, src, t, m, inv ? 200 : 481, NULL, NULL, NULL);
     if (inv && !sc_txn_cancel(inv, m) && sc_txn_state(inv) == SC_TS_PROCEEDING)
-        answer_via(src, inv, sc_txn_request(inv), 487, NULL, NULL, NULL);  /* nobody holds it */
+        answer_via(s, src, inv, sc_txn_request(inv), 487, NULL, NULL, NULL);  /* nobody holds it */
 }
 
 /* A request refused for overload: counted, and logged as one line per
@@ -198,7 +198,7 @@ static void dispatch(server_t *s, const sc_source_t *src, char *raw, sc_msg_t *m
         return;
     case SC_RX_OVERLOAD:
         overloaded(s, src);
-        answer_via(src, NULL, m, 503, "Service Unavailable (overloaded)", "Retry-After", "5");
+        answer_via(s, src, NULL, m, 503, "Service Unavailable (overloaded)", "Retry-After", "5");
         break;
     case SC_RX_ACK:
         if (!sc_dialog_receive_ack(&s->stack, m, src) && sc_proxy_relay_ack(&s->stack, m) != 0)
@@ -269,7 +269,7 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
     }
     if (rc != 0) {
         if (m->hdr[SC_HDR_VIA] && m->method != SC_METHOD_ACK)
-            answer(src, m, err.status, err.reason, NULL);
+            answer(s, src, m, err.status, err.reason, NULL);
         else
             s->dropped++;
         sc_log(SC_LOG_INFO, "bad request from %s:%u: %u %s", from->ip, from->port, err.status,
@@ -283,7 +283,7 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
     }
     if (m->ruri.scheme != SC_URI_SIP && m->ruri.scheme != SC_URI_SIPS &&
         m->ruri.scheme != SC_URI_TEL) {
-        answer(src, m, 416, NULL, NULL);
+        answer(s, src, m, 416, NULL, NULL);
         goto done;
     }
     if (m->method != SC_METHOD_CANCEL) {
@@ -294,12 +294,12 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
                 n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%.*s", n ? ", " : "",
                                       SC_STR_FMT(t->tok));
         if (n) {
-            answer(src, m, 420, NULL, list);
+            answer(s, src, m, 420, NULL, list);
             goto done;
         }
     }
     if (m->max_forwards == 0 && m->method != SC_METHOD_OPTIONS) {
-        answer(src, m, 483, NULL, NULL);
+        answer(s, src, m, 483, NULL, NULL);
         goto done;
     }
     dispatch(s, src, raw, m);       /* takes raw and m */
@@ -339,6 +339,7 @@ static generation_t *generation_new(server_t *s, char *err, size_t errlen)
     }
     sc_chain_set_request_timeout(g->chain, g->conf.request_timeout_s);
     sc_chain_set_session_timers(g->chain, g->conf.session_expires_s, g->conf.min_se_s);
+    sc_chain_set_agent(g->chain, g->conf.server_header);
     sc_chain_set_stack(g->chain, &s->stack);
     if (sc_chain_start(g->chain, err, errlen) != 0) {
         generation_free(g);

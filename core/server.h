@@ -31,6 +31,7 @@ typedef struct {
     sc_log_conf_t           log;
     sc_tp_opts_t            tp;             /* limits, TCP idle and cap */
     unsigned                default_status;     /* end of chain */
+    const char             *server_header;      /* Server / User-Agent value; NULL: none */
     const char             *modules_path;
     unsigned                request_timeout_s;  /* a module's time to answer */
     unsigned                stop_timeout_s;     /* SIGTERM: time for requests in flight */

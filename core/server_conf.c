@@ -282,11 +282,38 @@ static int read_aliases(const sc_conf_node_t *n, sc_server_conf_t *c, char *err,
     return 0;
 }
 
+/* server_header: "TEXT" is the Server of our answers and the User-Agent
+ * of the requests we originate; "" or false leaves both out, true is the
+ * default (sipchain/VERSION). */
+static int read_server_header(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
+{
+    if (n == NULL)
+        return 0;
+    bool on;
+    char scratch[8];
+    if (sc_conf_bool(n, &on, scratch, sizeof(scratch)) == 0) {
+        c->server_header = on ? "sipchain/" SC_VERSION : NULL;
+        return 0;
+    }
+    const char *v;
+    if (sc_conf_string(n, &v, err, errlen))
+        return -1;
+    if (strlen(v) > 256)
+        return sc_conf_error(err, errlen, n, "\"server_header\" is at most 256 characters");
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return sc_conf_error(err, errlen, n, "\"server_header\" must not hold control characters");
+    if (v[0] == ' ' || v[0] == '\t')
+        return sc_conf_error(err, errlen, n, "\"server_header\" must not start with a blank");
+    c->server_header = *v ? v : NULL;
+    return 0;
+}
+
 static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
 {
     static const char *const keys[] = { "listen", "aliases", "log", "limits", "timers",
                                         "default_status", "session_timers", "dns", "metrics",
-                                        NULL };
+                                        "server_header", NULL };
     static const char *const log_keys[] = { "level", "target", "file", "format", "sip_trace", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line",
                                               "idle_timeout", "max_connections",
@@ -414,7 +441,7 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
             return sc_conf_error(err, errlen, d, "\"default_status\" must be a final error status 300-699");
         c->default_status = (unsigned)v;
     }
-    return 0;
+    return read_server_header(sc_conf_get(n, "server_header"), c, err, errlen);
 }
 
 int sc_server_conf_read(const char *path, sc_server_conf_t *c, char *err, size_t errlen)
@@ -427,6 +454,7 @@ int sc_server_conf_read(const char *path, sc_server_conf_t *c, char *err, size_t
     c->tp.idle_timeout_s = 300;     /* a NATed phone's keep-alives come more often */
     c->tp.max_connections = 4096;
     c->default_status = 404;
+    c->server_header = "sipchain/" SC_VERSION;
     c->modules_path = SC_MODULES_PATH;
     c->request_timeout_s = 32;
     c->stop_timeout_s = 5;

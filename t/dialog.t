@@ -182,6 +182,7 @@ ok($bye, 'no ACK within 64*T1: the UAS sent BYE');
 my $waited = time - $t0;
 cmp_ok($waited, '>', 6, sprintf('after 64*T1 (%.1f s)', $waited));
 like(hval($bye // '', 'To'), qr/rawtag/, 'the BYE is in the dialog (To: the caller, with its tag)');
+like(hval($bye // '', 'User-Agent'), qr{^sipchain/\d}, 'and names us in User-Agent (server.server_header\'s default)');
 if ($bye) {
     my ($v) = $bye =~ /^(Via: [^\r]*)\r$/mi;
     my ($cs) = $bye =~ /^(CSeq: [^\r]*)\r$/mi;

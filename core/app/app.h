@@ -34,8 +34,15 @@ typedef struct {
     sc_tp_set_t    *tps;
     sc_dlg_table_t *dialogs;    /* every live dialog, whatever chain made it */
     sc_resolver_t  *resolver;   /* RFC 3263, for host names */
+    /* server.server_header: the Server of our answers and the User-Agent
+     * of the requests we originate (NULL: none).  Per chain: the stack
+     * given to a chain keeps the chain's own. */
+    const char     *agent;
 } sc_stack_t;
 void sc_chain_set_stack(sc_chain_t *chain, const sc_stack_t *stack);
+/* The Server / User-Agent value (NULL: none; default "sipchain/VERSION");
+ * the string must outlive the chain. */
+void sc_chain_set_agent(sc_chain_t *chain, const char *agent);
 /* §16.11: an ACK for a 2xx that is not for us, relayed statelessly to
  * its next Route or Request-URI.  0 when relayed or ours, -1 when it
  * cannot be. */

@@ -101,7 +101,7 @@ static int send_answer(sc_req_t *req, sc_msg_t *r)
  * keep its transaction slot for good. */
 static sc_msg_t *answer_new(sc_req_t *req, unsigned status, const char *reason)
 {
-    sc_msg_t *r = sc_respond_build(req->msg, &req->src, status, reason, req->to_tag);
+    sc_msg_t *r = sc_respond_build(req->msg, &req->src, status, reason, req->to_tag, req->chain->stack.agent);
     if (r == NULL && status >= 200) {
         sc_log(SC_LOG_WARN, "cannot build %u for %.*s from %s:%u: it ends unanswered", status,
                SC_STR_FMT(req->msg->method_str), req->src.peer.ip, req->src.peer.port);
@@ -446,7 +446,14 @@ unsigned sc_chain_pending(const sc_chain_t *c)
 
 void sc_chain_set_stack(sc_chain_t *c, const sc_stack_t *stack)
 {
+    const char *agent = c->stack.agent;     /* the chain's own (its config's) */
     c->stack = *stack;
+    c->stack.agent = agent;
+}
+
+void sc_chain_set_agent(sc_chain_t *c, const char *agent)
+{
+    c->stack.agent = agent;
 }
 
 void sc_chain_cancel_ringing(sc_chain_t *c)

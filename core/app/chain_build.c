@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "chain_impl.h"
+#include "sc_auto_config.h"
 #include "sc_json.h"
 #include "sc_log.h"
 
@@ -78,6 +79,7 @@ static sc_chain_t *chain_new(int n, struct event_base *base, unsigned default_st
     c->session_expires_s = 1800;
     c->min_se_s = 90;
     c->default_status = default_status;
+    c->stack.agent = "sipchain/" SC_VERSION;
     return c;
 }
 

@@ -653,6 +653,9 @@ static sc_msg_t *in_dialog(sc_dialog_t *d, sc_method_t method, sc_str_t name,
         return NULL;
     char contact[300];
     int rc = sc_msg_add_lines(m, lines);
+    const char *agent = d->chain->stack.agent;
+    if (rc == 0 && agent && m->hdr[SC_HDR_USER_AGENT] == NULL)
+        rc = sc_msg_add_header(m, SC_STR_LIT("User-Agent"), sc_str_cstr(agent), NULL);
     bool refreshes = method == SC_METHOD_INVITE || method == SC_METHOD_UPDATE ||
                      method == SC_METHOD_SUBSCRIBE || method == SC_METHOD_NOTIFY ||
                      method == SC_METHOD_REFER;

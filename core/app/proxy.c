@@ -273,10 +273,11 @@ static void maybe_finish(proxy_t *p)
     if (p->best)
         relay(p, p->best);
     else if (p->req) {
+        const char *agent = p->chain->stack.agent;
         sc_msg_t *r = p->looped ? sc_respond_build(p->req->msg, &p->req->src, 482, LOOP_REASON,
-                                                   p->req->to_tag)
+                                                   p->req->to_tag, agent)
                                 : sc_respond_build(p->req->msg, &p->req->src, 480,
-                                                   "No target answered", p->req->to_tag);
+                                                   "No target answered", p->req->to_tag, agent);
         if (r)
             relay(p, r);
         sc_msg_free(r);
@@ -430,14 +431,15 @@ static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp)
         if (r == NULL && p->req && p->by_q && status != 487) {
             status = 480;       /* a registered contact that did not answer */
             r = sc_respond_build(p->req->msg, &p->req->src, status,
-                                 "Temporarily Unavailable (no contact answered)", p->req->to_tag);
+                                 "Temporarily Unavailable (no contact answered)", p->req->to_tag,
+                                 p->chain->stack.agent);
         } else if (r == NULL && p->req) {   /* a timeout or transport error (§16.7 step 4) */
             r = sc_respond_build(p->req->msg, &p->req->src, status,
                                  b->reason       ? b->reason
                                  : status == 408 ? "Request Timeout"
                                  : status == 482 ? LOOP_REASON
                                                  : "Service Unavailable",
-                                 p->req->to_tag);
+                                 p->req->to_tag, p->chain->stack.agent);
         }
         if (r && (status == 401 || status == 407) && p->best &&
             (p->best->status == 401 || p->best->status == 407))

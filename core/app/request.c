@@ -190,8 +190,10 @@ int sc_msg_add_lines(sc_msg_t *m, const char *const *lines)
 }
 
 /* The request without its Via (which needs the route, which needs the
- * size); host is ours as the peer will see it. */
-static sc_msg_t *build(const sc_out_t *o, sc_method_t method, const char *host, sc_tp_kind_t kind)
+ * size); host is ours as the peer will see it; agent the User-Agent
+ * unless the module gave one (NULL: none). */
+static sc_msg_t *build(const sc_out_t *o, sc_method_t method, const char *host, sc_tp_kind_t kind,
+                       const char *agent)
 {
     sc_msg_t *m = sc_msg_new_request(method, sc_str_cstr(o->method), sc_str_cstr(o->uri));
     if (m == NULL)
@@ -228,6 +230,8 @@ static sc_msg_t *build(const sc_out_t *o, sc_method_t method, const char *host, 
     }
     if (rc == 0)
         rc = sc_msg_add_lines(m, o->headers);
+    if (rc == 0 && agent && !given(o, "User-Agent"))
+        rc = sc_msg_add_header(m, SC_STR_LIT("User-Agent"), sc_str_cstr(agent), NULL);
     /* RFC 3261 §8.1.1.3: a request outside a dialog carries a new From
      * tag.  A module naming the From itself (drachtio-srf sends
      * "sip:caller@localhost") may leave it out: it gets ours. */
@@ -288,7 +292,7 @@ sc_msg_t *sc_out_build_for(const sc_stack_t *st, const sc_out_t *o, const sc_tar
         return NULL;
     }
     sc_method_t method = sc_method_from_str(sc_str_cstr(o->method));
-    sc_msg_t *m = build(o, method, "sipchain.invalid", SC_TP_UDP);
+    sc_msg_t *m = build(o, method, "sipchain.invalid", SC_TP_UDP, st->agent);
     if (m == NULL) {
         snprintf(err, errlen, "cannot build %s (bad header?)", o->method);
         return NULL;
@@ -302,7 +306,7 @@ sc_msg_t *sc_out_build_for(const sc_stack_t *st, const sc_out_t *o, const sc_tar
     sc_msg_free(m);
     if (rc != 0)
         return NULL;
-    if ((m = build(o, method, route->sentby, route->kind)) == NULL || sc_push_via(m, route) != 0) {
+    if ((m = build(o, method, route->sentby, route->kind, st->agent)) == NULL || sc_push_via(m, route) != 0) {
         sc_msg_free(m);
         snprintf(err, errlen, "out of memory");
         return NULL;

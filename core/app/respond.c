@@ -7,13 +7,13 @@
 #include "sip_metrics.h"
 
 sc_msg_t *sc_respond_build(const sc_msg_t *req, const sc_source_t *src, unsigned status,
-                           const char *reason, const char *to_tag)
+                           const char *reason, const char *to_tag, const char *server)
 {
     sc_msg_t *r = sc_msg_new_response_to(req, status, sc_str_cstr(reason), sc_str_cstr(to_tag));
     if (r == NULL)
         return NULL;
     if (sc_msg_stamp_via(r, src->peer.ip, src->peer.port) != 0 ||
-        sc_msg_add_header(r, SC_STR_LIT("Server"), SC_STR_LIT("sipchain/" SC_VERSION), NULL) != 0) {
+        (server && sc_msg_add_header(r, SC_STR_LIT("Server"), sc_str_cstr(server), NULL) != 0)) {
         sc_msg_free(r);
         return NULL;
     }

@@ -24,7 +24,8 @@
  * them out.  "algorithms: [ SHA-256, MD5 ]" offers both, in that
  * order, for UAs that pick the first they support.  qop="auth" (auth-int
  * is accepted too) and an opaque.  Nonces are
- * HMACed and replay-checked (nonce.h); an expired one gets stale=true.
+ * HMACed and replay-checked (nonce.h); an expired one answered with the
+ * right password gets stale=true (with a wrong one, a plain challenge).
  * An unknown user and a wrong password get the same answer, so users
  * cannot be enumerated.  The authenticated user may REGISTER only its
  * own AOR (To user = username; own_aor_only: false lifts it).
@@ -336,15 +337,25 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         return;
     }
     nonce_verdict_t v = nonce_check(&a->nonces, c.nonce, now);
-    if (v != NONCE_OK || !str_is(c.opaque, a->opaque)) {
+    if (v == NONCE_BAD || (v == NONCE_OK && !str_is(c.opaque, a->opaque))) {
         if (v == NONCE_BAD)
             sc_instance_log(inst, SC_LOG_LEVEL_WARN, "%s from %s: a nonce we did not make", user, src);
-        count_failure(v == NONCE_STALE ? "stale_nonce" : "bad_nonce");
-        challenge(a, res, proxy, v == NONCE_STALE);
+        count_failure("bad_nonce");
+        challenge(a, res, proxy, false);
         return;
     }
-    /* unknown user and wrong password: one answer, one amount of work */
+    /* unknown user and wrong password: one answer, one amount of work.
+     * An expired nonce (ours: its MAC verified) is checked too: stale=true
+     * tells the UA to retry without asking its user (RFC 7616 §3.3), so it
+     * is only said when the response was right for that nonce; a wrong
+     * password with an old nonce is a wrong password.  (The opaque is not
+     * asked of a stale nonce: a restart with a kept secret changes it.) */
     bool ok = expected(a, req, &c, user, alg, sess, want) == 0 && same_hex(c.response, want);
+    if (ok && v == NONCE_STALE) {
+        count_failure("stale_nonce");
+        challenge(a, res, proxy, true);
+        return;
+    }
     if (!ok) {
         sc_instance_log(inst, SC_LOG_LEVEL_WARN, "authentication failed for %s from %s", user, src);
         count_failure("wrong_credentials");

@@ -1,6 +1,14 @@
 /*
  * nonce.c — the nonces (nonce.h).  The uses seen are in a chained hash
  * table keyed by the nonce's random part, purged as nonces age out.
+ *
+ * Per nonce: the highest nc used and a bitmap of which of the NC_WINDOW
+ * counts below it were used too (bit k: highest - k), the sliding window of
+ * IPsec's anti-replay check (RFC 4303 §3.4.3).  Requests pipelined on one
+ * nonce may arrive in another order than their nc (UDP, or a TCP
+ * connection lost and replaced): each count is accepted once, in any
+ * order, as long as it is within the window below the highest; a count
+ * used before, or one fallen out of the window, is a replay.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -9,9 +17,12 @@
 
 #include "nonce.h"
 
+#define NC_WINDOW 64            /* counts below the highest still accepted */
+
 struct seen {
     unsigned char id[16];       /* epoch | random */
-    uint32_t      nc;           /* UINT32_MAX: used without qop */
+    uint32_t      nc;           /* the highest used; UINT32_MAX: used without qop */
+    uint64_t      used;         /* bit k: nc - k used (bit 0: nc itself) */
     time_t        born;
     seen_t       *next;
 };
@@ -131,6 +142,29 @@ static void grow(nonces_t *n)
     n->cap = cap;
 }
 
+/* Records count against s's window: NONCE_OK the first time, else
+ * NONCE_REPLAY. */
+static nonce_verdict_t nc_mark(seen_t *s, uint32_t count)
+{
+    if (s->nc == UINT32_MAX)
+        return NONCE_REPLAY;                /* used up without qop */
+    if (count == UINT32_MAX) {              /* without qop after uses with it: the last use */
+        s->nc = UINT32_MAX;
+        return NONCE_OK;
+    }
+    if (count > s->nc) {
+        uint32_t shift = count - s->nc;
+        s->used = shift >= NC_WINDOW ? 1 : s->used << shift | 1;
+        s->nc = count;
+        return NONCE_OK;
+    }
+    uint32_t back = s->nc - count;
+    if (back >= NC_WINDOW || (s->used >> back & 1))
+        return NONCE_REPLAY;
+    s->used |= (uint64_t)1 << back;
+    return NONCE_OK;
+}
+
 nonce_verdict_t nonce_use(nonces_t *n, sc_str_t nonce, sc_str_t nc, time_t now)
 {
     unsigned char raw[RAW_LEN];
@@ -154,16 +188,13 @@ nonce_verdict_t nonce_use(nonces_t *n, sc_str_t nonce, sc_str_t nc, time_t now)
     seen_t *s = n->tab[slot(n, raw + 8)];
     while (s && memcmp(s->id, raw + 8, 16) != 0)
         s = s->next;
-    if (s) {
-        if (s->nc == UINT32_MAX || count <= s->nc)
-            return NONCE_REPLAY;
-        s->nc = count;
-        return NONCE_OK;
-    }
+    if (s)
+        return nc_mark(s, count);
     if ((s = calloc(1, sizeof(*s))) == NULL)
         return NONCE_REPLAY;                /* cannot remember it: do not accept it */
     memcpy(s->id, raw + 8, 16);
     s->nc = count;
+    s->used = 1;
     s->born = now;
     size_t at = slot(n, s->id);
     s->next = n->tab[at];

@@ -11,12 +11,26 @@
  * A line:  + AOR URI EXPIRES_AT Q CSEQ REG_ID CALL_ID PATH RECEIVED INSTANCE
  *          - AOR URI
  * fields escaped (%25 %20 %0A %0D, "-" for none as %2D), so a value with
- * spaces cannot shift the fields.  A torn last line (a crash mid-write)
- * is ignored with a warning.
+ * spaces cannot shift the fields.
+ *
+ * Damage never stops a start: a torn last line (a crash mid-write), a
+ * line that is not a record (garbage, a NUL, a torn write the next
+ * record was appended to, a field that is not a number) is skipped with
+ * a warning naming its line, and the rest is replayed.  The damaged log
+ * is kept beside the new one as PATH.damaged for a look, and the live set
+ * written over PATH as at every start.  A write that fails half done
+ * (disk full) is repaired the same way: the log is compacted from memory
+ * at once, so the half line does not stay in it.
+ *
+ * Compaction: whenever the log holds more than twice the live bindings
+ * plus 1024 lines, the live set is written to PATH.new, fsynced, renamed
+ * over PATH and the directory fsynced; a failed compaction is warned
+ * about and tried again 1024 records later.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +39,36 @@
 #include "store.h"
 
 struct persist {
-    char  *path;
-    int    fd;
-    bool   fsync_each;
-    size_t records;             /* lines in the log */
+    char                *path;
+    int                  fd;
+    bool                 fsync_each;
+    size_t               records;       /* lines in the log */
+    size_t               retry_at;      /* after a failed compaction: records to try again at */
+    const sc_instance_t *inst;          /* for the warnings */
 };
+
+#define SLACK 1024              /* dead lines allowed beyond twice the live ones */
+
+#define warn(l, ...) sc_instance_log((l)->inst, SC_LOG_LEVEL_WARN, __VA_ARGS__)
+
+/* The directory of path, fsynced: a rename in it is on disk. */
+static void sync_dir(const char *path)
+{
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        dir[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    int fd = open(dir, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
 
 static void put_field(char **p, char *end, const char *v)
 {
@@ -95,10 +134,10 @@ static int write_all(int fd, const char *s, size_t n)
     return 0;
 }
 
-static void record(store_t *s, const aor_t *a, const binding_t *b, bool put);
-
-/* The live set into PATH.new, then renamed over the log. */
-static int compact(store_t *s)
+/* The live set into PATH.new, then renamed over the log.  gone: a
+ * binding still in the store whose removal is being recorded (it is
+ * taken out of the store after that), left out. */
+static int compact(store_t *s, const binding_t *gone)
 {
     persist_t *l = s->log;
     char tmp[4200], buf[8192];
@@ -111,35 +150,81 @@ static int compact(store_t *s)
     for (size_t i = 0; i < s->cap && rc == 0; i++)
         for (aor_t *a = s->tab[i]; a && rc == 0; a = a->next)
             for (binding_t *b = a->bindings; b && rc == 0; b = b->next) {
+                if (b == gone)
+                    continue;
                 size_t len = line_for(buf, sizeof(buf), a, b, true);
-                rc = len ? write_all(fd, buf, len) : 0;
+                if (len == 0) {
+                    warn(l, "%s: a binding of %s too long to record (not kept across a restart)",
+                         l->path, a->aor);
+                    continue;
+                }
+                rc = write_all(fd, buf, len);
                 n++;
             }
-    if (rc != 0 || fsync(fd) != 0 || close(fd) != 0 || rename(tmp, l->path) != 0) {
+    if (rc != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
         unlink(tmp);
+        errno = e;
         return -1;
     }
-    int nfd = open(l->path, O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (nfd < 0)
+    if (close(fd) != 0 || rename(tmp, l->path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
         return -1;
+    }
+    sync_dir(l->path);
+    /* the old fd is the replaced file now: nothing more goes to it */
     if (l->fd >= 0)
         close(l->fd);
-    l->fd = nfd;
+    l->fd = open(l->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (l->fd < 0)
+        return -1;
     l->records = n;
+    l->retry_at = 0;
     return 0;
+}
+
+/* Compaction while running: a failure is warned about, not retried at
+ * every record. */
+static void compact_now(store_t *s, const binding_t *gone, const char *why)
+{
+    persist_t *l = s->log;
+    if (compact(s, gone) == 0)
+        return;
+    warn(l, "%s: cannot compact (%s): %s; trying again in %d records", l->path, why, strerror(errno), SLACK);
+    l->retry_at = l->records + SLACK;
 }
 
 static void record(store_t *s, const aor_t *a, const binding_t *b, bool put)
 {
     persist_t *l = s->log;
-    if (l == NULL || l->fd < 0)
+    if (l == NULL)
         return;
+    if (l->fd < 0) {                /* lost in a failed compaction: the next one makes it anew */
+        if (++l->records >= l->retry_at)
+            compact_now(s, put ? NULL : b, "the log is not open");
+        return;
+    }
     char buf[8192];
     size_t len = line_for(buf, sizeof(buf), a, b, put);
-    if (len == 0 || write_all(l->fd, buf, len) != 0 || (l->fsync_each && fdatasync(l->fd) != 0))
-        fprintf(stderr, "registrar: %s: cannot record a binding: %s\n", l->path, strerror(errno));
-    if (++l->records > 2 * s->nbindings + 1024)
-        compact(s);
+    if (len == 0) {
+        warn(l, "%s: a binding of %s too long to record (not kept across a restart)", l->path, a->aor);
+        return;
+    }
+    if (write_all(l->fd, buf, len) != 0 || (l->fsync_each && fdatasync(l->fd) != 0)) {
+        /* maybe half a line in the log: write it afresh from memory
+         * (which has this change already) */
+        warn(l, "%s: cannot record a binding: %s", l->path, strerror(errno));
+        l->records++;
+        if (l->retry_at == 0 || l->records >= l->retry_at)
+            compact_now(s, put ? NULL : b, "after a failed write");
+        return;
+    }
+    l->records++;
+    if (l->retry_at ? l->records >= l->retry_at : l->records > 2 * s->nbindings + SLACK)
+        compact_now(s, put ? NULL : b, "the log outgrew the live set");
 }
 
 void persist_put(store_t *s, const aor_t *a, const binding_t *b) { record(s, a, b, true); }
@@ -174,21 +259,43 @@ static int fields(char *line, char **f, int max)
     return n;
 }
 
-static int replay(store_t *s, FILE *in, time_t now, char *err, size_t errlen)
+/* A whole decimal number in [min, max] into v; false when f is not one. */
+static bool number(const char *f, long long min, long long max, long long *v)
+{
+    if (f == NULL || *f == '\0' || (*f != '-' && (*f < '0' || *f > '9')))
+        return false;
+    char *end;
+    errno = 0;
+    long long x = strtoll(f, &end, 10);
+    if (errno || *end || x < min || x > max)
+        return false;
+    *v = x;
+    return true;
+}
+
+/* Replays the log; the lines skipped as damaged into *damaged. */
+static int replay(store_t *s, FILE *in, time_t now, unsigned *damaged, char *err, size_t errlen)
 {
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     unsigned lineno = 0;
+    persist_t *l = s->log;
     while ((len = getline(&line, &cap, in)) > 0) {
         lineno++;
         if (line[len - 1] != '\n') {
-            fprintf(stderr, "registrar: %s:%u: a torn last line (ignored)\n", s->log->path, lineno);
+            warn(l, "%s:%u: a torn last line (ignored)", l->path, lineno);
+            ++*damaged;
             break;
         }
         line[len - 1] = '\0';
-        char *f[11];
-        int n = fields(line, f, 11);
+        if (strlen(line) != (size_t)len - 1) {
+            warn(l, "%s:%u: not a binding record: a NUL byte (skipped)", l->path, lineno);
+            ++*damaged;
+            continue;
+        }
+        char *f[12];
+        int n = fields(line, f, 12);
         aor_t *a;
         if (n == 3 && f[0] == NULL && f[1] && f[2]) {      /* "- AOR URI" */
             if ((a = store_aor(s, f[1], false)) != NULL)
@@ -199,18 +306,18 @@ static int replay(store_t *s, FILE *in, time_t now, char *err, size_t errlen)
                     }
             continue;
         }
-        if (n != 11 || f[0] == NULL || strcmp(f[0], "+") || !f[1] || !f[2] || !*f[2] || !f[3] || !f[4] ||
-            !f[5] || !f[6]) {
-            snprintf(err, errlen, "%s:%u: not a binding record", s->log->path, lineno);
-            free(line);
-            return -1;
+        long long exp, q, cseq, reg_id;
+        if (n != 11 || f[0] == NULL || strcmp(f[0], "+") || !f[1] || !*f[1] || !f[2] || !*f[2] ||
+            !number(f[3], 0, LLONG_MAX, &exp) || !number(f[4], -1, 1000, &q) ||
+            !number(f[5], 0, UINT32_MAX, &cseq) || !number(f[6], -1, LONG_MAX, &reg_id)) {
+            warn(l, "%s:%u: not a binding record (skipped)", l->path, lineno);
+            ++*damaged;
+            continue;
         }
-        time_t exp = (time_t)strtoll(f[3], NULL, 10);
-        if (exp <= now)
+        if ((time_t)exp <= now)
             continue;
         binding_t *b = binding_new(
-            &(binding_t){ .expires_at = exp, .q = atoi(f[4]), .cseq = (uint32_t)strtoul(f[5], NULL, 10),
-                          .reg_id = strtol(f[6], NULL, 10) },
+            &(binding_t){ .expires_at = (time_t)exp, .q = (int)q, .cseq = (uint32_t)cseq, .reg_id = (long)reg_id },
             &(binding_text_t){ .uri = text_of(f[2]), .call_id = text_of(f[7]), .path = text_of(f[8]),
                                .received = text_of(f[9]), .instance = text_of(f[10]) });
         if (b == NULL || (a = store_aor(s, f[1], true)) == NULL) {
@@ -225,7 +332,8 @@ static int replay(store_t *s, FILE *in, time_t now, char *err, size_t errlen)
     return 0;
 }
 
-int persist_open(store_t *s, const char *path, bool fsync_each, char *err, size_t errlen)
+int persist_open(store_t *s, const sc_instance_t *inst, const char *path, bool fsync_each, char *err,
+                 size_t errlen)
 {
     persist_t *l = calloc(1, sizeof(*l));
     if (l == NULL || (l->path = strdup(path)) == NULL) {
@@ -235,19 +343,30 @@ int persist_open(store_t *s, const char *path, bool fsync_each, char *err, size_
     }
     l->fd = -1;
     l->fsync_each = fsync_each;
+    l->inst = inst;
     s->log = l;
     FILE *in = fopen(path, "r");
     if (in == NULL && errno != ENOENT) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
+    unsigned damaged = 0;
     if (in) {
-        int rc = replay(s, in, time(NULL), err, errlen);
+        int rc = replay(s, in, time(NULL), &damaged, err, errlen);
         fclose(in);
         if (rc != 0)
             return -1;
     }
-    if (compact(s) != 0) {          /* a fresh log holding the live set */
+    if (damaged) {                  /* kept for a look before it is compacted away */
+        char keep[4200];
+        snprintf(keep, sizeof(keep), "%s.damaged", path);
+        unlink(keep);
+        if (link(path, keep) == 0)
+            warn(l, "%s: %u damaged line(s) skipped; the log as it was is kept in %s", path, damaged, keep);
+        else
+            warn(l, "%s: %u damaged line(s) skipped (cannot keep a copy: %s)", path, damaged, strerror(errno));
+    }
+    if (compact(s, NULL) != 0) {          /* a fresh log holding the live set */
         snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         return -1;
     }

@@ -131,7 +131,7 @@ static int reg_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err
         return -1;
     if (r->persist) {
         char why[512];
-        if (persist_open(r->store, r->persist, r->fsync_each, why, sizeof(why)) != 0)
+        if (persist_open(r->store, inst, r->persist, r->fsync_each, why, sizeof(why)) != 0)
             return sc_conf_error(err, errlen, n, "persist: %s", why);
         sc_instance_log(inst, SC_LOG_LEVEL_INFO, "%zu binding(s) of %zu AOR(s) restored from %s",
                         r->store->nbindings, r->store->naors, r->persist);

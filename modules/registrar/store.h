@@ -76,8 +76,11 @@ void       store_sweep(store_t *s, time_t now, size_t n);
 binding_t *binding_new(const binding_t *tmpl, const binding_text_t *text);
 void       binding_free(binding_t *b);
 
-/* persist.c: open (and replay into s) the log at path; 0 or -1 with err. */
-int  persist_open(store_t *s, const char *path, bool fsync_each, char *err, size_t errlen);
+/* persist.c: open (and replay into s) the log at path; 0 or -1 with err
+ * (only when the file cannot be read or written: damaged lines are
+ * skipped with a warning through inst). */
+int  persist_open(store_t *s, const sc_instance_t *inst, const char *path, bool fsync_each, char *err,
+                  size_t errlen);
 void persist_close(store_t *s);
 /* Record a binding put / removed (no-ops without a log). */
 void persist_put(store_t *s, const aor_t *a, const binding_t *b);
