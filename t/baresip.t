@@ -191,8 +191,9 @@ like((ev('fay', qr/^CALL_CLOSED$/) // {})->{param} // '', qr/reset by peer/i, 'g
 ok(ev('gus', qr/^CALL_CLOSED$/), 'gus too');
 my ($ra) = cdr_of('cdr-b2bua.jsonl', $acid);
 my ($rb) = cdr_of('cdr-b2bua.jsonl', $bcid);
-is($ra && "$ra->{final_status} $ra->{reason} $ra->{role} $ra->{user}", '200 normal-release uas fay', 'CDR: A leg 200, normal-release, fay');
-is($rb && "$rb->{final_status} $rb->{reason} $rb->{role}", '200 normal-release uac', 'CDR: B leg 200, normal-release');
+is($ra && "$ra->{final_status} $ra->{reason} $ra->{role} $ra->{user}", '200 normal-release b2bua-uas fay', 'CDR: A leg 200, normal-release, fay, its role');
+is($rb && "$rb->{final_status} $rb->{reason} $rb->{role}", '200 normal-release b2bua-uac', 'CDR: B leg 200, normal-release, its role');
+ok($ra && $rb && $ra->{correlation} && $rb->{correlation} eq $ra->{correlation}, 'CDR: both legs share a correlation key');
 like($rb && $rb->{from}, qr/^"Fay Fox" <sip:fay\@127\.0\.0\.1:$bport>;tag=/, 'CDR: the B leg\'s From is fay');
 like($rb && $rb->{to}, qr/^<sip:gus\@127\.0\.0\.1:$bport[;>]/, 'CDR: its To is the AOR fay dialled, not gus\'s contact');
 

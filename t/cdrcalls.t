@@ -106,7 +106,7 @@ sub call_with_auth {
     my $inv = req('INVITE', %c, cseq => '1 INVITE', body => $sdp);
     $as->send($inv, 0, $to);
     my $ch = final_a('1 INVITE') // return undef;
-    $as->send(ack_for($inv, $ch), 0, $to);
+    $as->send(non2xx_ack($inv, $ch), 0, $to);
     my $hdr = { 401 => 'Authorization', 407 => 'Proxy-Authorization' }->{sip_status($ch)} // return undef;
     my ($nonce, $opaque) = $ch =~ /nonce="([^"]+)", opaque="([^"]+)", algorithm=MD5/;
     my $n = sprintf('%08x', ++$nc);
@@ -154,7 +154,7 @@ is(join(' ', map { "$_->{final_status} $_->{reason} " . ($_->{role} // "none") .
                   cid => 'challenge-only', cseq => '1 INVITE');
     $as->send($inv, 0, $to);
     my $ch = final_a('1 INVITE');
-    $as->send(ack_for($inv, $ch), 0, $to) if $ch;
+    $as->send(non2xx_ack($inv, $ch), 0, $to) if $ch;
     sleep 0.3;
     is(sip_status($ch) . ' ' . scalar(of($cdrs, 'challenge-only')), '407 0', 'a 407 never retried: no record (a challenge is not a call)');
 }
@@ -210,7 +210,7 @@ is(join(',', map { "$_->{final_status} $_->{reason} " . ($_->{role} // 'none') }
 $binv = need(call_with_auth('busy-1'), 'a third call reaches B');
 reply($binv, '486 Busy Here', 'b-busy');
 my $busy = final_a('2 INVITE');
-$as->send(ack_for(req('INVITE', ruri => 'sip:bob@example.com', to => '<sip:bob@example.com>', from => '<sip:alice@example.com>;tag=a-busy-1',
+$as->send(non2xx_ack(req('INVITE', ruri => 'sip:bob@example.com', to => '<sip:bob@example.com>', from => '<sip:alice@example.com>;tag=a-busy-1',
                       cid => 'busy-1', cseq => '2 INVITE'), $busy), 0, $to) if $busy;
 @r = grep { $_->{call_id} eq 'busy-1' } settle($cdrs, 4);
 is(join(',', map { "$_->{final_status} $_->{reason} " . ($_->{role} // 'none') } @r), '486 call-rejected proxy-uas',
@@ -271,7 +271,7 @@ $binv = need(recv_request($bs, 'INVITE'), 'B gets the second INVITE');
 $bcid = sip_header($binv, 'Call-ID');
 reply($binv, '486 Busy Here', 'b-b2b2');
 my $ab = final_a('1 INVITE');
-$as->send(ack_for($inv, $ab), 0, $to) if $ab;
+$as->send(non2xx_ack($inv, $ab), 0, $to) if $ab;
 @r = settle($cdrs, 4);
 ($ra) = grep { $_->{call_id} eq 'b2b-2' } @r;
 ($rb) = grep { $_->{call_id} eq $bcid } @r;
