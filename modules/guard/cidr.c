@@ -44,7 +44,8 @@ int cidr_parse(const char *s, cidr_t *out)
     buf[n] = '\0';
     if (addr_parse(buf, &out->addr) != 0)
         return -1;
-    unsigned max = out->addr.family == 4 ? 32 : 128;
+    bool mapped = out->addr.family == 4 && strchr(buf, ':') != NULL;
+    unsigned max = out->addr.family == 4 && !mapped ? 32 : 128;
     unsigned long bits = max;
     if (slash) {
         char *end;
@@ -53,12 +54,11 @@ int cidr_parse(const char *s, cidr_t *out)
         bits = strtoul(slash + 1, &end, 10);
         if (*end != '\0' || bits > max)
             return -1;
-        /* a mapped address with an IPv6 prefix: the IPv4 part of it */
-        if (out->addr.family == 4 && strchr(buf, ':')) {
-            if (bits < 96)
-                return -1;
-            bits -= 96;
-        }
+    }
+    if (mapped) {           /* ::ffff:a.b.c.d/N: the IPv4 range of its last 32 bits */
+        if (bits < 96)
+            return -1;
+        bits -= 96;
     }
     out->bits = (uint8_t)bits;
     addr_t masked = out->addr;
