@@ -45,14 +45,6 @@ void guard_source_key(const guard_conf_t *c, const addr_t *a, uint8_t key[KEY_LE
     memcpy(key + 1, m.a, 16);
 }
 
-static void refused_count(const char *reason)
-{
-    char label[64];
-    snprintf(label, sizeof(label), "reason=\"%s\"", reason);
-    sc_metric_add(sc_metric_counter("sipchain_guard_refused_total",
-                                    "requests the guard refused, by reason", label), 1);
-}
-
 static bool is_ack(const sc_req_t *req)
 {
     sc_str_t m = sc_req_method(req);
@@ -60,9 +52,9 @@ static bool is_ack(const sc_req_t *req)
 }
 
 /* The configured action; Retry-After (seconds) with a 503. */
-static void refuse(guard_t *g, sc_req_t *req, sc_res_t *res, const char *reason, uint64_t retry_s)
+static void refuse(guard_t *g, sc_req_t *req, sc_res_t *res, refused_t why, uint64_t retry_s)
 {
-    refused_count(reason);
+    sc_metric_add(g->m_refused[why], 1);
     if (g->conf.action == ACTION_DROP || is_ack(req)) {
         sc_req_drop(req);
         return;
@@ -73,9 +65,9 @@ static void refuse(guard_t *g, sc_req_t *req, sc_res_t *res, const char *reason,
     sc_res_send(res, 503, "Service Unavailable");
 }
 
-static void forbid(sc_req_t *req, sc_res_t *res)
+static void forbid(guard_t *g, sc_req_t *req, sc_res_t *res)
 {
-    refused_count("auth_blocked");
+    sc_metric_add(g->m_refused[REFUSED_AUTH_BLOCKED], 1);
     if (is_ack(req))
         sc_req_drop(req);
     else
@@ -97,11 +89,11 @@ static void guard_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         return;
     }
     if (cidr_list_match(&c->deny, &a)) {
-        refuse(g, req, res, "deny", 0);
+        refuse(g, req, res, REFUSED_DENY, 0);
         return;
     }
     if (c->allow.n && !cidr_list_match(&c->allow, &a)) {
-        refuse(g, req, res, "not_allowed", 0);
+        refuse(g, req, res, REFUSED_NOT_ALLOWED, 0);
         return;
     }
     uint64_t now = guard_now_ms();
@@ -120,14 +112,14 @@ static void guard_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     }
     if (guard_is_blocked(g, e, now)) {
         if (e->reason == BLOCK_AUTH)
-            forbid(req, res);
+            forbid(g, req, res);
         else
-            refuse(g, req, res, "blocked", (e->until_ms - now + 999) / 1000);
+            refuse(g, req, res, REFUSED_BLOCKED, (e->until_ms - now + 999) / 1000);
         return;
     }
     if (guard_user_agent_refused(c, sc_req_header(req, "User-Agent"))) {
         guard_block(g, e, false, BLOCK_USER_AGENT, c->block_time_s, now);
-        refuse(g, req, res, "user_agent", c->block_time_s);
+        refuse(g, req, res, REFUSED_USER_AGENT, c->block_time_s);
         return;
     }
     if (!bucket_take(&e->bucket, c->rate, c->burst, now)) {
@@ -137,14 +129,14 @@ static void guard_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         e->last_refused_ms = now;
         if (c->block_after && ++e->refused >= c->block_after) {
             guard_block(g, e, false, BLOCK_RATE, c->block_time_s, now);
-            refuse(g, req, res, "rate", c->block_time_s);
+            refuse(g, req, res, REFUSED_RATE, c->block_time_s);
         } else {
-            refuse(g, req, res, "rate", 1);
+            refuse(g, req, res, REFUSED_RATE, 1);
         }
         return;
     }
     if (guard_user_blocked(g, req, now)) {
-        forbid(req, res);
+        forbid(g, req, res);
         return;
     }
     sc_next(req);
@@ -173,6 +165,13 @@ static int guard_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *e
                                             labels[i]);
     g->m_blocked_user = sc_metric_counter("sipchain_blocked_total", "sources and users blocked, by reason",
                                           "reason=\"auth_user\"");
+    static const char *const refused[REFUSED__N] = {
+        "reason=\"deny\"", "reason=\"not_allowed\"", "reason=\"blocked\"", "reason=\"rate\"",
+        "reason=\"user_agent\"", "reason=\"auth_blocked\""
+    };
+    for (int i = 0; i < REFUSED__N; i++)
+        g->m_refused[i] = sc_metric_counter("sipchain_guard_refused_total",
+                                            "requests the guard refused, by reason", refused[i]);
     g->m_unblocked = sc_metric_counter("sipchain_unblocked_total", "blocks ended", NULL);
     g->g_sources = sc_metric_gauge("sipchain_blocked_sources", "sources blocked now", NULL);
     g->g_users = sc_metric_gauge("sipchain_blocked_users", "users blocked now", NULL);

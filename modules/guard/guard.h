@@ -18,6 +18,12 @@
 
 typedef enum { ACTION_DROP, ACTION_503 } action_t;
 
+/* why a request was refused: sipchain_guard_refused_total{reason} */
+typedef enum {
+    REFUSED_DENY, REFUSED_NOT_ALLOWED, REFUSED_BLOCKED, REFUSED_RATE, REFUSED_USER_AGENT,
+    REFUSED_AUTH_BLOCKED, REFUSED__N
+} refused_t;
+
 typedef struct {
     action_t    action;
     uint32_t    rate, burst;            /* requests a second per source, and at once */
@@ -44,6 +50,7 @@ typedef struct guard {
     unsigned char  user_key[32];        /* HMAC key of user table keys */
     struct event  *sweep;
     sc_metric_t   *m_blocked[BLOCK__N], *m_blocked_user, *m_unblocked, *g_sources, *g_users;
+    sc_metric_t   *m_refused[REFUSED__N];
 } guard_t;
 
 /* conf.c: the instance's keys into g->conf (defaults first).  0 or -1. */
