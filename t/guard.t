@@ -204,9 +204,11 @@ is(stop_server($pid), 0, 'clean stop');
 # 5. action drop, allow, replaced User-Agent list, IPv6 by /64
 {
     my $p2 = free_port();
+    my $mp2 = free_port();
     my $yaml2 = <<Y;
 server:
   listen: [ "udp:127.0.0.1:$p2", "udp:[::1]:$p2" ]
+  metrics: { listen: "127.0.0.1:$mp2" }
   log: { level: info }
 modules_path: $mods
 chain:
@@ -215,7 +217,8 @@ chain:
     burst: 2
     block_after: 3
     block_time: 60
-    allow: [ 127.0.0.0/24, "::1/128" ]
+    allow: [ 127.0.0.0/16, "::1/128" ]
+    max_sources: 16
     deny: [ 127.0.0.9 ]
     user_agents: [ EvilBot ]
   - module: options
@@ -225,7 +228,7 @@ Y
     is(sip_status(ask(ip => '127.0.0.30', headers => [ 'User-Agent: friendly-scanner' ])), '200', 'a replaced list: friendly-scanner let in');
     is(ask(ip => '127.0.0.31', headers => [ 'User-Agent: my-evilbot' ], wait => 1), '', 'EvilBot dropped: no answer');
     is(ask(ip => '127.0.0.9', wait => 1), '', 'denied: dropped');
-    is(ask(ip => '127.0.1.1', wait => 1), '', 'outside allow: dropped');
+    is(ask(ip => '127.1.0.1', wait => 1), '', 'outside allow: dropped');
     my $ip = '127.0.0.32';
     my $s = from($ip);
     my $to = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
@@ -234,6 +237,11 @@ Y
     $answers++ while defined recv_msg($s, 1.5);
     ok($answers >= 2 && $answers <= 6, "flood with action drop: only the burst answered ($answers of 20)");
     like(wait_log($log, qr/blocked source 127\.0\.0\.32/), qr/blocked source 127\.0\.0\.32 for 60 s/, 'and blocked');
+    # (the core answers 100 to an INVITE as it arrives, RFC 3261 §17.2.1,
+    # before any module sees it: a dropped INVITE gets that, nothing more)
+    my $inv = send_recv($s, $port, request(ip => $ip, method => 'INVITE'), 1);
+    $inv = recv_msg($s, 1) while defined $inv && $inv =~ m{^SIP/2\.0 100 };
+    is($inv, undef, 'an INVITE from it: no final answer');
 
     # IPv6: ::1 is the only address at hand; its source is its /64
     my $v6 = IO::Socket::IP->new(Proto => 'udp', LocalHost => '::1', PeerHost => '::1', PeerPort => $p2)
@@ -249,6 +257,21 @@ Y
     ok($v6answers >= 2 && $v6answers <= 6, "IPv6 flood limited too ($v6answers of 20)");
     like(wait_log($log, qr/blocked source ::\/64/), qr/blocked source ::\/64 for 60 s: over the request rate/,
          'an IPv6 source is blocked as its /64');
+
+    # many sources, a table of 16: the least recently seen entries are reused
+    for my $i (1 .. 40) {
+        is(ask(ip => "127.0.2.$i", headers => [ 'User-Agent: EvilBot' ], wait => 0.2), '', "scanner 127.0.2.$i dropped") if $i == 40;
+        from("127.0.2.$i")->send(request(ip => "127.0.2.$i", headers => [ 'User-Agent: EvilBot' ]), 0, $to) if $i < 40;
+    }
+    wait_log($log, qr/blocked source 127\.0\.2\.40 /);
+    my %m;
+    for (split /\n/, HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$mp2/metrics")->{content} // '') {
+        $m{$1} = $2 if !/^#/ && /^(\S+(?:\{.*\})?) (\S+)$/;
+    }
+    is($m{sipchain_blocked_sources}, 16, '40 sources blocked, a table of 16: 16 blocked now');
+    is($m{'sipchain_blocked_total{reason="user_agent"}'}, 41, 'all 41 User-Agent blocks counted');
+    my @full = slurp($log) =~ /unblocked source \S+ \(\w+ block\): table full/g;
+    ok(@full >= 24, 'the others were let go, each logged (' . scalar(@full) . ')');
     is(stop_server($pid), 0, 'clean stop');
 }
 
