@@ -272,6 +272,20 @@ Y
     is($m{'sipchain_blocked_total{reason="user_agent"}'}, 41, 'all 41 User-Agent blocks counted');
     my @full = slurp($log) =~ /unblocked source \S+ \(\w+ block\): table full/g;
     ok(@full >= 24, 'the others were let go, each logged (' . scalar(@full) . ')');
+
+    # a reload starts afresh: the old blocks end, in one line, and leave the gauge
+    kill 'HUP', $pid;
+    like(wait_log($log, qr/user\(s\) unblocked: the configuration/, 8),
+         qr/16 source\(s\) and 0 user\(s\) unblocked: the configuration they were blocked under is gone/,
+         'SIGHUP: the old blocks end, logged once');
+    my $g;
+    for (1 .. 50) {
+        ($g) = (HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$mp2/metrics")->{content} // '') =~ /^sipchain_blocked_sources (\d+)$/m;
+        last if defined $g && $g == 0;
+        sleep 0.1;
+    }
+    is($g, 0, 'and sipchain_blocked_sources is 0 again');
+    is(sip_status(ask(ip => '127.0.2.40')), '200', 'the scanner\'s address, with another User-Agent, is let in');
     is(stop_server($pid), 0, 'clean stop');
 }
 

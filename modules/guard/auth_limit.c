@@ -5,7 +5,8 @@
  * for one user name, within auth_window seconds block that source / user
  * for auth_block_time, doubled at each further block up to
  * auth_max_block_time (exponential backoff: a patient brute force gets a
- * handful of guesses an hour).  A user name is counted whether it exists
+ * handful of guesses an hour); auth_max_block_time without a failure
+ * after the last block forgets the backoff.  A user name is counted whether it exists
  * or not (digest-auth reports both alike), so the block of an unknown
  * user and of a known one are the same on the wire.  A success clears
  * that user's count and backoff, not the source's: a source that owns
@@ -54,6 +55,9 @@ static void failed(guard_t *g, entry_t *e, bool user, uint32_t max, uint64_t now
     if (e->failures == 0 || now - e->window_ms >= (uint64_t)g->conf.auth_window_s * 1000) {
         e->failures = 0;
         e->window_ms = now;
+        /* a quiet spell as long as the longest block forgets the backoff */
+        if (e->level && now >= e->until_ms + (uint64_t)g->conf.auth_max_block_time_s * 1000)
+            e->level = 0;
     }
     if (++e->failures < max)
         return;
@@ -124,6 +128,8 @@ int guard_auth_subscribe(guard_t *g)
 bool guard_user_blocked(guard_t *g, const sc_req_t *req, uint64_t now)
 {
     sc_digest_creds_t c;
+    if (g->nblocked_users == 0)
+        return false;                   /* the common case: no HMAC at all */
     if (g->conf.auth_user_failures == 0 || (sc_req_digest(req, false, NULL, &c) != 0 &&
                                             sc_req_digest(req, true, NULL, &c) != 0))
         return false;

@@ -100,6 +100,10 @@ void guard_evicted(entry_t *e, void *arg)
 /* the instance goes (stop, reload): its blocks leave the gauges */
 void guard_release_all(guard_t *g)
 {
+    if (g->nblocked_sources || g->nblocked_users)
+        sc_instance_log(g->inst, SC_LOG_LEVEL_WARN,
+                        "%zu source(s) and %zu user(s) unblocked: the configuration they were "
+                        "blocked under is gone (reload or stop)", g->nblocked_sources, g->nblocked_users);
     sc_metric_add(g->g_sources, -(int64_t)g->nblocked_sources);
     sc_metric_add(g->g_users, -(int64_t)g->nblocked_users);
     g->nblocked_sources = g->nblocked_users = 0;
