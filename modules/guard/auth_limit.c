@@ -81,13 +81,7 @@ static void on_failure(const char *event, const void *data, void *arg)
     uint8_t key[KEY_LEN];
     if (g->conf.auth_failures && addr_parse(ev->source_ip, &a) == 0 &&
         !cidr_list_match(&g->conf.trusted, &a)) {
-        guard_source_key(&g->conf, &a, key);
-        entry_t *e = table_find(g->sources, key);
-        if (e == NULL) {
-            e = table_add(g->sources, key);
-            addr_format(&a, e->name, sizeof(e->name));
-        }
-        failed(g, e, false, g->conf.auth_failures, now);
+        failed(g, guard_source(g, &a, now), false, g->conf.auth_failures, now);
     }
     if (g->conf.auth_user_failures) {
         guard_user_key(g, (sc_str_t){ ev->user, strlen(ev->user) }, (sc_str_t){ ev->realm, strlen(ev->realm) }, key);

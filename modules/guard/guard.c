@@ -45,6 +45,24 @@ void guard_source_key(const guard_conf_t *c, const addr_t *a, uint8_t key[KEY_LE
     memcpy(key + 1, m.a, 16);
 }
 
+entry_t *guard_source(guard_t *g, const addr_t *a, uint64_t now)
+{
+    uint8_t key[KEY_LEN];
+    guard_source_key(&g->conf, a, key);
+    entry_t *e = table_find(g->sources, key);
+    if (e)
+        return e;
+    e = table_add(g->sources, key);
+    addr_t m = *a;
+    if (m.family == 6)
+        addr_mask(&m, g->conf.ipv6_prefix);
+    addr_format(&m, e->name, sizeof(e->name));
+    if (m.family == 6)
+        snprintf(e->name + strlen(e->name), sizeof(e->name) - strlen(e->name), "/%u", g->conf.ipv6_prefix);
+    bucket_fill(&e->bucket, g->conf.burst, now);
+    return e;
+}
+
 static bool is_ack(const sc_req_t *req)
 {
     sc_str_t m = sc_req_method(req);
@@ -97,19 +115,7 @@ static void guard_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         return;
     }
     uint64_t now = guard_now_ms();
-    uint8_t key[KEY_LEN];
-    guard_source_key(c, &a, key);
-    entry_t *e = table_find(g->sources, key);
-    if (e == NULL) {
-        e = table_add(g->sources, key);
-        addr_t m = a;
-        if (m.family == 6)
-            addr_mask(&m, c->ipv6_prefix);
-        addr_format(&m, e->name, sizeof(e->name));
-        if (m.family == 6)
-            snprintf(e->name + strlen(e->name), sizeof(e->name) - strlen(e->name), "/%u", c->ipv6_prefix);
-        bucket_fill(&e->bucket, c->burst, now);
-    }
+    entry_t *e = guard_source(g, &a, now);
     if (guard_is_blocked(g, e, now)) {
         if (e->reason == BLOCK_AUTH)
             forbid(g, req, res);

@@ -81,7 +81,9 @@ bool     guard_user_blocked(guard_t *g, const sc_req_t *req, uint64_t now);
 bool guard_user_agent_refused(const guard_conf_t *c, sc_str_t ua);
 extern const char *const guard_default_user_agents[];
 
-/* guard.c: the source key of a (an IPv6 address: its prefix). */
-void guard_source_key(const guard_conf_t *c, const addr_t *a, uint8_t key[KEY_LEN]);
+/* guard.c: the source key of a (an IPv6 address: its prefix), and its
+ * entry (made when new: a full bucket, a name for the log). */
+void     guard_source_key(const guard_conf_t *c, const addr_t *a, uint8_t key[KEY_LEN]);
+entry_t *guard_source(guard_t *g, const addr_t *a, uint64_t now);
 
 #endif
