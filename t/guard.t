@@ -44,7 +44,7 @@ chain:
     auth_failures: 5
     auth_user_failures: 8
     auth_window: 60
-    auth_block_time: 3
+    auth_block_time: 5
     auth_max_block_time: 60
     deny: [ 127.0.0.66/32, "2001:db8::/32" ]
     trusted: [ 127.0.0.77 ]
@@ -155,13 +155,13 @@ my $ch;
     }
     is($got{401} // 0, 5, 'five guesses got a verdict (auth_failures 5)');
     is($got{403} // 0, 995, 'the other 995 were refused with 403');
-    is(count_log(qr/blocked source 127\.0\.0\.20 for 3 s: too many failed authentications/), 1, 'blocked once, logged');
+    is(count_log(qr/blocked source 127\.0\.0\.20 for 5 s: too many failed authentications/), 1, 'blocked once, logged');
     is(sip_status(register($ip, 'alice', $ch, 'right')), '403', 'the right password, while blocked: 403');
     is(sip_status(ask(ip => $ip, method => 'REGISTER')), '403', 'no credentials at all, while blocked: 403');
-    wait_log($log, qr/unblocked source 127\.0\.0\.20 /, 6);
+    wait_log($log, qr/unblocked source 127\.0\.0\.20 /, 9);
     is(sip_status(register($ip, 'alice', $ch, 'right')), '200', 'the right password after the block: registered');
     $got{ sip_status(register($ip, 'alice', $ch, "again$_")) }++ for 1 .. 5;
-    like(wait_log($log, qr/blocked source 127\.0\.0\.20 for 6 s/), qr/blocked source 127\.0\.0\.20 for 6 s/,
+    like(wait_log($log, qr/blocked source 127\.0\.0\.20 for 10 s/), qr/blocked source 127\.0\.0\.20 for 10 s/,
          'the next block is twice as long (backoff)');
 }
 
@@ -172,8 +172,8 @@ my $ch;
         register("127.0.0." . (120 + $i), 'mallory', $ch, "x$i");
     }
     wait_log($log, qr/blocked user mallory/);
-    is(count_log(qr/blocked user bob\@example\.com for 3 s/), 1, 'bob (known) blocked after 8 failures from 8 sources');
-    is(count_log(qr/blocked user mallory\@example\.com for 3 s/), 1, 'mallory (unknown) likewise');
+    is(count_log(qr/blocked user bob\@example\.com for 5 s/), 1, 'bob (known) blocked after 8 failures from 8 sources');
+    is(count_log(qr/blocked user mallory\@example\.com for 5 s/), 1, 'mallory (unknown) likewise');
     my $ip = '127.0.0.140';
     my $bob = register($ip, 'bob', $ch, 'wrong');
     my $mal = register($ip, 'mallory', $ch, 'wrong');
@@ -181,7 +181,7 @@ my $ch;
     s/branch=[\w-]+|tag=\w+|CSeq: \d+|Call-ID: \S+|To: [^\r]*|From: [^\r]*//g for $bob, $mal;
     is($bob, $mal, 'and the answers are the same but for the request\'s own ids');
     is(sip_status(register($ip, 'bob', $ch, 'b0b')), '403', 'bob\'s right password while blocked: 403');
-    wait_log($log, qr/unblocked user bob/, 6);
+    wait_log($log, qr/unblocked user bob/, 9);
     is(sip_status(register($ip, 'bob', $ch, 'b0b')), '200', 'and accepted after the block');
     is(metrics()->{'sipchain_blocked_total{reason="auth_user"}'}, 2, 'sipchain_blocked_total{reason="auth_user"} 2');
 }
