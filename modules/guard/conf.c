@@ -120,9 +120,11 @@ int guard_conf(guard_t *g, const sc_conf_node_t *conf, char *err, size_t errlen)
         uint_key(conf, "max_sources", 16, 10000000, &c->max_sources, err, errlen) ||
         uint_key(conf, "max_users", 16, 10000000, &c->max_users, err, errlen))
         return -1;
-    if (c->auth_max_block_time_s < c->auth_block_time_s)
-        return sc_conf_error(err, errlen, sc_conf_get(conf, "auth_max_block_time"),
-                             "auth_max_block_time is less than auth_block_time");
+    if (c->auth_max_block_time_s < c->auth_block_time_s) {
+        if ((n = sc_conf_get(conf, "auth_max_block_time")) != NULL)
+            return sc_conf_error(err, errlen, n, "auth_max_block_time is less than auth_block_time");
+        c->auth_max_block_time_s = c->auth_block_time_s;    /* a long first block: no backoff */
+    }
     if (cidr_key(conf, "allow", &c->allow, err, errlen) || cidr_key(conf, "deny", &c->deny, err, errlen) ||
         cidr_key(conf, "trusted", &c->trusted, err, errlen))
         return -1;
