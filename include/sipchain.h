@@ -33,7 +33,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define SC_ABI_VERSION 6
+#define SC_ABI_VERSION 7
 
 #define SC_STRINGIFY_(x) #x
 #define SC_STRINGIFY(x)  SC_STRINGIFY_(x)
@@ -257,6 +257,19 @@ int  sc_random(void *buf, size_t n);     /* 0, or -1 */
 int         sc_req_set_user(sc_req_t *req, const char *user);
 const char *sc_req_user(const sc_req_t *req);
 
+/* What an authenticating module emits on the chain (sc_event_emit) for
+ * every verdict on credentials: SC_AUTH_FAILURE_EVENT for a wrong
+ * password or an unknown user (the two alike), SC_AUTH_SUCCESS_EVENT for
+ * credentials accepted; data is a const sc_auth_event_t *, valid during
+ * the call.  guard counts failures per source and per user with it. */
+#define SC_AUTH_FAILURE_EVENT "auth:failure"
+#define SC_AUTH_SUCCESS_EVENT "auth:success"
+typedef struct {
+    const char *source_ip;  /* numeric, as sc_req_source_ip */
+    const char *user;       /* the username of the credentials, as sent */
+    const char *realm;
+} sc_auth_event_t;
+
 /* The "credentials" service: HA1 = H(user:realm:password) as lower-case
  * hex, for alg "MD5" or "SHA-256".  0, or -1 (no such user or hash). */
 #define SC_CREDENTIALS_SERVICE "credentials"
@@ -280,6 +293,16 @@ int  sc_res_send(sc_res_t *res, unsigned status, const char *reason);
  * bytes sent; arg is its argument. */
 typedef void (*sc_sent_cb)(sc_str_t sent, void *arg);
 void sc_res_on_sent(sc_res_t *res, sc_sent_cb cb, void *arg);
+/* Ends the request without any answer (a flood's requests: an answer
+ * costs us as much as it costs the sender, and tells a scanner someone
+ * is here).  The server transaction is let go: a retransmission is a new
+ * request to the chain. */
+void sc_req_drop(sc_req_t *req);
+/* Marks req as from a trusted peer (a gateway, an upstream proxy): the
+ * modules after it skip their checks on it (digest-auth does not
+ * challenge it).  Set by a module that decided so (guard). */
+void sc_req_set_trusted(sc_req_t *req);
+bool sc_req_trusted(const sc_req_t *req);
 /* Passes the request to the next link whose methods filter matches; past
  * the last, the core's end-of-chain answer (404 by default). */
 void sc_next(sc_req_t *req);

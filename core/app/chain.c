@@ -291,6 +291,18 @@ void sc_fail(sc_req_t *req, unsigned status, const char *reason)
     }
 }
 
+void sc_req_drop(sc_req_t *req)
+{
+    if (late_call(req, "sc_req_drop"))
+        return;
+    req->done = true;
+    sc_txn_abandon(req->txn);
+    sc_req_settle(req);
+}
+
+void sc_req_set_trusted(sc_req_t *req) { req->trusted = true; }
+bool sc_req_trusted(const sc_req_t *req) { return req->trusted; }
+
 int sc_res_send(sc_res_t *res, unsigned status, const char *reason)
 {
     sc_req_t *req = res->req;

@@ -73,6 +73,7 @@ struct sc_req {
     bool          core_answered;    /* answered by the core; the module may still call */
     int           depth;        /* handler calls on the stack */
     char         *user;         /* who authenticated it (sc_req_set_user) */
+    bool          trusted;      /* from a trusted peer (sc_req_set_trusted) */
     struct event *timer;
     struct sc_res res;
     sc_link_t     link;         /* on the chain's pending list */

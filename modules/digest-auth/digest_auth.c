@@ -301,6 +301,10 @@ static bool same_hex(sc_str_t got, const char *want)
 static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
 {
     auth_t *a = sc_instance_data(inst);
+    if (sc_req_trusted(req)) {              /* a trusted peer (guard): not challenged */
+        sc_next(req);
+        return;
+    }
     if (method_is(req, "ACK") || method_is(req, "CANCEL")) {
         sc_req_remove_credentials(req, a->realm);
         sc_next(req);
@@ -359,6 +363,8 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     if (!ok) {
         sc_instance_log(inst, SC_LOG_LEVEL_WARN, "authentication failed for %s from %s", user, src);
         count_failure("wrong_credentials");
+        sc_event_emit(inst, SC_AUTH_FAILURE_EVENT,
+                      &(sc_auth_event_t){ sc_req_source_ip(req), user, a->realm });
         challenge(a, res, proxy, false);
         return;
     }
@@ -377,6 +383,7 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         return;
     }
     sc_metric_add(a->m_ok, 1);
+    sc_event_emit(inst, SC_AUTH_SUCCESS_EVENT, &(sc_auth_event_t){ sc_req_source_ip(req), user, a->realm });
     sc_req_set_user(req, user);
     sc_req_remove_credentials(req, a->realm);   /* c points into them: not used past here */
     sc_next(req);
