@@ -36,14 +36,7 @@ my $srv = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
 my $c = udp_client();
 my $me = $c->sockport;
 
-sub metric {
-    my ($name) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $mport, Proto => 'tcp', Timeout => 2) or return undef;
-    print $s "GET /metrics HTTP/1.0\r\n\r\n";
-    local $/;
-    my $body = <$s> // '';
-    return $body =~ /^$name (\d+)/m ? $1 : undef;
-}
+sub metric { return metric_value($mport, $_[0]) }
 sub register {
     my ($n, %o) = @_;
     my $from = $o{from} // "<sip:u$n\@example.com>;tag=f$n";

@@ -40,14 +40,7 @@ sub req {
          . "Max-Forwards: 70\r\nTo: $to\r\nFrom: <sip:a\@example.com>;tag=a$n\r\nCall-ID: ov-$n\r\n"
          . "CSeq: 1 $method\r\nContent-Length: 0\r\n\r\n";
 }
-sub metric {
-    my ($name) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $mport, Proto => 'tcp', Timeout => 2) or return undef;
-    print $s "GET /metrics HTTP/1.0\r\n\r\n";
-    local $/;
-    my $body = <$s> // '';
-    return $body =~ /^$name (\d+)/m ? $1 : undef;
-}
+sub metric { return metric_value($mport, $_[0]) }
 sub answers {        # every answer within secs, by Call-ID
     my ($secs) = @_;
     my %a;

@@ -11,7 +11,8 @@ use Time::HiRes qw(sleep time);
 use Exporter 'import';
 our @EXPORT = qw(sipchain module_dir free_port start_server stop_server udp_client send_recv
                  recv_msg write_file tmpdir torture wait_log udp_peer sip_header sip_status
-                 sipp_start sipp_done sipp_output recv_request non2xx_ack);
+                 sipp_start sipp_done sipp_output recv_request non2xx_ack
+                 metric_value);
 
 my $TMP = tempdir(CLEANUP => !$ENV{SC_KEEP_TMP});   # SC_KEEP_TMP=1 keeps logs and sipp traces
 sub tmpdir { $TMP }
@@ -183,6 +184,18 @@ sub send_recv {
     my $to = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
     $sock->send($msg, 0, $to) or die "send: $!";
     return recv_msg($sock, $timeout);
+}
+
+# The value of one series (its exact name, labels included) on the
+# metrics endpoint at mport, or undef when it is not there.
+sub metric_value {
+    my ($mport, $name) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $mport, Proto => 'tcp', Timeout => 2)
+        or return undef;
+    print $s "GET /metrics HTTP/1.0\r\n\r\n";
+    local $/;
+    my $body = <$s> // '';
+    return $body =~ /^\Q$name\E (\d+)/m ? $1 : undef;
 }
 
 # The ACK for a non-2xx final answer to an INVITE (RFC 3261 §17.1.1.3):
