@@ -51,6 +51,7 @@ typedef struct {
     sc_clock_t        *clock;
     sc_txn_layer_t    *txns;            /* outlive generations: a reload keeps calls */
     sc_tp_set_t       *tps;             /* listeners and connections, for sending */
+    sc_keep_t         *keep;            /* module state that outlives generations */
     sc_stack_t         stack;           /* txns, tps and the dialogs, for the chains */
     unsigned long      dropped;         /* garbage and unanswerable */
     unsigned long      overload_refused;    /* 503s since the last line about them */
@@ -331,7 +332,7 @@ static generation_t *generation_new(server_t *s, char *err, size_t errlen)
         free(g);
         return NULL;
     }
-    g->chain = sc_chain_build(sc_conf_get(g->conf.tree, "chain"), g->conf.modules_path, s->base,
+    g->chain = sc_chain_build(s->keep, sc_conf_get(g->conf.tree, "chain"), g->conf.modules_path, s->base,
                               g->conf.default_status, err, errlen);
     if (g->chain == NULL) {
         generation_free(g);
@@ -646,8 +647,9 @@ int sc_server_run(const char *file)
     s.clock = sc_clock_event(s.base);
     s.txns = s.clock ? sc_txn_layer_new(s.clock, NULL, txn_send, &s) : NULL;
     s.tps = sc_tp_set_new(s.base, on_message, &s);
+    s.keep = sc_keep_new();
     s.stack = (sc_stack_t){ .txns = s.txns, .tps = s.tps, .dialogs = sc_dlg_table_new() };
-    if (s.txns == NULL || s.tps == NULL || s.stack.dialogs == NULL) {
+    if (s.txns == NULL || s.tps == NULL || s.stack.dialogs == NULL || s.keep == NULL) {
         sc_log(SC_LOG_ERROR, "out of memory");
         goto out;
     }
@@ -697,6 +699,7 @@ out:
     }
     sc_metrics_http_free(s.http);   /* before the chain its pages describe */
     generation_free(s.cur);
+    sc_keep_free(s.keep);           /* the generations have let go of it */
     sc_resolver_free(s.stack.resolver);     /* chains gone: nobody waits on it */
     sc_txn_layer_free(s.txns);      /* before the listeners its flows use */
     sc_dlg_table_free(s.stack.dialogs);

@@ -496,7 +496,7 @@ int sc_server_conf_check_chain(const sc_server_conf_t *c, char *err, size_t errl
         snprintf(err, errlen, "cannot create an event loop");
         return -1;
     }
-    sc_chain_t *chain = sc_chain_build(sc_conf_get(c->tree, "chain"), c->modules_path, base,
+    sc_chain_t *chain = sc_chain_build(NULL, sc_conf_get(c->tree, "chain"), c->modules_path, base,
                                        c->default_status, err, errlen);
     sc_chain_free(chain);
     event_base_free(base);

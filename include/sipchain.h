@@ -89,6 +89,24 @@ void       *sc_instance_data(const sc_instance_t *inst);
 const char *sc_instance_name(const sc_instance_t *inst);
 /* The event loop (libevent) this instance runs on, for timers and I/O. */
 struct event_base *sc_instance_base(const sc_instance_t *inst);
+
+/* --- state that outlives a reload ------------------------------------
+ * A SIGHUP builds new instances beside the running ones; state that must
+ * not be lost with them (a registrar's bindings, digest nonces) is asked
+ * for by key: the instance that takes the same link in the new chain
+ * (the same module, the same n-th instance of it) asking for the same
+ * key gets the very object the running instance has, and both share it
+ * while requests finish on the old chain.  The first ask makes it
+ * (make(arg); NULL: the ask fails, NULL).  Every instance that got it
+ * lets it go in its destroy with sc_kept_release (the same key, the
+ * object and its drop); the last to let go, with no newer instance
+ * holding it, frees it with drop (and is told so: true).  Without a running server (sipchain
+ * -t) the object is simply made and dropped.  Put what the object
+ * depends on in the key (a file's path, a secret) so that a changed
+ * configuration gets a new one. */
+void *sc_kept(sc_instance_t *inst, const char *key, void *(*make)(void *arg),
+              void (*drop)(void *obj), void *arg);
+bool  sc_kept_release(sc_instance_t *inst, const char *key, void *obj, void (*drop)(void *obj));
 /* Where the server listens for SIP, as "udp/127.0.0.1:5060,tcp/[::1]:5060"
  * (start or later).  The length written (0: none known). */
 size_t      sc_instance_listeners(const sc_instance_t *inst, char *out, size_t cap);

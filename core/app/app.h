@@ -20,7 +20,13 @@ typedef struct sc_chain sc_chain_t;
 /* Loads every module of the "chain" node (NULL or an empty list is an
  * empty chain), creates each instance with its config.  NULL on error
  * with "file:line:col: ..." in err. */
-sc_chain_t *sc_chain_build(const sc_conf_node_t *chain, const char *modules_path,
+/* The server's store of module state kept across reloads (keep.c). */
+typedef struct sc_keep sc_keep_t;
+sc_keep_t *sc_keep_new(void);
+void       sc_keep_free(sc_keep_t *k);
+/* keep: where the chain's instances find the state the running chain's
+ * kept (NULL: none; sc_kept then makes and drops plainly). */
+sc_chain_t *sc_chain_build(sc_keep_t *keep, const sc_conf_node_t *chain, const char *modules_path,
                            struct event_base *base, unsigned default_status, char *err,
                            size_t errlen);
 /* Instances built in-process (tests): mods[i] with confs[i] (may be NULL). */

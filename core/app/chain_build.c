@@ -36,6 +36,10 @@ static int create(sc_chain_t *c, int i, const sc_module_t *mod, const sc_conf_no
     sc_instance_t *in = &c->links[i];
     in->chain = c;
     in->mod = mod;
+    for (int k = 0; k < i; k++)         /* its identity across reloads (keep.c) */
+        in->ordinal += c->links[k].mod == mod ||
+                       (c->links[k].mod && mod->name && c->links[k].mod->name &&
+                        strcmp(c->links[k].mod->name, mod->name) == 0);
     in->base = c->base;
     snprintf(in->name, sizeof(in->name), "%s", mod->name ? mod->name : "module");
     char link[16];
@@ -83,7 +87,7 @@ static sc_chain_t *chain_new(int n, struct event_base *base, unsigned default_st
     return c;
 }
 
-sc_chain_t *sc_chain_build(const sc_conf_node_t *chain, const char *modules_path,
+sc_chain_t *sc_chain_build(sc_keep_t *keep, const sc_conf_node_t *chain, const char *modules_path,
                            struct event_base *base, unsigned default_status, char *err,
                            size_t errlen)
 {
@@ -99,6 +103,7 @@ sc_chain_t *sc_chain_build(const sc_conf_node_t *chain, const char *modules_path
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    c->keep = keep;
     int i = 0;
     for (const sc_conf_node_t *e = chain ? chain->children : NULL; e; e = e->next, i++) {
         if (e->kind != SC_CONF_MAP) {
@@ -289,7 +294,7 @@ void sc_instance_log(const sc_instance_t *in, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    sc_log_write((sc_log_level_t)level, "%s: %s", in->name, line);
+    sc_log_write((sc_log_level_t)level, "%s: %s", in ? in->name : "module", line);
 }
 
 int sc_conf_check_keys(const sc_conf_node_t *node, const char *const *keys, char *err, size_t errlen)

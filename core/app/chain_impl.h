@@ -22,6 +22,7 @@ struct sc_instance {
     void              *data;
     struct event_base *base;
     bool               created;     /* create was called: destroy will be */
+    int                ordinal;     /* which instance of its module in the chain (0: the first) */
     sc_metric_t       *handle_time; /* its handlers' own time (sc_metrics.h) */
 };
 
@@ -97,6 +98,7 @@ typedef struct uac uac_t;
 
 struct sc_chain {
     sc_stack_t         stack;
+    sc_keep_t         *keep;        /* state kept across reloads (keep.c); NULL: none */
     sc_list_t          uacs;        /* sc_request()s awaiting a final response */
     sc_list_t          proxies;     /* proxied requests with branches open */
     unsigned           ndreqs;      /* requests of its dialogs in flight */

@@ -60,6 +60,39 @@
 
 typedef enum { CH_AUTO, CH_WWW, CH_PROXY } challenge_t;
 
+/* What makes our nonces ours: kept across reloads (sc_kept), so that a
+ * SIGHUP does not make every phone's nonce unknown, nor forget which
+ * counts were used (replays).  Keyed by the configured secret: another
+ * secret is another set of nonces. */
+typedef struct kept_nonces {
+    nonces_t nonces;
+    char     opaque[33];
+    unsigned lifetime;      /* for make */
+    const char *secret;
+} kept_nonces_t;
+
+static void *kn_make(void *arg)
+{
+    const kept_nonces_t *want = arg;
+    kept_nonces_t *kn = calloc(1, sizeof(*kn));
+    if (kn == NULL || nonces_init(&kn->nonces, want->secret, want->lifetime) != 0) {
+        free(kn);
+        return NULL;
+    }
+    unsigned char op[16];
+    sc_random(op, sizeof(op));
+    for (int i = 0; i < 16; i++)
+        snprintf(kn->opaque + 2 * i, 3, "%02x", op[i]);
+    return kn;
+}
+
+static void kn_drop(void *obj)
+{
+    kept_nonces_t *kn = obj;
+    nonces_fini(&kn->nonces);
+    free(kn);
+}
+
 typedef struct {
     sc_instance_t              *inst;
     const char                 *realm;
@@ -67,8 +100,8 @@ typedef struct {
     int                         ndomains;
     challenge_t                 challenge;
     bool                        own_aor_only;
-    char                        opaque[33];
-    nonces_t                    nonces;
+    struct kept_nonces         *kn;        /* kept across reloads (sc_kept) */
+    char                        kn_key[80];
     users_t                    *users;
     const sc_credentials_api_t *creds;
     struct event               *purge;
@@ -151,12 +184,15 @@ static int da_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
     const char *secret = NULL;
     if ((n = sc_conf_get(conf, "secret")) && sc_conf_string(n, &secret, err, errlen))
         return -1;
-    if (nonces_init(&a->nonces, secret, (unsigned)life) != 0)
+    /* the key names the secret by a hash, not in clear */
+    unsigned h = 2166136261u;
+    for (const char *p = secret ? secret : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    snprintf(a->kn_key, sizeof(a->kn_key), "nonces/%s%08x", secret ? "s" : "-", h);
+    kept_nonces_t want = { .lifetime = (unsigned)life, .secret = secret };
+    if ((a->kn = sc_kept(inst, a->kn_key, kn_make, kn_drop, &want)) == NULL)
         return sc_conf_error(err, errlen, conf, "no randomness for nonces");
-    unsigned char op[16];
-    sc_random(op, sizeof(op));
-    for (int i = 0; i < 16; i++)
-        snprintf(a->opaque + 2 * i, 3, "%02x", op[i]);
+    a->kn->nonces.lifetime = (unsigned)life;    /* the new configuration's, kept or not */
     if ((n = sc_conf_get(conf, "users"))) {
         const char *path;
         int plain = 0;
@@ -181,7 +217,7 @@ static void on_purge(evutil_socket_t fd, short what, void *arg)
     auth_t *a = arg;
     (void)fd;
     (void)what;
-    nonces_purge(&a->nonces, time(NULL));
+    nonces_purge(&a->kn->nonces, time(NULL));
 }
 
 static int da_start(sc_instance_t *inst)
@@ -204,7 +240,8 @@ static void da_destroy(sc_instance_t *inst)
         return;
     if (a->purge)
         event_free(a->purge);
-    nonces_fini(&a->nonces);
+    if (a->kn)
+        sc_kept_release(inst, a->kn_key, a->kn, kn_drop);
     users_free(a->users);
     free(a);
 }
@@ -245,11 +282,11 @@ static bool offered(const auth_t *a, const char *alg)
 static void challenge(auth_t *a, sc_res_t *res, bool proxy, bool stale)
 {
     char nonce[NONCE_LEN + 1], v[400];
-    nonce_make(&a->nonces, time(NULL), nonce);
+    nonce_make(&a->kn->nonces, time(NULL), nonce);
     const char *name = proxy ? "Proxy-Authenticate" : "WWW-Authenticate";
     for (int i = 0; i < a->nalgs; i++) {
         snprintf(v, sizeof(v), "Digest realm=\"%s\", nonce=\"%s\", opaque=\"%s\", algorithm=%s, qop=\"auth\"%s",
-                 a->realm, nonce, a->opaque, a->algs[i], stale ? ", stale=true" : "");
+                 a->realm, nonce, a->kn->opaque, a->algs[i], stale ? ", stale=true" : "");
         sc_res_add_header(res, name, v);
     }
     sc_metric_add(a->m_challenges, 1);
@@ -340,8 +377,8 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         sc_res_send(res, 400, "Bad Request (digest uri is not the Request-URI)");
         return;
     }
-    nonce_verdict_t v = nonce_check(&a->nonces, c.nonce, now);
-    if (v == NONCE_BAD || (v == NONCE_OK && !str_is(c.opaque, a->opaque))) {
+    nonce_verdict_t v = nonce_check(&a->kn->nonces, c.nonce, now);
+    if (v == NONCE_BAD || (v == NONCE_OK && !str_is(c.opaque, a->kn->opaque))) {
         if (v == NONCE_BAD)
             sc_instance_log(inst, SC_LOG_LEVEL_WARN, "%s from %s: a nonce we did not make", user, src);
         count_failure("bad_nonce");
@@ -368,7 +405,7 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         challenge(a, res, proxy, false);
         return;
     }
-    if (nonce_use(&a->nonces, c.nonce, c.qop.len ? c.nc : (sc_str_t){ NULL, 0 }, now) != NONCE_OK) {
+    if (nonce_use(&a->kn->nonces, c.nonce, c.qop.len ? c.nc : (sc_str_t){ NULL, 0 }, now) != NONCE_OK) {
         sc_instance_log(inst, SC_LOG_LEVEL_WARN, "%s from %s: nonce replayed (nc %.*s)", user, src,
                         (int)c.nc.len, c.nc.s);
         count_failure("replay");

@@ -332,6 +332,12 @@ static int replay(store_t *s, FILE *in, time_t now, unsigned *damaged, char *err
     return 0;
 }
 
+void persist_set_inst(store_t *s, const sc_instance_t *inst, const sc_instance_t *unless)
+{
+    if (s->log && (unless == NULL || s->log->inst == unless))
+        s->log->inst = inst;
+}
+
 int persist_open(store_t *s, const sc_instance_t *inst, const char *path, bool fsync_each, char *err,
                  size_t errlen)
 {

@@ -52,7 +52,9 @@ typedef struct {
     unsigned long     min_expires, max_expires, default_expires, max_contacts;
     bool              replace_oldest, fsync_each;
     const char       *persist;
-    store_t          *store;
+    store_t          *store;        /* kept across reloads (sc_kept) */
+    char              store_key[300];
+    char              why[512];     /* why the store could not be made */
     struct event     *sweep;
     sc_metric_t      *m_aors, *m_bindings;
 } registrar_t;
@@ -75,6 +77,34 @@ static int conf_uint(const sc_conf_node_t *conf, const char *key, unsigned long 
 
 static int lookup(const sc_location_api_t *api, const char *aor, sc_location_t *out, int max);
 static bool serves_uri(const sc_location_api_t *api, const char *uri);
+
+/* The bindings outlive the instance (sc_kept): a reload's new registrar
+ * takes over the running one's store, log and all, so a SIGHUP loses no
+ * registration whether or not `persist` is set.  Made once: from the log
+ * when there is one. */
+static void *store_make(void *arg)
+{
+    registrar_t *r = arg;
+    store_t *s = store_new();
+    if (s == NULL) {
+        snprintf(r->why, sizeof(r->why), "out of memory");
+        return NULL;
+    }
+    if (r->persist) {
+        if (persist_open(s, r->inst, r->persist, r->fsync_each, r->why, sizeof(r->why)) != 0) {
+            store_free(s);
+            return NULL;
+        }
+        sc_instance_log(r->inst, SC_LOG_LEVEL_INFO, "%zu binding(s) of %zu AOR(s) restored from %s",
+                        s->nbindings, s->naors, r->persist);
+    }
+    return s;
+}
+
+static void store_drop(void *obj)
+{
+    store_free(obj);
+}
 
 static int reg_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, size_t errlen)
 {
@@ -127,15 +157,12 @@ static int reg_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err
         return -1;
     if ((n = sc_conf_get(conf, "persist")) && sc_conf_string(n, &r->persist, err, errlen))
         return -1;
-    if ((r->store = store_new()) == NULL)
-        return -1;
-    if (r->persist) {
-        char why[512];
-        if (persist_open(r->store, inst, r->persist, r->fsync_each, why, sizeof(why)) != 0)
-            return sc_conf_error(err, errlen, n, "persist: %s", why);
-        sc_instance_log(inst, SC_LOG_LEVEL_INFO, "%zu binding(s) of %zu AOR(s) restored from %s",
-                        r->store->nbindings, r->store->naors, r->persist);
-    }
+    /* the log's path is part of the key: another log, another store */
+    snprintf(r->store_key, sizeof(r->store_key), "bindings/%s", r->persist ? r->persist : "-");
+    if ((r->store = sc_kept(inst, r->store_key, store_make, store_drop, r)) == NULL)
+        return r->persist ? sc_conf_error(err, errlen, n, "persist: %s", r->why) : -1;
+    persist_set_inst(r->store, inst, NULL);
+    publish_counts(r);
     return sc_service_publish(inst, SC_LOCATION_SERVICE, &r->api);
 }
 
@@ -166,7 +193,16 @@ static void reg_destroy(sc_instance_t *inst)
         return;
     if (r->sweep)
         event_free(r->sweep);
-    store_free(r->store);
+    if (r->store) {
+        persist_set_inst(r->store, NULL, inst);     /* no longer name this one */
+        if (sc_kept_release(inst, r->store_key, r->store, store_drop)) {
+            /* the bindings are gone (the registrar left the chain, or
+             * its log changed): so are they from the gauges, until a
+             * registrar still running publishes its own at its sweep */
+            sc_metric_set(r->m_aors, 0);
+            sc_metric_set(r->m_bindings, 0);
+        }
+    }
     free(r);
 }
 

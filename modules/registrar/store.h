@@ -82,6 +82,9 @@ void       binding_free(binding_t *b);
 int  persist_open(store_t *s, const sc_instance_t *inst, const char *path, bool fsync_each, char *err,
                   size_t errlen);
 void persist_close(store_t *s);
+/* The instance the log's warnings name (the store outlives instances:
+ * the newest that holds it); with unless, only if it named that one. */
+void persist_set_inst(store_t *s, const sc_instance_t *inst, const sc_instance_t *unless);
 /* Record a binding put / removed (no-ops without a log). */
 void persist_put(store_t *s, const aor_t *a, const binding_t *b);
 void persist_remove(store_t *s, const aor_t *a, const binding_t *b);
