@@ -54,6 +54,11 @@ struct sc_listener {
     SSL_CTX           *client_ctx;  /* TLS listeners: for connections we open */
     unsigned           nconns;
     sc_conn_t         *conns;   /* every open connection, for free */
+    /* accepted connections (transport_tcp.c): those of each source, and
+     * those no complete message has arrived on yet ("unproven"), least
+     * recently active first */
+    struct sc_src    **srcs;    /* hash buckets, allocated at the first accept */
+    sc_conn_t         *unproven, *unproven_tail;
 };
 
 /* transport_tcp.c: the listener (or connector) that owns c. */
