@@ -1,0 +1,246 @@
+# Connection slots cannot be hoarded (issue 19 point 4): one host opening
+# many idle, slow or half-handshaken TCP/TLS connections never keeps
+# another host from connecting and being answered.
+#  - max_connections_per_source: one address's excess connections are
+#    closed at once while other hosts connect;
+#  - near max_connections, a newcomer closes the oldest unproven (never
+#    carried a complete message) connection instead of being refused; a
+#    proven one stays; with every connection proven, the busiest source
+#    gives up its oldest;
+#  - message_timeout closes slow headers; tls_handshake_timeout closes
+#    half-handshaken TLS connections;
+#  - counters on the metrics page;
+#  - 5000 idle connections of one host, default limits: another host
+#    still gets an answer.
+# "Other hosts" are loopback source addresses 127.0.0.2, 127.0.0.3 ...
+use strict;
+use warnings;
+
+# 5000 client sockets here (and as many accepts there): raise the soft
+# fd limit when it is lower, for this process and the servers it starts
+BEGIN {
+    chomp(my $n = `sh -c 'ulimit -n'`);
+    if ($n ne 'unlimited' && $n < 6000 && !$ENV{SC_HOARD_REEXEC}) {
+        $ENV{SC_HOARD_REEXEC} = 1;
+        exec('sh', '-c', 'ulimit -n 12000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', $^X, $0, @ARGV);
+    }
+}
+use lib 't/lib';
+use Test::More;
+use IO::Socket::INET;
+use IO::Socket::SSL;
+use IO::Select;
+use Errno qw(EAGAIN EWOULDBLOCK);
+use Time::HiRes qw(sleep time);
+use SipTest;
+
+my $d = tmpdir();
+my $mods = module_dir();
+system("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -keyout $d/h.key -out $d/h.pem >/dev/null 2>&1") == 0
+    or die "openssl req failed";
+
+my ($tport, $sport, $mport) = (free_port(), free_port(), free_port());
+my ($pid, undef, $log) = start_server(port => $tport, yaml => <<"Y");
+server:
+  listen:
+    - "tcp:127.0.0.1:$tport"
+    - { url: "tls:127.0.0.1:$sport", cert: "$d/h.pem", key: "$d/h.key" }
+  log: { level: info }
+  limits:
+    max_connections: 200
+    max_connections_per_source: 20
+    message_timeout: 2
+    tls_handshake_timeout: 2
+    idle_timeout: 300
+  metrics: { listen: "127.0.0.1:$mport" }
+modules_path: $mods
+chain:
+  - module: options
+Y
+
+my $n = 0;
+sub options {
+    my ($tp) = @_;
+    $n++;
+    return "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/$tp client.invalid;branch=z9hG4bK-h$n\r\n"
+         . "Max-Forwards: 70\r\nTo: <sip:127.0.0.1>\r\nFrom: <sip:h\@127.0.0.1>;tag=$n\r\n"
+         . "Call-ID: hoard$n\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+}
+# a TCP connection from source address ip (undef when connect fails)
+sub tcp_from {
+    my ($ip, $port) = @_;
+    return IO::Socket::INET->new(LocalAddr => $ip, PeerAddr => "127.0.0.1:" . ($port // $tport),
+                                 Proto => 'tcp', Timeout => 3);
+}
+# an answer to one OPTIONS over s (its status line, or '')
+sub ask {
+    my ($s, $tp) = @_;
+    return '' unless $s;
+    $s->syswrite(options($tp // 'TCP')) or return '';
+    my ($buf, $end) = ('', time + 3);
+    my $sel = IO::Select->new($s);
+    while (time < $end && $buf !~ /\r\n\r\n/) {
+        if ($s->isa('IO::Socket::SSL') && $s->pending) { }
+        elsif (!$sel->can_read($end - time)) { last }
+        my $r = $s->sysread($buf, 4096, length $buf);
+        last unless $r;
+    }
+    return $buf =~ m{^(SIP/2\.0 \d{3}[^\r]*)} ? $1 : '';
+}
+# has the server closed s (EOF or reset)?  Nonblocking: no waiting.
+sub is_closed {
+    my ($s) = @_;
+    $s->blocking(0);
+    my $r = sysread($s, my $b, 1);
+    $s->blocking(1);
+    return 1 if defined $r && $r == 0;
+    return 0 if !defined $r && ($! == EAGAIN || $! == EWOULDBLOCK);
+    return defined $r ? 0 : 1;      # data: open; another error (reset): closed
+}
+sub closed_within {
+    my ($s, $secs) = @_;
+    my $end = time + $secs;
+    while (time < $end) { return 1 if is_closed($s); sleep 0.05 }
+    return is_closed($s);
+}
+sub count_open { scalar grep { !is_closed($_) } @_ }
+sub metric {
+    my ($port, $name, $labels) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => 2) or return undef;
+    print $s "GET /metrics HTTP/1.0\r\n\r\n";
+    local $/;
+    my $body = <$s> // '';
+    return $body =~ /^\Q$name\E\{\Q$labels\E\} (\d+)/m ? $1 : 0;
+}
+
+# --- per-source limit -------------------------------------------------
+my @h = grep { defined } map { tcp_from('127.0.0.2') } 1 .. 30;
+is(scalar @h, 30, 'one host opens 30 connections (the kernel accepts them)');
+sleep 0.5;
+is(count_open(@h), 20, 'max_connections_per_source: 20 stay open, its other 10 are closed at once');
+ok(!is_closed($h[0]) && is_closed($h[-1]), 'the first ones stay, the excess goes');
+like(ask(tcp_from('127.0.0.3')), qr{^SIP/2\.0 200 }, 'another host connects meanwhile and is answered');
+is(metric($mport, 'sipchain_connections_refused_total', 'transport="tcp",reason="max_connections_per_source"'), 10,
+   'the refusals are counted');
+close $_ for @h;
+sleep 0.3;
+
+# --- eviction of unproven connections near the limit ------------------
+my $proven = tcp_from('127.0.0.4');
+like(ask($proven), qr{^SIP/2\.0 200 }, 'a connection that carried a request (proven)');
+# ten hosts fill the listener with 200 silent connections: from 180
+# (90%) on, each new one closes the oldest silent one instead
+my @fill;
+for my $host (1 .. 10) { push @fill, grep { defined } map { tcp_from("127.0.1.$host") } 1 .. 20 }
+is(scalar @fill, 200, 'ten hosts open 200 silent connections');
+sleep 0.5;
+is(count_open(@fill), 179, 'the listener stays at 90% (180 with the proven one): the oldest silent ones were closed');
+is(count_open(@fill[0 .. 20]), 0, 'those closed are the 21 oldest');
+my $new = tcp_from('127.0.0.3');
+like(ask($new), qr{^SIP/2\.0 200 }, 'a newcomer is admitted and answered (not refused)');
+ok(is_closed($fill[21]) && !is_closed($fill[22]), 'in place of the oldest remaining silent connection');
+like(ask($proven), qr{^SIP/2\.0 200 }, 'the proven connection was kept');
+is(metric($mport, 'sipchain_connections_closed_total', 'transport="tcp",reason="evicted_unproven"'), 22,
+   'evictions are counted');
+close $_ for @fill, $new, $proven;
+sleep 0.3;
+
+# --- slow headers -----------------------------------------------------
+my $slow = tcp_from('127.0.0.5');
+my $req = options('TCP');
+$slow->syswrite(substr($req, 0, 40));
+my $t0 = time;
+my $i = 40;
+while (time - $t0 < 1.2) { $slow->syswrite(substr($req, $i++, 1)); sleep 0.3 }     # dripping
+ok(!is_closed($slow), 'a message still arriving at 1.2 s: open');
+while (time - $t0 < 5 && !is_closed($slow)) { $slow->syswrite(substr($req, $i++, 1)); sleep 0.3 }
+my $dt = time - $t0;
+ok(is_closed($slow) && $dt > 1.5 && $dt < 4, sprintf('slow headers: closed after message_timeout (2 s; %.1f s), though octets kept coming', $dt));
+my $ok = tcp_from('127.0.0.5');
+$ok->syswrite(substr($req, 0, 40));
+sleep 1;
+$ok->syswrite(substr($req, 40));
+like(ask($ok), qr{^SIP/2\.0 200 }, 'a message completed within the timeout is served (and the next one too)');
+close $ok;
+is(metric($mport, 'sipchain_connections_closed_total', 'transport="tcp",reason="message_timeout"'), 1,
+   'message timeouts are counted');
+
+# --- TLS: half-handshaken connections ---------------------------------
+my @half;
+for my $host (1 .. 10) { push @half, grep { defined } map { tcp_from("127.0.2.$host", $sport) } 1 .. 20 }
+is(scalar @half, 200, 'ten hosts open 200 TLS connections and never start the handshake');
+$t0 = time;
+my $tls = IO::Socket::SSL->new(PeerAddr => "127.0.0.1:$sport", LocalAddr => '127.0.0.3',
+                               SSL_verify_mode => SSL_VERIFY_NONE, Timeout => 5);
+ok($tls, 'another host completes a TLS handshake meanwhile') or diag($SSL_ERROR);
+like(ask($tls, 'TLS'), qr{^SIP/2\.0 200 }, 'and is answered over TLS');
+ok(count_open(@half) > 0, 'some half-handshaken connections are still open right after');
+my $all = 0;
+while (time - $t0 < 5) { last if ($all = count_open(@half) == 0); sleep 0.2 }
+ok($all && time - $t0 > 1, 'all closed after tls_handshake_timeout (2 s); idle_timeout is 300 s');
+like(ask($tls, 'TLS'), qr{^SIP/2\.0 200 }, 'the completed TLS connection stays');
+ok(metric($mport, 'sipchain_connections_closed_total', 'transport="tls",reason="tls_handshake_timeout"') >= 150,
+   'handshake timeouts are counted');
+close $_ for @half;
+close $tls;
+is(stop_server($pid), 0, 'stopped cleanly');
+
+# --- every connection proven: the busiest source gives way -------------
+my ($p2, $m2) = (free_port(), free_port());
+($pid) = start_server(port => $p2, yaml => <<"Y");
+server:
+  listen: [ "tcp:127.0.0.1:$p2" ]
+  log: { level: info }
+  limits: { max_connections: 10, max_connections_per_source: 0 }
+  metrics: { listen: "127.0.0.1:$m2" }
+modules_path: $mods
+chain:
+  - module: options
+Y
+# each carries a request before the next opens (a silent one would be
+# the first to go once 9 are open)
+my (@busy, @other, $answered);
+for my $k (1 .. 10) {
+    my $s = tcp_from($k <= 8 ? '127.0.0.2' : '127.0.0.4', $p2);
+    $answered++ if ask($s) =~ m{^SIP/2\.0 200 };
+    push @{ $k <= 8 ? \@busy : \@other }, $s;
+}
+is($answered, 10, 'ten proven connections: 8 of one host, 2 of another');
+$new = tcp_from('127.0.0.3', $p2);
+like(ask($new), qr{^SIP/2\.0 200 }, 'at the limit a third host is still admitted');
+ok(closed_within($busy[0], 1) && count_open(@busy) == 7, 'the busiest host lost its oldest connection');
+is(count_open(@other), 2, 'the other host lost none');
+my $more = tcp_from('127.0.0.2', $p2);
+ok(closed_within($more, 1), 'the busiest host opening yet another is refused (it already holds the most)');
+is(count_open(@busy), 7, 'and keeps the rest');
+is(metric($m2, 'sipchain_connections_refused_total', 'transport="tcp",reason="max_connections"'), 1, 'the refusal is counted');
+is(metric($m2, 'sipchain_connections_closed_total', 'transport="tcp",reason="evicted_busiest_source"'), 1, 'the eviction too');
+close $_ for @busy, @other, $new, $more;
+is(stop_server($pid), 0, 'stopped cleanly');
+
+# --- 5000 idle connections of one host, default limits -----------------
+chomp(my $fds = `sh -c 'ulimit -n'`);
+SKIP: {
+    skip "fd limit $fds is too low for 5000 connections", 4 if $fds ne 'unlimited' && $fds < 5500;
+    my $p3 = free_port();
+    ($pid) = start_server(port => $p3, yaml => <<"Y");
+server:
+  listen: [ "tcp:127.0.0.1:$p3" ]
+  log: { level: info }
+modules_path: $mods
+chain:
+  - module: options
+Y
+    my @many;
+    $t0 = time;
+    while (@many < 5000 && time - $t0 < 60) { my $s = tcp_from('127.0.0.2', $p3) or last; push @many, $s }
+    is(scalar @many, 5000, sprintf('one host opened 5000 connections (%.1f s)', time - $t0));
+    sleep 1;
+    my $open = count_open(@many);
+    is($open, 256, 'the default max_connections_per_source (256) of them stay open');
+    like(ask(tcp_from('127.0.0.3', $p3)), qr{^SIP/2\.0 200 }, 'another host connects and is answered');
+    close $_ for @many;
+    is(stop_server($pid), 0, 'stopped cleanly');
+}
+
+done_testing();
