@@ -356,6 +356,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     sc_listener_t *l = c->l;
     struct evbuffer *in = bufferevent_get_input(bev);
     guard_touch(c);
+    c->handshaking = false;     /* data: the handshake is done (CONNECTED said so too) */
     for (;;) {
         size_t len = evbuffer_get_length(in);
         if (len == 0) {
