@@ -59,6 +59,8 @@ struct sc_listener {
      * recently active first */
     struct sc_src    **srcs;    /* hash buckets, allocated at the first accept */
     sc_conn_t         *unproven, *unproven_tail;
+    time_t             guard_said;  /* the second the guard last logged */
+    unsigned           guard_quiet; /* what it did not log since */
 };
 
 /* transport_tcp.c: the listener (or connector) that owns c. */

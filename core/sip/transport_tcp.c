@@ -37,6 +37,7 @@
  */
 #include "transport_impl.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -229,6 +230,34 @@ static sc_src_t *src_heaviest(const sc_listener_t *l)
             if (best == NULL || s->n > best->n)
                 best = s;
     return best;
+}
+
+/* The guard's log: one line a second at most per listener (a flood of
+ * connections must not become a flood of lines), saying how many went
+ * unsaid. */
+static void guard_log(sc_listener_t *l, sc_log_level_t lv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void guard_log(sc_listener_t *l, sc_log_level_t lv, const char *fmt, ...)
+{
+    if (lv > sc_log_level)
+        return;
+    time_t now = time(NULL);
+    if (now == l->guard_said) {
+        l->guard_quiet++;
+        return;
+    }
+    char line[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (l->guard_quiet)
+        sc_log_write(lv, "%s (and %u more connections closed or refused in the last second)", line,
+                     l->guard_quiet);
+    else
+        sc_log_write(lv, "%s", line);
+    l->guard_said = now;
+    l->guard_quiet = 0;
 }
 
 static void count_close(const sc_listener_t *l, const char *name, const char *help,
@@ -429,8 +458,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)what;
     c->armed = false;
     const char *reason = c->handshaking ? "tls_handshake_timeout" : "message_timeout";
-    sc_log(SC_LOG_INFO, "%s %s:%u: %s; closing", sc_tp_name(c->l->kind), c->peer.ip, c->peer.port,
-           c->handshaking ? "TLS handshake not complete in time" : "message not complete in time");
+    guard_log(c->l, SC_LOG_INFO, "%s %s:%u: %s; closing", sc_tp_name(c->l->kind), c->peer.ip,
+              c->peer.port,
+              c->handshaking ? "TLS handshake not complete in time" : "message not complete in time");
     count_close(c->l, "sipchain_connections_closed_total",
                 "accepted TCP/TLS connections closed by the hoarding guard", reason);
     conn_drop(c, reason);
@@ -481,8 +511,8 @@ static bool admit(sc_listener_t *l, const struct sockaddr *addr)
         memcpy(&who.addr, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                                : sizeof(struct sockaddr_in));
         sc_peer_describe(&who);
-        sc_log(SC_LOG_INFO, "%s: %s holds %u connections (max_connections_per_source); refusing "
-               "another", sc_tp_name(l->kind), who.ip, mine);
+        guard_log(l, SC_LOG_INFO, "%s: %s holds %u connections (max_connections_per_source); "
+                  "refusing another", sc_tp_name(l->kind), who.ip, mine);
         count_close(l, "sipchain_connections_refused_total",
                     "accepted TCP/TLS connections closed at once", "max_connections_per_source");
         return false;
@@ -496,9 +526,9 @@ static bool admit(sc_listener_t *l, const struct sockaddr *addr)
             victim = h->head;
     }
     if (victim) {
-        sc_log(SC_LOG_INFO, "%s %s:%u: closed to make room (%s connection, limit near)",
-               sc_tp_name(l->kind), victim->peer.ip, victim->peer.port,
-               victim->proven ? "the oldest of the busiest source's" : "the oldest unproven");
+        guard_log(l, SC_LOG_INFO, "%s %s:%u: closed to make room (%s connection, limit near)",
+                  sc_tp_name(l->kind), victim->peer.ip, victim->peer.port,
+                  victim->proven ? "the oldest of the busiest source's" : "the oldest unproven");
         count_close(l, "sipchain_connections_closed_total",
                     "accepted TCP/TLS connections closed by the hoarding guard",
                     victim->proven ? "evicted_busiest_source" : "evicted_unproven");
@@ -506,7 +536,7 @@ static bool admit(sc_listener_t *l, const struct sockaddr *addr)
         return true;
     }
     if (l->nconns >= max) {
-        sc_log(SC_LOG_WARN, "tcp: connection limit (%u) reached; refusing a connection", max);
+        guard_log(l, SC_LOG_WARN, "tcp: connection limit (%u) reached; refusing a connection", max);
         count_close(l, "sipchain_connections_refused_total",
                     "accepted TCP/TLS connections closed at once", "max_connections");
         return false;
