@@ -1,7 +1,7 @@
 # Connection slots cannot be hoarded (issue 19 point 4): one host opening
 # many idle, slow or half-handshaken TCP/TLS connections never keeps
 # another host from connecting and being answered.
-#  - max_connections_per_source: one address's excess connections are
+#  - max_connections_per_source: one address's (IPv4, or IPv6 /64) excess connections are
 #    closed at once while other hosts connect;
 #  - near max_connections, a newcomer closes the oldest unproven (never
 #    carried a complete message) connection instead of being refused; a
@@ -28,6 +28,7 @@ BEGIN {
 use lib 't/lib';
 use Test::More;
 use IO::Socket::INET;
+use IO::Socket::IP;
 use IO::Socket::SSL;
 use IO::Select;
 use Errno qw(EAGAIN EWOULDBLOCK);
@@ -40,12 +41,13 @@ my $mods = module_dir();
 system("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -keyout $d/h.key -out $d/h.pem >/dev/null 2>&1") == 0
     or die "openssl req failed";
 
-my ($tport, $sport, $mport) = (free_port(), free_port(), free_port());
+my ($tport, $sport, $mport, $v6port) = (free_port(), free_port(), free_port(), free_port());
 my ($pid, undef, $log) = start_server(port => $tport, yaml => <<"Y");
 server:
   listen:
     - "tcp:127.0.0.1:$tport"
     - { url: "tls:127.0.0.1:$sport", cert: "$d/h.pem", key: "$d/h.key" }
+    - "tcp:[::1]:$v6port"
   log: { level: info }
   limits:
     max_connections: 200
@@ -125,6 +127,12 @@ like(ask(tcp_from('127.0.0.3')), qr{^SIP/2\.0 200 }, 'another host connects mean
 is(metric($mport, 'sipchain_connections_refused_total', 'transport="tcp",reason="max_connections_per_source"'), 230,
    'the refusals are counted');
 close $_ for grep { defined } @h;
+# the same over IPv6 (a source there is a /64)
+my @h6 = grep { defined } map { IO::Socket::IP->new(PeerHost => '::1', PeerPort => $v6port, Proto => 'tcp', Timeout => 3) } 1 .. 25;
+@h6 == 25 or BAIL_OUT('25 connections over IPv6 could not open: ' . scalar @h6);
+sleep 0.3;
+ok(count_open(@h6) == 20 && !is_closed($h6[19]) && is_closed($h6[20]), 'over IPv6: 20 of 25 stay open, the excess goes');
+close $_ for @h6;
 sleep 0.3;
 
 # --- eviction of unproven connections near the limit ------------------

@@ -252,7 +252,7 @@ static void guard_log(sc_listener_t *l, sc_log_level_t lv, const char *fmt, ...)
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     if (l->guard_quiet)
-        sc_log_write(lv, "%s (and %u more connections closed or refused in the last second)", line,
+        sc_log_write(lv, "%s (and %u more connections closed or refused since the last such line)", line,
                      l->guard_quiet);
     else
         sc_log_write(lv, "%s", line);
@@ -528,7 +528,7 @@ static bool admit(sc_listener_t *l, const struct sockaddr *addr)
     if (victim) {
         guard_log(l, SC_LOG_INFO, "%s %s:%u: closed to make room (%s connection, limit near)",
                   sc_tp_name(l->kind), victim->peer.ip, victim->peer.port,
-                  victim->proven ? "the oldest of the busiest source's" : "the oldest unproven");
+                  victim->proven ? "the busiest source's oldest" : "the oldest unproven");
         count_close(l, "sipchain_connections_closed_total",
                     "accepted TCP/TLS connections closed by the hoarding guard",
                     victim->proven ? "evicted_busiest_source" : "evicted_unproven");
