@@ -72,6 +72,7 @@ struct sc_conn {
     bool                proven;     /* a complete message has arrived on it */
     bool                handshaking;    /* TLS accepted, handshake not done */
     bool                armed;      /* deadline pending */
+    bool                sent_request;   /* we sent a request over it */
     struct event       *deadline;   /* handshake or message timeout */
 };
 
@@ -439,14 +440,17 @@ static void on_read(struct bufferevent *bev, void *arg)
     }
 }
 
-/* Closes c as the server's decision (not the peer's): what was sent over
- * it learns it is gone. */
+/* Closes c as the server's decision (not the peer's): the requests we
+ * sent over it learn it is gone.  Only when there were any: that
+ * callback walks every transaction, and a hoarder's connections, closed
+ * by the thousand, carried none. */
 static void conn_drop(sc_conn_t *c, const char *why)
 {
     sc_tp_set_t *set = c->set;
+    bool tell = c->sent_request;
     sc_conn_ref(c);
     conn_close(c, why);
-    if (set && set->lost)
+    if (tell && set && set->lost)
         set->lost(set->lost_arg, c);
     sc_conn_unref(c);
 }
@@ -775,5 +779,7 @@ void sc_tcp_pause(sc_listener_t *l)
 
 int sc_tcp_send(sc_conn_t *c, const char *buf, size_t len)
 {
+    if (len < 8 || memcmp(buf, "SIP/2.0 ", 8) != 0)
+        c->sent_request = true;     /* not a response */
     return c->bev ? bufferevent_write(c->bev, buf, len) : -1;
 }
