@@ -59,6 +59,8 @@ struct sc_listener {
      * recently active first */
     struct sc_src    **srcs;    /* hash buckets, allocated at the first accept */
     sc_conn_t         *unproven, *unproven_tail;
+    struct event      *resume;      /* accepting again after out of descriptors */
+    bool               paused;      /* graceful stop: never resume */
     time_t             guard_said;  /* the second the guard last logged */
     unsigned           guard_quiet; /* what it did not log since */
 };

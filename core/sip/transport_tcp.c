@@ -37,6 +37,7 @@
  */
 #include "transport_impl.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -548,6 +549,48 @@ static bool admit(sc_listener_t *l, const struct sockaddr *addr)
     return true;
 }
 
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    sc_listener_t *l = arg;
+    (void)fd;
+    (void)what;
+    if (!l->paused)
+        evconnlistener_enable(l->lev);
+}
+
+/* accept() failed.  Out of descriptors (the process's open file limit
+ * below what max_connections allows): the oldest unproven connection
+ * of this listener, else of another of its set, makes room, and the
+ * connection waiting is accepted on the next round; with none, or on
+ * another error, accepting pauses 100 ms, since the waiting connection
+ * keeps the socket readable and the loop would spin on it. */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    sc_listener_t *l = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    if (err == EMFILE || err == ENFILE) {
+        sc_conn_t *victim = l->unproven;
+        for (int i = 0; victim == NULL && l->set && i < l->set->nls; i++)
+            victim = l->set->ls[i]->unproven;
+        if (victim) {
+            guard_log(l, SC_LOG_WARN, "%s: out of file descriptors; closing the oldest unproven "
+                      "connection (%s:%u) to make room", sc_tp_name(l->kind), victim->peer.ip,
+                      victim->peer.port);
+            count_close(victim->l, "sipchain_connections_closed_total",
+                        "accepted TCP/TLS connections closed by the hoarding guard", "evicted_fd_limit");
+            conn_drop(victim, "evicted: out of file descriptors");
+            return;
+        }
+    }
+    guard_log(l, SC_LOG_WARN, "%s: accept: %s; pausing accepts for 100 ms", sc_tp_name(l->kind),
+              evutil_socket_error_to_string(err));
+    if (l->resume == NULL && (l->resume = evtimer_new(l->base, on_resume, l)) == NULL)
+        return;
+    struct timeval tv = { .tv_usec = 100000 };
+    evconnlistener_disable(lev);
+    evtimer_add(l->resume, &tv);
+}
+
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *addr,
                       int alen, void *arg)
 {
@@ -749,6 +792,8 @@ sc_listener_t *sc_tcp_listen(struct event_base *base, const struct sockaddr *add
     if (addr->sa_family == AF_INET6)
         flags |= LEV_OPT_BIND_IPV6ONLY;
     l->lev = evconnlistener_new_bind(base, on_accept, l, flags, 128, addr, (int)len);
+    if (l->lev)
+        evconnlistener_set_error_cb(l->lev, on_accept_error);
     if (l->lev == NULL) {
         snprintf(err, errlen, "bind: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         SSL_CTX_free(l->ssl_ctx);
@@ -765,6 +810,8 @@ void sc_tcp_free(sc_listener_t *l)
     while (l->conns)
         conn_close(l->conns, "server stopping");
     free(l->srcs);                  /* empty now: every source went with its last connection */
+    if (l->resume)
+        event_free(l->resume);
     SSL_CTX_free(l->ssl_ctx);       /* connections hold their own references */
     SSL_CTX_free(l->client_ctx);
     free(l);
@@ -772,6 +819,7 @@ void sc_tcp_free(sc_listener_t *l)
 
 void sc_tcp_pause(sc_listener_t *l)
 {
+    l->paused = true;
     evconnlistener_disable(l->lev);
     for (sc_conn_t *c = l->conns; c; c = c->next)
         bufferevent_disable(c->bev, EV_READ);
