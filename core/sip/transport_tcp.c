@@ -38,6 +38,7 @@
 #include "transport_impl.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -569,6 +570,13 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
     sc_listener_t *l = arg;
     int err = EVUTIL_SOCKET_ERROR();
     if (err == EMFILE || err == ENFILE) {
+        /* Linux takes the descriptor before it looks at the queue: the
+         * last free one taken, the accept loop's next try fails so with
+         * nobody waiting.  Nothing to do then (the socket is not
+         * readable: no spin). */
+        struct pollfd pfd = { .fd = evconnlistener_get_fd(lev), .events = POLLIN };
+        if (poll(&pfd, 1, 0) == 0)
+            return;
         sc_conn_t *victim = l->unproven;
         for (int i = 0; victim == NULL && l->set && i < l->set->nls; i++)
             victim = l->set->ls[i]->unproven;
