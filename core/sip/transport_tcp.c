@@ -27,6 +27,11 @@
  *    newcomer is refused.  So a host opening thousands of idle, slow or
  *    half-handshaken connections never keeps another host out: its
  *    connections go first, and it cannot hold more than its share.
+ *  - out of file descriptors (the process's limit below what
+ *    max_connections allows), the oldest unproven connection makes room
+ *    for the one waiting; with none, accepting pauses 100 ms at a time
+ *    (on_accept_error);
+ *  - its log says so once a second at most per listener (guard_log).
  *  Per accept this costs a hash lookup and list links, O(1); only the
  *  last resort (at the limit, every connection proven) walks the table
  *  of sources.
