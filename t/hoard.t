@@ -1,8 +1,8 @@
 # Connection slots cannot be hoarded (issue 19 point 4): one host opening
 # many idle, slow or half-handshaken TCP/TLS connections never keeps
 # another host from connecting and being answered.
-#  - max_connections_per_source: one address's (IPv4, or IPv6 /64) excess connections are
-#    closed at once while other hosts connect;
+#  - max_connections_per_source: one address's (IPv4, or IPv6 /64)
+#    excess connections are closed at once while other hosts connect;
 #  - near max_connections, a newcomer closes the oldest unproven (never
 #    carried a complete message) connection instead of being refused; a
 #    proven one stays; with every connection proven, the busiest source
@@ -10,6 +10,8 @@
 #  - message_timeout closes slow headers; tls_handshake_timeout closes
 #    half-handshaken TLS connections;
 #  - counters on the metrics page;
+#  - out of descriptors (prlimit on the server): the oldest silent
+#    connections make room; with none, no spinning, no log flood;
 #  - 5000 idle connections of one host, default limits: another host
 #    still gets an answer.
 # "Other hosts" are loopback source addresses 127.0.0.2, 127.0.0.3 ...
