@@ -130,6 +130,27 @@ static void on_other(struct evhttp_request *r, void *arg)
     reply(r, 404, "Not Found", "text/plain", text, sizeof(text) - 1);
 }
 
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    evconnlistener_enable(arg);
+}
+
+/* accept() failed (out of descriptors, most likely: connections hoarded
+ * on the SIP listeners): the waiting connection keeps the socket
+ * readable, so accepting pauses 100 ms rather than spin the loop.  (The
+ * callback's argument is evhttp's; the one-shot timer needs only the
+ * listener, which lives until exit: metrics change only by restart.) */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    struct timeval tv = { .tv_usec = 100000 };
+    (void)arg;
+    evconnlistener_disable(lev);
+    if (event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, on_resume, lev, &tv) != 0)
+        evconnlistener_enable(lev);
+}
+
 sc_metrics_http_t *sc_metrics_http_new(struct event_base *base, const struct sockaddr *addr,
                                        socklen_t len, sc_server_state_fn state, void *arg,
                                        char *err, size_t errlen)
@@ -159,6 +180,7 @@ sc_metrics_http_t *sc_metrics_http_new(struct event_base *base, const struct soc
     evhttp_set_cb(h->http, "/healthz", on_healthz, h);
     evhttp_set_cb(h->http, "/status", on_status, h);
     evhttp_set_gencb(h->http, on_other, h);
+    evconnlistener_set_error_cb(h->listener, on_accept_error);
     if (evhttp_bind_listener(h->http, h->listener) == NULL) {
         snprintf(err, errlen, "cannot serve HTTP");
         sc_metrics_http_free(h);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -409,6 +410,32 @@ static int listeners_apply(server_t *s, const generation_t *g, char *err, size_t
     return 0;
 }
 
+/* Each connection is a descriptor: the soft open file limit (often 1024)
+ * goes up to the hard one (at most 2^20), and a limit still below what
+ * max_connections allows is said once.  Should it run out anyway, the
+ * transport closes the oldest unproven connection to accept the next,
+ * or pauses accepting (transport_tcp.c), instead of spinning. */
+static void fd_limit(const sc_server_conf_t *c)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0)
+        return;
+    rlim_t want = r.rlim_max == RLIM_INFINITY || r.rlim_max > (1u << 20) ? (1u << 20) : r.rlim_max;
+    if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < want) {
+        r.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &r) != 0)
+            getrlimit(RLIMIT_NOFILE, &r);
+    }
+    unsigned long need = 64;
+    for (int i = 0; i < c->nlisten; i++)
+        if (c->listen_kind[i] != SC_TP_UDP)
+            need += c->tp.max_connections;
+    if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < need)
+        sc_log(SC_LOG_WARN, "open file limit %lu is below what max_connections allows (%lu): "
+               "raise it (ulimit -n, LimitNOFILE=) or lower max_connections",
+               (unsigned long)r.rlim_cur, need);
+}
+
 /* Frees retired generations once their last request is answered. */
 /* After a spike: once the transactions it brought have mostly ended
  * (a quarter of the peak left), the heap's free pages go back to the
@@ -684,6 +711,7 @@ int sc_server_run(const char *file)
         }
         sc_log(SC_LOG_INFO, "metrics on http://%s/metrics", c->metrics_text);
     }
+    fd_limit(&s.cur->conf);
     sc_log(SC_LOG_INFO, "sipchain/%s started with %s", SC_VERSION, file);
     reload_done(&s, NULL);          /* READY=1: listeners open, chain started */
     event_base_dispatch(s.base);

@@ -317,6 +317,8 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
     static const char *const log_keys[] = { "level", "target", "file", "format", "sip_trace", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line",
                                               "idle_timeout", "max_connections",
+                                              "max_connections_per_source", "message_timeout",
+                                              "tls_handshake_timeout",
                                               "request_timeout", "stop_timeout",
                                               "max_transactions", NULL };
     unsigned long v;
@@ -394,6 +396,9 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
             { "max_line", 65535, offsetof(sc_tp_opts_t, limits.max_line), true },
             { "idle_timeout", 86400, offsetof(sc_tp_opts_t, idle_timeout_s), false },
             { "max_connections", 1000000, offsetof(sc_tp_opts_t, max_connections), false },
+            { "max_connections_per_source", 1000000, offsetof(sc_tp_opts_t, max_per_source), false },
+            { "message_timeout", 3600, offsetof(sc_tp_opts_t, message_timeout_s), false },
+            { "tls_handshake_timeout", 3600, offsetof(sc_tp_opts_t, tls_handshake_timeout_s), false },
         };
         const sc_conf_node_t *mt = sc_conf_get(lim, "max_transactions");
         if (mt) {
@@ -453,6 +458,11 @@ int sc_server_conf_read(const char *path, sc_server_conf_t *c, char *err, size_t
     c->tp.limits = sc_parse_limits_default;
     c->tp.idle_timeout_s = 300;     /* a NATed phone's keep-alives come more often */
     c->tp.max_connections = 4096;
+    /* no hoarding (transport_tcp.c): one address holds at most this
+     * many; a message completes, a TLS handshake ends, within so many s */
+    c->tp.max_per_source = 256;
+    c->tp.message_timeout_s = 30;
+    c->tp.tls_handshake_timeout_s = 10;
     c->default_status = 404;
     c->server_header = "sipchain/" SC_VERSION;
     c->modules_path = SC_MODULES_PATH;

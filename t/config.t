@@ -44,6 +44,8 @@ my @bad = (
     [ "server:\n  listen:\n    - \"sctp:127.0.0.1:5060\"\n", qr{:3:7: .*must look like udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT}, 'unknown transport' ],
     [ "server:\n  listen: [ \"tcp:127.0.0.1:5060\" ]\n  limits: { idle_timeout: -1 }\n", qr{:3:27: "idle_timeout" must be a whole number}, 'negative idle timeout' ],
     [ "server:\n  listen: \"udp:127.0.0.1:5060\"\n", qr{:2:11: "listen" must be a list}, 'wrong type for listen' ],
+    [ "server:\n  listen: [ \"tcp:127.0.0.1:5060\" ]\n  limits: { message_timeout: 5000 }\n", qr{:3:30: "message_timeout" must be a whole number from 0 to 3600}, 'message timeout over an hour' ],
+    [ "server:\n  listen: [ \"tcp:127.0.0.1:5060\" ]\n  limits: { max_connections_per_source: x }\n", qr{:3:41: "max_connections_per_source" must be a whole number}, 'non-number per-source limit' ],
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  log: { level: loud }\n", qr{:3:17: "level" must be error, warn, info or debug}, 'bad log level' ],
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  limits: { max_headers: many }\n", qr{:3:26: "max_headers" must be a whole number}, 'non-number limit' ],
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  default_status: 200\n", qr{:3:19: "default_status" must be a final error status}, 'default status not an error' ],

@@ -111,11 +111,16 @@ for my $bad (["no Content-Length", "OPTIONS sip:a\@b SIP/2.0\r\nVia: SIP/2.0/TCP
 }
 
 # connection limit: 3 allowed (the connections above have all idled out
-# by now); the fourth is closed at once, well inside the 2 s idle timeout
+# by now); each carries a request (an unproven, silent one would be
+# closed to make room: t/hoard.t); the fourth is closed at once, well
+# inside the 2 s idle timeout
 close $c;
 sleep 0.2;
 my @keep = (conn(), conn(), conn());
-sleep 0.2;
+for my $i (0 .. 2) {
+    $keep[$i]->syswrite(req(20 + $i));
+    like((read_answers($keep[$i], 1))[0] // '', qr{^CSeq: @{[20 + $i]} }m, "connection $i within the limit answered");
+}
 my $extra = conn();
 my $t0 = time;
 ok(closed_within($extra, 1.5) && time - $t0 < 1.0, 'a connection beyond max_connections is closed at once');

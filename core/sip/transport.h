@@ -57,6 +57,15 @@ typedef struct {
     sc_parse_limits_t limits;           /* message size bound on streams */
     unsigned          idle_timeout_s;   /* TCP: close after this long idle */
     unsigned          max_connections;  /* TCP: refuse beyond this many */
+    /* Connection slots cannot be hoarded (transport_tcp.c): accepted
+     * connections of one source (an IPv4 address, an IPv6 /64) beyond
+     * max_per_source are refused (0: no such limit); a message must be
+     * complete within message_timeout_s of its first octet, a TLS
+     * handshake within tls_handshake_timeout_s of the accept (0: no
+     * limit). */
+    unsigned          max_per_source;
+    unsigned          message_timeout_s;
+    unsigned          tls_handshake_timeout_s;
 } sc_tp_opts_t;
 
 /* "udp:HOST:PORT", "tcp:HOST:PORT" or "tls:HOST:PORT", HOST numeric IPv4

@@ -56,6 +56,15 @@ struct sc_listener {
     SSL_CTX           *client_ctx;  /* TLS listeners: for connections we open */
     unsigned           nconns;
     sc_conn_t         *conns;   /* every open connection, for free */
+    /* accepted connections (transport_tcp.c): those of each source, and
+     * those no complete message has arrived on yet ("unproven"), least
+     * recently active first */
+    struct sc_src    **srcs;    /* hash buckets, allocated at the first accept */
+    sc_conn_t         *unproven, *unproven_tail;
+    struct event      *resume;      /* accepting again after out of descriptors */
+    bool               paused;      /* graceful stop: never resume */
+    time_t             guard_said;  /* the second the guard last logged */
+    unsigned           guard_quiet; /* what it did not log since */
 };
 
 /* transport_tcp.c: the listener (or connector) that owns c. */
