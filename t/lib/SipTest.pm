@@ -63,6 +63,17 @@ sub free_port {
     die "no port not given before";
 }
 
+# Servers started and not yet stopped, by pid: a test that dies on the
+# way must not leave them running (END, in the test's own process only,
+# not in a child it forked).
+my %running;
+my $owner = $$;
+END {
+    if ($$ == $owner) {
+        for my $p (keys %running) { kill 'KILL', $p; waitpid($p, 0) }
+    }
+}
+
 # Starts sipchain (or the binary bin) with the given YAML; returns (pid,
 # port, logfile).
 sub start_server {
@@ -76,8 +87,9 @@ sub start_server {
     if ($pid == 0) {
         open STDERR, '>', $log or die;
         open STDOUT, '>&', \*STDERR or die;
-        exec(split(/ /, $ENV{SIPCHAIN_WRAPPER} // ''), $o{bin} // sipchain(), '-c', $conf) or exit 127;
+        exec(split(/ /, $ENV{SIPCHAIN_WRAPPER} // ''), $o{bin} // sipchain(), '-c', $conf) or POSIX::_exit(127);
     }
+    $running{$pid} = 1;
     # ready when it says so (bounded wait), in its stderr or in the log
     # file the config names (ready_file)
     my $ready = $o{ready_file} // $log;
@@ -87,6 +99,9 @@ sub start_server {
         last if waitpid($pid, WNOHANG) == $pid;
         sleep 0.05;
     }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    delete $running{$pid};
     die "sipchain did not start; log:\n" . (do { local (@ARGV, $/) = $log; <> } // '');
 }
 
@@ -150,6 +165,7 @@ sub wait_log {
 # SIGTERM, then wait (bounded) for the exit status.
 sub stop_server {
     my ($pid) = @_;
+    delete $running{$pid};
     kill 'TERM', $pid;
     my $deadline = time + 20;
     while (time < $deadline) {
