@@ -213,6 +213,12 @@ SKIP: {
     like($r // '', qr{^SIP/2\.0 482 Loop Detected \(the next hop is this server\)}m, 'the reason says why');
     $c->send(request('OPTIONS', "sip:nobody\@sipchain.test:$port"), 0, $srv) or die;
     is(sip_status(recv_msg($c, 3)), '482', 'also by alias');
+    # a target at our address without a port is on 5060: another
+    # endpoint, not us (we listen elsewhere), so it is tried, not refused
+    $c->send(request('MESSAGE', 'sip:carol@127.0.0.1'), 0, $srv) or die;
+    my $r2;
+    while (defined(my $r = recv_msg($c, 10))) { $r2 = $r, last if sip_status($r) >= 200 }
+    isnt(sip_status($r2), '482', 'sip:carol@127.0.0.1 (port 5060, not ours): tried, not a loop');
 }
 
 # 9: a Route naming another port of ours that we do not listen on is not ours

@@ -719,7 +719,8 @@ static int start_branch(proxy_t *p, int i)
         if (flow && kind != SC_TP_UDP && !sc_tp_has_conn(p->chain->stack.tps, kind, (struct sockaddr *)&to))
             flow = false;
     }
-    if (!bad && !flow && sc_tp_uri_is_local(p->chain->stack.tps, &uri)) {
+    if (!bad && !flow && (rt ? sc_tp_route_is_local(p->chain->stack.tps, &uri)
+                             : sc_tp_uri_is_local(p->chain->stack.tps, &uri))) {
         /* the next hop names us (an address or an alias): it would come
          * straight back */
         sc_log(SC_LOG_WARN, "proxy: %s: the next hop is this server: not sent", target);
@@ -912,7 +913,8 @@ int sc_proxy_request(sc_req_t *req, const sc_proxy_opts_t *o)
 bool sc_req_next_hop_is_us(const sc_req_t *req)
 {
     const sc_addr_t *rt = req->msg->route;
-    return sc_tp_uri_is_local(req->chain->stack.tps, rt ? &rt->uri : &req->msg->ruri);
+    return rt ? sc_tp_route_is_local(req->chain->stack.tps, &rt->uri)
+              : sc_tp_uri_is_local(req->chain->stack.tps, &req->msg->ruri);
 }
 
 /* --- ACK for 2xx: relayed statelessly (§16.11) ---------------------------- */

@@ -14,7 +14,7 @@
 int sc_route_consume_ours(sc_tp_set_t *set, sc_msg_t *m)
 {
     int n = 0;
-    while (m->route && sc_tp_uri_is_local(set, &m->route->uri) && sc_msg_pop_route(m) == 0)
+    while (m->route && sc_tp_route_is_local(set, &m->route->uri) && sc_msg_pop_route(m) == 0)
         n++;
     return n;
 }

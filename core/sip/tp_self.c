@@ -180,7 +180,17 @@ bool sc_tp_uri_is_local(sc_tp_set_t *set, const sc_uri_t *u)
 {
     if (u->scheme != SC_URI_SIP && u->scheme != SC_URI_SIPS)
         return false;
-    return sc_tp_is_local(set, u->host, u->port);
+    uint16_t port = u->port;
+    if (port == 0)      /* a target's missing port is the default one */
+        port = u->scheme == SC_URI_SIPS || sc_str_caseeq_c(u->transport, "tls") ? 5061 : 5060;
+    return sc_tp_is_local(set, u->host, port);
+}
+
+bool sc_tp_route_is_local(sc_tp_set_t *set, const sc_uri_t *u)
+{
+    if (u->scheme != SC_URI_SIP && u->scheme != SC_URI_SIPS)
+        return false;
+    return sc_tp_is_local(set, u->host, u->port);    /* none: any port of ours */
 }
 
 int sc_tp_set_aliases(sc_tp_set_t *set, const char *const *aliases)

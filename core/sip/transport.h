@@ -182,9 +182,15 @@ bool sc_tp_has_conn(sc_tp_set_t *set, sc_tp_kind_t kind, const struct sockaddr *
  * as its outbound proxy finds our port by DNS SRV and writes none in
  * its Route.  An alias with a port names us at that port only. */
 bool sc_tp_is_local(sc_tp_set_t *set, sc_str_t host, uint16_t port);
-/* A sip:/sips: URI naming us (a Route or Request-URI, RFC 3261 §16.4)
- * by its host and port; its transport parameter is not compared. */
+/* A sip:/sips: URI naming us by its host and port; its transport
+ * parameter is not compared.  As a target (a Request-URI, a contact) a
+ * missing port is the default one (5060, 5061 for sips: or
+ * transport=tls): a phone at sip:bob@OUR-ADDRESS is on 5060, not us on
+ * another port.  As a Route (RFC 3261 §16.4) a missing port is any port
+ * we listen on: an outbound proxy found by DNS SRV is written without
+ * one. */
 bool sc_tp_uri_is_local(sc_tp_set_t *set, const sc_uri_t *u);
+bool sc_tp_route_is_local(sc_tp_set_t *set, const sc_uri_t *u);
 /* Is the address one we listen on (the loop guard: nothing we forward
  * may go to ourselves)? */
 bool sc_tp_addr_is_local(sc_tp_set_t *set, const struct sockaddr *a);
