@@ -3,7 +3,8 @@
 # cannot rot.  It asserts that every phase ran and reported, never a time
 # or a rate: benchmarks report, they do not fail builds.  A rate no probe
 # sustained on a loaded machine is reported "n/a", and that is a report
-# too (Kamailio's proxied call under sipp is the usual one).
+# too (Kamailio's proxied call under sipp is the usual one), and so is a
+# memory figure that a busy machine's noise made negative.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -19,9 +20,9 @@ for my $sc ('OPTIONS', 'REGISTER', 'REGISTER+auth', 'proxied call', 'b2bua call'
 for my $sc ('OPTIONS', 'REGISTER', 'REGISTER+auth', 'proxied call') {
     like($out, qr/^\| \Q$sc\E \| highest clean rate \(\/s\) \| (\d+|n\/a) \| (\d+|n\/a) \|/m, "$sc: and Kamailio's, side by side");
 }
-like($out, qr/^\| memory \| after 300 registrations \(KiB\) \| \d+ \| \d+ \|/m, 'memory of both after the registrations');
-like($out, qr/^\| memory \| the same, 1 s later \(KiB\) \| \d+ \| \d+ \|/m, 'and once the transactions are over');
-like($out, qr/^\| memory \| KiB per 1 000 bindings, 1 s after \| [\d.]+ \| [\d.]+ \|/m, 'per binding');
-like($out, qr/^\| memory \| with 100 calls up \(KiB\) \| \d+ \| \d+ \|/m, 'and with calls up');
+like($out, qr/^\| memory \| after 300 registrations \(KiB\) \| (-?\d+|n\/a) \| (-?\d+|n\/a) \|/m, 'memory of both after the registrations');
+like($out, qr/^\| memory \| the same, 1 s later \(KiB\) \| (-?\d+|n\/a) \| (-?\d+|n\/a) \|/m, 'and once the transactions are over');
+like($out, qr/^\| memory \| KiB per 1 000 bindings, 1 s after \| (-?[\d.]+|n\/a) \| (-?[\d.]+|n\/a) \|/m, 'per binding');
+like($out, qr/^\| memory \| with 100 calls up \(KiB\) \| (-?\d+|n\/a) \| (-?\d+|n\/a) \|/m, 'and with calls up');
 ok(-s "$dir/report.md", '--out wrote the report');
 done_testing();
