@@ -50,10 +50,7 @@ sub invite {
 }
 sub busy {
     my ($sock, $req) = @_;
-    my $out = "SIP/2.0 486 Busy Here\r\n";
-    $out .= "$1\r\n" while $req =~ /^((?:Via|From|Call-ID|CSeq): [^\r]*)\r$/mg;
-    my ($t) = $req =~ /^(To: [^\r]*)\r$/m;
-    $sock->send("$out$t;tag=b$n\r\nContent-Length: 0\r\n\r\n", 0, $srv);
+    $sock->send(sip_answer($req, '486 Busy Here'), 0, $srv);
 }
 
 # carol: behind NAT (a private address in her Contact): her flow

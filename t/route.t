@@ -64,13 +64,7 @@ sub request {
          . "CSeq: 1 $method\r\nContact: <sip:alice\@127.0.0.1:$me>\r\n"
          . ($o{extra} // '') . "Content-Length: 0\r\n\r\n";
 }
-sub answer {
-    my ($req, $status) = @_;
-    my $out = "SIP/2.0 $status\r\n";
-    $out .= "$1\r\n" while $req =~ /^((?:Via|From|Call-ID|CSeq): [^\r]*)\r$/mg;
-    my ($t) = $req =~ /^(To: [^\r]*)\r$/m;
-    return "$out$t;tag=x$n\r\nContent-Length: 0\r\n\r\n";
-}
+sub answer { return sip_answer(@_) }
 my $srv = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
 # The request from $c over UDP, the next request $peer gets (answered
 # 486, so the transaction ends), and the final answer $c gets.

@@ -70,13 +70,7 @@ sub invite {
          . "Call-ID: $cid\r\nCSeq: 1 INVITE\r\nContact: <sip:caller\@127.0.0.1:$me>\r\n"
          . "Content-Type: application/sdp\r\nContent-Length: " . length($sdp) . "\r\n\r\n$sdp";
 }
-sub answer {
-    my ($req, $status) = @_;
-    my $out = "SIP/2.0 $status\r\n";
-    $out .= "$1\r\n" while $req =~ /^((?:Via|From|Call-ID|CSeq): [^\r]*)\r$/mg;
-    my ($t) = $req =~ /^(To: [^\r]*)\r$/m;
-    return $out . "$t;tag=x" . int(rand(1e6)) . "\r\nContent-Length: 0\r\n\r\n";
-}
+sub answer { return sip_answer(@_) }
 sub final_for { my ($cid, $secs) = @_; my $end = time + ($secs // 3);
     while ((my $l = $end - time) > 0) { my $r = recv_msg($c, $l) // last; return $r if $r =~ /^SIP\/2\.0 [2-6]/ && sip_header($r, 'Call-ID') eq $cid } return undef }
 # INVITE ruri; the request the peer s gets (answered 486), and the final

@@ -113,13 +113,7 @@ sub read_msg {
     }
     return undef;
 }
-sub answer {
-    my ($req, $status) = @_;
-    my $out = "SIP/2.0 $status\r\n";
-    $out .= "$1\r\n" while $req =~ /^((?:Via|From|Call-ID|CSeq): [^\r]*)\r$/mg;
-    my ($t) = $req =~ /^(To: [^\r]*)\r$/m;
-    return "$out$t;tag=t$n\r\nContent-Length: 0\r\n\r\n";
-}
+sub answer { return sip_answer(@_) }
 # Accepts one connection on a TLS server, reads one request, answers 486.
 sub serve_one {
     my ($l, $secs) = @_;

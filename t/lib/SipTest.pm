@@ -12,7 +12,7 @@ use Exporter 'import';
 our @EXPORT = qw(sipchain module_dir free_port start_server stop_server udp_client send_recv
                  recv_msg write_file tmpdir torture wait_log udp_peer sip_header sip_status
                  sipp_start sipp_done sipp_output recv_request non2xx_ack
-                 metric_value);
+                 metric_value sip_answer);
 
 my $TMP = tempdir(CLEANUP => !$ENV{SC_KEEP_TMP});   # SC_KEEP_TMP=1 keeps logs and sipp traces
 sub tmpdir { $TMP }
@@ -212,6 +212,17 @@ sub metric_value {
     local $/;
     my $body = <$s> // '';
     return $body =~ /^\Q$name\E (\d+)/m ? $1 : undef;
+}
+
+# A UAS's answer to request req with status ("486 Busy Here"): its Via,
+# From, Call-ID and CSeq, its To with a tag (to_tag, else a random one).
+sub sip_answer {
+    my ($req, $status, $to_tag) = @_;
+    my $out = "SIP/2.0 $status\r\n";
+    $out .= "$1\r\n" while $req =~ /^((?:Via|From|Call-ID|CSeq): [^\r]*)\r$/mg;
+    my ($t) = $req =~ /^(To: [^\r]*)\r$/m;
+    $t .= ';tag=' . ($to_tag // 'a' . int(rand(1e9))) unless $t =~ /;tag=/;
+    return "$out$t\r\nContent-Length: 0\r\n\r\n";
 }
 
 # The ACK for a non-2xx final answer to an INVITE (RFC 3261 §17.1.1.3):
