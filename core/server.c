@@ -436,7 +436,6 @@ static void fd_limit(const sc_server_conf_t *c)
                (unsigned long)r.rlim_cur, need);
 }
 
-/* Frees retired generations once their last request is answered. */
 /* After a spike: once the transactions it brought have mostly ended
  * (a quarter of the peak left), the heap's free pages go back to the
  * system (glibc keeps them otherwise, pinned by whatever small block
@@ -452,6 +451,8 @@ static void give_back_memory(server_t *s)
     }
 }
 
+/* Frees retired generations once their last request is answered (and
+ * gives memory back after a spike). */
 static void on_reap(evutil_socket_t fd, short what, void *arg)
 {
     server_t *s = arg;

@@ -454,7 +454,9 @@ int sc_msg_stamp_via(sc_msg_t *m, const char *src_ip, uint16_t src_port)
     if (h == NULL || v == NULL)
         return 0;
     bool need_received = v->has_rport || !sc_str_eq_c(v->host, src_ip);
-    if (!need_received && !v->has_rport)
+    /* nothing to add: not needed, or stamped already (requests are
+     * stamped as they arrive; their answers come here again) */
+    if ((!need_received || sc_str_eq_c(v->received, src_ip)) && (!v->has_rport || v->rport.len > 0))
         return 0;
     size_t iplen = strlen(src_ip);
     size_t cap = h->value.len + iplen + 40;
