@@ -370,6 +370,22 @@ static int recurse(proxy_t *p, const sc_msg_t *resp)
     return added;
 }
 
+/* The phrase of a final answer we make ourselves for a branch (no
+ * response came): the cause the branch recorded (a DNS failure, say), else
+ * the standard phrase of the status.  One place, so that the module's
+ * per-attempt report and the answer relayed upstream say the same. */
+static const char *own_reason(const branch_t *b, unsigned status)
+{
+    if (b->reason)
+        return b->reason;
+    switch (status) {
+    case 408: return "Request Timeout";
+    case 482: return LOOP_REASON;
+    case 487: return "Request Terminated";
+    default:  return "Service Unavailable";
+    }
+}
+
 /* A branch has its final answer: the module hears of it (per-attempt
  * results) before anything is relayed; not once the request has its
  * final answer (branches cancelled after a 2xx): the module may have let
@@ -381,11 +397,7 @@ static void branch_ended(branch_t *b, unsigned status, const sc_msg_t *resp)
     b->status = status;
     if (p->on_attempt && !p->answered) {
         sc_response_t r = { .msg = resp, .status = status,
-                            .reason = resp           ? NULL
-                                      : b->reason     ? b->reason
-                                      : status == 408 ? "Request Timeout"
-                                      : status == 487 ? "Request Terminated"
-                                                      : "Service Unavailable" };
+                            .reason = resp ? NULL : own_reason(b, status) };
         p->on_attempt(b->target, &r, p->attempt_arg);
     }
 }
@@ -435,11 +447,7 @@ static void branch_final(branch_t *b, unsigned status, const sc_msg_t *resp)
                                  p->chain->stack.agent);
         } else if (r == NULL && p->req) {   /* a timeout or transport error (§16.7 step 4) */
             r = sc_respond_build(p->req->msg, &p->req->src, status,
-                                 b->reason       ? b->reason
-                                 : status == 408 ? "Request Timeout"
-                                 : status == 482 ? LOOP_REASON
-                                                 : "Service Unavailable",
-                                 p->req->to_tag, p->chain->stack.agent);
+                                 own_reason(b, status), p->req->to_tag, p->chain->stack.agent);
         }
         if (r && (status == 401 || status == 407) && p->best &&
             (p->best->status == 401 || p->best->status == 407))
