@@ -338,7 +338,7 @@ void sc_instance_log(const sc_instance_t *in, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    sc_log_write((sc_log_level_t)level, "%s: %s", in ? in->name : "module", line);
+    sc_log_write_module((sc_log_level_t)level, in ? in->name : "module", "%s", line);
 }
 
 int sc_conf_check_keys(const sc_conf_node_t *node, const char *const *keys, char *err, size_t errlen)
