@@ -60,8 +60,10 @@ push @{ $u{$1} }, $2 while $unit =~ /^(\w+)=(.*)$/mg;
 is($u{Type}[0], 'notify', 'Type=notify: sipchain reports readiness itself');
 like($u{ExecStartPre}[0], qr{^\S+/sbin/sipchain -t -c \S+/sipchain/sipchain\.yaml$}, 'the configuration is checked before start');
 like(join(' ; ', @{ $u{ExecReload} // [] }), qr{sipchain -t -c .* ; /bin/kill -HUP \$MAINPID$}, 'reload: check, then SIGHUP');
-is("$u{DynamicUser}[0] $u{AmbientCapabilities}[0] $u{CapabilityBoundingSet}[0]", 'yes CAP_NET_BIND_SERVICE CAP_NET_BIND_SERVICE',
-   'an unprivileged user with only the capability to bind low ports');
+is("$u{DynamicUser}[0] [$u{AmbientCapabilities}[0]] [$u{CapabilityBoundingSet}[0]]", 'yes [] []',
+   'an unprivileged user with no capability (5060/5061 are above 1024: no CAP_NET_BIND_SERVICE)');
+is("$u{PrivateTmp}[0] $u{LogsDirectory}[0] $u{StateDirectory}[0]", 'yes sipchain sipchain',
+   'a private /tmp; /var/log/sipchain and /var/lib/sipchain writable');
 SKIP: {
     my ($sa) = grep { -x } map { "$_/systemd-analyze" } split /:/, $ENV{PATH};
     skip 'systemd-analyze not installed (scripts/install-deps.sh installs it)', 1 unless $sa;
