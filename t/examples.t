@@ -39,6 +39,7 @@ write_file('proxy-auth-cdr.yaml', $conf);
 my $log = "$dir/server.log";
 my $pid = fork() // die;
 if ($pid == 0) { open STDERR, '>', $log or die; exec('sh', '-c', 'exec ' . ours($blocks[0])) or exit 127 }
+for (1 .. 100) { last if -e $log; select(undef, undef, undef, 0.05) }
 wait_log($log, qr/started with/, 10);
 like(wait_log($log, qr/started with/, 1), qr/2 user\(s\) from/, 'it serves alice and bob from users.yaml');
 my $out = `cd $ENV{PWD} && timeout 60 bash -e -c '${\ ours($blocks[1]) }' 2>&1`;
