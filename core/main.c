@@ -72,9 +72,11 @@ int main(int argc, char **argv)
         if (conf.tree)
             sc_server_conf_free(&conf);
         printf("sipchain: configuration %s is invalid: %s\n", file, err);
+        sc_log_shutdown();          /* the lines kept for a log target that never opened */
         return 1;
     }
     printf("sipchain: configuration %s is valid\n", file);
     sc_server_conf_free(&conf);
+    sc_log_shutdown();
     return 0;
 }
