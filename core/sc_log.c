@@ -118,11 +118,11 @@ static void *writer(void *arg)
     return NULL;
 }
 
-static size_t json_escape(char *out, size_t cap, const char *s)
+static size_t json_escape_n(char *out, size_t cap, const char *s, size_t len)
 {
     size_t n = 0;
-    for (; *s && n + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
+    for (size_t i = 0; i < len && n + 7 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
             out[n++] = '\\';
             out[n++] = (char)c;
@@ -132,7 +132,7 @@ static size_t json_escape(char *out, size_t cap, const char *s)
         } else if (c == '\r') {
             out[n++] = '\\';
             out[n++] = 'r';
-        } else if (c < 0x20) {
+        } else if (c < 0x20 || c == 0x7f) {
             n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
         } else {
             out[n++] = (char)c;
@@ -141,9 +141,126 @@ static size_t json_escape(char *out, size_t cap, const char *s)
     return n;
 }
 
-void sc_log_write(sc_log_level_t lvl, const char *fmt, ...)
+/* What this thread is handling (the event loop's: the message being
+ * processed); set by the server around a message, read by every line. */
+static __thread sc_log_fields_t ctx;
+
+static void copy_field(char *dst, size_t cap, const char *s, size_t len)
 {
-    char text[8192], line[16600];
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+}
+
+void sc_log_context_peer(const char *transport, const char *ip, unsigned port)
+{
+    memset(&ctx, 0, sizeof(ctx));
+    snprintf(ctx.transport, sizeof(ctx.transport), "%s", transport);
+    snprintf(ctx.peer, sizeof(ctx.peer), strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
+}
+
+void sc_log_context_msg(const char *call_id, size_t call_id_len, const char *method, size_t method_len,
+                        unsigned status)
+{
+    copy_field(ctx.call_id, sizeof(ctx.call_id), call_id ? call_id : "", call_id ? call_id_len : 0);
+    copy_field(ctx.method, sizeof(ctx.method), method ? method : "", method ? method_len : 0);
+    ctx.status = status;
+}
+
+void sc_log_context_clear(void)
+{
+    memset(&ctx, 0, sizeof(ctx));
+}
+
+/* One line in the configured format.  JSON: ts, level, msg, then the
+ * fields known (the thread's context, the module, the SIP message). */
+static size_t format_line(char *line, size_t cap, bool json, const char *stamp, sc_log_level_t lvl,
+                          const char *text, const char *module, const char *sip, size_t sip_len,
+                          unsigned status)
+{
+    size_t len;
+    if (!json) {
+        if (module)
+            len = (size_t)snprintf(line, cap, "%s [%s] %s: %s\n", stamp, names[lvl], module, text);
+        else
+            len = (size_t)snprintf(line, cap, "%s [%s] %s\n", stamp, names[lvl], text);
+        if (len >= cap)
+            len = cap - 1;
+        if (sip && len + sip_len + 2 < cap) {   /* a trace: the message on the lines after */
+            memcpy(line + len, sip, sip_len);
+            len += sip_len;
+            if (sip_len && sip[sip_len - 1] != '\n')
+                line[len++] = '\n';
+        }
+        return len;
+    }
+    len = (size_t)snprintf(line, cap, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", stamp, names[lvl]);
+    len += json_escape_n(line + len, cap - len - 64, text, strlen(text));
+    line[len++] = '"';
+    const struct { const char *key, *val; } f[] = {
+        { "module", module },       { "call_id", ctx.call_id }, { "method", ctx.method },
+        { "peer", ctx.peer },       { "transport", ctx.transport },
+    };
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        if (f[i].val == NULL || *f[i].val == '\0' || len + 64 >= cap)
+            continue;
+        len += (size_t)snprintf(line + len, cap - len, ",\"%s\":\"", f[i].key);
+        len += json_escape_n(line + len, cap - len - 64, f[i].val, strlen(f[i].val));
+        line[len++] = '"';
+    }
+    if (status == 0)
+        status = ctx.status;
+    if (status && len + 32 < cap)
+        len += (size_t)snprintf(line + len, cap - len, ",\"status\":%u", status);
+    if (sip && len + 64 < cap) {
+        len += (size_t)snprintf(line + len, cap - len, ",\"sip\":\"");
+        len += json_escape_n(line + len, cap - len - 8, sip, sip_len);
+        line[len++] = '"';
+    }
+    len += (size_t)snprintf(line + len, cap - len, "}\n");
+    return len < cap ? len : cap - 1;
+}
+
+/* Lines logged before the log target opens (the configuration read, the
+ * modules created) go to stderr and are kept here, both formats, to be
+ * written to the target once it opens (the first sc_log_configure). */
+#define EARLY_MAX 256
+static struct early {
+    char *text, *json;
+} early[EARLY_MAX];
+static int  nearly;
+static bool configured;             /* sc_log_configure succeeded once */
+
+static void enqueue(const char *line, size_t len, const char *stamp)
+{
+    size_t used = (q.head - q.tail) & (QUEUE_SIZE - 1);
+    if (used + len >= QUEUE_SIZE - 1) {
+        q.dropped++;
+        return;
+    }
+    if (q.dropped) {
+        char note[96];
+        int k = snprintf(note, sizeof(note), "%s [warn] %lu log lines dropped (queue full)\n",
+                         stamp, q.dropped);
+        for (int i = 0; i < k && used + len + (size_t)k < QUEUE_SIZE - 1; i++) {
+            q.ring[q.head] = note[i];
+            q.head = (q.head + 1) & (QUEUE_SIZE - 1);
+        }
+        q.dropped = 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        q.ring[q.head] = line[i];
+        q.head = (q.head + 1) & (QUEUE_SIZE - 1);
+    }
+    pthread_cond_signal(&q.cv);
+}
+
+static void log_line(sc_log_level_t lvl, const char *module, const char *sip, size_t sip_len,
+                     unsigned status, const char *fmt, va_list ap)
+{
+    char text[8192];
+    static __thread char line[90000];   /* a trace carries a whole message (65535 at most) */
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -151,47 +268,65 @@ void sc_log_write(sc_log_level_t lvl, const char *fmt, ...)
     char stamp[80];
     snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    size_t len;
-    if (q.json) {
-        len = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", stamp,
-                               names[lvl]);
-        len += json_escape(line + len, sizeof(line) - len - 4, text);
-        len += (size_t)snprintf(line + len, sizeof(line) - len, "\"}\n");
-    } else {
-        len = (size_t)snprintf(line, sizeof(line), "%s [%s] %s\n", stamp, names[lvl], text);
-        if (len >= sizeof(line))
-            len = sizeof(line) - 1;
-    }
+    size_t len = format_line(line, sizeof(line), q.json && q.running, stamp, lvl, text, module, sip, sip_len, status);
     if (!q.running) {                   /* before start and after shutdown */
         write_all(2, line, len);
+        if (!configured && nearly < EARLY_MAX && sip == NULL) {
+            char j[9000];
+            size_t jl = format_line(j, sizeof(j), true, stamp, lvl, text, module, NULL, 0, 0);
+            early[nearly].text = strndup(line, len);
+            early[nearly].json = strndup(j, jl);
+            nearly++;
+        }
         return;
     }
     pthread_mutex_lock(&q.mu);
-    size_t used = (q.head - q.tail) & (QUEUE_SIZE - 1);
-    if (used + len >= QUEUE_SIZE - 1) {
-        q.dropped++;
-    } else {
-        if (q.dropped) {
-            char note[96];
-            int k = snprintf(note, sizeof(note), "%s [warn] %lu log lines dropped (queue full)\n",
-                             stamp, q.dropped);
-            for (int i = 0; i < k && used + len + (size_t)k < QUEUE_SIZE - 1; i++) {
-                q.ring[q.head] = note[i];
-                q.head = (q.head + 1) & (QUEUE_SIZE - 1);
-            }
-            q.dropped = 0;
-        }
-        for (size_t i = 0; i < len; i++) {
-            q.ring[q.head] = line[i];
-            q.head = (q.head + 1) & (QUEUE_SIZE - 1);
-        }
-        pthread_cond_signal(&q.cv);
-    }
+    enqueue(line, len, stamp);
     pthread_mutex_unlock(&q.mu);
+}
+
+void sc_log_write(sc_log_level_t lvl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(lvl, NULL, NULL, 0, 0, fmt, ap);
+    va_end(ap);
+}
+
+void sc_log_write_module(sc_log_level_t lvl, const char *module, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(lvl, module, NULL, 0, 0, fmt, ap);
+    va_end(ap);
+}
+
+void sc_log_trace(const char *sip, size_t sip_len, const char *fmt, ...)
+{
+    /* a response's own status, not that of the message being handled */
+    unsigned status = 0;
+    if (sip_len > 12 && memcmp(sip, "SIP/2.0 ", 8) == 0 && sip[8] >= '1' && sip[8] <= '6')
+        status = (unsigned)(sip[8] - '0') * 100 + (unsigned)(sip[9] - '0') * 10 + (unsigned)(sip[10] - '0');
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(SC_LOG_INFO, NULL, sip, sip_len, status, fmt, ap);
+    va_end(ap);
+}
+
+/* The early lines, to a target other than stderr (which has them). */
+static void early_flush(bool to_target)
+{
+    for (int i = 0; i < nearly; i++) {
+        if (to_target) {
+            const char *l = q.json ? early[i].json : early[i].text;
+            if (l)
+                enqueue(l, strlen(l), "");
+        }
+        free(early[i].text);
+        free(early[i].json);
+    }
+    nearly = 0;
 }
 
 int sc_log_configure(const sc_log_conf_t *c, char *err, size_t errlen)
@@ -213,6 +348,10 @@ int sc_log_configure(const sc_log_conf_t *c, char *err, size_t errlen)
     if (q.ring == NULL)
         q.ring = malloc(QUEUE_SIZE);
     bool start = !q.running && q.ring;
+    if (!configured && q.ring) {
+        early_flush(c->target != SC_LOG_TO_STDERR);
+        configured = true;
+    }
     pthread_mutex_unlock(&q.mu);
     sc_log_level = c->level;
     sc_log_sip_trace = c->sip_trace;
@@ -241,6 +380,7 @@ void sc_log_reopen(void)
 
 void sc_log_shutdown(void)
 {
+    early_flush(false);             /* never configured (a failed start): stderr had them */
     if (!q.running)
         return;
     pthread_mutex_lock(&q.mu);

@@ -37,6 +37,31 @@ void sc_log_reopen(void);
 void sc_log_shutdown(void);
 
 void sc_log_write(sc_log_level_t lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for a module's line (sc_instance_log): text "module: msg",
+ * JSON a "module" field. */
+void sc_log_write_module(sc_log_level_t lvl, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A SIP trace line at info: text the line then the message, JSON the
+ * message as its own "sip" field (and a response's "status"). */
+void sc_log_trace(const char *sip, size_t sip_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Structured fields of JSON lines: what the logging thread is handling.
+ * The server sets them around each message it processes (peer and
+ * transport as it arrives, Call-ID, method and status once parsed) and
+ * clears them after; every line logged meanwhile, the modules' included,
+ * carries them ("where they exist").  Thread-local. */
+typedef struct {
+    char     call_id[128];
+    char     method[32];
+    unsigned status;            /* a response's; 0: none */
+    char     peer[64];          /* "192.0.2.1:5060", "[2001:db8::1]:5060" */
+    char     transport[8];      /* udp, tcp, tls */
+} sc_log_fields_t;
+void sc_log_context_peer(const char *transport, const char *ip, unsigned port);
+void sc_log_context_msg(const char *call_id, size_t call_id_len, const char *method, size_t method_len,
+                        unsigned status);
+void sc_log_context_clear(void);
 
 #define sc_log(lvl, ...)                     \
     do {                                     \

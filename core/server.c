@@ -73,8 +73,8 @@ static const char *tp_name(const sc_source_t *src)
 
 static void trace_sent(const sc_source_t *flow, const char *buf, size_t len)
 {
-    sc_log(SC_LOG_INFO, "sent %zu octets to %s:%s:%u\n%.*s", len, tp_name(flow), flow->peer.ip,
-           flow->peer.port, (int)len, buf);
+    sc_log_trace(buf, len, "sent %zu octets to %s:%s:%u", len, tp_name(flow), flow->peer.ip,
+                 flow->peer.port);
 }
 
 /* Everything transactions send leaves here. */
@@ -233,18 +233,28 @@ static void count_parse_error(const sc_parse_err_t *err)
                   1);
 }
 
+static void handle_message(server_t *s, const sc_source_t *src, char *buf, size_t len);
+
+/* Every line logged while a message is handled carries where it came
+ * from and, once parsed, its Call-ID, method and status (JSON fields). */
 static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
 {
-    server_t *s = arg;
-    const sc_peer_t *from = &src->peer;
     size_t i = 0;
     while (i < len && (buf[i] == '\r' || buf[i] == '\n'))
         i++;
     if (i == len)
         return;                     /* keep-alive */
+    sc_log_context_peer(tp_name(src), src->peer.ip, src->peer.port);
     if (sc_log_sip_trace)
-        sc_log(SC_LOG_INFO, "received %zu octets from %s:%s:%u\n%.*s", len, tp_name(src),
-               from->ip, from->port, (int)len, buf);
+        sc_log_trace(buf, len, "received %zu octets from %s:%s:%u", len, tp_name(src), src->peer.ip,
+                     src->peer.port);
+    handle_message(arg, src, buf, len);
+    sc_log_context_clear();
+}
+
+static void handle_message(server_t *s, const sc_source_t *src, char *buf, size_t len)
+{
+    const sc_peer_t *from = &src->peer;
 
     /* The request may outlive this callback (a module answering later),
      * so it is parsed from bytes of its own. */
@@ -257,6 +267,10 @@ static void on_message(const sc_source_t *src, char *buf, size_t len, void *arg)
     int rc = sc_msg_parse(&m, raw, len,
                           src->kind == SC_TP_UDP ? SC_TRANSPORT_DGRAM : SC_TRANSPORT_STREAM,
                           &s->cur->conf.tp.limits, &err);
+    if (m) {
+        sc_str_t meth = m->is_request ? m->method_str : m->has_cseq ? m->cseq.method_str : (sc_str_t){ 0 };
+        sc_log_context_msg(m->call_id.s, m->call_id.len, meth.s, meth.len, m->is_request ? 0 : m->status);
+    }
     if (m && !m->is_request && rc == 0 && sc_txn_client_receive(s->txns, m))
         goto done;
     if (rc != 0)

@@ -32,7 +32,8 @@ typedef struct {
     sc_tp_opts_t            tp;             /* limits, TCP idle and cap */
     unsigned                default_status;     /* end of chain */
     const char             *server_header;      /* Server / User-Agent value; NULL: none */
-    const char             *modules_path;
+    const char             *modules_path;       /* directories separated by ':' */
+    char                   *modules_dirs;       /* modules_path's storage for a list */
     unsigned                request_timeout_s;  /* a module's time to answer */
     unsigned                stop_timeout_s;     /* SIGTERM: time for requests in flight */
     unsigned                session_expires_s;  /* RFC 4028 interval offered (0: none) */

@@ -449,6 +449,34 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
     return read_server_header(sc_conf_get(n, "server_header"), c, err, errlen);
 }
 
+/* modules_path: one directory, or a list searched in order (the first
+ * holding NAME.so wins), kept as one ':'-separated string for the loader. */
+static int read_modules_path(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
+{
+    if (n == NULL)
+        return 0;
+    if (n->kind == SC_CONF_SCALAR)
+        return sc_conf_string(n, &c->modules_path, err, errlen);
+    if (n->kind != SC_CONF_SEQ || n->children == NULL)
+        return sc_conf_error(err, errlen, n, "\"modules_path\" must be a directory or a list of directories");
+    size_t len = 0;
+    for (const sc_conf_node_t *d = n->children; d; d = d->next) {
+        const char *dir;
+        if (sc_conf_string(d, &dir, err, errlen))
+            return -1;
+        if (*dir == '\0' || strchr(dir, ':'))
+            return sc_conf_error(err, errlen, d, "a modules_path directory must be a non-empty path without ':'");
+        len += strlen(dir) + 1;
+    }
+    if ((c->modules_dirs = malloc(len)) == NULL)
+        return sc_conf_error(err, errlen, n, "out of memory");
+    size_t at = 0;
+    for (const sc_conf_node_t *d = n->children; d; d = d->next)
+        at += (size_t)sprintf(c->modules_dirs + at, "%s%s", at ? ":" : "", d->value);
+    c->modules_path = c->modules_dirs;
+    return 0;
+}
+
 int sc_server_conf_read(const char *path, sc_server_conf_t *c, char *err, size_t errlen)
 {
     static const char *const keys[] = { "server", "modules_path", "chain", NULL };
@@ -483,8 +511,7 @@ int sc_server_conf_read(const char *path, sc_server_conf_t *c, char *err, size_t
     }
     if (read_server(s, c, err, errlen))
         goto fail;
-    const sc_conf_node_t *mp = sc_conf_get(c->tree, "modules_path");
-    if (mp && sc_conf_string(mp, &c->modules_path, err, errlen))
+    if (read_modules_path(sc_conf_get(c->tree, "modules_path"), c, err, errlen))
         goto fail;
     /* the chain itself is checked by loading it: sc_server_conf_check_chain */
     return 0;
@@ -497,6 +524,8 @@ void sc_server_conf_free(sc_server_conf_t *c)
 {
     sc_conf_free(c->tree);
     c->tree = NULL;
+    free(c->modules_dirs);
+    c->modules_dirs = NULL;
 }
 
 int sc_server_conf_check_chain(const sc_server_conf_t *c, char *err, size_t errlen)
@@ -506,7 +535,7 @@ int sc_server_conf_check_chain(const sc_server_conf_t *c, char *err, size_t errl
         snprintf(err, errlen, "cannot create an event loop");
         return -1;
     }
-    sc_chain_t *chain = sc_chain_build(NULL, sc_conf_get(c->tree, "chain"), c->modules_path, base,
+    sc_chain_t *chain = sc_chain_check(sc_conf_get(c->tree, "chain"), c->modules_path, base,
                                        c->default_status, err, errlen);
     sc_chain_free(chain);
     event_base_free(base);

@@ -89,6 +89,14 @@ void       *sc_instance_data(const sc_instance_t *inst);
 const char *sc_instance_name(const sc_instance_t *inst);
 /* The event loop (libevent) this instance runs on, for timers and I/O. */
 struct event_base *sc_instance_base(const sc_instance_t *inst);
+/* True while the configuration is only checked (sipchain -t): create must
+ * validate its keys and return without side effects (no file created or
+ * written, no thread, no socket); start is never called then. */
+bool        sc_instance_checking(const sc_instance_t *inst);
+/* Whether path could be opened for appending, creating nothing: 0 when it
+ * exists and is writable, or does not and its directory is; else -1 with
+ * the reason in why (for create's checks under sc_instance_checking). */
+int         sc_check_writable(const char *path, char *why, size_t whylen);
 
 /* --- state that outlives a reload ------------------------------------
  * A SIGHUP builds new instances beside the running ones; state that must

@@ -53,6 +53,8 @@ sub sipp_wait {
     return -1;
 }
 sub sipp_out { my ($name) = @_; local (@ARGV, $/) = "$dir/$name.out"; return scalar(<>) // '' }
+# The calls sipp counted as successful (its final statistics screen).
+sub sipp_ok_calls { my ($name) = @_; return sipp_out($name) =~ /Successful call\s*\|[^|]*\|\s*(\d+)/ ? $1 : 0 }
 sub inf {
     my ($name, @lines) = @_;
     return write_file("$name.csv", join("\n", 'SEQUENTIAL', @lines) . "\n");
@@ -319,15 +321,14 @@ for (1 .. 10) {
     sleep 0.4;
 }
 is($placed, 10, '10 calls placed to a callee losing 10%');
-TODO: {
-    # known: sipp's callee scenario cannot wait for an ACK and a
-    # retransmitted INVITE at once: when our retransmitted INVITE and our
-    # ACK reach it together it aborts the call ("unexpected message while
-    # sending"), about one run in ten.  Kept visible, not required.
-    local $TODO = 'sipp callee under loss (a sipp scenario limit)';
-    is(sipp_wait($b, 'uacloss'), 0, 'sipp callee under loss: every call answered, ACKed and ended by our BYE')
-        or diag(sipp_out('uacloss'));
-}
+# sipp's callee scenario cannot wait for an ACK and a retransmitted
+# INVITE at once: when our retransmitted INVITE and our ACK reach it
+# together it aborts that call ("unexpected message while sending"),
+# about one call in a hundred.  That is sipp's limit, not ours: one such
+# call is allowed, every other must complete.
+sipp_wait($b, 'uacloss');
+cmp_ok(sipp_ok_calls('uacloss'), '>=', 9, 'sipp callee under loss: the calls answered, ACKed and ended by our BYE')
+    or diag(sipp_out('uacloss'));
 
 # 5. B2BUA between two sipp peers
 $b = sipp_bg('b2b', "-sf $scen/uas_b2b.xml -m 5 -i 127.0.0.1 -p $bport");
@@ -349,12 +350,11 @@ $lport = free_port();
 $b = sipp_bg('b2blossb', "-sf $scen/uas_lossy.xml -m 10 -lost 10 -i 127.0.0.1 -p $lport -trace_err");
 sleep 0.3;
 my $a_rc = caller_run('b2blossa', 'dialog_uac.xml', 10, inf('b2blossa', "b2bua;sip:bob\@127.0.0.1:$lport;0;"), '-lost 10 -trace_err');
-TODO: {
-    # the same sipp callee scenario limit as above (a call it aborts fails A's too)
-    local $TODO = 'sipp callee under loss (a sipp scenario limit)';
-    is($a_rc, 0, 'sipp A under loss: 10 calls through the b2bua') or diag(sipp_out('b2blossa'));
-    is(sipp_wait($b, 'b2blossb'), 0, 'sipp B under loss: 10 calls answered and ended') or diag(sipp_out('b2blossb'));
-}
+# the same sipp callee scenario limit as above (a call it aborts fails
+# A's too): one such call allowed
+sipp_wait($b, 'b2blossb');
+cmp_ok(sipp_ok_calls('b2blossa'), '>=', 9, 'sipp A under loss: the calls through the b2bua') or diag(sipp_out('b2blossa'));
+cmp_ok(sipp_ok_calls('b2blossb'), '>=', 9, 'sipp B under loss: the calls answered and ended') or diag(sipp_out('b2blossb'));
 
 # 486 from B, pass_failure on and off
 for my $pf ('yes', 'no') {

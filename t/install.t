@@ -34,6 +34,16 @@ ok(-x "$prefix/bin/sipchain-module" && -f "$prefix/share/sipchain/skeleton/modul
 my $conf = "$etc/sipchain/sipchain.yaml";
 ok(-f $conf, 'etc/sipchain/sipchain.yaml');
 unlike(slurp($conf), qr/^modules_path:/m, 'which leaves the modules path to the binary');
+like(slurp($conf), qr{^    file: /var/log/sipchain/cdr\.jsonl$}m, 'whose CDRs go to the unit\'s LogsDirectory (its /tmp is private)');
+my $lr = slurp("$stage/etc/logrotate.d/sipchain");
+like($lr, qr{^/var/log/sipchain/\*\.log /var/log/sipchain/\*\.jsonl .*\{$}m, 'etc/logrotate.d/sipchain: the log and CDR files');
+like($lr, qr{postrotate\n\s*systemctl kill --signal=USR1 --kill-whom=main sipchain\.service}, 'reopened with SIGUSR1 after rotation');
+SKIP: {
+    my ($lrb) = grep { -x } map { "$_/logrotate" } ('/usr/sbin', split /:/, $ENV{PATH});
+    skip 'logrotate not installed', 1 unless $lrb;
+    my $out = `$lrb -d -s $dir/lr.state $stage/etc/logrotate.d/sipchain 2>&1`;
+    is($? >> 8, 0, 'logrotate -d reads it without error') or diag($out);
+}
 my @subst = map { "$prefix/$_" } qw(lib/pkgconfig/sipchain.pc share/man/man8/sipchain.8 lib/systemd/system/sipchain.service);
 is(join(' ', grep { slurp($_) =~ /@[A-Z_]+@/ } @subst), '', 'no @PLACEHOLDER@ left in the .pc, man page and unit');
 like(slurp("$prefix/share/man/man8/sipchain.8"), qr/^\.TH SIPCHAIN 8 .*\n(?:.*\n)*\.B SIGHUP/m, 'the man page: sections, signals');
@@ -50,8 +60,10 @@ push @{ $u{$1} }, $2 while $unit =~ /^(\w+)=(.*)$/mg;
 is($u{Type}[0], 'notify', 'Type=notify: sipchain reports readiness itself');
 like($u{ExecStartPre}[0], qr{^\S+/sbin/sipchain -t -c \S+/sipchain/sipchain\.yaml$}, 'the configuration is checked before start');
 like(join(' ; ', @{ $u{ExecReload} // [] }), qr{sipchain -t -c .* ; /bin/kill -HUP \$MAINPID$}, 'reload: check, then SIGHUP');
-is("$u{DynamicUser}[0] $u{AmbientCapabilities}[0] $u{CapabilityBoundingSet}[0]", 'yes CAP_NET_BIND_SERVICE CAP_NET_BIND_SERVICE',
-   'an unprivileged user with only the capability to bind low ports');
+is("$u{DynamicUser}[0] [$u{AmbientCapabilities}[0]] [$u{CapabilityBoundingSet}[0]]", 'yes [] []',
+   'an unprivileged user with no capability (5060/5061 are above 1024: no CAP_NET_BIND_SERVICE)');
+is("$u{PrivateTmp}[0] $u{LogsDirectory}[0] $u{StateDirectory}[0]", 'yes sipchain sipchain',
+   'a private /tmp; /var/log/sipchain and /var/lib/sipchain writable');
 SKIP: {
     my ($sa) = grep { -x } map { "$_/systemd-analyze" } split /:/, $ENV{PATH};
     skip 'systemd-analyze not installed (scripts/install-deps.sh installs it)', 1 unless $sa;
@@ -67,6 +79,9 @@ SKIP: {
 #    staged modules), readiness over NOTIFY_SOCKET
 my $port = free_port();
 (my $yaml = slurp($conf)) =~ s/127\.0\.0\.1:5060/127.0.0.1:$port/g;
+my $mport = free_port();
+$yaml =~ s/127\.0\.0\.1:9090/127.0.0.1:$mport/g;
+$yaml =~ s{/var/log/sipchain/cdr\.jsonl}{$dir/cdr.jsonl}g;
 $yaml .= "modules_path: $mp\n";
 my $sock = "$dir/notify";
 my $nfy = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $sock) or die "notify socket: $!";

@@ -91,7 +91,7 @@ if ($uas == 0) {
     exec("cd $dir && exec $sipp -sf $ENV{PWD}/t/sipp/uas_lossy.xml -i 127.0.0.1 -p $uas_port -m 1000 -timeout 60s -timeout_error -nostdin >uas.out 2>&1");
 }
 sleep 0.3;
-my $rc = system("cd $dir && $sipp -sf $ENV{PWD}/t/sipp/proxy_uac.xml -m 1000 -r 100 -l 100 -i 127.0.0.1 -p " . free_port()
+my $rc = system("cd $dir && $sipp -sf $ENV{PWD}/t/sipp/proxy_uac.xml -m 1000 -r 50 -l 100 -i 127.0.0.1 -p " . free_port()
                 . " -timeout 60s -timeout_error -nostdin -trace_msg -message_file uac.msg -s service 127.0.0.1:$port >uac.out 2>&1") >> 8;
 is($rc, 0, 'sipp: 1000 calls INVITE/100/180/200/ACK/BYE through the proxy, zero failed')
     or diag(do { local (@ARGV, $/) = "$dir/uac.out"; <> });

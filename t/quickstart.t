@@ -42,6 +42,7 @@ like($run, qr/^sipchain -c \S+quickstart\.yaml$/m, 'the second runs sipchain');
 my $log = "$dir/server.log";
 my $pid = fork() // die;
 if ($pid == 0) { open STDERR, '>', $log or die; exec('sh', '-c', "exec $run") or exit 127 }
+for (1 .. 100) { last if -e $log; sleep 0.05 }
 wait_log($log, qr/started with/, 10);
 my $out = `cd $ENV{PWD} && bash -e -c '${\ ours($blocks[2]) }' 2>&1`;
 is($? >> 8, 0, 'the phones block runs: register, answer, call, read the record') or diag($out);

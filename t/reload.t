@@ -93,7 +93,7 @@ SKIP: {
     my $local = free_port();
     my $spid = fork() // die;
     if ($spid == 0) {
-        exec("cd $dir && $sipp -sf $ENV{PWD}/t/sipp/options200.xml -m 1500 -r 300 -i 127.0.0.1 -p $local "
+        exec("cd $dir && $sipp -sf $ENV{PWD}/t/sipp/options200.xml -m 900 -r 150 -i 127.0.0.1 -p $local "
            . "-timeout 30s -timeout_error -nostdin 127.0.0.1:$p2 >sipp-reload.out 2>&1");
     }
     for my $k (1 .. 6) {
@@ -102,7 +102,7 @@ SKIP: {
         kill 'HUP', $pid;
     }
     waitpid($spid, 0);
-    is($? >> 8, 0, '1500 OPTIONS across six reloads: no failed transaction')
+    is($? >> 8, 0, '900 OPTIONS across six reloads: no failed transaction')
         or diag(do { local (@ARGV, $/) = "$dir/sipp-reload.out"; <> });
 }
 is(stop_server($pid), 0, 'stopped');

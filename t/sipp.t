@@ -14,9 +14,9 @@ BAIL_OUT('sipp not found: run scripts/install-deps.sh') unless $sipp;
 my ($pid, $port, $log) = start_server();
 my $local = free_port();
 my $dir = tmpdir();
-# 200 calls at 100/s, each bounded by -timeout; sipp exits 0 only when
+# 200 calls at 50/s, each bounded by -timeout; sipp exits 0 only when
 # every call succeeded.
-my $rc = system("cd $dir && $sipp -sf $ENV{PWD}/t/sipp/options.xml -m 200 -r 100 -l 50 "
+my $rc = system("cd $dir && $sipp -sf $ENV{PWD}/t/sipp/options.xml -m 200 -r 50 -l 50 "
               . "-i 127.0.0.1 -p $local -timeout 30s -timeout_error -nostdin -trace_stat "
               . "-stf stats.csv 127.0.0.1:$port >sipp.out 2>&1");
 is($rc >> 8, 0, 'sipp: all 200 OPTIONS answered');
@@ -35,7 +35,7 @@ my $tport = free_port();
 my $mods = ($build =~ m{^/} ? $build : "$ENV{PWD}/$build") . '/modules';
 ($pid) = start_server(port => $tport, yaml => "server:\n  listen: [ \"tcp:127.0.0.1:$tport\" ]\n"
                                             . "modules_path: $mods\nchain:\n  - module: options\n");
-$rc = system("cd $dir && $sipp -t t1 -sf $ENV{PWD}/t/sipp/options200.xml -m 200 -r 100 -l 50 "
+$rc = system("cd $dir && $sipp -t t1 -sf $ENV{PWD}/t/sipp/options200.xml -m 200 -r 50 -l 50 "
            . "-i 127.0.0.1 -p " . free_port() . " -timeout 30s -timeout_error -nostdin "
            . "127.0.0.1:$tport >sipp-tcp.out 2>&1");
 is($rc >> 8, 0, 'sipp over TCP: all 200 OPTIONS answered 200 by the options module')

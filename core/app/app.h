@@ -29,6 +29,11 @@ void       sc_keep_free(sc_keep_t *k);
 sc_chain_t *sc_chain_build(sc_keep_t *keep, const sc_conf_node_t *chain, const char *modules_path,
                            struct event_base *base, unsigned default_status, char *err,
                            size_t errlen);
+/* The same, built only to be checked (sipchain -t): the modules see
+ * sc_instance_checking and make no files, threads or sockets. */
+sc_chain_t *sc_chain_check(const sc_conf_node_t *chain, const char *modules_path,
+                           struct event_base *base, unsigned default_status, char *err,
+                           size_t errlen);
 /* Instances built in-process (tests): mods[i] with confs[i] (may be NULL). */
 sc_chain_t *sc_chain_build_static(const sc_module_t *const *mods, const sc_conf_node_t *const *confs,
                                   int n, struct event_base *base, unsigned default_status,

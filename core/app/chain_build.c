@@ -4,10 +4,12 @@
  * keys, which its create hook validates (DESIGN §4, §5).
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chain_impl.h"
 #include "sc_auto_config.h"
@@ -66,6 +68,8 @@ static int create(sc_chain_t *c, int i, const sc_module_t *mod, const sc_conf_no
     return 0;
 }
 
+static bool build_checking;        /* set around sc_chain_check's build */
+
 static sc_chain_t *chain_new(int n, struct event_base *base, unsigned default_status)
 {
     sc_chain_t *c = calloc(1, sizeof(*c));
@@ -83,6 +87,7 @@ static sc_chain_t *chain_new(int n, struct event_base *base, unsigned default_st
     c->session_expires_s = 1800;
     c->min_se_s = 90;
     c->default_status = default_status;
+    c->checking = build_checking;
     c->stack.agent = "sipchain/" SC_VERSION;
     return c;
 }
@@ -133,6 +138,45 @@ sc_chain_t *sc_chain_build(sc_keep_t *keep, const sc_conf_node_t *chain, const c
 fail:
     sc_chain_free(c);
     return NULL;
+}
+
+sc_chain_t *sc_chain_check(const sc_conf_node_t *chain, const char *modules_path,
+                           struct event_base *base, unsigned default_status, char *err,
+                           size_t errlen)
+{
+    build_checking = true;
+    sc_chain_t *c = sc_chain_build(NULL, chain, modules_path, base, default_status, err, errlen);
+    build_checking = false;
+    return c;
+}
+
+bool sc_instance_checking(const sc_instance_t *in)
+{
+    return in && in->chain && in->chain->checking;
+}
+
+int sc_check_writable(const char *path, char *why, size_t whylen)
+{
+    if (access(path, F_OK) == 0) {
+        if (access(path, W_OK) == 0)
+            return 0;
+        snprintf(why, whylen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (errno != ENOENT) {
+        snprintf(why, whylen, "cannot reach %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char dir[1024];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (access(dir, W_OK | X_OK) == 0)
+        return 0;
+    snprintf(why, whylen, "cannot create %s: %s: %s", path, dir, strerror(errno));
+    return -1;
 }
 
 sc_chain_t *sc_chain_build_static(const sc_module_t *const *mods, const sc_conf_node_t *const *confs,
@@ -294,7 +338,7 @@ void sc_instance_log(const sc_instance_t *in, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    sc_log_write((sc_log_level_t)level, "%s: %s", in ? in->name : "module", line);
+    sc_log_write_module((sc_log_level_t)level, in ? in->name : "module", "%s", line);
 }
 
 int sc_conf_check_keys(const sc_conf_node_t *node, const char *const *keys, char *err, size_t errlen)

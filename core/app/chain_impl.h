@@ -109,6 +109,7 @@ struct sc_chain {
     sc_instance_t     *links;
     int                n;
     unsigned           default_status;
+    bool               checking;    /* sipchain -t: built to be checked, never started */
     struct event_base *base;
     sc_list_t          pending;     /* requests not yet freed */
     bool               started;     /* start hooks ran: stop hooks will */

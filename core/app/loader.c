@@ -7,9 +7,13 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chain_impl.h"
 
+/* modules_path is a list of directories separated by ':' (as PATH): the
+ * first that holds NAME.so is the one loaded, so an out-of-tree module
+ * can sit in a directory of its own listed before the built-in one. */
 const sc_module_t *sc_module_load(const char *modules_path, const char *name, void **dl,
                                   char *why, size_t whylen)
 {
@@ -19,14 +23,26 @@ const sc_module_t *sc_module_load(const char *modules_path, const char *name, vo
             snprintf(why, whylen, "module name \"%s\" may hold letters, digits, '-', '_' and '.' only", name);
             return NULL;
         }
-    if (snprintf(path, sizeof(path), "%s/%s.so", modules_path, name) >= (int)sizeof(path)) {
-        snprintf(why, whylen, "module path too long");
-        return NULL;
-    }
-    *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (*dl == NULL) {
-        snprintf(why, whylen, "unknown module \"%s\": cannot load %s: %s", name, path, dlerror());
-        return NULL;
+    size_t used = (size_t)snprintf(why, whylen, "unknown module \"%s\": cannot load", name);
+    *dl = NULL;
+    for (const char *d = modules_path; *dl == NULL; d++) {
+        const char *end = strchr(d, ':');
+        size_t dlen = end ? (size_t)(end - d) : strlen(d);
+        if (snprintf(path, sizeof(path), "%.*s/%s.so", (int)dlen, d, name) >= (int)sizeof(path)) {
+            snprintf(why, whylen, "module path too long");
+            return NULL;
+        }
+        bool there = access(path, F_OK) == 0;
+        *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (*dl == NULL) {
+            const char *e = dlerror();
+            if (used < whylen)
+                used += (size_t)snprintf(why + used, whylen - used, "%s %s: %s", d == modules_path ? "" : ";",
+                                         path, e ? e : "unknown error");
+            if (there || end == NULL)   /* one that is there but broken: said, not skipped */
+                return NULL;
+            d = end;
+        }
     }
     const sc_module_t *m = dlsym(*dl, "sc_module");
     if (m == NULL) {

@@ -295,7 +295,12 @@ static int cw_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
     for (int i = 0; i < NFIELDS; i++)
         len += (size_t)snprintf(head + len, sizeof(head) - len, "%s%s", i ? "," : "", FIELDS[i]);
     snprintf(head + len, sizeof(head) - len, "\n");
-    if ((c->w = writer_open(file, policy, c->csv ? head : NULL)) == NULL)
+    char why[1200];
+    if (sc_instance_checking(inst)) {
+        /* sipchain -t: no file made, no writer thread started */
+        if (sc_check_writable(file, why, sizeof(why)) != 0)
+            return sc_conf_error(err, errlen, fn, "%s", why);
+    } else if ((c->w = writer_open(file, policy, c->csv ? head : NULL)) == NULL)
         return sc_conf_error(err, errlen, fn, "cannot open %s for appending", file);
     if ((c->tab = calloc(c->cap = 256, sizeof(*c->tab))) == NULL)
         return -1;

@@ -90,7 +90,13 @@ static void *store_make(void *arg)
         snprintf(r->why, sizeof(r->why), "out of memory");
         return NULL;
     }
-    if (r->persist) {
+    if (r->persist && sc_instance_checking(r->inst)) {
+        /* sipchain -t: the log is neither read nor created, only reachable */
+        if (sc_check_writable(r->persist, r->why, sizeof(r->why)) != 0) {
+            store_free(s);
+            return NULL;
+        }
+    } else if (r->persist) {
         if (persist_open(s, r->inst, r->persist, r->fsync_each, r->why, sizeof(r->why)) != 0) {
             store_free(s);
             return NULL;

@@ -57,7 +57,16 @@ sub new {
     my $self = bless { %o, events => [], buf => '', token => 0, logpos => 0 }, $class;
     $self->{transport} //= 'udp';
     $self->{regint} //= 300;
-    # baresip listens on the port for UDP and TCP, and on the next one for TLS
+    $self->pick_ports;
+    $self->{dir} = tmpdir() . "/baresip-$o{name}";
+    $self->start unless defined $o{start} && !$o{start};
+    return $self;
+}
+
+# baresip listens on the port for UDP and TCP, and on the next one for TLS
+sub pick_ports {
+    my ($self) = @_;
+    delete $self->{sip_port};
     for (1 .. 50) {
         my $p = free_port();
         my $t = IO::Socket::INET->new(Proto => 'tcp', LocalAddr => '127.0.0.1', LocalPort => $p + 1, Listen => 1, ReuseAddr => 0);
@@ -65,9 +74,6 @@ sub new {
     }
     die "no two free ports in a row" unless $self->{sip_port};
     $self->{ctrl_port} = free_port();
-    $self->{dir} = tmpdir() . "/baresip-$o{name}";
-    $self->start unless defined $o{start} && !$o{start};
-    return $self;
 }
 
 sub aor {
@@ -126,7 +132,20 @@ sub write_config {
     }
 }
 
+# A port found free may be taken by someone else (another test suite
+# beside this one) before baresip binds it: then new ports, at most
+# three tries.
 sub start {
+    my ($self) = @_;
+    for my $try (1 .. 3) {
+        my $r = eval { $self->start_once };
+        return $r if $r;
+        die $@ if $try == 3 || $@ !~ /Address already in use/;
+        $self->pick_ports;
+    }
+}
+
+sub start_once {
     my ($self) = @_;
     $self->write_config;
     my $log = $self->{log} = "$self->{dir}/baresip.log";

@@ -1,4 +1,5 @@
-# The benchmark script, once, tiny (bench/bench.pl --quick: a few hundred
+# "make bench-check", not part of "make check" (benchmarks load the
+# machine, tests must not).  The benchmark script, once, tiny (bench/bench.pl --quick: a few hundred
 # operations at a low rate against sipchain and Kamailio), so that it
 # cannot rot.  It asserts that every phase ran and reported, never a time
 # or a rate: benchmarks report, they do not fail builds.  A rate no probe
