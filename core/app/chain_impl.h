@@ -16,7 +16,9 @@ struct sc_instance {
     sc_chain_t        *chain;
     const sc_module_t *mod;
     void              *dl;          /* dlopen handle, NULL when built in */
-    char               name[64];
+    char               name[64];    /* its link name (chain: name:), else the module's */
+    bool               named;       /* name: was given */
+    char               label[140];  /* for the log: "module" or "module[name]" */
     int                nmethods;    /* 0: every method */
     char               methods[SC_MAX_METHOD_FILTER][32];
     void              *data;
@@ -24,6 +26,7 @@ struct sc_instance {
     bool               created;     /* create was called: destroy will be */
     int                ordinal;     /* which instance of its module in the chain (0: the first) */
     sc_metric_t       *handle_time; /* its handlers' own time (sc_metrics.h) */
+    struct admin_res  *admin;       /* its management resources (admin.c) */
 };
 
 typedef struct res_hdr {
