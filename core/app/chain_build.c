@@ -219,6 +219,7 @@ void sc_chain_free(sc_chain_t *c)
         sc_instance_t *in = &c->links[i];
         if (in->created && in->mod->destroy)
             in->mod->destroy(in);
+        sc_admin_forget(in);
         if (in->dl)
             dlclose(in->dl);
     }
