@@ -46,6 +46,7 @@ chain:
   - module: b2bua
     name: calls-out
     methods: [ INVITE ]
+  - module: t_admin
 Y
 my ($pid, undef, $log) = start_server(port => $port, yaml => $yaml);
 my $conf = "$dir/sipchain-$port.yaml";
@@ -82,10 +83,10 @@ sub api {
     is_deeply($j->{core}, [qw(transactions counters reload log-level)], 'the core resources');
     is_deeply([ map { "$_->{name}=$_->{module}:" . join(',', @{ $_->{resources} }) } @{ $j->{links} } ],
               [ 'edge=guard:blocks', 'inner=guard:blocks', 'main=registrar:registrations',
-                'calls-out=b2bua:calls' ], 'each link by name, with its module and resources');
+                'calls-out=b2bua:calls', 't_admin=t_admin:echo' ], 'each link by name, with its module and resources');
     my $status = decode_json($http->get("http://127.0.0.1:$mport/status")->{content});
     is_deeply([ map { "$_->{link}:$_->{name}:$_->{module}" } @{ $status->{chain} } ],
-              [ '1:edge:guard', '2:inner:guard', '3:main:registrar', '4:calls-out:b2bua' ],
+              [ '1:edge:guard', '2:inner:guard', '3:main:registrar', '4:calls-out:b2bua', '5:t_admin:t_admin' ],
               '/status: each link\'s position, name and module');
     my ($rc2, $pretty) = ctl('resources');
     like($pretty, qr/^\{\n  "core": \[\n    "transactions",/, 'without --json: indented');
@@ -127,6 +128,24 @@ sub api {
     like($ans, qr{^(HTTP/1\.[01] 400|)}, 'garbage: 400 or closed');
     ($st) = api('GET', '/v1');
     is($st, 200, 'and the server answers the next one');
+}
+
+# --- a user module's own resource (sc_admin_register) ----------------------
+{
+    my ($st, $j) = api('PUT', '/v1/echo/a%2Fb%20c?p=x%26y', body => '{"k":"v"}');
+    is($st, 200, 'a module\'s resource: 200');
+    is_deeply($j, { method => 'PUT', item => 'a/b c', p => 'x&y', body => '{"k":"v"}' },
+              'its handler got the method, the decoded item and parameter, the body');
+    my ($rc, $out) = ctl('--json', 'raw', 'DELETE', '/v1/echo');
+    is($rc, 0, 'sipchainctl raw: exit 0');
+    is_deeply(decode_json($out), { method => 'DELETE', item => '', p => undef, body => '' }, 'DELETE, no item');
+    ($st, $j) = api('GET', '/v1/echo/silent');
+    is($st, 500, 'a handler that answers nothing: 500');
+    like($j->{error}, qr/the link "t_admin" did not answer/, 'naming the link');
+    ($st, $j) = api('GET', '/v1/echo/fail');
+    is($st . ' ' . $j->{error}, '418 teapot "fail"', 'sc_admin_fail: its status and sentence');
+    ($st, $j) = api('GET', '/v1/echo/twice');
+    is($st . ' ' . $j->{method}, '200 GET', 'a second answer replaces the first');
 }
 
 # --- registrations ----------------------------------------------------------
@@ -288,7 +307,7 @@ sub answer_of {
        'the metrics: sipchain_blocked_total{reason="user_agent"} 1');
     my @h = @{ $j->{metrics}{sipchain_module_handle_seconds}{series} // [] };
     is_deeply([ sort map { "$_->{labels}{module}/$_->{labels}{link}" } @h ],
-              [ sort qw(guard/edge guard/inner registrar/main b2bua/calls-out) ],
+              [ sort qw(guard/edge guard/inner registrar/main b2bua/calls-out t_admin/5) ],
               'module histograms labelled by link name');
 }
 
@@ -326,7 +345,7 @@ sub answer_of {
     is($rc, 0, 'reload: exit 0');
     is_deeply($j, { reloaded => JSON::PP::true, reloads => 1 }, 'reloaded, the first');
     ($rc, $j) = ctl_json('resources');
-    is(join(',', map { $_->{name} } @{ $j->{links} }), 'main,edge,inner,calls-out', 'the new chain\'s links');
+    is(join(',', map { $_->{name} } @{ $j->{links} }), 'main,edge,inner,calls-out,t_admin', 'the new chain\'s links');
     ($rc, $j) = ctl_json('reg', 'show', 'bob@example.com');
     is($rc, 0, 'bob\'s binding is still there');
     ($rc, $j) = ctl_json('log-level');
@@ -345,7 +364,7 @@ sub answer_of {
     like($err, qr/409: reload failed, the running configuration stays: \S+:\d+:\d+: name "edge" is taken by link 2/,
          'file:line:col of the duplicate name');
     ($rc, $j) = ctl_json('resources');
-    is(join(',', map { $_->{name} } @{ $j->{links} }), 'primary,edge,inner,calls-out', 'the running chain stays');
+    is(join(',', map { $_->{name} } @{ $j->{links} }), 'primary,edge,inner,calls-out,t_admin', 'the running chain stays');
 }
 
 is(stop_server($pid), 0, 'the server stops cleanly');
