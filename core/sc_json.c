@@ -78,9 +78,10 @@ int sc_json_field(const char *body, size_t len, const char *key, char *out, size
         for (;;) {
             const char *k, *v;
             size_t klen, vlen;
+            const char *at = p;
             if ((p = read_string(p, end, &k, &klen)) == NULL)
                 return snprintf(err, errlen, "bad JSON: a member name expected at offset %zu",
-                                (size_t)((p ? p : end) - body)), -1;
+                                (size_t)(at - body)), -1;
             p = skip_ws(p, end);
             if (p >= end || *p != ':')
                 return snprintf(err, errlen, "bad JSON: ':' expected after \"%.*s\"", (int)klen, k), -1;
