@@ -87,6 +87,35 @@ static void core_transactions(sc_admin_http_t *h, sc_admin_call_t *c)
     sc_admin_printf(c, "]}\n");
 }
 
+#define MAX_CHAINS 16
+
+static void core_dialogs(sc_admin_http_t *h, sc_admin_call_t *c)
+{
+    if (!method_is(c, c->item[0] ? "DELETE" : "GET"))
+        return;
+    sc_chain_t *chains[MAX_CHAINS];
+    int n = h->hooks.chains(h->hooks.arg, chains, MAX_CHAINS);
+    if (c->item[0]) {
+        for (int i = 0; i < n; i++)
+            if (sc_chain_admin_end_dialog(chains[i], c->item)) {
+                sc_log(SC_LOG_INFO, "dialog %s ended through the management API", c->item);
+                sc_admin_reply(c, 200);
+                sc_admin_printf(c, "{\"ended\":");
+                sc_admin_json_str(c, (sc_str_t){ c->item, strlen(c->item) });
+                sc_admin_printf(c, "}\n");
+                return;
+            }
+        sc_admin_fail(c, 404, "no dialog \"%s\" (GET /v1/dialogs lists them)", c->item);
+        return;
+    }
+    unsigned count = 0;
+    sc_admin_reply(c, 200);
+    sc_admin_printf(c, "{\"dialogs\":[");
+    for (int i = 0; i < n; i++)
+        sc_chain_admin_dialogs(chains[i], c->out, &count);
+    sc_admin_printf(c, "]}\n");
+}
+
 static void core_counters(sc_admin_http_t *h, sc_admin_call_t *c)
 {
     if (!method_is(c, "GET"))
@@ -154,7 +183,7 @@ static void core_index(sc_admin_http_t *h, sc_admin_call_t *c)
     sc_server_state_t st = { 0 };
     h->hooks.state(h->hooks.arg, &st);
     sc_admin_reply(c, 200);
-    sc_admin_printf(c, "{\"core\":[\"transactions\",\"counters\",\"reload\",\"log-level\"],\"links\":");
+    sc_admin_printf(c, "{\"core\":[\"transactions\",\"counters\",\"dialogs\",\"reload\",\"log-level\"],\"links\":");
     if (st.chain)
         sc_chain_admin_describe(st.chain, c->out);
     else
@@ -168,6 +197,7 @@ static const struct {
 } CORE[] = {
     { "transactions", core_transactions },
     { "counters", core_counters },
+    { "dialogs", core_dialogs },
     { "reload", core_reload },
     { "log-level", core_log_level },
 };
@@ -247,7 +277,7 @@ static void dispatch(sc_admin_http_t *h, struct evhttp_request *r, sc_admin_call
     }
     for (size_t i = 0; i < sizeof(CORE) / sizeof(CORE[0]); i++)
         if (strcmp(resource, CORE[i].name) == 0) {
-            if (c->item[0])
+            if (c->item[0] && CORE[i].fn != core_dialogs)
                 sc_admin_fail(c, 404, "\"%s\" has no items", resource);
             else
                 CORE[i].fn(h, c);

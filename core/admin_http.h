@@ -6,6 +6,8 @@
  *   GET    /v1                     the core's resources and each link's
  *   GET    /v1/transactions        transactions in flight (?max=N)
  *   GET    /v1/counters            the metrics registry as JSON
+ *   GET    /v1/dialogs             every live dialog, whichever link made it
+ *   DELETE /v1/dialogs/ID          ends one: BYE (its module hears of it)
  *   POST   /v1/reload              a reload, as SIGHUP; its outcome
  *   GET    /v1/log-level           the log level
  *   PUT    /v1/log-level           {"level": "debug"}: until the next reload
@@ -28,6 +30,9 @@ typedef struct {
     sc_server_state_fn state;
     /* a reload now: 0, or -1 with the reason in err */
     int              (*reload)(void *arg, char *err, size_t errlen);
+    /* the running chain and those still draining after a reload: up to
+     * max into out, their number */
+    int              (*chains)(void *arg, sc_chain_t **out, int max);
     const sc_txn_layer_t *txns;
     void              *arg;
 } sc_admin_hooks_t;

@@ -499,6 +499,18 @@ static void server_state(void *arg, sc_server_state_t *out)
     out->dialogs = over_generations(s, sc_chain_dialogs);
 }
 
+/* The running chain, then those still draining (the management API). */
+static int chains(void *arg, sc_chain_t **out, int max)
+{
+    const server_t *s = arg;
+    int n = 0;
+    if (max > 0)
+        out[n++] = s->cur->chain;
+    for (const generation_t *g = s->retired; g && n < max; g = g->next)
+        out[n++] = g->chain;
+    return n;
+}
+
 /* Tells the service manager the reload is over: serving again, with the
  * old configuration when it failed (the STATUS line says why). */
 static void reload_done(server_t *s, const char *failure)
@@ -731,7 +743,8 @@ int sc_server_run(const char *file)
     }
     if (s.cur->conf.admin) {
         const sc_server_conf_t *c = &s.cur->conf;
-        sc_admin_hooks_t hooks = { .state = server_state, .reload = reload, .txns = s.txns, .arg = &s };
+        sc_admin_hooks_t hooks = { .state = server_state, .reload = reload, .chains = chains,
+                                   .txns = s.txns, .arg = &s };
         s.admin = sc_admin_http_new(s.base, (const struct sockaddr *)&c->admin_addr, c->admin_len,
                                     c->admin_token, &hooks, err, sizeof(err));
         if (s.admin == NULL) {

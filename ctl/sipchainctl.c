@@ -40,7 +40,8 @@ static const char USAGE[] =
     "commands:\n"
     "  resources                 what the server and each link offer\n"
     "  reg list | show AOR | del AOR\n"
-    "  calls list | end ID\n"
+    "  calls list | end ID       b2bua calls (both legs)\n"
+    "  dialogs list | end ID     every dialog, whichever link made it\n"
     "  blocks list | lift NAME\n"
     "  txn                       transactions in flight\n"
     "  stats                     counters and the metrics\n"
@@ -359,10 +360,11 @@ int main(int argc, char **argv)
     char item[1024] = "", bodybuf[64];
     if (strcmp(cmd, "resources") == 0 && extra == 0) {
         res = "";
-    } else if (strcmp(cmd, "reg") == 0 || strcmp(cmd, "calls") == 0 || strcmp(cmd, "blocks") == 0) {
+    } else if (strcmp(cmd, "reg") == 0 || strcmp(cmd, "calls") == 0 || strcmp(cmd, "blocks") == 0 ||
+               strcmp(cmd, "dialogs") == 0) {
         res = cmd[0] == 'r' ? "registrations" : cmd;
         const char *one = cmd[0] == 'r' ? "show" : NULL,
-                   *del = cmd[0] == 'r' ? "del" : cmd[0] == 'c' ? "end" : "lift";
+                   *del = cmd[0] == 'r' ? "del" : cmd[0] == 'b' ? "lift" : "end";
         if (sub && strcmp(sub, "list") == 0 && extra == 1)
             ;
         else if (sub && one && strcmp(sub, one) == 0 && extra == 2)
@@ -370,7 +372,7 @@ int main(int argc, char **argv)
         else if (sub && strcmp(sub, del) == 0 && extra == 2)
             encode(arg, item, sizeof(item)), method = "DELETE";
         else
-            return usage("see the subcommands of reg, calls and blocks");
+            return usage("see the subcommands of reg, calls, dialogs and blocks");
     } else if (strcmp(cmd, "txn") == 0 && extra == 0) {
         res = "transactions";
     } else if (strcmp(cmd, "stats") == 0 && extra == 0) {

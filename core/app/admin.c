@@ -121,6 +121,73 @@ void sc_chain_admin_describe(const sc_chain_t *c, FILE *f)
     fputc(']', f);
 }
 
+/* --- dialogs, whichever link made them ---------------------------------- */
+
+struct dlg_walk {
+    FILE       *f;
+    unsigned   *n;
+    const char *want;
+    sc_dialog_t *found;
+};
+
+static void json_view(FILE *f, const char *key, sc_str_t v)
+{
+    fprintf(f, ",\"%s\":\"", key);
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char ch = (unsigned char)v.s[i];
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void dlg_one(sc_dialog_t *d, const sc_instance_t *owner, void *arg)
+{
+    struct dlg_walk *w = arg;
+    FILE *f = w->f;
+    fprintf(f, "%s{\"id\":", (*w->n)++ ? "," : "");
+    sc_json_string(f, sc_dialog_id(d));
+    fputs(",\"link\":", f);
+    sc_json_string(f, owner ? owner->name : "");
+    fputs(",\"module\":", f);
+    sc_json_string(f, owner && owner->mod->name ? owner->mod->name : "");
+    fprintf(f, ",\"role\":\"%s\"", sc_dialog_is_uac(d) ? "uac" : "uas");
+    json_view(f, "call_id", sc_dialog_call_id(d));
+    json_view(f, "local_tag", sc_dialog_local_tag(d));
+    json_view(f, "remote_tag", sc_dialog_remote_tag(d));
+    json_view(f, "local_uri", sc_dialog_local_uri(d));
+    json_view(f, "remote_uri", sc_dialog_remote_uri(d));
+    fputc('}', f);
+}
+
+void sc_chain_admin_dialogs(sc_chain_t *c, FILE *f, unsigned *n)
+{
+    struct dlg_walk w = { .f = f, .n = n };
+    sc_chain_walk_dialogs(c, dlg_one, &w);
+}
+
+static void dlg_find(sc_dialog_t *d, const sc_instance_t *owner, void *arg)
+{
+    struct dlg_walk *w = arg;
+    (void)owner;
+    if (w->found == NULL && strcmp(sc_dialog_id(d), w->want) == 0)
+        w->found = d;
+}
+
+bool sc_chain_admin_end_dialog(sc_chain_t *c, const char *id)
+{
+    struct dlg_walk w = { .want = id };
+    sc_chain_walk_dialogs(c, dlg_find, &w);
+    if (w.found == NULL)
+        return false;
+    sc_dialog_end(w.found, "system-initiated-termination");
+    return true;
+}
+
 /* --- the call --------------------------------------------------------- */
 
 int sc_admin_call_open(sc_admin_call_t *c)

@@ -122,6 +122,12 @@ int  sc_chain_admin_find(const sc_chain_t *c, const char *resource, const char *
                          size_t errlen);
 /* The links and their resources as a JSON array. */
 void sc_chain_admin_describe(const sc_chain_t *c, FILE *f);
+/* The live dialogs of c as JSON objects, each preceded by a comma but
+ * the very first (*n counts them over calls). */
+void sc_chain_admin_dialogs(sc_chain_t *c, FILE *f, unsigned *n);
+/* Ends the dialog of c with that id (BYE; its module hears of it as at
+ * stop, and a B2BUA ends the other leg).  false when c has none. */
+bool sc_chain_admin_end_dialog(sc_chain_t *c, const char *id);
 /* Releases inst's resources (chain end). */
 void sc_admin_forget(sc_instance_t *inst);
 

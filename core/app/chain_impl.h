@@ -212,6 +212,10 @@ int  sc_req_answer(sc_req_t *req, unsigned status, const char *reason, const cha
  * B2BUA's still unanswered: 487, so that it and its module let go). */
 void sc_chain_drop_calls(sc_chain_t *c);
 void sc_uac_report_on_drop(sc_uac_t *u);
+/* dialog.c: calls fn for each live dialog of c and the link that made
+ * it; fn must not end dialogs. */
+void sc_chain_walk_dialogs(sc_chain_t *c, void (*fn)(sc_dialog_t *d, const sc_instance_t *owner, void *arg),
+                           void *arg);
 /* dialog.c: frees every dialog left without callbacks (chain end). */
 void sc_chain_drop_dialogs(sc_chain_t *c);
 /* dialog.c: a dialog for a request or response of ours, made live. */
