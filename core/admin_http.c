@@ -20,17 +20,17 @@
 #include "sc_log.h"
 #include "sc_metrics.h"
 
-#define MAX_BODY 65536
+#define MAX_BODY         65536
 #define MAX_TXNS_DEFAULT 1000
 
 struct sc_admin_http {
-    struct evhttp    *http;
-    sc_admin_hooks_t  hooks;
-    char             *token;
-    char              unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct evhttp *http;
+    sc_admin_hooks_t hooks;
+    char *token;
+    char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
-static const char *const LOG_LEVELS[] = { "error", "warn", "info", "debug" };
+static const char *const LOG_LEVELS[] = {"error", "warn", "info", "debug"};
 
 /* --- the core's own resources ------------------------------------------ */
 
@@ -47,12 +47,12 @@ static bool method_is(sc_admin_call_t *c, const char *allowed)
 
 struct txn_walk {
     sc_admin_call_t *c;
-    unsigned         n;
+    unsigned n;
 };
 
 static void txn_one(const sc_txn_t *t, void *arg)
 {
-    static const char *const KIND[] = { "ist", "nist", "ict", "nict" };
+    static const char *const KIND[] = {"ist", "nist", "ict", "nict"};
     struct txn_walk *w = arg;
     sc_admin_call_t *c = w->c;
     const sc_msg_t *m = sc_txn_request(t);
@@ -60,9 +60,9 @@ static void txn_one(const sc_txn_t *t, void *arg)
     unsigned k = (unsigned)sc_txn_kind(t);
     sc_admin_printf(c, "%s{\"kind\":\"%s\",\"state\":\"%s\",\"method\":", w->n++ ? "," : "",
                     k < 4 ? KIND[k] : "?", sc_txn_state_name(sc_txn_state(t)));
-    sc_admin_json_str(c, m ? m->cseq.method_str : (sc_str_t){ "", 0 });
+    sc_admin_json_str(c, m ? m->cseq.method_str : (sc_str_t){"", 0});
     sc_admin_printf(c, ",\"call_id\":");
-    sc_admin_json_str(c, m ? m->call_id : (sc_str_t){ "", 0 });
+    sc_admin_json_str(c, m ? m->call_id : (sc_str_t){"", 0});
     sc_admin_printf(c, ",\"cseq\":%u,\"status\":%u,\"peer\":\"%s:%u\"}", m ? m->cseq.num : 0,
                     sc_txn_status(t), fl->peer.ip, fl->peer.port);
 }
@@ -82,7 +82,7 @@ static void core_transactions(sc_admin_http_t *h, sc_admin_call_t *c)
     sc_admin_printf(c, "{\"count\":%u,\"unanswered\":%u,\"compact\":%u,\"transactions\":[",
                     sc_txn_count(h->hooks.txns), sc_txn_busy(h->hooks.txns),
                     sc_txn_count_compact(h->hooks.txns));
-    struct txn_walk w = { c, 0 };
+    struct txn_walk w = {c, 0};
     sc_txn_walk(h->hooks.txns, (unsigned)max, txn_one, &w);
     sc_admin_printf(c, "]}\n");
 }
@@ -101,7 +101,7 @@ static void core_dialogs(sc_admin_http_t *h, sc_admin_call_t *c)
                 sc_log(SC_LOG_INFO, "dialog %s ended through the management API", c->item);
                 sc_admin_reply(c, 200);
                 sc_admin_printf(c, "{\"ended\":");
-                sc_admin_json_str(c, (sc_str_t){ c->item, strlen(c->item) });
+                sc_admin_json_str(c, (sc_str_t){c->item, strlen(c->item)});
                 sc_admin_printf(c, "}\n");
                 return;
             }
@@ -120,13 +120,14 @@ static void core_counters(sc_admin_http_t *h, sc_admin_call_t *c)
 {
     if (!method_is(c, "GET"))
         return;
-    sc_server_state_t st = { 0 };
+    sc_server_state_t st = {0};
     h->hooks.state(h->hooks.arg, &st);
     sc_admin_reply(c, 200);
-    sc_admin_printf(c, "{\"transactions\":%u,\"unanswered\":%u,\"dialogs\":%u,\"uptime_s\":%ld,"
-                    "\"reloads\":%u,\"reload_failures\":%u,\"metrics\":", st.transactions,
-                    st.transactions_busy, st.dialogs, (long)(time(NULL) - st.started), st.reloads,
-                    st.reload_failures);
+    sc_admin_printf(c,
+                    "{\"transactions\":%u,\"unanswered\":%u,\"dialogs\":%u,\"uptime_s\":%ld,"
+                    "\"reloads\":%u,\"reload_failures\":%u,\"metrics\":",
+                    st.transactions, st.transactions_busy, st.dialogs,
+                    (long)(time(NULL) - st.started), st.reloads, st.reload_failures);
     sc_metrics_render_json(c->out);
     sc_admin_printf(c, "}\n");
 }
@@ -141,7 +142,7 @@ static void core_reload(sc_admin_http_t *h, sc_admin_call_t *c)
         sc_admin_fail(c, 409, "reload failed, the running configuration stays: %s", err);
         return;
     }
-    sc_server_state_t st = { 0 };
+    sc_server_state_t st = {0};
     h->hooks.state(h->hooks.arg, &st);
     sc_admin_reply(c, 200);
     sc_admin_printf(c, "{\"reloaded\":true,\"reloads\":%u}\n", st.reloads);
@@ -168,7 +169,8 @@ static void core_log_level(sc_admin_http_t *h, sc_admin_call_t *c)
         /* logged at the level of either side, so that it shows */
         sc_log_level_t was = sc_log_level;
         sc_log_level = lvl > (int)was ? (sc_log_level_t)lvl : was;
-        sc_log(SC_LOG_INFO, "log level %s -> %s (management API; a reload restores the configured one)",
+        sc_log(SC_LOG_INFO,
+               "log level %s -> %s (management API; a reload restores the configured one)",
                LOG_LEVELS[was], LOG_LEVELS[lvl]);
         sc_log_level = (sc_log_level_t)lvl;
     }
@@ -180,10 +182,11 @@ static void core_index(sc_admin_http_t *h, sc_admin_call_t *c)
 {
     if (!method_is(c, "GET"))
         return;
-    sc_server_state_t st = { 0 };
+    sc_server_state_t st = {0};
     h->hooks.state(h->hooks.arg, &st);
     sc_admin_reply(c, 200);
-    sc_admin_printf(c, "{\"core\":[\"transactions\",\"counters\",\"dialogs\",\"reload\",\"log-level\"],\"links\":");
+    sc_admin_printf(c, "{\"core\":[\"transactions\",\"counters\",\"dialogs\",\"reload\",\"log-"
+                       "level\"],\"links\":");
     if (st.chain)
         sc_chain_admin_describe(st.chain, c->out);
     else
@@ -193,13 +196,11 @@ static void core_index(sc_admin_http_t *h, sc_admin_call_t *c)
 
 static const struct {
     const char *name;
-    void      (*fn)(sc_admin_http_t *h, sc_admin_call_t *c);
+    void (*fn)(sc_admin_http_t *h, sc_admin_call_t *c);
 } CORE[] = {
-    { "transactions", core_transactions },
-    { "counters", core_counters },
-    { "dialogs", core_dialogs },
-    { "reload", core_reload },
-    { "log-level", core_log_level },
+    {"transactions", core_transactions}, {"counters", core_counters},
+    {"dialogs", core_dialogs},           {"reload", core_reload},
+    {"log-level", core_log_level},
 };
 
 /* --- HTTP -------------------------------------------------------------- */
@@ -260,11 +261,16 @@ static bool token_ok(const sc_admin_http_t *h, struct evhttp_request *r)
 static const char *method_name(enum evhttp_cmd_type t)
 {
     switch (t) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    default: return NULL;
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    default:
+        return NULL;
     }
 }
 
@@ -283,14 +289,14 @@ static void dispatch(sc_admin_http_t *h, struct evhttp_request *r, sc_admin_call
                 CORE[i].fn(h, c);
             return;
         }
-    sc_server_state_t st = { 0 };
+    sc_server_state_t st = {0};
     h->hooks.state(h->hooks.arg, &st);
     sc_instance_t *inst;
     sc_admin_fn fn;
     void *arg;
     char why[512];
-    int rc = st.chain ? sc_chain_admin_find(st.chain, resource, sc_admin_param(c, "link"), &inst, &fn,
-                                            &arg, why, sizeof(why))
+    int rc = st.chain ? sc_chain_admin_find(st.chain, resource, sc_admin_param(c, "link"), &inst,
+                                            &fn, &arg, why, sizeof(why))
                       : -1;
     if (rc != 0) {
         sc_admin_fail(c, rc > 0 ? 409 : 404, "%s", st.chain ? why : "no chain");
@@ -309,14 +315,15 @@ static void on_request(struct evhttp_request *r, void *arg)
         send_error(r, 401, "a bearer token is required (Authorization: Bearer TOKEN)");
         return;
     }
-    sc_admin_call_t c = { .item = "" };
+    sc_admin_call_t c = {.item = ""};
     c.method = method_name(evhttp_request_get_command(r));
     if (c.method == NULL) {
         send_error(r, 405, "only GET, POST, PUT and DELETE");
         return;
     }
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r);
-    const char *path = u ? evhttp_uri_get_path(u) : NULL, *query = u ? evhttp_uri_get_query(u) : NULL;
+    const char *path = u ? evhttp_uri_get_path(u) : NULL,
+               *query = u ? evhttp_uri_get_query(u) : NULL;
     if (path == NULL || strncmp(path, "/v1", 3) != 0 || (path[3] != '\0' && path[3] != '/')) {
         send_error(r, 404, "no such path: the API is under /v1 (GET /v1 lists it)");
         return;
@@ -374,7 +381,7 @@ static void on_request(struct evhttp_request *r, void *arg)
         evbuffer_copyout(in, body, blen);
         body[blen] = '\0';
     }
-    c.body = (sc_str_t){ body, blen };
+    c.body = (sc_str_t){body, blen};
     if (sc_admin_call_open(&c) != 0) {
         send_error(r, 500, "out of memory");
     } else {
@@ -409,10 +416,10 @@ sc_admin_http_t *sc_admin_http_new(struct event_base *base, const struct sockadd
         if (lstat(un->sun_path, &sb) == 0 && S_ISSOCK(sb.st_mode))
             unlink(un->sun_path);
     }
-    mode_t old = addr->sa_family == AF_UNIX ? umask(0117) : 0;   /* owner and group only */
-    struct evconnlistener *l =
-        evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-                                16, addr, (int)len);
+    mode_t old = addr->sa_family == AF_UNIX ? umask(0117) : 0; /* owner and group only */
+    struct evconnlistener *l = evconnlistener_new_bind(
+        base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
+        addr, (int)len);
     if (addr->sa_family == AF_UNIX)
         umask(old);
     if (l == NULL) {
@@ -421,9 +428,10 @@ sc_admin_http_t *sc_admin_http_new(struct event_base *base, const struct sockadd
         return NULL;
     }
     if (addr->sa_family == AF_UNIX)
-        snprintf(h->unix_path, sizeof(h->unix_path), "%s", ((const struct sockaddr_un *)addr)->sun_path);
+        snprintf(h->unix_path, sizeof(h->unix_path), "%s",
+                 ((const struct sockaddr_un *)addr)->sun_path);
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                        EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
     evhttp_set_max_headers_size(h->http, 8192);
     evhttp_set_max_body_size(h->http, MAX_BODY);
     evhttp_set_timeout(h->http, 10);

@@ -29,12 +29,12 @@
 typedef struct {
     sc_server_state_fn state;
     /* a reload now: 0, or -1 with the reason in err */
-    int              (*reload)(void *arg, char *err, size_t errlen);
+    int (*reload)(void *arg, char *err, size_t errlen);
     /* the running chain and those still draining after a reload: up to
      * max into out, their number */
-    int              (*chains)(void *arg, sc_chain_t **out, int max);
+    int (*chains)(void *arg, sc_chain_t **out, int max);
     const sc_txn_layer_t *txns;
-    void              *arg;
+    void *arg;
 } sc_admin_hooks_t;
 
 typedef struct sc_admin_http sc_admin_http_t;

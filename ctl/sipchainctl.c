@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #define DEFAULT_ADDR "127.0.0.1:9091"
-#define TIMEOUT_MS 10000
-#define MAX_ANSWER (16 * 1024 * 1024)
+#define TIMEOUT_MS   10000
+#define MAX_ANSWER   (16 * 1024 * 1024)
 
 enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_NO_ANSWER = 3 };
 
@@ -69,7 +69,7 @@ static long left_ms(const struct timespec *deadline)
 static bool wait_for(int fd, short ev, const struct timespec *deadline)
 {
     long ms = left_ms(deadline);
-    struct pollfd p = { fd, ev, 0 };
+    struct pollfd p = {fd, ev, 0};
     return ms > 0 && poll(&p, 1, (int)ms) == 1;
 }
 
@@ -78,7 +78,7 @@ static bool wait_for(int fd, short ev, const struct timespec *deadline)
 static int connect_to(const char *addr, const struct timespec *deadline)
 {
     if (strncmp(addr, "unix:", 5) == 0) {
-        struct sockaddr_un un = { .sun_family = AF_UNIX };
+        struct sockaddr_un un = {.sun_family = AF_UNIX};
         if (strlen(addr + 5) >= sizeof(un.sun_path)) {
             fprintf(stderr, "sipchainctl: %s: path too long\n", addr);
             return -1;
@@ -111,7 +111,7 @@ static int connect_to(const char *addr, const struct timespec *deadline)
         fprintf(stderr, "sipchainctl: %s: not host:port or unix:/path\n", addr);
         return -1;
     }
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *ai;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai;
     int rc = getaddrinfo(h, port, &hints, &ai);
     if (rc != 0) {
         fprintf(stderr, "sipchainctl: %s: %s\n", addr, gai_strerror(rc));
@@ -231,7 +231,10 @@ static void pretty(const char *s, size_t n)
         case ':':
             fputs(": ", stdout);
             break;
-        case ' ': case '\n': case '\r': case '\t':
+        case ' ':
+        case '\n':
+        case '\r':
+        case '\t':
             break;
         default:
             putchar(c);
@@ -324,7 +327,8 @@ static int run(const char *addr, const char *token, const char *method, const ch
 
 int main(int argc, char **argv)
 {
-    const char *addr = getenv("SIPCHAIN_ADMIN"), *token = getenv("SIPCHAIN_ADMIN_TOKEN"), *link = NULL;
+    const char *addr = getenv("SIPCHAIN_ADMIN"), *token = getenv("SIPCHAIN_ADMIN_TOKEN"),
+               *link = NULL;
     bool json = false;
     /* options anywhere ("blocks list --json"); what is left is the command */
     static char *pos[16];
@@ -339,7 +343,8 @@ int main(int argc, char **argv)
             json = true;
         else if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0)
             return fputs(USAGE, stdout), 0;
-        else if ((strcmp(o, "-s") == 0 || strcmp(o, "-t") == 0 || strcmp(o, "-l") == 0) && k + 1 < argc)
+        else if ((strcmp(o, "-s") == 0 || strcmp(o, "-t") == 0 || strcmp(o, "-l") == 0) &&
+                 k + 1 < argc)
             *(o[1] == 's' ? &addr : o[1] == 't' ? &token : &link) = argv[++k];
         else
             return usage("unknown option or missing value");
@@ -363,8 +368,9 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "reg") == 0 || strcmp(cmd, "calls") == 0 || strcmp(cmd, "blocks") == 0 ||
                strcmp(cmd, "dialogs") == 0) {
         res = cmd[0] == 'r' ? "registrations" : cmd;
-        const char *one = cmd[0] == 'r' ? "show" : NULL,
-                   *del = cmd[0] == 'r' ? "del" : cmd[0] == 'b' ? "lift" : "end";
+        const char *one = cmd[0] == 'r' ? "show" : NULL, *del = cmd[0] == 'r'   ? "del"
+                                                                : cmd[0] == 'b' ? "lift"
+                                                                                : "end";
         if (sub && strcmp(sub, "list") == 0 && extra == 1)
             ;
         else if (sub && one && strcmp(sub, one) == 0 && extra == 2)
@@ -401,6 +407,7 @@ int main(int argc, char **argv)
         encode(link, enc, sizeof(enc));
         snprintf(lq, sizeof(lq), "?link=%s", enc);
     }
-    snprintf(path, sizeof(path), "/v1%s%s%s%s%s", res[0] ? "/" : "", res, item[0] ? "/" : "", item, lq);
+    snprintf(path, sizeof(path), "/v1%s%s%s%s%s", res[0] ? "/" : "", res, item[0] ? "/" : "", item,
+             lq);
     return run(addr, token, method, path, body, json);
 }

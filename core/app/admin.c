@@ -17,9 +17,9 @@
 #include "sc_log.h"
 
 struct admin_res {
-    char              name[32];
-    sc_admin_fn       fn;
-    void             *arg;
+    char name[32];
+    sc_admin_fn fn;
+    void *arg;
     struct admin_res *next;
 };
 
@@ -34,7 +34,8 @@ int sc_admin_register(sc_instance_t *inst, const char *resource, sc_admin_fn fn,
     }
     for (struct admin_res *r = inst->admin; r; r = r->next)
         if (strcmp(r->name, resource) == 0) {
-            sc_log(SC_LOG_ERROR, "%s: resource \"%s\" is registered already", inst->label, resource);
+            sc_log(SC_LOG_ERROR, "%s: resource \"%s\" is registered already", inst->label,
+                   resource);
             return -1;
         }
     struct admin_res *r = calloc(1, sizeof(*r)), **tail = &inst->admin;
@@ -43,7 +44,7 @@ int sc_admin_register(sc_instance_t *inst, const char *resource, sc_admin_fn fn,
     memcpy(r->name, resource, len + 1);
     r->fn = fn;
     r->arg = arg;
-    while (*tail)                   /* in registration order, for the index */
+    while (*tail) /* in registration order, for the index */
         tail = &(*tail)->next;
     *tail = r;
     return 0;
@@ -95,10 +96,12 @@ int sc_chain_admin_find(const sc_chain_t *c, const char *resource, const char *l
     }
     /* several: the caller names one (?link=); unnamed twins cannot be told
      * apart, which is what chain: name: is for */
-    size_t at = (size_t)snprintf(err, errlen, "%d links have \"%s\": name one with ?link=", n, resource);
+    size_t at =
+        (size_t)snprintf(err, errlen, "%d links have \"%s\": name one with ?link=", n, resource);
     for (int i = 0, k = 0; i < c->n && at < errlen; i++)
         if (res_of(&c->links[i], resource))
-            at += (size_t)snprintf(err + at, errlen - at, "%s%s", k++ ? ", " : " ", c->links[i].name);
+            at +=
+                (size_t)snprintf(err + at, errlen - at, "%s%s", k++ ? ", " : " ", c->links[i].name);
     return 1;
 }
 
@@ -124,8 +127,8 @@ void sc_chain_admin_describe(const sc_chain_t *c, FILE *f)
 /* --- dialogs, whichever link made them ---------------------------------- */
 
 struct dlg_walk {
-    FILE       *f;
-    unsigned   *n;
+    FILE *f;
+    unsigned *n;
     const char *want;
     sc_dialog_t *found;
 };
@@ -166,7 +169,7 @@ static void dlg_one(sc_dialog_t *d, const sc_instance_t *owner, void *arg)
 
 void sc_chain_admin_dialogs(sc_chain_t *c, FILE *f, unsigned *n)
 {
-    struct dlg_walk w = { .f = f, .n = n };
+    struct dlg_walk w = {.f = f, .n = n};
     sc_chain_walk_dialogs(c, dlg_one, &w);
 }
 
@@ -180,7 +183,7 @@ static void dlg_find(sc_dialog_t *d, const sc_instance_t *owner, void *arg)
 
 bool sc_chain_admin_end_dialog(sc_chain_t *c, const char *id)
 {
-    struct dlg_walk w = { .want = id };
+    struct dlg_walk w = {.want = id};
     sc_chain_walk_dialogs(c, dlg_find, &w);
     if (w.found == NULL)
         return false;
@@ -205,9 +208,18 @@ int sc_admin_call_done(sc_admin_call_t *c)
     return rc == 0 ? 0 : -1;
 }
 
-const char *sc_admin_method(const sc_admin_call_t *c) { return c->method; }
-const char *sc_admin_item(const sc_admin_call_t *c) { return c->item; }
-sc_str_t sc_admin_body(const sc_admin_call_t *c) { return c->body; }
+const char *sc_admin_method(const sc_admin_call_t *c)
+{
+    return c->method;
+}
+const char *sc_admin_item(const sc_admin_call_t *c)
+{
+    return c->item;
+}
+sc_str_t sc_admin_body(const sc_admin_call_t *c)
+{
+    return c->body;
+}
 
 const char *sc_admin_param(const sc_admin_call_t *c, const char *name)
 {

@@ -18,7 +18,7 @@ static void on_call(sc_instance_t *inst, sc_admin_call_t *c, void *arg)
     const char *m = sc_admin_method(c), *item = sc_admin_item(c);
     uint64_t now = guard_now_ms();
     (void)inst;
-    guard_sweep(g, now);            /* what ran out is not shown */
+    guard_sweep(g, now); /* what ran out is not shown */
     if (item[0] == '\0') {
         if (strcmp(m, "GET") != 0) {
             sc_admin_fail(c, 405, "%s is not allowed on the list: GET it, or DELETE one block", m);
@@ -30,7 +30,7 @@ static void on_call(sc_instance_t *inst, sc_admin_call_t *c, void *arg)
         for (const entry_t *e = g->blocked; e; e = e->bnext) {
             sc_admin_printf(c, "%s{\"kind\":\"%s\",\"name\":", e == g->blocked ? "" : ",",
                             e->key[0] == 'u' ? "user" : "source");
-            sc_admin_json_str(c, (sc_str_t){ e->name, strlen(e->name) });
+            sc_admin_json_str(c, (sc_str_t){e->name, strlen(e->name)});
             sc_admin_printf(c, ",\"reason\":\"%s\",\"seconds_left\":%llu}",
                             guard_reason_name((block_reason_t)e->reason),
                             (unsigned long long)((e->until_ms - now + 999) / 1000));
@@ -48,7 +48,7 @@ static void on_call(sc_instance_t *inst, sc_admin_call_t *c, void *arg)
             guard_unblock(g, e, "lifted through the management API");
             sc_admin_reply(c, 200);
             sc_admin_printf(c, "{\"lifted\":");
-            sc_admin_json_str(c, (sc_str_t){ item, strlen(item) });
+            sc_admin_json_str(c, (sc_str_t){item, strlen(item)});
             sc_admin_printf(c, ",\"kind\":\"%s\"}\n", user ? "user" : "source");
             return;
         }

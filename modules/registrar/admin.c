@@ -82,7 +82,8 @@ static void on_call(sc_instance_t *inst, sc_admin_call_t *c, void *arg)
             return;
         }
         sc_admin_reply(c, 200);
-        sc_admin_printf(c, "{\"aors\":%zu,\"bindings\":%zu,\"registrations\":[", s->naors, s->nbindings);
+        sc_admin_printf(c, "{\"aors\":%zu,\"bindings\":%zu,\"registrations\":[", s->naors,
+                        s->nbindings);
         unsigned long shown = 0;
         for (size_t i = 0; i < s->cap && shown < max; i++)
             for (const aor_t *a = s->tab[i]; a && shown < max; a = a->next, shown++)
@@ -92,7 +93,8 @@ static void on_call(sc_instance_t *inst, sc_admin_call_t *c, void *arg)
     }
     char key[600];
     if (!aor_key(item, key, sizeof(key))) {
-        sc_admin_fail(c, 400, "\"%s\" is not an address-of-record (user@domain or a sip: URI)", item);
+        sc_admin_fail(c, 400, "\"%s\" is not an address-of-record (user@domain or a sip: URI)",
+                      item);
         return;
     }
     aor_t *a = store_aor(s, key, false);
@@ -117,8 +119,8 @@ static void on_call(sc_instance_t *inst, sc_admin_call_t *c, void *arg)
         persist_remove(s, a, a->bindings);
         store_remove(s, a, a->bindings);
         ra->changed(ra->arg);
-        sc_instance_log(inst, SC_LOG_LEVEL_INFO, "%s: %d binding(s) deleted through the management API",
-                        key, n);
+        sc_instance_log(inst, SC_LOG_LEVEL_INFO,
+                        "%s: %d binding(s) deleted through the management API", key, n);
         sc_admin_reply(c, 200);
         sc_admin_printf(c, "{\"deleted\":");
         sc_admin_json_str(c, text_of(key));

@@ -24,10 +24,10 @@ static void echo(sc_instance_t *inst, sc_admin_call_t *call, void *arg)
     }
     sc_admin_reply(call, 200);
     sc_admin_printf(call, "{\"method\":\"%s\",\"item\":", sc_admin_method(call));
-    sc_admin_json_str(call, (sc_str_t){ item, strlen(item) });
+    sc_admin_json_str(call, (sc_str_t){item, strlen(item)});
     sc_admin_printf(call, ",\"p\":");
     if (p)
-        sc_admin_json_str(call, (sc_str_t){ p, strlen(p) });
+        sc_admin_json_str(call, (sc_str_t){p, strlen(p)});
     else
         sc_admin_printf(call, "null");
     sc_admin_printf(call, ",\"body\":");
@@ -43,7 +43,8 @@ static int create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, si
     if (sc_admin_register(inst, "echo", echo, NULL) != 0)
         return -1;
     /* refused: twice, and a bad name */
-    if (sc_admin_register(inst, "echo", echo, NULL) == 0 || sc_admin_register(inst, "Bad/Name", echo, NULL) == 0)
+    if (sc_admin_register(inst, "echo", echo, NULL) == 0 ||
+        sc_admin_register(inst, "Bad/Name", echo, NULL) == 0)
         return -1;
     return 0;
 }
