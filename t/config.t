@@ -40,6 +40,8 @@ my @bad = (
       qr{:7:11: name "options" is taken by link 1 \(its module's name\)}, 'a link name that is another link\'s module name' ],
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nmodules_path: $ENV{PWD}/@{[ $ENV{SC_BUILD} // 'objs' ]}/modules\nchain:\n  - module: options\n    name: \"a b\"\n",
       qr{:6:11: name "a b": only letters, digits}, 'a link name with a blank' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nmodules_path: $ENV{PWD}/@{[ $ENV{SC_BUILD} // 'objs' ]}/modules\nchain:\n  - module: options\n    name: 2\n",
+      qr{:6:11: name "2": not digits alone}, 'a link name of digits alone' ],
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  admin: { listen: \"10.0.0.1:9091\" }\n",
       qr{:3:20: admin listen "10\.0\.0\.1:9091" is reachable from other hosts: set admin\.token}, 'admin on a routable address without a token' ],
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  admin: { listen: \"unix:relative.sock\" }\n",

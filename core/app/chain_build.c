@@ -48,6 +48,11 @@ static int read_name(sc_chain_t *c, int i, const sc_conf_node_t *n, char *err, s
     if (strspn(n->value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != len)
         return sc_conf_error(err, errlen, n, "name \"%s\": only letters, digits, '-', '_' and '.'",
                              n->value);
+    /* digits alone would read as a position (the metrics' link label of
+     * an unnamed link) */
+    if (strspn(n->value, "0123456789") == len)
+        return sc_conf_error(err, errlen, n, "name \"%s\": not digits alone (positions are numbers)",
+                             n->value);
     for (int k = 0; k < i; k++)
         if (strcmp(c->links[k].name, n->value) == 0)
             return sc_conf_error(err, errlen, n, "name \"%s\" is taken by link %d (%s)", n->value,
