@@ -49,6 +49,7 @@ typedef struct {
     socklen_t               admin_len;
     char                    admin_text[128];    /* as configured */
     const char             *admin_token;        /* bearer token; NULL: none */
+    char                    admin_token_buf[256];   /* token_file's */
     sc_conf_node_t         *tree;
 } sc_server_conf_t;
 

@@ -1,6 +1,7 @@
 /* server_conf.c — the core's own configuration keys (DESIGN §5). */
 #include "server.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
@@ -277,7 +278,7 @@ static bool is_loopback(const struct sockaddr_storage *a)
  * or a unix socket (whose file mode decides) the token is optional. */
 static int read_admin(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "listen", "token", NULL };
+    static const char *const keys[] = { "listen", "token", "token_file", NULL };
     if (n == NULL)
         return 0;
     if (n->kind != SC_CONF_MAP)
@@ -285,11 +286,31 @@ static int read_admin(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, s
     if (sc_conf_known_keys(n, keys, err, errlen))
         return -1;
     const char *s = "127.0.0.1:9091";
-    const sc_conf_node_t *k = sc_conf_get(n, "listen"), *t = sc_conf_get(n, "token");
+    const sc_conf_node_t *k = sc_conf_get(n, "listen"), *t = sc_conf_get(n, "token"),
+                         *tf = sc_conf_get(n, "token_file");
     if (k && sc_conf_string(k, &s, err, errlen))
         return -1;
+    if (t && tf)
+        return sc_conf_error(err, errlen, tf, "admin: \"token\" or \"token_file\", not both");
+    if (tf) {
+        /* the token apart from the configuration, which may be readable
+         * by more people than should manage the server: its first line */
+        const char *path;
+        if (sc_conf_string(tf, &path, err, errlen))
+            return -1;
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            return sc_conf_error(err, errlen, tf, "admin token_file %s: %s", path, strerror(errno));
+        char *line = fgets(c->admin_token_buf, sizeof(c->admin_token_buf), f);
+        fclose(f);
+        if (line == NULL)
+            return sc_conf_error(err, errlen, tf, "admin token_file %s is empty", path);
+        c->admin_token_buf[strcspn(c->admin_token_buf, "\r\n")] = '\0';
+        c->admin_token = c->admin_token_buf;
+        t = tf;
+    }
     if (t) {
-        if (sc_conf_string(t, &c->admin_token, err, errlen))
+        if (t != tf && sc_conf_string(t, &c->admin_token, err, errlen))
             return -1;
         if (strlen(c->admin_token) < 16)
             return sc_conf_error(err, errlen, t, "admin token: at least 16 characters");

@@ -410,10 +410,11 @@ is(stop_server($pid), 0, 'the server stops cleanly');
 {
     my $sock = "$dir/admin.sock";
     my $p2 = free_port();
+    my $tf = write_file('admin.token', "file-token-0123456789\n");
     my ($pid2) = start_server(port => $p2, yaml => <<Y);
 server:
   listen: [ "udp:127.0.0.1:$p2" ]
-  admin: { listen: "unix:$sock" }
+  admin: { listen: "unix:$sock", token_file: "$tf" }
 modules_path: $mods
 chain:
   - module: registrar
@@ -421,7 +422,9 @@ chain:
 Y
     ok(-S $sock, 'the unix socket is there');
     my $out = `$ctl -s unix:$sock --json reg list 2>&1`;
-    is($? >> 8, 0, 'sipchainctl over the unix socket: exit 0');
+    like($out, qr/401: a bearer token is required/, 'token_file: without the token, 401');
+    $out = `SIPCHAIN_ADMIN=unix:$sock SIPCHAIN_ADMIN_TOKEN=file-token-0123456789 $ctl --json reg list 2>&1`;
+    is($? >> 8, 0, 'sipchainctl over the unix socket, the token from token_file ($SIPCHAIN_ADMIN*): exit 0');
     like($out, qr/^\{"aors":0,"bindings":0,"registrations":\[\]\}/, 'one registrar: no -l needed');
     my $mode = (stat $sock)[2] & 0777;
     is($mode & 0007, 0, 'the socket is not open to others');
@@ -436,6 +439,10 @@ Y
     like($out, qr/routable\.yaml:4:13: admin listen "0\.0\.0\.0:$p2" is reachable from other hosts: set admin\.token/, 'at file:line:col, saying what to do');
     my $ok = write_file('routable2.yaml', "server:\n  listen: [ \"udp:127.0.0.1:$p2\" ]\n  admin:\n    listen: \"0.0.0.0:$p2\"\n    token: \"$token\"\nmodules_path: $mods\n");
     like(`${\ sipchain()} -t -c $ok 2>&1`, qr/is valid/, 'with a token it is accepted');
+    my $both = write_file('both.yaml', "server:\n  listen: [ \"udp:127.0.0.1:$p2\" ]\n  admin:\n    token: \"$token\"\n    token_file: $tf\n");
+    like(`${\ sipchain()} -t -c $both 2>&1`, qr/both\.yaml:5:17: admin: "token" or "token_file", not both/, 'token and token_file: refused');
+    my $gone = write_file('gone.yaml', "server:\n  listen: [ \"udp:127.0.0.1:$p2\" ]\n  admin:\n    token_file: $dir/nothing\n");
+    like(`${\ sipchain()} -t -c $gone 2>&1`, qr/gone\.yaml:4:17: admin token_file \S+nothing: No such file/, 'a missing token_file: refused, naming it');
     my $short = write_file('short.yaml', "server:\n  listen: [ \"udp:127.0.0.1:$p2\" ]\n  admin: { token: \"abc\" }\n");
     like(`${\ sipchain()} -t -c $short 2>&1`, qr/short\.yaml:3:\d+: admin token: at least 16 characters/, 'a short token is refused');
     my $usage = `$ctl frobnicate 2>&1`;
