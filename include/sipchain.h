@@ -86,6 +86,7 @@ typedef struct sc_module {
 /* --- instances ------------------------------------------------------- */
 void        sc_instance_set_data(sc_instance_t *inst, void *data);
 void       *sc_instance_data(const sc_instance_t *inst);
+/* The link's name (chain: name:), or its module's name when it has none. */
 const char *sc_instance_name(const sc_instance_t *inst);
 /* The event loop (libevent) this instance runs on, for timers and I/O. */
 struct event_base *sc_instance_base(const sc_instance_t *inst);

@@ -92,8 +92,8 @@ void sc_chain_abort_pending(sc_chain_t *chain);
 /* Calls the chain's subscribers of event now (the core's own events:
  * "server:reopen" on SIGUSR1). */
 void sc_chain_emit(const sc_chain_t *c, const char *event, const void *data);
-/* The chain's links as a JSON array of {"module", "version", "methods"}
- * (the status page). */
+/* The chain's links as a JSON array of {"link" (position), "name",
+ * "module", "version", "methods"} (the status page). */
 void sc_chain_describe(const sc_chain_t *c, FILE *f);
 
 /* admin.c: one management call as the process layer hands it over
