@@ -1,6 +1,7 @@
 /* sc_metrics.c — see sc_metrics.h. */
 #include "sc_metrics.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,63 @@ char *sc_metrics_render(size_t *len)
         return NULL;
     }
     return buf;
+}
+
+/* The exposition text of labels (k="v",...) as a JSON object: the
+ * values unescaped from Prometheus's \\ \" \n, escaped for JSON. */
+static void json_labels(FILE *f, const char *l)
+{
+    fputc('{', f);
+    for (bool first = true; *l;) {
+        const char *eq = strchr(l, '=');
+        if (eq == NULL || eq[1] != '"')
+            break;
+        fprintf(f, "%s\"%.*s\":\"", first ? "" : ",", (int)(eq - l), l);
+        first = false;
+        for (l = eq + 2; *l && *l != '"'; l++) {
+            char c = *l;
+            if (c == '\\' && l[1])
+                c = *++l == 'n' ? '\n' : *l;
+            if (c == '"' || c == '\\')
+                fprintf(f, "\\%c", c);
+            else if ((unsigned char)c < 0x20)
+                fprintf(f, "\\u%04x", (unsigned char)c);
+            else
+                fputc(c, f);
+        }
+        fputc('"', f);
+        if (*l == '"')
+            l++;
+        if (*l == ',')
+            l++;
+    }
+    fputc('}', f);
+}
+
+static void json_series(FILE *f, const family_t *fam, const sc_metric_t *m, bool first)
+{
+    fputs(first ? "{\"labels\":" : ",{\"labels\":", f);
+    json_labels(f, m->labels);
+    if (fam->type == SC_METRIC_HISTOGRAM)
+        fprintf(f, ",\"count\":%llu,\"sum\":%.9f}", (unsigned long long)m->count, m->sum);
+    else
+        fprintf(f, ",\"value\":%lld}", (long long)m->value);
+}
+
+void sc_metrics_render_json(FILE *f)
+{
+    static const char *const TYPE[] = { "counter", "gauge", "histogram" };
+    fputc('{', f);
+    for (const family_t *fam = families; fam; fam = fam->next) {
+        fprintf(f, "%s\"%s\":{\"type\":\"%s\",\"series\":[", fam == families ? "" : ",", fam->name,
+                TYPE[fam->type]);
+        for (const sc_metric_t *m = fam->series; m; m = m->next)
+            json_series(f, fam, m, m == fam->series);
+        if (fam->other)
+            json_series(f, fam, fam->other, fam->series == NULL);
+        fputs("]}", f);
+    }
+    fputc('}', f);
 }
 
 static void series_free(sc_metric_t *m)

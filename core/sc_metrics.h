@@ -10,6 +10,7 @@
 #define SC_METRICS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <sipchain.h>
 
@@ -27,6 +28,9 @@ sc_metric_t *sc_metric_kv(sc_metric_type_t type, const char *name, const char *h
 
 /* The whole page, malloc'd (free it); NULL when out of memory. */
 char *sc_metrics_render(size_t *len);
+/* The registry as one JSON object: {"family": {"type", "series": [{"labels":
+ * {...}, "value"} or, for a histogram, {"labels", "count", "sum"}]}}. */
+void  sc_metrics_render_json(FILE *f);
 
 /* Frees every series (at exit, once nothing holds one) and moves the
  * generation on: a cache of series pointers compares it to know its

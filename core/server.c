@@ -18,6 +18,7 @@
 #include "app.h"
 #include "respond.h"
 #include "route_in.h"
+#include "admin_http.h"
 #include "metrics_http.h"
 #include "sc_log.h"
 #include "sc_metrics.h"
@@ -62,6 +63,7 @@ typedef struct {
     struct event      *drain;
     struct timeval     stop_deadline;
     sc_metrics_http_t *http;            /* server.metrics, kept across reloads */
+    sc_admin_http_t   *admin;           /* server.admin, kept across reloads */
     time_t             started, loaded;
     unsigned           reloads, reload_failures;
 } server_t;
@@ -511,6 +513,18 @@ static void server_state(void *arg, sc_server_state_t *out)
     out->dialogs = over_generations(s, sc_chain_dialogs);
 }
 
+/* The running chain, then those still draining (the management API). */
+static int chains(void *arg, sc_chain_t **out, int max)
+{
+    const server_t *s = arg;
+    int n = 0;
+    if (max > 0)
+        out[n++] = s->cur->chain;
+    for (const generation_t *g = s->retired; g && n < max; g = g->next)
+        out[n++] = g->chain;
+    return n;
+}
+
 /* Tells the service manager the reload is over: serving again, with the
  * old configuration when it failed (the STATUS line says why). */
 static void reload_done(server_t *s, const char *failure)
@@ -536,29 +550,31 @@ static void reload_failed(server_t *s, generation_t *g, const char *err)
     reload_done(s, err);
 }
 
-/* SIGHUP, the nginx way (DESIGN §5): a new generation is built and started
- * beside the running one; only when that and the listeners succeed is it
- * swapped in.  Requests in flight finish on the chain they started on. */
-static void on_hup(evutil_socket_t sig, short what, void *arg)
+/* A reload, the nginx way (DESIGN §5): a new generation is built and
+ * started beside the running one; only when that and the listeners
+ * succeed is it swapped in.  Requests in flight finish on the chain they
+ * started on.  SIGHUP and the management API's POST /v1/reload.  0, or
+ * -1 with the reason in err. */
+static int reload(void *arg, char *err, size_t errlen)
 {
     server_t *s = arg;
-    char err[1024];
-    (void)sig;
-    (void)what;
-    if (s->stopping)
-        return;                 /* no reload while stopping */
-    sc_sd_notify_reloading();
-    generation_t *g = generation_new(s, err, sizeof(err));
-    if (g == NULL || sc_log_configure(&g->conf.log, err, sizeof(err)) != 0) {
-        reload_failed(s, g, err);
-        return;
+    if (s->stopping) {
+        snprintf(err, errlen, "stopping");
+        return -1;              /* no reload while stopping */
     }
-    if (listeners_apply(s, g, err, sizeof(err)) != 0) {
-        char why[sizeof(err)];
-        snprintf(why, sizeof(why), "%s", err);      /* restoring the log may write err */
-        sc_log_configure(&s->cur->conf.log, err, sizeof(err));    /* back as it was */
+    sc_sd_notify_reloading();
+    generation_t *g = generation_new(s, err, errlen);
+    if (g == NULL || sc_log_configure(&g->conf.log, err, errlen) != 0) {
+        reload_failed(s, g, err);
+        return -1;
+    }
+    if (listeners_apply(s, g, err, errlen) != 0) {
+        char why[1024], scratch[256];
+        snprintf(why, sizeof(why), "%s", err);
+        sc_log_configure(&s->cur->conf.log, scratch, sizeof(scratch));    /* back as it was */
         reload_failed(s, g, why);
-        return;
+        snprintf(err, errlen, "%s", why);
+        return -1;
     }
     s->cur->next = s->retired;
     s->retired = s->cur;
@@ -570,8 +586,21 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (old->metrics != g->conf.metrics || old->metrics_len != g->conf.metrics_len ||
         memcmp(&old->metrics_addr, &g->conf.metrics_addr, g->conf.metrics_len) != 0)
         sc_log(SC_LOG_WARN, "server.metrics changed: it takes effect at the next start");
+    if (old->admin != g->conf.admin || strcmp(old->admin_text, g->conf.admin_text) != 0 ||
+        (old->admin_token == NULL) != (g->conf.admin_token == NULL) ||
+        (old->admin_token && strcmp(old->admin_token, g->conf.admin_token) != 0))
+        sc_log(SC_LOG_WARN, "server.admin changed: it takes effect at the next start");
     reload_done(s, NULL);
     on_reap(-1, 0, s);
+    return 0;
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    char err[1024];
+    (void)sig;
+    (void)what;
+    reload(arg, err, sizeof(err));
 }
 
 static void on_usr1(evutil_socket_t sig, short what, void *arg)
@@ -726,6 +755,19 @@ int sc_server_run(const char *file)
         }
         sc_log(SC_LOG_INFO, "metrics on http://%s/metrics", c->metrics_text);
     }
+    if (s.cur->conf.admin) {
+        const sc_server_conf_t *c = &s.cur->conf;
+        sc_admin_hooks_t hooks = { .state = server_state, .reload = reload, .chains = chains,
+                                   .txns = s.txns, .arg = &s };
+        s.admin = sc_admin_http_new(s.base, (const struct sockaddr *)&c->admin_addr, c->admin_len,
+                                    c->admin_token, &hooks, err, sizeof(err));
+        if (s.admin == NULL) {
+            sc_log(SC_LOG_ERROR, "admin listen %s: %s", c->admin_text, err);
+            goto out;
+        }
+        sc_log(SC_LOG_INFO, "management API on %s%s", c->admin_text,
+               c->admin_token ? " (bearer token)" : "");
+    }
     fd_limit(&s.cur->conf);
     sc_log(SC_LOG_INFO, "sipchain/%s started with %s", SC_VERSION, file);
     reload_done(&s, NULL);          /* READY=1: listeners open, chain started */
@@ -741,6 +783,7 @@ out:
         generation_free(g);
     }
     sc_metrics_http_free(s.http);   /* before the chain its pages describe */
+    sc_admin_http_free(s.admin);
     generation_free(s.cur);
     sc_keep_free(s.keep);           /* the generations have let go of it */
     sc_resolver_free(s.stack.resolver);     /* chains gone: nobody waits on it */

@@ -45,6 +45,12 @@ typedef struct {
     struct sockaddr_storage metrics_addr;
     socklen_t               metrics_len;
     char                    metrics_text[96];
+    bool                    admin;              /* server.admin: the management API */
+    struct sockaddr_storage admin_addr;         /* TCP, or AF_UNIX */
+    socklen_t               admin_len;
+    char                    admin_text[128];    /* as configured */
+    const char             *admin_token;        /* bearer token; NULL: none */
+    char                    admin_token_buf[256];   /* token_file's */
     sc_conf_node_t         *tree;
 } sc_server_conf_t;
 

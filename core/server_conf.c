@@ -1,10 +1,14 @@
 /* server_conf.c — the core's own configuration keys (DESIGN §5). */
 #include "server.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/un.h>
 
 #include "app.h"
 #include "sc_auto_config.h"
@@ -255,6 +259,90 @@ static int read_metrics(const sc_conf_node_t *n, sc_server_conf_t *c, char *err,
     return 0;
 }
 
+/* A loopback address: nobody else reaches it. */
+static bool is_loopback(const struct sockaddr_storage *a)
+{
+    if (a->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+    if (a->ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
+    return false;
+}
+
+/* server.admin: { listen: "127.0.0.1:9091" | "unix:/run/sipchain/admin.sock",
+ * token: "..." }.  The management API changes what the server does (ends
+ * calls, deletes registrations, reloads), so on an address others can
+ * reach it takes a bearer token: without one the configuration is refused
+ * rather than warned about, as a warning in a log nobody reads would leave
+ * the calls of the whole server to anyone on the network.  On loopback
+ * or a unix socket (whose file mode decides) the token is optional. */
+static int read_admin(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
+{
+    static const char *const keys[] = { "listen", "token", "token_file", NULL };
+    if (n == NULL)
+        return 0;
+    if (n->kind != SC_CONF_MAP)
+        return sc_conf_error(err, errlen, n, "\"admin\" must be a mapping (listen: \"127.0.0.1:9091\")");
+    if (sc_conf_known_keys(n, keys, err, errlen))
+        return -1;
+    const char *s = "127.0.0.1:9091";
+    const sc_conf_node_t *k = sc_conf_get(n, "listen"), *t = sc_conf_get(n, "token"),
+                         *tf = sc_conf_get(n, "token_file");
+    if (k && sc_conf_string(k, &s, err, errlen))
+        return -1;
+    if (t && tf)
+        return sc_conf_error(err, errlen, tf, "admin: \"token\" or \"token_file\", not both");
+    if (tf) {
+        /* the token apart from the configuration, which may be readable
+         * by more people than should manage the server: its first line */
+        const char *path;
+        if (sc_conf_string(tf, &path, err, errlen))
+            return -1;
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            return sc_conf_error(err, errlen, tf, "admin token_file %s: %s", path, strerror(errno));
+        char *line = fgets(c->admin_token_buf, sizeof(c->admin_token_buf), f);
+        fclose(f);
+        if (line == NULL)
+            return sc_conf_error(err, errlen, tf, "admin token_file %s is empty", path);
+        c->admin_token_buf[strcspn(c->admin_token_buf, "\r\n")] = '\0';
+        c->admin_token = c->admin_token_buf;
+        t = tf;
+    }
+    if (t) {
+        if (t != tf && sc_conf_string(t, &c->admin_token, err, errlen))
+            return -1;
+        if (strlen(c->admin_token) < 16)
+            return sc_conf_error(err, errlen, t, "admin token: at least 16 characters");
+        for (const char *p = c->admin_token; *p; p++)
+            if (*p <= ' ' || *p > '~')
+                return sc_conf_error(err, errlen, t, "admin token: printable characters only, no blanks");
+    }
+    if (strncmp(s, "unix:", 5) == 0) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&c->admin_addr;
+        if (s[5] != '/' || strlen(s + 5) >= sizeof(un->sun_path))
+            return sc_conf_error(err, errlen, k, "admin listen \"%s\": unix: takes an absolute path "
+                                 "shorter than %zu", s, sizeof(un->sun_path));
+        memset(un, 0, sizeof(*un));
+        un->sun_family = AF_UNIX;
+        strcpy(un->sun_path, s + 5);
+        c->admin_len = (socklen_t)sizeof(*un);
+    } else {
+        char text[160];
+        sc_tp_kind_t kind;
+        snprintf(text, sizeof(text), "tcp:%s", s);
+        const char *bad = sc_listen_parse(text, &kind, &c->admin_addr, &c->admin_len);
+        if (bad)
+            return sc_conf_error(err, errlen, k ? k : n, "admin listen \"%s\": %s", s, bad);
+        if (!is_loopback(&c->admin_addr) && c->admin_token == NULL)
+            return sc_conf_error(err, errlen, k, "admin listen \"%s\" is reachable from other hosts: "
+                                 "set admin.token (a bearer token) or listen on loopback or unix:", s);
+    }
+    snprintf(c->admin_text, sizeof(c->admin_text), "%s", s);
+    c->admin = true;
+    return 0;
+}
+
 /* server.aliases: [ "sip.example.com", "203.0.113.7:5060", "[2001:db8::7]" ]
  * — a host, optionally with a port (without one: any port we listen on). */
 static int read_aliases(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, size_t errlen)
@@ -313,7 +401,7 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
 {
     static const char *const keys[] = { "listen", "aliases", "log", "limits", "timers",
                                         "default_status", "session_timers", "dns", "metrics",
-                                        "server_header", NULL };
+                                        "admin", "server_header", NULL };
     static const char *const log_keys[] = { "level", "target", "file", "format", "sip_trace", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line",
                                               "idle_timeout", "max_connections",
@@ -436,7 +524,8 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
     if (read_timers(sc_conf_get(n, "timers"), &c->txn, err, errlen) ||
         read_session_timers(sc_conf_get(n, "session_timers"), c, err, errlen) ||
         read_dns(sc_conf_get(n, "dns"), c, err, errlen) ||
-        read_metrics(sc_conf_get(n, "metrics"), c, err, errlen))
+        read_metrics(sc_conf_get(n, "metrics"), c, err, errlen) ||
+        read_admin(sc_conf_get(n, "admin"), c, err, errlen))
         return -1;
     const sc_conf_node_t *d = sc_conf_get(n, "default_status");
     if (d) {

@@ -86,6 +86,7 @@ typedef struct sc_module {
 /* --- instances ------------------------------------------------------- */
 void        sc_instance_set_data(sc_instance_t *inst, void *data);
 void       *sc_instance_data(const sc_instance_t *inst);
+/* The link's name (chain: name:), or its module's name when it has none. */
 const char *sc_instance_name(const sc_instance_t *inst);
 /* The event loop (libevent) this instance runs on, for timers and I/O. */
 struct event_base *sc_instance_base(const sc_instance_t *inst);
@@ -145,6 +146,38 @@ typedef void (*sc_event_cb)(const char *event, const void *data, void *arg);
 int         sc_event_subscribe(sc_instance_t *inst, const char *event, sc_event_cb cb, void *arg);
 /* Calls every subscriber of event, in subscription order, now. */
 void        sc_event_emit(const sc_instance_t *inst, const char *event, const void *data);
+
+/* --- management resources ---------------------------------------------
+ * The admin listener (server.admin) answers JSON over HTTP.  Besides the
+ * core's own resources it serves those the links register here:
+ *     METHOD /v1/RESOURCE[/ITEM][?link=NAME&KEY=VALUE...]
+ * reaches the handler of the link that registered RESOURCE (the link
+ * named by ?link= when several did: two registrars).  A handler answers
+ * before it returns: sc_admin_reply then the body with sc_admin_printf /
+ * sc_admin_json_str, or sc_admin_fail; one that does neither gets 500.
+ * What a handler changes it changes on the loop, like a request would. */
+typedef struct sc_admin_call sc_admin_call_t;
+typedef void (*sc_admin_fn)(sc_instance_t *inst, sc_admin_call_t *call, void *arg);
+/* In create or start.  resource: lower-case letters, digits and '-'.
+ * -1 when the name is bad or this link registered it already. */
+int         sc_admin_register(sc_instance_t *inst, const char *resource, sc_admin_fn fn, void *arg);
+/* "GET", "POST", "PUT" or "DELETE". */
+const char *sc_admin_method(const sc_admin_call_t *call);
+/* The path after the resource, percent-decoded ("alice@example.com" of
+ * /v1/registrations/alice%40example.com); "" when there is none. */
+const char *sc_admin_item(const sc_admin_call_t *call);
+/* A query parameter, decoded; NULL when absent. */
+const char *sc_admin_param(const sc_admin_call_t *call, const char *name);
+sc_str_t    sc_admin_body(const sc_admin_call_t *call);
+/* Starts a JSON answer with that HTTP status; the body follows. */
+void        sc_admin_reply(sc_admin_call_t *call, unsigned status);
+void        sc_admin_printf(sc_admin_call_t *call, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* s as a JSON string: quoted, escaped. */
+void        sc_admin_json_str(sc_admin_call_t *call, sc_str_t s);
+/* The whole answer: status and {"error": "<the sentence>"}. */
+void        sc_admin_fail(sc_admin_call_t *call, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* --- configuration (inside create) ----------------------------------- */
 sc_conf_node_t *sc_conf_get(const sc_conf_node_t *map, const char *key);

@@ -34,6 +34,20 @@ for my $ex (grep { !/users/ } glob('conf/examples/*.yaml')) {
 }
 
 my @bad = (
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nmodules_path: $ENV{PWD}/@{[ $ENV{SC_BUILD} // 'objs' ]}/modules\nchain:\n  - module: options\n    name: a\n  - module: options\n    name: a\n",
+      qr{:8:11: name "a" is taken by link 1 \(named so\)}, 'a duplicate link name, at the second' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nmodules_path: $ENV{PWD}/@{[ $ENV{SC_BUILD} // 'objs' ]}/modules\nchain:\n  - module: options\n  - module: guard\n    name: options\n",
+      qr{:7:11: name "options" is taken by link 1 \(its module's name\)}, 'a link name that is another link\'s module name' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nmodules_path: $ENV{PWD}/@{[ $ENV{SC_BUILD} // 'objs' ]}/modules\nchain:\n  - module: options\n    name: \"a b\"\n",
+      qr{:6:11: name "a b": only letters, digits}, 'a link name with a blank' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nmodules_path: $ENV{PWD}/@{[ $ENV{SC_BUILD} // 'objs' ]}/modules\nchain:\n  - module: options\n    name: 2\n",
+      qr{:6:11: name "2": not digits alone}, 'a link name of digits alone' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  admin: { listen: \"10.0.0.1:9091\" }\n",
+      qr{:3:20: admin listen "10\.0\.0\.1:9091" is reachable from other hosts: set admin\.token}, 'admin on a routable address without a token' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  admin: { listen: \"unix:relative.sock\" }\n",
+      qr{:3:20: admin listen "unix:relative\.sock": unix: takes an absolute path}, 'admin on a relative unix path' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  admin: { lisen: x }\n",
+      qr{:3:12: unknown key "lisen"}, 'an unknown admin key' ],
     [ "servr: {}\n", qr{:1:1: unknown key "servr"}, 'unknown top-level key' ],
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\n  lisen: []\n", qr{:3:3: unknown key "lisen"}, 'unknown key inside server' ],
     [ "server:\n  listen:\n    - \"udp:127.0.0.1:99999\"\n", qr{:3:7: listen "udp:127\.0\.0\.1:99999": port must be 1-65535}, 'bad port' ],

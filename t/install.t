@@ -26,6 +26,8 @@ sub slurp { local (@ARGV, $/) = @_; return scalar(<>) // '' }
 # 1. the layout
 is(install(), 0, 'make install DESTDIR=...') or diag(slurp("$dir/install.out"));
 ok(-x "$prefix/sbin/sipchain", 'sbin/sipchain');
+ok(-x "$prefix/bin/sipchainctl", 'bin/sipchainctl (the management client)');
+like(`$prefix/bin/sipchainctl --help 2>&1`, qr/^usage: sipchainctl .*\n.*reg list/s, 'and it runs');
 my @mods = map { s{.*/}{}r } glob("$build/modules/*.so");
 is(scalar(grep { -f "$mp/$_" } @mods), scalar(@mods), "lib/sipchain/modules: @mods");
 ok(-f "$prefix/include/sipchain/sipchain.h", 'include/sipchain/sipchain.h');

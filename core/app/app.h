@@ -97,8 +97,43 @@ void sc_chain_abort_pending(sc_chain_t *chain);
 /* Calls the chain's subscribers of event now (the core's own events:
  * "server:reopen" on SIGUSR1). */
 void sc_chain_emit(const sc_chain_t *c, const char *event, const void *data);
-/* The chain's links as a JSON array of {"module", "version", "methods"}
- * (the status page). */
+/* The chain's links as a JSON array of {"link" (position), "name",
+ * "module", "version", "methods"} (the status page). */
 void sc_chain_describe(const sc_chain_t *c, FILE *f);
+
+/* admin.c: one management call as the process layer hands it over
+ * (sc_admin_register); the answer collects in out. */
+#define SC_ADMIN_MAX_PARAMS 16
+struct sc_admin_call {
+    const char *method;
+    const char *item;                               /* decoded; "" none */
+    const char *params[SC_ADMIN_MAX_PARAMS][2];     /* decoded name, value */
+    int         nparams;
+    sc_str_t    body;
+    unsigned    status;                             /* 0: not answered */
+    FILE       *out;                                /* open_memstream of text */
+    char       *text;
+    size_t      len;
+};
+/* Opens c's answer stream; -1 out of memory.  sc_admin_call_done closes
+ * it (text, len then hold the body, the caller frees text). */
+int  sc_admin_call_open(sc_admin_call_t *c);
+int  sc_admin_call_done(sc_admin_call_t *c);
+/* The link of c's chain that registered resource (the one named link
+ * when link is not NULL): its handler in *fn, *arg.  0 found; -1 none;
+ * 1 several (err says why, naming them). */
+int  sc_chain_admin_find(const sc_chain_t *c, const char *resource, const char *link,
+                         sc_instance_t **inst, sc_admin_fn *fn, void **arg, char *err,
+                         size_t errlen);
+/* The links and their resources as a JSON array. */
+void sc_chain_admin_describe(const sc_chain_t *c, FILE *f);
+/* The live dialogs of c as JSON objects, each preceded by a comma but
+ * the very first (*n counts them over calls). */
+void sc_chain_admin_dialogs(sc_chain_t *c, FILE *f, unsigned *n);
+/* Ends the dialog of c with that id (BYE; its module hears of it as at
+ * stop, and a B2BUA ends the other leg).  false when c has none. */
+bool sc_chain_admin_end_dialog(sc_chain_t *c, const char *id);
+/* Releases inst's resources (chain end). */
+void sc_admin_forget(sc_instance_t *inst);
 
 #endif

@@ -63,7 +63,7 @@ void sc_req_settle(sc_req_t *req)
 static const char *holder(const sc_req_t *req)
 {
     const sc_chain_t *c = req->chain;
-    return req->pos >= 0 && req->pos < c->n ? c->links[req->pos].name : "the core";
+    return req->pos >= 0 && req->pos < c->n ? c->links[req->pos].label : "the core";
 }
 
 /* An INVITE its module rang (a provisional went out) is a call in

@@ -32,6 +32,38 @@ static int read_methods(sc_instance_t *in, const sc_conf_node_t *m, char *err, s
     return 0;
 }
 
+/* chain: - module: X
+ *          name: east
+ * A link's name tells two instances of one module apart in the log, the
+ * metrics, /status and the management API, and is its identity for
+ * state kept across reloads (keep.c).  Letters, digits, '-', '_', '.';
+ * unique in the chain. */
+static int read_name(sc_chain_t *c, int i, const sc_conf_node_t *n, char *err, size_t errlen)
+{
+    sc_instance_t *in = &c->links[i];
+    if (n->kind != SC_CONF_SCALAR || n->value[0] == '\0')
+        return sc_conf_error(err, errlen, n, "\"name\" must be a non-empty name");
+    size_t len = strlen(n->value);
+    if (len >= sizeof(in->name))
+        return sc_conf_error(err, errlen, n, "\"name\" is longer than %zu characters",
+                             sizeof(in->name) - 1);
+    if (strspn(n->value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != len)
+        return sc_conf_error(err, errlen, n, "name \"%s\": only letters, digits, '-', '_' and '.'",
+                             n->value);
+    /* digits alone would read as a position (the metrics' link label of
+     * an unnamed link) */
+    if (strspn(n->value, "0123456789") == len)
+        return sc_conf_error(err, errlen, n, "name \"%s\": not digits alone (positions are numbers)",
+                             n->value);
+    for (int k = 0; k < i; k++)
+        if (strcmp(c->links[k].name, n->value) == 0)
+            return sc_conf_error(err, errlen, n, "name \"%s\" is taken by link %d (%s)", n->value,
+                                 k + 1, c->links[k].named ? "named so" : "its module's name");
+    snprintf(in->name, sizeof(in->name), "%s", n->value);
+    in->named = true;
+    return 0;
+}
+
 static int create(sc_chain_t *c, int i, const sc_module_t *mod, const sc_conf_node_t *conf,
                   char *err, size_t errlen)
 {
@@ -43,23 +75,34 @@ static int create(sc_chain_t *c, int i, const sc_module_t *mod, const sc_conf_no
                        (c->links[k].mod && mod->name && c->links[k].mod->name &&
                         strcmp(c->links[k].mod->name, mod->name) == 0);
     in->base = c->base;
-    snprintf(in->name, sizeof(in->name), "%s", mod->name ? mod->name : "module");
-    char link[16];
-    snprintf(link, sizeof(link), "%d", i + 1);
-    in->handle_time = sc_metric_kv(SC_METRIC_HISTOGRAM, "sipchain_module_handle_seconds",
-                                   "time a module's handler takes on the event loop, without "
-                                   "the links it calls in turn", "module", in->name, "link", link);
+    const char *modname = mod->name ? mod->name : "module";
+    snprintf(in->name, sizeof(in->name), "%s", modname);
     if (conf) {
+        const sc_conf_node_t *nm = sc_conf_get(conf, "name");
+        if (nm && read_name(c, i, nm, err, errlen))
+            return -1;
         const sc_conf_node_t *m = sc_conf_get(conf, "methods");
         if (m && read_methods(in, m, err, errlen))
             return -1;
     }
+    if (in->named)
+        snprintf(in->label, sizeof(in->label), "%s[%s]", modname, in->name);
+    else
+        snprintf(in->label, sizeof(in->label), "%s", modname);
+    /* the link label: its name when it has one (stable across edits of
+     * the chain), else its position */
+    char link[16];
+    snprintf(link, sizeof(link), "%d", i + 1);
+    in->handle_time = sc_metric_kv(SC_METRIC_HISTOGRAM, "sipchain_module_handle_seconds",
+                                   "time a module's handler takes on the event loop, without "
+                                   "the links it calls in turn", "module", modname, "link",
+                                   in->named ? in->name : link);
     err[0] = '\0';
     in->created = true;     /* destroy runs even if create fails half-way */
     if (mod->create) {
         if (mod->create(in, conf, err, errlen) != 0) {
             if (err[0] == '\0')
-                snprintf(err, errlen, "module \"%s\": create failed", in->name);
+                snprintf(err, errlen, "module \"%s\": create failed", in->label);
             return -1;
         }
     } else if (conf && sc_conf_check_keys(conf, (const char *const[]){ NULL }, err, errlen)) {
@@ -200,7 +243,7 @@ int sc_chain_start(sc_chain_t *c, char *err, size_t errlen)
     for (int i = 0; i < c->n; i++) {
         sc_instance_t *in = &c->links[i];
         if (in->mod->start && in->mod->start(in) != 0) {
-            snprintf(err, errlen, "module \"%s\" failed to start", in->name);
+            snprintf(err, errlen, "module \"%s\" failed to start", in->label);
             return -1;
         }
     }
@@ -225,6 +268,7 @@ void sc_chain_free(sc_chain_t *c)
         sc_instance_t *in = &c->links[i];
         if (in->created && in->mod->destroy)
             in->mod->destroy(in);
+        sc_admin_forget(in);
         if (in->dl)
             dlclose(in->dl);
     }
@@ -246,7 +290,7 @@ int sc_service_publish(sc_instance_t *in, const char *name, const void *api)
 {
     sc_chain_t *c = in->chain;
     if (sc_service_find(in, name)) {
-        sc_log(SC_LOG_ERROR, "%s: service \"%s\" is published already", in->name, name);
+        sc_log(SC_LOG_ERROR, "%s: service \"%s\" is published already", in->label, name);
         return -1;
     }
     service_t *sv = calloc(1, sizeof(*sv));
@@ -307,8 +351,10 @@ void sc_chain_describe(const sc_chain_t *c, FILE *f)
     fputc('[', f);
     for (int i = 0; i < c->n; i++) {
         const sc_instance_t *in = &c->links[i];
-        fprintf(f, "%s{\"module\":", i ? "," : "");
+        fprintf(f, "%s{\"link\":%d,\"name\":", i ? "," : "", i + 1);
         sc_json_string(f, in->name);
+        fputs(",\"module\":", f);
+        sc_json_string(f, in->mod->name ? in->mod->name : "module");
         fputs(",\"version\":", f);
         sc_json_string(f, in->mod->version ? in->mod->version : "");
         fputs(",\"methods\":[", f);
@@ -338,12 +384,12 @@ void sc_instance_log(const sc_instance_t *in, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    sc_log_write_module((sc_log_level_t)level, in ? in->name : "module", "%s", line);
+    sc_log_write_module((sc_log_level_t)level, in ? in->label : "module", "%s", line);
 }
 
 int sc_conf_check_keys(const sc_conf_node_t *node, const char *const *keys, char *err, size_t errlen)
 {
-    static const char *const core_keys[] = { "module", "methods", NULL };   /* read by the core */
+    static const char *const core_keys[] = { "module", "name", "methods", NULL };   /* read by the core */
     return sc_conf_keys_allowed(node, keys, core_keys, err, errlen);
 }
 

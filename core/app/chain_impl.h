@@ -16,7 +16,9 @@ struct sc_instance {
     sc_chain_t        *chain;
     const sc_module_t *mod;
     void              *dl;          /* dlopen handle, NULL when built in */
-    char               name[64];
+    char               name[64];    /* its link name (chain: name:), else the module's */
+    bool               named;       /* name: was given */
+    char               label[140];  /* for the log: "module" or "module[name]" */
     int                nmethods;    /* 0: every method */
     char               methods[SC_MAX_METHOD_FILTER][32];
     void              *data;
@@ -24,6 +26,7 @@ struct sc_instance {
     bool               created;     /* create was called: destroy will be */
     int                ordinal;     /* which instance of its module in the chain (0: the first) */
     sc_metric_t       *handle_time; /* its handlers' own time (sc_metrics.h) */
+    struct admin_res  *admin;       /* its management resources (admin.c) */
 };
 
 typedef struct res_hdr {
@@ -210,6 +213,10 @@ int  sc_req_answer(sc_req_t *req, unsigned status, const char *reason, const cha
  * B2BUA's still unanswered: 487, so that it and its module let go). */
 void sc_chain_drop_calls(sc_chain_t *c);
 void sc_uac_report_on_drop(sc_uac_t *u);
+/* dialog.c: calls fn for each live dialog of c and the link that made
+ * it; fn must not end dialogs. */
+void sc_chain_walk_dialogs(sc_chain_t *c, void (*fn)(sc_dialog_t *d, const sc_instance_t *owner, void *arg),
+                           void *arg);
 /* dialog.c: frees every dialog left without callbacks (chain end). */
 void sc_chain_drop_dialogs(sc_chain_t *c);
 /* dialog.c: a dialog for a request or response of ours, made live. */

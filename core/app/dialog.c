@@ -1307,6 +1307,15 @@ void sc_chain_end_dialogs(sc_chain_t *c)
     }
 }
 
+void sc_chain_walk_dialogs(sc_chain_t *c, void (*fn)(sc_dialog_t *d, const sc_instance_t *owner, void *arg),
+                           void *arg)
+{
+    for (sc_dialog_t *d = sc_list_first(&c->dialogs, sc_dialog_t, link); d;
+         d = sc_list_next(d, sc_dialog_t, link))
+        if (d->live)
+            fn(d, d->inst, arg);
+}
+
 void sc_chain_drop_dialogs(sc_chain_t *c)
 {
     sc_dialog_t *d;

@@ -5,8 +5,8 @@
  * new, but what they stand for — a registrar's bindings, digest-auth's
  * nonces — must not be lost with the old ones.  So such state is not
  * owned by an instance: it is kept here, by the server, under the link's
- * identity (the module's name and which of that module's instances in
- * the chain it is) and a key the module chooses, and counted: each
+ * identity (the module's name and the link's name, or for a link without
+ * one which of that module's instances in the chain it is) and a key the module chooses, and counted: each
  * instance that asked for it holds it until its destroy lets go; the
  * object is dropped when nothing holds it any more, that is when the
  * last generation using it is gone and no newer one asked for it.  Old
@@ -51,10 +51,16 @@ void sc_keep_free(sc_keep_t *k)
     free(k);
 }
 
-/* The link's identity and the module's key, as one string. */
+/* The link's identity and the module's key, as one string: a named
+ * link is its module and name (moved in the chain, it keeps its state),
+ * any other its module and ordinal. */
 static void full_key(const sc_instance_t *inst, const char *key, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s#%d/%s", inst->mod->name ? inst->mod->name : "module", inst->ordinal, key);
+    const char *mod = inst->mod->name ? inst->mod->name : "module";
+    if (inst->named)
+        snprintf(out, cap, "%s@%s/%s", mod, inst->name, key);
+    else
+        snprintf(out, cap, "%s#%d/%s", mod, inst->ordinal, key);
 }
 
 void *sc_kept(sc_instance_t *inst, const char *key, void *(*make)(void *arg), void (*drop)(void *obj),

@@ -837,6 +837,13 @@ unsigned sc_txn_count_compact(const sc_txn_layer_t *l)
     return sc_txn_done_count(l->done);
 }
 
+void sc_txn_walk(const sc_txn_layer_t *l, unsigned max, void (*fn)(const sc_txn_t *t, void *arg),
+                 void *arg)
+{
+    for (const sc_txn_t *t = l->all; t && max; t = t->next, max--)
+        fn(t, arg);
+}
+
 const sc_txn_conf_t *sc_txn_layer_conf(const sc_txn_layer_t *l) { return &l->conf; }
 sc_clock_t *sc_txn_layer_clock(const sc_txn_layer_t *l) { return l->clock; }
 int sc_txn_layer_send(sc_txn_layer_t *l, const sc_source_t *flow, const char *buf, size_t len)

@@ -88,6 +88,11 @@ unsigned        sc_txn_count(const sc_txn_layer_t *l);
 unsigned        sc_txn_busy(const sc_txn_layer_t *l);
 /* Of those, the completed non-INVITEs kept compact (txn_done.h). */
 unsigned        sc_txn_count_compact(const sc_txn_layer_t *l);
+/* Calls fn for each live transaction (not the compact ones), newest
+ * first, up to max of them: the management API's listing.  fn must not
+ * create or end transactions. */
+void            sc_txn_walk(const sc_txn_layer_t *l, unsigned max,
+                            void (*fn)(const sc_txn_t *t, void *arg), void *arg);
 
 /* --- server side ------------------------------------------------------ */
 typedef enum {

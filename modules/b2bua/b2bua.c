@@ -89,6 +89,7 @@ typedef struct {
     unsigned long            max_duration, max_per_caller, final_timeout;
     const sc_location_api_t *loc;
     caller_t                *callers;
+    struct call             *calls;     /* answered, both legs up: the management API's list */
 } b2b_t;
 
 typedef struct call {
@@ -98,7 +99,11 @@ typedef struct call {
     struct event  *limit;
     sc_res_t      *pending_res;     /* a request passed across, waiting */
     sc_res_t      *a_res;           /* A's INVITE's answer, until B answered */
+    time_t         since;           /* answered (on b->calls from then) */
+    struct call   *prev, *next;
 } call_t;
+
+static void on_admin(sc_instance_t *inst, sc_admin_call_t *call, void *arg);
 
 /* --- config ---------------------------------------------------------------- */
 
@@ -129,6 +134,8 @@ static int bb_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
     b->inst = inst;
     b->pass_failure = b->pass_provisional = true;
     if (sc_conf_check_keys(conf, keys, err, errlen))
+        return -1;
+    if (sc_admin_register(inst, "calls", on_admin, b) != 0)
         return -1;
     const sc_conf_node_t *n;
     if ((n = sc_conf_get(conf, "target")) && sc_conf_string(n, &b->target, err, errlen))
@@ -219,6 +226,14 @@ static void bb_destroy(sc_instance_t *inst)
 
 static void call_end(call_t *c)
 {
+    if (c->since) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            c->b->calls = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+    }
     if (c->limit)
         event_free(c->limit);
     if (c->caller)
@@ -333,12 +348,76 @@ static void on_b2b(sc_dialog_t *uas, sc_dialog_t *uac, const sc_response_t *r, v
     c->b_leg = uac;
     tie(c, uas);
     tie(c, uac);
+    c->since = time(NULL);
+    c->next = c->b->calls;
+    if (c->next)
+        c->next->prev = c;
+    c->b->calls = c;
     if (c->b->max_duration) {
         c->limit = evtimer_new(sc_instance_base(c->b->inst), on_limit, c);
         struct timeval tv = { (time_t)c->b->max_duration, 0 };
         if (c->limit)
             evtimer_add(c->limit, &tv);
     }
+}
+
+/* --- the management resource, "calls" ------------------------------------
+ *   GET    /v1/calls        the answered calls of this link: both legs
+ *   DELETE /v1/calls/ID     ends one (ID: A's dialog id): BYE to both sides */
+
+static void put_leg(sc_admin_call_t *call, const char *name, sc_dialog_t *d)
+{
+    sc_admin_printf(call, ",\"%s\":{\"dialog\":", name);
+    sc_admin_json_str(call, (sc_str_t){ sc_dialog_id(d), strlen(sc_dialog_id(d)) });
+    sc_admin_printf(call, ",\"call_id\":");
+    sc_admin_json_str(call, sc_dialog_call_id(d));
+    sc_admin_printf(call, ",\"local_uri\":");
+    sc_admin_json_str(call, sc_dialog_local_uri(d));
+    sc_admin_printf(call, ",\"remote_uri\":");
+    sc_admin_json_str(call, sc_dialog_remote_uri(d));
+    sc_admin_printf(call, "}");
+}
+
+static void on_admin(sc_instance_t *inst, sc_admin_call_t *call, void *arg)
+{
+    b2b_t *b = arg;
+    const char *m = sc_admin_method(call), *id = sc_admin_item(call);
+    if (id[0] == '\0') {
+        if (strcmp(m, "GET") != 0) {
+            sc_admin_fail(call, 405, "%s is not allowed on the list: GET it, or DELETE one call", m);
+            return;
+        }
+        time_t now = time(NULL);
+        sc_admin_reply(call, 200);
+        sc_admin_printf(call, "{\"calls\":[");
+        for (call_t *c = b->calls; c; c = c->next) {
+            if (c->a_leg == NULL || c->b_leg == NULL)
+                continue;
+            sc_admin_printf(call, "%s{\"id\":", c == b->calls ? "" : ",");
+            sc_admin_json_str(call, (sc_str_t){ sc_dialog_id(c->a_leg), strlen(sc_dialog_id(c->a_leg)) });
+            sc_admin_printf(call, ",\"duration_s\":%ld", (long)(now - c->since));
+            put_leg(call, "a", c->a_leg);
+            put_leg(call, "b", c->b_leg);
+            sc_admin_printf(call, "}");
+        }
+        sc_admin_printf(call, "]}\n");
+        return;
+    }
+    if (strcmp(m, "DELETE") != 0) {
+        sc_admin_fail(call, 405, "%s is not allowed on a call: DELETE ends it", m);
+        return;
+    }
+    for (call_t *c = b->calls; c; c = c->next)
+        if (c->a_leg && strcmp(sc_dialog_id(c->a_leg), id) == 0) {
+            sc_instance_log(inst, SC_LOG_LEVEL_INFO, "%s: ended through the management API", id);
+            hang_up(c);
+            sc_admin_reply(call, 200);
+            sc_admin_printf(call, "{\"ended\":");
+            sc_admin_json_str(call, (sc_str_t){ id, strlen(id) });
+            sc_admin_printf(call, "}\n");
+            return;
+        }
+    sc_admin_fail(call, 404, "no call \"%s\" (GET /v1/calls lists them)", id);
 }
 
 /* --- who B sees calling ------------------------------------------------------ */

@@ -11,6 +11,11 @@
 
 static const char *const reason_names[BLOCK__N] = { "none", "rate", "auth", "user_agent" };
 
+const char *guard_reason_name(block_reason_t why)
+{
+    return (unsigned)why < BLOCK__N ? reason_names[why] : "?";
+}
+
 uint64_t guard_now_ms(void)
 {
     struct timespec ts;

@@ -188,6 +188,8 @@ static int guard_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *e
                              g->conf.max_sources, g->conf.max_users);
     if (guard_auth_subscribe(g) != 0)
         return sc_conf_error(err, errlen, conf, "guard: cannot subscribe to authentication events");
+    if (guard_admin_register(g) != 0)
+        return sc_conf_error(err, errlen, conf, "guard: cannot register its management resource");
     return 0;
 }
 

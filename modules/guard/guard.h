@@ -2,6 +2,7 @@
  *   guard.c       the module and the order of the checks per request
  *   conf.c        the YAML keys and their defaults
  *   block.c       blocking and unblocking: the log lines, the metrics
+ *   admin.c       the management resource: list and lift blocks
  *   auth_limit.c  failed authentications per source and per user
  *   user_agent.c  scanners by User-Agent
  *   bucket.c, cidr.c, table.c   the mechanics
@@ -69,6 +70,11 @@ void guard_sweep(guard_t *g, uint64_t now);
 /* A table reuses a blocked entry (table_evict_cb). */
 void guard_evicted(entry_t *e, void *arg);
 void guard_release_all(guard_t *g);
+/* "rate", "auth", "user_agent" */
+const char *guard_reason_name(block_reason_t why);
+
+/* admin.c: the "blocks" management resource */
+int  guard_admin_register(guard_t *g);
 
 /* auth_limit.c */
 int      guard_auth_subscribe(guard_t *g);

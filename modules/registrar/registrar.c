@@ -57,6 +57,7 @@ typedef struct {
     char              why[512];     /* why the store could not be made */
     struct event     *sweep;
     sc_metric_t      *m_aors, *m_bindings;
+    reg_admin_t       admin;        /* the "registrations" resource (admin.c) */
 } registrar_t;
 
 /* the gauges follow the store after each change and each sweep */
@@ -64,6 +65,11 @@ static void publish_counts(const registrar_t *r)
 {
     sc_metric_set(r->m_aors, (int64_t)r->store->naors);
     sc_metric_set(r->m_bindings, (int64_t)r->store->nbindings);
+}
+
+static void counts_changed(void *arg)
+{
+    publish_counts(arg);
 }
 
 /* --- config ------------------------------------------------------------- */
@@ -169,6 +175,9 @@ static int reg_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err
         return r->persist ? sc_conf_error(err, errlen, n, "persist: %s", r->why) : -1;
     persist_set_inst(r->store, inst, NULL);
     publish_counts(r);
+    r->admin = (reg_admin_t){ &r->store, counts_changed, r };
+    if (reg_admin_register(inst, &r->admin) != 0)
+        return -1;
     return sc_service_publish(inst, SC_LOCATION_SERVICE, &r->api);
 }
 

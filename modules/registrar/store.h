@@ -89,4 +89,13 @@ void persist_set_inst(store_t *s, const sc_instance_t *inst, const sc_instance_t
 void persist_put(store_t *s, const aor_t *a, const binding_t *b);
 void persist_remove(store_t *s, const aor_t *a, const binding_t *b);
 
+/* admin.c: the "registrations" management resource over *store (the
+ * field the instance holds); changed runs after a deletion. */
+typedef struct {
+    store_t **store;
+    void    (*changed)(void *arg);
+    void     *arg;
+} reg_admin_t;
+int  reg_admin_register(sc_instance_t *inst, reg_admin_t *ra);
+
 #endif
