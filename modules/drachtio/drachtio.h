@@ -181,6 +181,10 @@ void dr_inbound_connect(dr_hub_t *h, sc_req_t *req, sc_res_t *res, const char *u
 /* At stop: requests applications hold with no answer yet (not a call
  * that rings, not a proxy) get 503. */
 void dr_inbound_stop(dr_hub_t *h);
+/* The hub's last instance goes (the server stops): the core has answered
+ * and freed every request still held (503), so they are forgotten
+ * without a word to them. */
+void dr_inbound_forget(dr_hub_t *h);
 /* App commands: sip|<txn>| with a response; proxy|<txn>|... */
 void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, const dr_msg_t *m);
 void dr_app_proxy(dr_conn_t *c, const char *msgid, char **tok, int n, sc_str_t sip);

@@ -498,7 +498,10 @@ void dr_hub_stop(dr_hub_t *h)
     if (h->stopping)
         return;
     h->stopping = true;
-    evconnlistener_disable(h->lev);     /* no new application connections */
+    /* no new application connections: the socket closed, not only
+     * unwatched (the kernel would still complete handshakes) */
+    evconnlistener_free(h->lev);
+    h->lev = NULL;
     dr_inbound_stop(h);
 }
 
@@ -573,9 +576,11 @@ void dr_hub_put(dr_hub_t *h, sc_instance_t *inst)
             break;
         }
     h->inst = inst;             /* for the last log lines */
+    dr_inbound_forget(h);       /* before the connections: their requests are gone */
     while (h->conns.next != &h->conns)
         conn_free(DR_OF(h->conns.next, dr_conn_t, link));
     dr_dlg_drop_ended(h);
-    evconnlistener_free(h->lev);
+    if (h->lev)
+        evconnlistener_free(h->lev);
     free(h);
 }

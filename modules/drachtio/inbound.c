@@ -482,3 +482,13 @@ void dr_inbound_stop(dr_hub_t *h)
         dr_inbound_fail(t, 503, "Server Stopping");
     }
 }
+
+void dr_inbound_forget(dr_hub_t *h)
+{
+    while (h->txns.next != &h->txns) {
+        dr_txn_t *t = DR_OF(h->txns.next, dr_txn_t, link);
+        if (t->conn && t->conn->handover == t)
+            t->conn->handover = NULL;
+        txn_free(t);
+    }
+}

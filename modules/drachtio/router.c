@@ -151,7 +151,7 @@ static void on_cancel(sc_req_t *req, sc_str_t cancel, void *arg)
 static void fallback(lookup_t *lk, const char *why)
 {
     dr_router_t *r = lk->r;
-    sc_instance_log(r->inst, SC_LOG_LEVEL_WARN, "drachtio: request handler %s: %s; %s", lk->h->url, why,
+    sc_instance_log(r->inst, SC_LOG_LEVEL_WARN, "request handler %s: %s; %s", lk->h->url, why,
                     r->fallback ? "answered by http_fallback" : "routed to the applications");
     if (r->fallback) {
         char reason[80];
@@ -318,7 +318,7 @@ static void on_done(struct evhttp_request *hr, void *arg)
         return;
     }
     dr_json_free(root);
-    sc_instance_log(lk->r->inst, SC_LOG_LEVEL_WARN, "drachtio: request handler %s answered badly: %s",
+    sc_instance_log(lk->r->inst, SC_LOG_LEVEL_WARN, "request handler %s answered badly: %s",
                     lk->h->url, why);
     sc_res_send(lk->res, 500, "Server Internal Error (bad routing answer)");
     lookup_done(lk);

@@ -134,7 +134,7 @@ bool dr_screen_spam(const dr_screen_t *s, sc_instance_t *inst, sc_req_t *req, sc
         const char *hit = matches(&s->rules[i], req);
         if (hit == NULL)
             continue;
-        sc_instance_log(inst, SC_LOG_LEVEL_INFO, "drachtio: spammer from %s:%u (%s contains \"%s\"): %s",
+        sc_instance_log(inst, SC_LOG_LEVEL_INFO, "spammer from %s:%u (%s contains \"%s\"): %s",
                         sc_req_source_ip(req), (unsigned)sc_req_source_port(req), s->rules[i].header, hit,
                         s->discard || is_ack(req) ? "discarded" : "rejected");
         if (s->discard || is_ack(req))
