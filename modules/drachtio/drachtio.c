@@ -28,6 +28,20 @@
  *     tags:                       # requests matching a rule go only to applications
  *       - { user_prefix: "+44", tag: uk }     # that authenticated with its tag
  *       - { domain: b.example.com, tag: b }   # (srf.connect({tags: [...]})); first match
+ *     spammers:                   # drachtio-server's <spammers> (screen.c)
+ *       action: reject            #   reject (status) | discard
+ *       status: 603
+ *       headers: { User-Agent: [ sipvicious ], To: [ "1001" ] }
+ *     options_200: true           # OPTIONS no application routed: 200 (screen.c)
+ *     options_user_agents: [ monitor ]   # OPTIONS from these: 200, always
+ *     request_handlers:           # drachtio-server's <request-handlers> (router.c)
+ *       - { method: INVITE, url: "http://127.0.0.1:8080/route", http_method: POST }
+ *     http_timeout: 3000          # ms
+ *     http_fallback: app          # the service failed: app | a status
+ *
+ * On SIGTERM (SC_EVENT_STOPPING) the control port closes and what
+ * applications hold unanswered gets 503 at once: with no call up, the
+ * server need not wait out its stop_timeout.
  */
 #define _GNU_SOURCE
 #include <stdio.h>

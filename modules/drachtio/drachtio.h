@@ -7,7 +7,9 @@
  *            answer (sip responses, proxy); requests in their dialogs
  * outbound.c requests applications send (new, in a dialog, ACK, CANCEL)
  *            and the responses back to them
- * drachtio.c the module: config, the chain link, CDR frames
+ * screen.c   spammers and OPTIONS pings, answered before any application
+ * router.c   request_handlers: HTTP routing (json.c reads the answers)
+ * drachtio.c the module: config, the chain link, CDR frames, the stop
  *
  * A hub (listener + connections) outlives a reload: the new instance
  * with the same listen address adopts it, so applications stay
