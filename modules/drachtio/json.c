@@ -51,8 +51,8 @@ static char *string(cur_t *c)
     }
     while (c->p < c->end && *c->p != '"') {
         unsigned char ch = (unsigned char)*c->p++;
-        if (ch < 0x20)
-            break;
+        if (ch < 0x20)              /* raw control characters (NUL too) are not JSON */
+            goto bad;
         if (ch != '\\') {
             *o++ = (char)ch;
             continue;
