@@ -283,6 +283,8 @@ is(join(',', $r =~ /^Contact: ([^\r]*)\r$/mg), '<sip:a@192.0.2.1>,<sip:b@192.0.2
 like(app_log('http'), qr{^HTTP GET /any/\?method=MESSAGE&}m, 'the "*" handler, by GET, for MESSAGE');
 $r = request($portc, 'MESSAGE', 'tagged', body => 'x');
 is(sip_status($r) . ' ' . sip_header($r, 'X-App'), '200 blue', 'action route with tag: the connected app with that tag');
+$r = request($portc, 'OPTIONS', 'ping');
+is(sip_status($r), 404, 'OPTIONS with a "*" handler: the routing service decides (404)');
 $r = request($portc, 'MESSAGE', 'garbage', body => 'x');
 is(sip_status($r), 500, 'an answer that is not JSON: 500');
 $r = request($portc, 'MESSAGE', 'nodata', body => 'x');
@@ -331,9 +333,11 @@ chain:
   - module: drachtio
     listen: "127.0.0.1:${\ free_port()}"
     secret: cymru
-    request_handlers: [ { url: "http://127.0.0.1:$dead/" } ]
+    request_handlers: [ { method: MESSAGE, url: "http://127.0.0.1:$dead/" } ]
     http_fallback: 480
 Y
+$r = request($portd, 'OPTIONS', 'ping');
+is(sip_status($r), 200, 'OPTIONS no handler and no app takes: 200 from sipchain');
 $r = request($portd, 'MESSAGE', 'anyone', body => 'x');
 is(sip_status($r), 480, 'the routing service refuses connections: http_fallback 480');
 like($r // '', qr/^SIP\/2\.0 480 Routing service failed \(/, '... saying why');

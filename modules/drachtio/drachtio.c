@@ -264,7 +264,8 @@ static void drachtio_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         return;
     }
     /* drachtio-server's order: spammers, OPTIONS pings, then routing */
-    if (dr_screen_options(&di->screen, req, res, di->conf.outbound || di->router.n || dr_hub_routed(h, "options")))
+    bool routed = di->conf.outbound || dr_router_handles(&di->router, req) || dr_hub_routed(h, "options");
+    if (dr_screen_options(&di->screen, req, res, routed))
         return;
     if (dr_router_route(&di->router, req, res))
         return;

@@ -458,16 +458,26 @@ static int lookup_start(dr_router_t *r, const dr_handler_t *hd, sc_req_t *req, s
     return 0;
 }
 
+/* The handler for method m: its own, else the "*" one; NULL when none. */
+static const dr_handler_t *handler_for(const dr_router_t *r, sc_str_t m)
+{
+    for (int i = 0; i < r->n; i++)
+        if (strlen(r->h[i].method) == m.len && strncasecmp(r->h[i].method, m.s, m.len) == 0)
+            return &r->h[i];
+    for (int i = 0; i < r->n; i++)
+        if (strcmp(r->h[i].method, "*") == 0)
+            return &r->h[i];
+    return NULL;
+}
+
+bool dr_router_handles(const dr_router_t *r, sc_req_t *req)
+{
+    return handler_for(r, sc_req_method(req)) != NULL;
+}
+
 bool dr_router_route(dr_router_t *r, sc_req_t *req, sc_res_t *res)
 {
-    sc_str_t m = sc_req_method(req);
-    const dr_handler_t *hd = NULL;
-    for (int i = 0; i < r->n && hd == NULL; i++)
-        if (strlen(r->h[i].method) == m.len && strncasecmp(r->h[i].method, m.s, m.len) == 0)
-            hd = &r->h[i];
-    for (int i = 0; i < r->n && hd == NULL; i++)
-        if (strcmp(r->h[i].method, "*") == 0)
-            hd = &r->h[i];
+    const dr_handler_t *hd = handler_for(r, sc_req_method(req));
     if (hd == NULL)
         return false;
     if (strncmp(hd->url, "http://", 7) != 0) {      /* tcp:// tls://: the app there, no HTTP */

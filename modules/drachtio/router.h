@@ -45,6 +45,8 @@ struct dr_router {
 
 /* request_handlers, http_timeout, http_fallback of conf. */
 int  dr_router_conf(dr_router_t *r, const sc_conf_node_t *conf, char *err, size_t errlen);
+/* Whether a handler takes req's method. */
+bool dr_router_handles(const dr_router_t *r, sc_req_t *req);
 /* Whether a handler takes req's method; if so req is routed (later). */
 bool dr_router_route(dr_router_t *r, sc_req_t *req, sc_res_t *res);
 /* Stop: lookups in flight answered 503 now; none started from now on. */
