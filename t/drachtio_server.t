@@ -289,6 +289,8 @@ $r = request($portc, 'MESSAGE', 'garbage', body => 'x');
 is(sip_status($r), 500, 'an answer that is not JSON: 500');
 $r = request($portc, 'MESSAGE', 'nodata', body => 'x');
 is(sip_status($r), 500, 'JSON without data: 500');
+$r = request($portc, 'MESSAGE', 'forge', body => 'x');
+is(sip_status($r) . ' ' . sip_header($r, 'X-Forged'), '500 ', 'a reason with CR LF: 500, no header forged');
 $r = request($portc, 'MESSAGE', 'error', body => 'x');
 is(sip_status($r) . ' ' . sip_header($r, 'X-App'), '200 blue', 'HTTP 500 from the service: http_fallback app, the connected app');
 $t0 = time;

@@ -244,7 +244,11 @@ static void drachtio_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     dr_hub_t *h = di->hub;
     h->inst = inst;
     if (di->stopping || h->stopping) {
-        sc_res_send(res, 503, "Server Stopping");
+        sc_str_t m = sc_req_method(req);
+        if (m.len == 3 && memcmp(m.s, "ACK", 3) == 0)
+            sc_req_drop(req);           /* an ACK is never answered */
+        else
+            sc_res_send(res, 503, "Server Stopping");
         return;
     }
     if (dr_screen_spam(&di->screen, inst, req, res))

@@ -162,16 +162,26 @@ static void fallback(lookup_t *lk, const char *why)
     }
 }
 
+/* Whether s may go into a SIP message as it is: no control characters
+ * (a CR LF in a reason or a contact would forge header lines). */
+static bool printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}
+
 /* A string or an array of strings into list (NULL-terminated); -1 when
- * neither. */
+ * neither, or when one has control characters. */
 static int string_list(const dr_json_t *j, const char **list, int max)
 {
     int n = 0;
-    if (j && j->type == DJ_STR)
+    if (j && j->type == DJ_STR && printable(j->str))
         list[n++] = j->str;
     else if (j && j->type == DJ_ARR)
         for (const dr_json_t *e = j->child; e; e = e->next) {
-            if (e->type != DJ_STR || n == max - 1)
+            if (e->type != DJ_STR || n == max - 1 || !printable(e->str))
                 return -1;
             list[n++] = e->str;
         }
@@ -227,6 +237,8 @@ static const char *act(lookup_t *lk, const dr_json_t *root)
         const dr_json_t *st = dr_json_get(data, "status"), *rs = dr_json_get(data, "reason");
         if (st == NULL || st->type != DJ_NUM || st->num < 300 || st->num > 699)
             return "'status' is missing or not a number from 300 to 699";
+        if (rs && rs->type == DJ_STR && !printable(rs->str))
+            return "'reason' has control characters";
         sc_res_send(lk->res, (unsigned)st->num, rs && rs->type == DJ_STR && rs->str[0] ? rs->str : NULL);
         return NULL;
     }
@@ -261,7 +273,7 @@ static const char *act(lookup_t *lk, const dr_json_t *root)
     if (strcmp(a, "route") == 0) {
         const dr_json_t *uri = dr_json_get(data, "uri"), *tag = dr_json_get(data, "tag");
         if (uri && uri->type == DJ_STR)
-            return route_uri(lk, uri->str);
+            return printable(uri->str) ? route_uri(lk, uri->str) : "'uri' has control characters";
         if (tag && tag->type == DJ_STR) {
             char verb[32];
             sc_str_t m = sc_req_method(lk->req);

@@ -64,6 +64,7 @@ if (mode === 'http') {
       if (user === 'tagged') return json({ action: 'route', data: { tag: 'blue' } });
       if (user === 'garbage') return res.end('this is not json');
       if (user === 'nodata') return json({ action: 'reject' });
+      if (user === 'forge') return json({ action: 'reject', data: { status: 480, reason: 'x\r\nX-Forged: 1' } });
       if (user === 'error') { res.statusCode = 500; return res.end('oops'); }
       if (user === 'slow') return;            // never answers: the timeout
       return json({ action: 'reject', data: { status: 404 } });
