@@ -216,6 +216,8 @@ sleep 0.3;
 ok(!exited($pidf), 'SIGTERM with a call ringing: still running for it');
 ok(!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ctlf", Proto => 'tcp', Timeout => 2),
    '... but the control port takes no new application');
+request($portf, 'MESSAGE', 'late', body => 'x', no_wait => 1);
+ok(!app_wait('hold2', qr/^HELD MESSAGE-late/m, 1), '... and no new request reaches the app');
 undef $gone;
 while (time - $t0 < 15) { if (exited($pidf)) { $gone = time - $t0; last } sleep 0.02 }
 ok(defined $gone && $gone >= 1.5 && $gone < 5, sprintf('... and exits after stop_timeout (2 s): %.1f s', $gone // 99));
