@@ -277,8 +277,9 @@ ack_for($portc, $inv, $r);
 my $hl = app_wait('http', qr/^HTTP POST /m) // app_log('http');
 like($hl, qr{^HTTP POST /route/\?method=INVITE&domain=127\.0\.0\.1&protocol=udp&source_address=127\.0\.0\.1&fromUser=alice&toUser=reject&uriUser=reject&contentType=&uri=sip%3Areject%40127\.0\.0\.1%3A$portc%3Bfoo%3Dbar&foo=bar }m,
      'POST to the handler URL + "/" with drachtio-server\'s query string');
-like($hl, qr{^HTTP POST \S+ body=INVITE sip:reject\@127\.0\.0\.1:$portc;foo=bar SIP/2\.0 ctype=text/plain; charset=UTF-8$}m,
+like($hl, qr{^HTTP POST \S+ body=INVITE sip:reject\@127\.0\.0\.1:$portc;foo=bar SIP/2\.0 ctype=text/plain; charset=UTF-8 }m,
      '... the SIP message as a text/plain body');
+like($hl, qr{^HTTP POST \S+ .* host=127\.0\.0\.1:$hport$}m, '... Host with the port');
 $r = request($portc, 'MESSAGE', 'redirect', body => 'x');
 is(sip_status($r), 302, 'action redirect: 302');
 is(join(',', $r =~ /^Contact: ([^\r]*)\r$/mg), '<sip:a@192.0.2.1>,<sip:b@192.0.2.2>', '... with each contact');

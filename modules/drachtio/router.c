@@ -448,7 +448,13 @@ static int lookup_start(dr_router_t *r, const dr_handler_t *hd, sc_req_t *req, s
     if (hr) {
         evhttp_request_set_error_cb(hr, on_error);
         struct evkeyvalq *hdrs = evhttp_request_get_output_headers(hr);
-        evhttp_add_header(hdrs, "Host", host);
+        char hosthdr[300];          /* RFC 7230 §5.4: the port when not 80, IPv6 in [] */
+        bool v6 = strchr(host, ':') != NULL;
+        if (port > 0 && port != 80)
+            snprintf(hosthdr, sizeof(hosthdr), v6 ? "[%s]:%d" : "%s:%d", host, port);
+        else
+            snprintf(hosthdr, sizeof(hosthdr), v6 ? "[%s]" : "%s", host);
+        evhttp_add_header(hdrs, "Host", hosthdr);
         evhttp_add_header(hdrs, "Accept", "application/json");
         evhttp_add_header(hdrs, "Connection", "close");
         if (hd->post) {
