@@ -659,6 +659,11 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     }
     s->stopping = true;
     sc_sd_notify("STOPPING=1\nSTATUS=stopping");
+    /* modules refuse new work and let go of what need not be waited for
+     * (a drachtio application's unanswered request) */
+    for (generation_t *g = s->retired; g; g = g->next)
+        sc_chain_emit(g->chain, SC_EVENT_STOPPING, NULL);
+    sc_chain_emit(s->cur->chain, SC_EVENT_STOPPING, NULL);
     /* what still rings is CANCELled (§9.1), its callers get 503 at the end */
     for (generation_t *g = s->retired; g; g = g->next)
         sc_chain_cancel_ringing(g->chain);

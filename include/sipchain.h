@@ -137,7 +137,11 @@ enum { SC_LOG_LEVEL_ERROR, SC_LOG_LEVEL_WARN, SC_LOG_LEVEL_INFO, SC_LOG_LEVEL_DE
  * publishes and others find, e.g. the registrar's "location") and named
  * events ("cdr:stop" ...), never by linking to each other.  Both belong to
  * one chain: after a reload the new chain has its own.  The core emits
- * "server:reopen" (data NULL) on SIGUSR1: reopen your files (logrotate). */
+ * "server:reopen" (data NULL) on SIGUSR1: reopen your files (logrotate);
+ * and SC_EVENT_STOPPING (data NULL) on every chain as a SIGTERM/SIGINT
+ * begins the stop, before requests in flight are waited for: refuse new
+ * work, and answer now what need not be waited for. */
+#define SC_EVENT_STOPPING "server:stopping"
 /* In create: -1 when another instance published that name already. */
 int         sc_service_publish(sc_instance_t *inst, const char *name, const void *api);
 /* In start or later: the API, or NULL when nobody published it. */

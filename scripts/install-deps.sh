@@ -15,11 +15,14 @@ want="$BUILD"
 [ "${1:-}" = "--build-only" ] || { command -v node >/dev/null && command -v npm >/dev/null; } ||
     want="$want nodejs npm"
 
-# The pinned drachtio-srf (t/drachtio/package-lock.json) from the npm registry.
+# The pinned drachtio-srf and drachtio's published middleware that
+# t/drachtio_server.t's registrar runs (t/drachtio/package-lock.json),
+# from the npm registry.
 srf() {
     [ "${1:-}" = "--build-only" ] && return 0
     dir="$(dirname "$0")/../t/drachtio"
-    [ -d "$dir/node_modules/drachtio-srf" ] && return 0
+    [ -d "$dir/node_modules/drachtio-srf" ] && [ -d "$dir/node_modules/drachtio-mw-digest-auth" ] &&
+        [ -d "$dir/node_modules/drachtio-mw-registration-parser" ] && return 0
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 }
 

@@ -28,6 +28,20 @@
  *     tags:                       # requests matching a rule go only to applications
  *       - { user_prefix: "+44", tag: uk }     # that authenticated with its tag
  *       - { domain: b.example.com, tag: b }   # (srf.connect({tags: [...]})); first match
+ *     spammers:                   # drachtio-server's <spammers> (screen.c)
+ *       action: reject            #   reject (status) | discard
+ *       status: 603
+ *       headers: { User-Agent: [ sipvicious ], To: [ "1001" ] }
+ *     options_200: true           # OPTIONS no application routed: 200 (screen.c)
+ *     options_user_agents: [ monitor ]   # OPTIONS from these: 200, always
+ *     request_handlers:           # drachtio-server's <request-handlers> (router.c)
+ *       - { method: INVITE, url: "http://127.0.0.1:8080/route", http_method: POST }
+ *     http_timeout: 3000          # ms
+ *     http_fallback: app          # the service failed: app | a status
+ *
+ * On SIGTERM (SC_EVENT_STOPPING) the control port closes and what
+ * applications hold unanswered gets 503 at once: with no call up, the
+ * server need not wait out its stop_timeout.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -38,6 +52,8 @@
 #include <openssl/ssl.h>
 
 #include "drachtio.h"
+#include "router.h"
+#include "screen.h"
 
 #define MAX_TAG_RULES 64
 
@@ -48,10 +64,13 @@ typedef struct {
 } tag_rule_t;
 
 typedef struct {
-    dr_conf_t  conf;
-    dr_hub_t  *hub;
-    tag_rule_t rules[MAX_TAG_RULES];
-    int        nrules;
+    dr_conf_t   conf;
+    dr_hub_t   *hub;
+    tag_rule_t  rules[MAX_TAG_RULES];
+    int         nrules;
+    dr_screen_t screen;     /* spammers, OPTIONS */
+    dr_router_t router;     /* request_handlers */
+    bool        stopping;
 } dr_inst_t;
 
 static int tag_rules(dr_inst_t *di, const sc_conf_node_t *conf, char *err, size_t errlen)
@@ -79,12 +98,13 @@ static int tag_rules(dr_inst_t *di, const sc_conf_node_t *conf, char *err, size_
 
 /* The tls: map: a server context when it names a certificate, a client
  * context for tls:// outbound; both checked now (sipchain -t). */
-static int tls_conf(dr_conf_t *c, const sc_conf_node_t *conf, char *err, size_t errlen)
+static int tls_conf(dr_conf_t *c, const sc_conf_node_t *conf, bool routing, char *err, size_t errlen)
 {
     const sc_conf_node_t *t = sc_conf_get(conf, "tls"), *n;
     const char *cert = NULL, *key = NULL, *ca = NULL;
     bool verify_client = false, verify = true;
-    bool out_tls = c->outbound && strncmp(c->outbound, "tls://", 6) == 0;
+    /* request handlers may route to a tls:// application */
+    bool out_tls = routing || (c->outbound && strncmp(c->outbound, "tls://", 6) == 0);
     if (t) {
         static const char *const keys[] = { "cert", "key", "ca", "verify_client", "verify", NULL };
         if (sc_conf_check_keys(t, keys, err, errlen) ||
@@ -111,7 +131,9 @@ static int drachtio_create(sc_instance_t *inst, const sc_conf_node_t *conf, char
                            size_t errlen)
 {
     static const char *const keys[] = { "listen", "secret", "no_app", "idle_timeout", "max_frame",
-                                        "outbound", "tls", "tags", NULL };
+                                        "outbound", "tls", "tags", "spammers", "options_200",
+                                        "options_user_agents", "request_handlers", "http_timeout",
+                                        "http_fallback", NULL };
     if (sc_conf_check_keys(conf, keys, err, errlen))
         return -1;
     dr_inst_t *di = calloc(1, sizeof(*di));
@@ -155,7 +177,9 @@ static int drachtio_create(sc_instance_t *inst, const sc_conf_node_t *conf, char
             strchr(c->outbound + 6, ':') == NULL)
             return sc_conf_error(err, errlen, n, "\"outbound\" must be tcp://HOST:PORT or tls://HOST:PORT");
     }
-    return tls_conf(c, conf, err, errlen) || tag_rules(di, conf, err, errlen) ? -1 : 0;
+    if (dr_screen_conf(&di->screen, conf, err, errlen) || dr_router_conf(&di->router, conf, err, errlen))
+        return -1;
+    return tls_conf(c, conf, di->router.n > 0, err, errlen) || tag_rules(di, conf, err, errlen) ? -1 : 0;
 }
 
 /* cdr:* events to the applications that routed them. */
@@ -178,6 +202,22 @@ static void on_cdr(const char *event, const void *data, void *arg)
     }
 }
 
+/* SIGTERM: no new application connections or requests from now on; what
+ * applications hold unanswered, and routing lookups, get 503 now, so
+ * that with no call up the server exits at once (not after stop_timeout). */
+static void on_stopping(const char *event, const void *data, void *arg)
+{
+    dr_inst_t *di = arg;
+    (void)event;
+    (void)data;
+    di->stopping = true;
+    dr_router_stop(&di->router);
+    if (di->hub)
+        dr_hub_stop(di->hub);
+}
+
+static void route_app(void *arg, sc_req_t *req, sc_res_t *res);
+
 static int drachtio_start(sc_instance_t *inst)
 {
     dr_inst_t *di = sc_instance_data(inst);
@@ -191,7 +231,11 @@ static int drachtio_start(sc_instance_t *inst)
     for (size_t i = 0; i < 3; i++)
         if (sc_event_subscribe(inst, events[i], on_cdr, di) != 0)
             return -1;
-    return 0;
+    di->router.inst = inst;
+    di->router.hub = di->hub;
+    di->router.route_app = route_app;
+    di->router.arg = di;
+    return sc_event_subscribe(inst, SC_EVENT_STOPPING, on_stopping, di);
 }
 
 static void drachtio_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
@@ -199,6 +243,16 @@ static void drachtio_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     dr_inst_t *di = sc_instance_data(inst);
     dr_hub_t *h = di->hub;
     h->inst = inst;
+    if (di->stopping || h->stopping) {
+        sc_str_t m = sc_req_method(req);
+        if (m.len == 3 && memcmp(m.s, "ACK", 3) == 0)
+            sc_req_drop(req);           /* an ACK is never answered */
+        else
+            sc_res_send(res, 503, "Server Stopping");
+        return;
+    }
+    if (dr_screen_spam(&di->screen, inst, req, res))
+        return;
     /* In a dialog, but none of ours (the core hands those over as dialog
      * events): with no_app next it is the next module's; else as
      * drachtio-server: one an application proxied with recordRoute
@@ -213,6 +267,21 @@ static void drachtio_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
             sc_res_send(res, 500, "Server Internal Error (cannot forward along the Route set)");
         return;
     }
+    /* drachtio-server's order: spammers, OPTIONS pings, then routing */
+    bool routed = di->conf.outbound || dr_router_handles(&di->router, req) || dr_hub_routed(h, "options");
+    if (dr_screen_options(&di->screen, req, res, routed))
+        return;
+    if (dr_router_route(&di->router, req, res))
+        return;
+    route_app(di, req, res);
+}
+
+/* To the applications: the outbound one, or a connected one that routed
+ * the method (tags rules first); none: 503 or the next link. */
+static void route_app(void *arg, sc_req_t *req, sc_res_t *res)
+{
+    dr_inst_t *di = arg;
+    dr_hub_t *h = di->hub;
     if (di->conf.outbound) {
         dr_inbound(h, NULL, req, res, NULL);
         return;
@@ -241,6 +310,8 @@ static void drachtio_destroy(sc_instance_t *inst)
     dr_inst_t *di = sc_instance_data(inst);
     if (di == NULL)
         return;
+    dr_router_free(&di->router);
+    dr_screen_free(&di->screen);
     dr_hub_put(di->hub, inst);
     SSL_CTX_free(di->conf.srv_ctx);     /* connections made with them hold their own reference */
     SSL_CTX_free(di->conf.cli_ctx);

@@ -7,7 +7,9 @@
  *            answer (sip responses, proxy); requests in their dialogs
  * outbound.c requests applications send (new, in a dialog, ACK, CANCEL)
  *            and the responses back to them
- * drachtio.c the module: config, the chain link, CDR frames
+ * screen.c   spammers and OPTIONS pings, answered before any application
+ * router.c   request_handlers: HTTP routing (json.c reads the answers)
+ * drachtio.c the module: config, the chain link, CDR frames, the stop
  *
  * A hub (listener + connections) outlives a reload: the new instance
  * with the same listen address adopts it, so applications stay
@@ -131,6 +133,7 @@ struct dr_hub {
     dr_link_t             conns, txns, calls, dlgs;
     unsigned              rr;       /* round robin */
     dr_entry_t           *ids[DR_BUCKETS];
+    bool                  stopping; /* SIGTERM: no new connections or requests */
     dr_hub_t             *next;
 };
 
@@ -155,12 +158,17 @@ void       dr_hub_put(dr_hub_t *h, sc_instance_t *inst);
  * none. */
 dr_conn_t *dr_hub_pick(dr_hub_t *h, const char *verb, const char *tag);
 bool       dr_conn_routes(const dr_conn_t *c, const char *verb);
+/* Whether a connected application routed verb (any tags). */
+bool       dr_hub_routed(const dr_hub_t *h, const char *verb);
 /* Frames to an application; nothing when c is NULL or closing. */
 void       dr_send(dr_conn_t *c, const char *leader, sc_str_t sip);
 void       dr_reply(dr_conn_t *c, const char *msgid, const char *rest, sc_str_t sip);
-/* Connects out (conf.outbound) to hand t over once it authenticates:
- * 0, or -1 (t untouched). */
-int        dr_connect_out(dr_hub_t *h, dr_txn_t *t);
+/* Connects out (url: tcp://host:port, tls://host:port) to hand t over
+ * once it authenticates: 0, or -1 (t untouched). */
+int        dr_connect_out(dr_hub_t *h, dr_txn_t *t, const char *url);
+/* The server stops (SIGTERM): the listener closed, what applications hold
+ * without having answered anything answered 503 now (dr_inbound_stop). */
+void       dr_hub_stop(dr_hub_t *h);
 /* "<source>|<bytes>|<proto>|<addr>|<port>|<time>" into out. */
 void       dr_meta(char *out, size_t cap, const char *source, size_t bytes, const char *proto,
                    const char *addr, unsigned port);
@@ -169,6 +177,16 @@ void       dr_meta(char *out, size_t cap, const char *source, size_t bytes, cons
 /* A request for the application c (in_dialog: its dialog's id). */
 void dr_inbound(dr_hub_t *h, dr_conn_t *c, sc_req_t *req, sc_res_t *res, const char *dialog_id);
 void dr_inbound_deliver(dr_txn_t *t);       /* outbound mode, after authenticate */
+/* Connect out to url (tcp:// or tls://) and hand the request over there
+ * (outbound mode; a request handler's route); 480 when that fails. */
+void dr_inbound_connect(dr_hub_t *h, sc_req_t *req, sc_res_t *res, const char *url);
+/* At stop: requests applications hold with no answer yet (not a call
+ * that rings, not a proxy) get 503. */
+void dr_inbound_stop(dr_hub_t *h);
+/* The hub's last instance goes (the server stops): the core has answered
+ * and freed every request still held (503), so they are forgotten
+ * without a word to them. */
+void dr_inbound_forget(dr_hub_t *h);
 /* App commands: sip|<txn>| with a response; proxy|<txn>|... */
 void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, const dr_msg_t *m);
 void dr_app_proxy(dr_conn_t *c, const char *msgid, char **tok, int n, sc_str_t sip);

@@ -142,6 +142,16 @@ static bool has_tag(const char *list, const char *tag)
     return false;
 }
 
+bool dr_hub_routed(const dr_hub_t *h, const char *verb)
+{
+    for (const dr_link_t *l = h->conns.next; l != &h->conns; l = l->next) {
+        const dr_conn_t *c = DR_OF(l, dr_conn_t, link);
+        if (c->authed && !c->outbound && dr_conn_routes(c, verb))
+            return true;
+    }
+    return false;
+}
+
 dr_conn_t *dr_hub_pick(dr_hub_t *h, const char *verb, const char *tag)
 {
     dr_conn_t *found[256];
@@ -210,7 +220,12 @@ static void command(dr_conn_t *c, char *payload, size_t len)
     sc_str_t sip;
     int n = dr_tokens(payload, len, tok, DR_MAX_TOKENS, &sip);
     if (n < 2) {
-        conn_close(c, "a frame with fewer than 2 tokens");
+        /* well framed, but no verb: NO, and the connection stays (only
+         * framing errors and failed authentication end it) */
+        if (c->authed)
+            dr_reply(c, tok[0], "NO|a command needs a msgId and a verb", (sc_str_t){ 0 });
+        else
+            conn_close(c, "a frame with fewer than 2 tokens before authenticate");
         return;
     }
     const char *id = tok[0], *verb = tok[1];
@@ -277,9 +292,14 @@ static void command(dr_conn_t *c, char *payload, size_t len)
     } else if (strcmp(verb, "proxy") == 0) {
         dr_app_proxy(c, id, tok, n, sip);
     } else {
-        char why[80];
-        snprintf(why, sizeof(why), "unknown verb \"%.40s\"", verb);
-        conn_close(c, why);
+        /* an unknown verb or one short of its tokens: NO with the reason,
+         * the connection stays up (drachtio-server answers the same) */
+        bool known = strcmp(verb, "route") == 0 || strcmp(verb, "remove_route") == 0 ||
+                     strcmp(verb, "sip") == 0;
+        char why[120];
+        snprintf(why, sizeof(why), known ? "NO|too few tokens for \"%.40s\"" : "NO|unknown verb \"%.40s\"",
+                 verb);
+        dr_reply(c, id, why, (sc_str_t){ 0 });
     }
 }
 
@@ -439,9 +459,8 @@ static int parse_hostport(const char *text, struct sockaddr_storage *ss, int *le
     return evutil_parse_sockaddr_port(text, (struct sockaddr *)ss, len);
 }
 
-int dr_connect_out(dr_hub_t *h, dr_txn_t *t)
+int dr_connect_out(dr_hub_t *h, dr_txn_t *t, const char *url)
 {
-    const char *url = h->conf.outbound;
     struct sockaddr_storage ss;
     int len;
     bool tls = strncmp(url, "tls://", 6) == 0;
@@ -473,6 +492,18 @@ int dr_connect_out(dr_hub_t *h, dr_txn_t *t)
 }
 
 /* --- the hub ------------------------------------------------------------------ */
+
+void dr_hub_stop(dr_hub_t *h)
+{
+    if (h->stopping)
+        return;
+    h->stopping = true;
+    /* no new application connections: the socket closed, not only
+     * unwatched (the kernel would still complete handshakes) */
+    evconnlistener_free(h->lev);
+    h->lev = NULL;
+    dr_inbound_stop(h);
+}
 
 static void use_newest(dr_hub_t *h)
 {
@@ -545,9 +576,11 @@ void dr_hub_put(dr_hub_t *h, sc_instance_t *inst)
             break;
         }
     h->inst = inst;             /* for the last log lines */
+    dr_inbound_forget(h);       /* before the connections: their requests are gone */
     while (h->conns.next != &h->conns)
         conn_free(DR_OF(h->conns.next, dr_conn_t, link));
     dr_dlg_drop_ended(h);
-    evconnlistener_free(h->lev);
+    if (h->lev)
+        evconnlistener_free(h->lev);
     free(h);
 }

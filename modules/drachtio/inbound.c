@@ -101,7 +101,21 @@ void dr_inbound_fail(dr_txn_t *t, unsigned status, const char *reason)
     txn_free(t);
 }
 
+static void inbound(dr_hub_t *h, dr_conn_t *c, sc_req_t *req, sc_res_t *res, const char *dialog_id,
+                    const char *url);
+
 void dr_inbound(dr_hub_t *h, dr_conn_t *c, sc_req_t *req, sc_res_t *res, const char *dialog_id)
+{
+    inbound(h, c, req, res, dialog_id, h->conf.outbound);
+}
+
+void dr_inbound_connect(dr_hub_t *h, sc_req_t *req, sc_res_t *res, const char *url)
+{
+    inbound(h, NULL, req, res, NULL, url);
+}
+
+static void inbound(dr_hub_t *h, dr_conn_t *c, sc_req_t *req, sc_res_t *res, const char *dialog_id,
+                    const char *url)
 {
     dr_txn_t *t = calloc(1, sizeof(*t));
     if (t == NULL) {
@@ -117,7 +131,7 @@ void dr_inbound(dr_hub_t *h, dr_conn_t *c, sc_req_t *req, sc_res_t *res, const c
     sc_res_on_sent(res, on_sent, t);
     sc_req_on_cancel(req, on_cancel, t);
     if (c == NULL) {                        /* outbound mode: connect to the app first */
-        if (dr_connect_out(h, t) != 0)
+        if (url == NULL || dr_connect_out(h, t, url) != 0)
             dr_inbound_fail(t, 480, "Application unreachable");
         return;
     }
@@ -449,5 +463,32 @@ void dr_inbound_conn_gone(dr_hub_t *h, dr_conn_t *c)
         dr_dlg_t *g = DR_OF(l, dr_dlg_t, link);
         if (g->conn == c)
             g->conn = NULL;
+    }
+}
+
+void dr_inbound_stop(dr_hub_t *h)
+{
+    for (dr_link_t *l = h->txns.next, *next; l != &h->txns; l = next) {
+        next = l->next;
+        dr_txn_t *t = DR_OF(l, dr_txn_t, link);
+        /* a proxy is the core's to CANCEL; a call that rings is a call the
+         * application holds: it may still be answered within stop_timeout */
+        bool rings = t->sent && t->sent_len > 12 && t->sent[8] == '1' && memcmp(t->sent + 9, "00", 2) != 0;
+        if (t->proxy_msgid[0] || rings)
+            continue;
+        if (t->conn && t->conn->handover == t)
+            t->conn->handover = NULL;       /* an outbound connection not yet authenticated */
+        sc_req_on_cancel(t->req, NULL, NULL);
+        dr_inbound_fail(t, 503, "Server Stopping");
+    }
+}
+
+void dr_inbound_forget(dr_hub_t *h)
+{
+    while (h->txns.next != &h->txns) {
+        dr_txn_t *t = DR_OF(h->txns.next, dr_txn_t, link);
+        if (t->conn && t->conn->handover == t)
+            t->conn->handover = NULL;
+        txn_free(t);
     }
 }
