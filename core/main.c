@@ -68,6 +68,8 @@ int main(int argc, char **argv)
         printf("sipchain: configuration %s is invalid: %s\n", file, err);
         return 1;
     }
+    if (sc_server_conf_warning(&conf, err, sizeof(err)))
+        printf("sipchain: warning: %s\n", err);
     printf("sipchain: configuration %s is valid\n", file);
     sc_server_conf_free(&conf);
     return 0;

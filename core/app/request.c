@@ -159,9 +159,12 @@ int sc_uri_target(const sc_uri_t *u, struct sockaddr_storage *to, socklen_t *len
     } else {
         return -1;
     }
+    /* no transport named: the transport layer picks (UDP when we have
+     * it, else what we listen on) */
     *kind = u->scheme == SC_URI_SIPS || sc_str_caseeq_c(u->transport, "tls") ? SC_TP_TLS
           : sc_str_caseeq_c(u->transport, "tcp")                              ? SC_TP_TCP
-                                                                              : SC_TP_UDP;
+          : u->transport.len                                                  ? SC_TP_UDP
+                                                                              : SC_TP_ANY;
     return 0;
 }
 
