@@ -24,7 +24,13 @@ struct sc_instance {
     bool               created;     /* create was called: destroy will be */
     int                ordinal;     /* which instance of its module in the chain (0: the first) */
     sc_metric_t       *handle_time; /* its handlers' own time (sc_metrics.h) */
+    char               error[160];  /* sc_instance_error */
 };
+
+/* request.c: keeps why a call of inst failed at once (sc_instance_error):
+ * an unavailable transport as drachtio-server words it, the rest as
+ * it is. */
+void sc_instance_set_error(sc_instance_t *inst, const char *why);
 
 typedef struct res_hdr {
     char           *name, *value;

@@ -415,6 +415,18 @@ static void on_resolved(const sc_target_t *t, int n, const char *why, void *arg)
     }
 }
 
+const char *sc_instance_error(const sc_instance_t *inst)
+{
+    return inst ? inst->error : "";
+}
+
+void sc_instance_set_error(sc_instance_t *inst, const char *why)
+{
+    if (strncmp(why, SC_TP_UNAVAILABLE, strlen(SC_TP_UNAVAILABLE)) == 0)
+        why = SC_TP_UNAVAILABLE;        /* the detail went to the log */
+    snprintf(inst->error, sizeof(inst->error), "%s", why);
+}
+
 int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb cb, void *arg)
 {
     sc_chain_t *c = inst->chain;
@@ -457,6 +469,7 @@ int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb c
     if (u == NULL) {
         sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_request: %s %s: %s", o->method, o->uri,
                         m ? "out of memory" : err);
+        sc_instance_set_error(inst, m ? "out of memory" : err);
         sc_msg_free(m);
         return -1;
     }

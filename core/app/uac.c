@@ -516,6 +516,7 @@ static bool dispatch(sc_uac_t *u)
         return true;
     sc_instance_log(u->inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: %s %s: %s", u->out.method, u->out.uri,
                     m ? "cannot send" : err);
+    sc_instance_set_error(u->inst, m ? "cannot send" : err);
     return false;
 }
 
