@@ -248,6 +248,9 @@ typedef struct {
     const char        *content_type;
     sc_str_t           body;
     const char        *proxy;
+    /* RFC 3261 §18.1.1's move to TCP was refused: UDP whatever the size
+     * (a UDP-only peer, as drachtio-server's stack retries) */
+    bool               udp_only;
 } sc_out_t;
 sc_msg_t *sc_out_build(const sc_stack_t *st, const sc_out_t *o, sc_tp_route_t *route, char *err,
                        size_t errlen);
@@ -255,6 +258,13 @@ sc_msg_t *sc_out_build(const sc_stack_t *st, const sc_out_t *o, sc_tp_route_t *r
  * numeric). */
 sc_msg_t *sc_out_build_for(const sc_stack_t *st, const sc_out_t *o, const sc_target_t *target,
                            sc_tp_route_t *route, char *err, size_t errlen);
+/* request.c: first, sent over TCP for its size only, met a transport
+ * error (refused, reset): o built again over UDP for the same target,
+ * with first's Call-ID, From and CSeq (it never arrived).  Sets
+ * o->udp_only. */
+sc_msg_t *sc_out_again_over_udp(const sc_stack_t *st, sc_out_t *o, const sc_target_t *target,
+                                const sc_msg_t *first, sc_tp_route_t *route, char *err,
+                                size_t errlen);
 /* request.c: whether o's next hop (proxy, else URI) is a host name,
  * parsed into *hop. */
 bool      sc_out_needs_dns(const sc_out_t *o, sc_uri_t *hop);
