@@ -123,12 +123,18 @@ Y
 # not the one the route to the caller would pick
 my $a = sock_on($A);
 my $ap = $a->sockport;
-sendto($a, $B, $port, "OPTIONS sip:$B:$port SIP/2.0\r\nVia: SIP/2.0/UDP $A:$ap;branch=z9hG4bK-o1;rport\r\n"
-       . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=1\r\nTo: <sip:$B>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\n"
-       . "Content-Length: 0\r\n\r\n");
+my $opt = "OPTIONS sip:$B:$port SIP/2.0\r\nVia: SIP/2.0/UDP $A:$ap;branch=z9hG4bK-o1;rport\r\n"
+        . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=1\r\nTo: <sip:$B>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\n"
+        . "Content-Length: 0\r\n\r\n";
+sendto($a, $B, $port, $opt);
 my ($r, $from) = recv_from($a);
 is(sip_status($r), 200, 'OPTIONS to the second address answered');
 is($from, "$B:$port", 'the answer leaves from the address the request came to');
+# its retransmission gets the answer again (from the ended transaction's
+# record), from the same address
+sendto($a, $B, $port, $opt);
+($r, $from) = recv_from($a);
+is(sip_status($r) . " $from", "200 $B:$port", 'a retransmission: the answer again, from the same address');
 
 # proxied: each side gets the address it reaches us on
 my $b = sock_on($B);
