@@ -5,7 +5,8 @@
 # comes back in a Route; server.udp_mtu moves a request to TCP; with
 # only TCP configured a URI naming no transport goes over TCP, one naming
 # UDP fails; `sipchain -t` warns of a wildcard listener that can only
-# name itself by loopback, and refuses a bad advertise with file:line:col.
+# name itself by loopback, and refuses a bad advertise with file:line:col;
+# the same over IPv6 (IPV6_PKTINFO).
 #
 # The host with several addresses is a network namespace the test
 # creates (ip netns, root needed) with 10.77.1.1 and 10.77.2.1 on its
@@ -282,5 +283,60 @@ like($out, qr/\Q$cf\E:3:\d+: advertise "a b" is not a host or host:port/, 'a bad
 $cf = write_file('badmtu.yaml', "server:\n  listen: [ \"udp:0.0.0.0:$p3\" ]\n  udp_mtu: 100\n");
 $out = `${\ sipchain()} -t -c $cf 2>&1`;
 like($out, qr/\Q$cf\E:3:12: "udp_mtu" must be 200-65535/, 'udp_mtu below 200: refused with file:line:col');
+
+# --- 5: IPv6 (after -t above: it needed a host without IPv6 addresses) ---------
+SKIP: {
+    skip('cannot add IPv6 addresses in the namespace', 4)
+        unless system("ip addr add fd77:1::1/128 dev lo nodad 2>/dev/null && ip addr add fd77:2::1/128 dev lo nodad 2>/dev/null") == 0;
+    require IO::Socket::IP;
+    my ($A6, $B6) = ('fd77:1::1', 'fd77:2::1');
+    my $p6 = free_port();
+    ($pid) = start_server(port => $p6, yaml => <<Y);
+server:
+  listen: [ "udp:[::]:$p6" ]
+  log: { level: debug }
+  timers: { t1: 100, t2: 400, t4: 500 }
+modules_path: $mods
+chain:
+  - module: options
+    methods: [ OPTIONS ]
+  - module: proxy
+    record_route: true
+Y
+    my $s6 = sub { IO::Socket::IP->new(Proto => 'udp', LocalHost => $_[0], LocalPort => 0, Family => Socket::AF_INET6()) or die "socket6: $@" };
+    my $send6 = sub {
+        my ($s, $ip, $port, $msg) = @_;
+        my (undef, $res) = Socket::getaddrinfo($ip, $port, { socktype => Socket::SOCK_DGRAM(), flags => Socket::AI_NUMERICHOST() });
+        $s->send($msg, 0, $res->{addr}) or die "send6: $!";
+    };
+    my $recv6 = sub {
+        my ($s, $cid) = @_;
+        my $end = time + 3;
+        while (time < $end) {
+            last unless IO::Select->new($s)->can_read($end - time);
+            my $buf;
+            my $from = $s->recv($buf, 70000);
+            my ($err, $host, $serv) = Socket::getnameinfo($from, Socket::NI_NUMERICHOST() | Socket::NI_NUMERICSERV());
+            return ($buf, "[$host]:$serv") if $buf =~ /^Call-ID: \Q$cid\E\r$/m && $buf !~ m{^SIP/2\.0 100 };
+        }
+        return (undef, '');
+    };
+    my $a6 = $s6->($A6);
+    my $a6p = $a6->sockport;
+    $send6->($a6, $B6, $p6, "OPTIONS sip:[$B6]:$p6 SIP/2.0\r\nVia: SIP/2.0/UDP [$A6]:$a6p;branch=z9hG4bK-o6;rport\r\n"
+             . "Max-Forwards: 70\r\nFrom: <sip:a\@x>;tag=1\r\nTo: <sip:x>\r\nCall-ID: o6\r\nCSeq: 1 OPTIONS\r\n"
+             . "Content-Length: 0\r\n\r\n");
+    my ($r6, $f6) = $recv6->($a6, 'o6');
+    is(sip_status($r6) . " $f6", "200 [$B6]:$p6", 'IPv6: the answer leaves from the address the request came to (IPV6_PKTINFO)');
+    my $b6 = $s6->($B6);
+    my $b6p = $b6->sockport;
+    $send6->($a6, $A6, $p6, invite("sip:bob\@[$B6]:$b6p", "UDP [$A6]:$a6p", 'i6'));
+    my ($i6, $fi6) = $recv6->($b6, 'i6');
+    like(via_top($i6 // ''), qr{^SIP/2\.0/UDP \[\Q$B6\E\]:$p6;branch=}, 'IPv6: the Via names the address towards B');
+    is($fi6, "[$B6]:$p6", 'IPv6: and the INVITE leaves from it');
+    is(sip_header($i6, 'Record-Route'), "<sip:[$B6]:$p6;transport=udp;lr>, <sip:[$A6]:$p6;transport=udp;lr>",
+       'IPv6: Record-Route, one per side');
+    stop_server($pid);
+}
 
 done_testing();
