@@ -89,7 +89,7 @@ sub recv_req {          # the next request of that method and Call-ID (others sk
     my $end = time + ($secs // 3);
     while (time < $end) {
         my ($m, $from) = recv_from($s, $end - time);
-        return ($m, $from) if defined $m && $m =~ /^$method / && $m =~ /^Call-ID: \Q$cid\E\r$/m;
+        return ($m, $from) if defined $m && $m =~ /^$method / && ($cid eq '.*' || $m =~ /^Call-ID: \Q$cid\E\r$/m);
     }
     return (undef, '');
 }
@@ -97,7 +97,8 @@ sub sendto { my ($s, $ip, $port, $msg) = @_; $s->send($msg, 0, pack_sockaddr_in(
 sub invite {
     my ($uri, $via, $cid, %o) = @_;
     my $body = $o{pad} ? ('a=x-pad:' . ('x' x $o{pad}) . "\r\n") : '';
-    return "INVITE $uri SIP/2.0\r\nVia: SIP/2.0/$via;branch=z9hG4bK-$cid;rport\r\nMax-Forwards: 70\r\n"
+    my $hdr = $o{hdr} // '';
+    return "INVITE $uri SIP/2.0\r\nVia: SIP/2.0/$via;branch=z9hG4bK-$cid;rport\r\nMax-Forwards: 70\r\n$hdr"
          . "From: <sip:alice\@example.com>;tag=a-$cid\r\nTo: <sip:bob\@example.com>\r\nCall-ID: $cid\r\n"
          . "CSeq: 1 INVITE\r\nContact: <sip:alice\@$A>\r\nContent-Type: application/sdp\r\n"
          . "Content-Length: " . length($body) . "\r\n\r\n$body";
@@ -116,6 +117,7 @@ modules_path: $mods
 chain:
   - module: options
     methods: [ OPTIONS ]
+  - module: t_dialog
   - module: proxy
     record_route: true
 Y
@@ -158,6 +160,17 @@ sendto($b, $B, $port, $ok);
 my ($ans) = recv_from($a);
 $ans = (recv_from($a))[0] while defined $ans && sip_status($ans) < 200;
 is(sip_status($ans), 200, 'A gets the 200');
+
+# the Contact of a dialog we answer (UAS) and of a call we place (UAC)
+sendto($a, $B, $port, invite("sip:svc\@$B:$port", "UDP $A:$ap", 'uas1', hdr => "X-Mode: uas\r\n"));
+my $u200;
+my $uend = time + 3;
+while (time < $uend) { ($u200) = recv_from($a, $uend - time); last if !defined $u200 || $u200 =~ /^SIP\/2\.0 200 .*Call-ID: uas1\r/ms }
+is(sip_header($u200, 'Contact'), "<sip:$B:$port>", 'UAS: our Contact is the address the INVITE came to');
+sendto($a, $A, $port, invite("sip:svc\@$A:$port", "UDP $A:$ap", 'uac1', hdr => "X-Mode: uac\r\nX-Target: sip:bob\@$B:$bp\r\n"));
+my ($uinv) = recv_req($b, 'INVITE', '.*');
+like(sip_header($uinv, 'Contact'), qr/^<sip:\Q$B:$port\E>$/, 'UAC: our Contact is the address towards the callee');
+like(via_top($uinv // ''), qr{^SIP/2\.0/UDP \Q$B:$port\E;}, 'UAC: so is our Via');
 
 # TCP: the connection's local address (getsockname) names us
 my $t = IO::Socket::INET->new(Proto => 'tcp', LocalAddr => $A, PeerAddr => $B, PeerPort => $port)
