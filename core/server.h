@@ -27,7 +27,7 @@ typedef struct {
     char                   *listen_text[SC_MAX_LISTEN];
     const sc_conf_node_t   *listen_node[SC_MAX_LISTEN];
     /* what the listener writes for us instead of its address ("": none) */
-    char                    listen_advertise[SC_MAX_LISTEN][258];
+    char                    listen_advertise[SC_MAX_LISTEN][SC_ADVERTISE_MAX + 1];
     uint16_t                listen_advertise_port[SC_MAX_LISTEN];   /* 0: its own */
     /* other names and addresses that reach us (DNS names, a NAT's public
      * address): a Route or Request-URI naming one is ours (§16.4) */

@@ -70,8 +70,9 @@ static int read_advertise(const sc_conf_node_t *n, sc_server_conf_t *c, int i, c
         return sc_conf_error(err, errlen, n, "advertise \"%s\" is not a host or host:port "
                              "(an IPv6 address is written [ADDR])", a);
     size_t hl = u.host.len;
-    if (hl >= sizeof(c->listen_advertise[i]))
-        return sc_conf_error(err, errlen, n, "advertise \"%s\": host too long", a);
+    if (hl > SC_ADVERTISE_MAX)
+        return sc_conf_error(err, errlen, n, "advertise \"%s\": the host is at most %d characters",
+                             a, SC_ADVERTISE_MAX);
     memcpy(c->listen_advertise[i], u.host.s, hl);
     c->listen_advertise[i][hl] = '\0';
     c->listen_advertise_port[i] = u.port;

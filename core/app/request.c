@@ -303,7 +303,7 @@ int sc_route_request(const sc_stack_t *st, const sc_msg_t *m, size_t size, sc_tp
 
 int sc_push_via(sc_msg_t *m, const sc_tp_route_t *route)
 {
-    char branch[32], via[160];
+    char branch[32], via[SC_HOSTPORT_LEN + 80];
     sc_gen_branch(branch, 24);
     snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport", sc_tp_via_name(route->kind),
              route->sentby, branch);

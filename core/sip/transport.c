@@ -330,7 +330,7 @@ size_t sc_tp_set_describe(const sc_tp_set_t *set, char *out, size_t cap)
     if (cap)
         out[0] = '\0';
     for (int i = 0; set && i < set->nls && n < cap; i++) {
-        char hp[INET6_ADDRSTRLEN + 8];
+        char hp[SC_HOSTPORT_LEN];
         sentby_of(set->ls[i], hp, sizeof(hp));
         int w = snprintf(out + n, cap - n, "%s%s/%s", n ? "," : "", sc_tp_name(set->ls[i]->kind), hp);
         if (w < 0 || (size_t)w >= cap - n)

@@ -26,6 +26,11 @@ typedef struct sc_tp_set sc_tp_set_t;
  * listen on it, else what we have (drachtio-server's choice). */
 typedef enum { SC_TP_UDP, SC_TP_TCP, SC_TP_TLS, SC_TP_ANY } sc_tp_kind_t;
 
+/* The longest advertise host (a name, an address, an [IPv6] reference),
+ * and room for any "host:port" we write for ourselves. */
+#define SC_ADVERTISE_MAX 63
+#define SC_HOSTPORT_LEN  (SC_ADVERTISE_MAX + 8)
+
 /* TLS material for a tls: listener (RFC 3261 §26.2.1; TLS 1.2 minimum). */
 typedef struct {
     const char *cert;           /* PEM chain */
@@ -180,12 +185,14 @@ bool         sc_sockaddr_eq(const struct sockaddr *a, const struct sockaddr *b);
 typedef struct {
     sc_source_t  flow;          /* the path: UDP socket + address, or connection */
     sc_tp_kind_t kind;          /* the transport chosen */
-    char         sentby[INET6_ADDRSTRLEN + 8];    /* our host:port for the Via */
+    char         sentby[SC_HOSTPORT_LEN];    /* our host:port for the Via */
     bool         by_size;       /* UDP was asked for: TCP only for its size */
 } sc_tp_route_t;
 
 /* RFC 3261 §18.1.1 for one request of size octets to peer to over the
- * transport asked for: a UDP request larger than udp_mtu (1300, 200
+ * transport asked for (SC_TP_ANY: UDP when we listen on it, else TCP,
+ * else TLS); one we do not listen on for to's family fails with err
+ * starting SC_TP_UNAVAILABLE: a UDP request larger than udp_mtu (1300, 200
  * octets under the 1500 MTU, by default) goes over TCP when we listen on
  * TCP (for this request only: the next
  * small one is UDP again; size 0 keeps UDP: the flow a phone registered
