@@ -4,8 +4,9 @@
 # does.  Seen through sc_request (t_uac: a MESSAGE with a 1200-octet
 # body) and through a drachtio-srf createUAC whose INVITE carries an SDP
 # over the limit (t/drachtio/tp_app.js), answered by a sipp UAS on UDP;
-# and inside a dialog (t_dialog puts its call on hold with a re-INVITE
-# over the limit).
+# and inside a dialog (t_dialog puts a call on hold with a re-INVITE
+# over the limit; once TCP was refused a dialog stays on UDP, ACK
+# included).
 use strict;
 use warnings;
 use lib 't/lib';
@@ -86,22 +87,15 @@ SKIP: {
 }
 stop_server($pid);
 
-# --- inside a dialog: a re-INVITE over the limit ---------------------------------
-# t_dialog places a call (its INVITE over the limit: UDP again, the UAC's
-# rule) and puts it on hold (a re-INVITE over the limit: UDP again, the
-# dialog's rule); udp_mtu sits between the ACK's and BYE's size (+160
-# for the Via to come) and the INVITEs'
-my $p2 = free_port();
-($pid, undef, $log) = start_server(port => $p2, yaml => <<Y);
-server:
-  listen: [ "udp:127.0.0.1:$p2", "tcp:127.0.0.1:$p2" ]
-  udp_mtu: 560
-  log: { level: debug }
-  timers: { t1: 100, t2: 400, t4: 500 }
-modules_path: $mods
-chain:
-  - module: t_dialog
-Y
+# --- inside a dialog ---------------------------------------------------------------
+# A: t_dialog answers a small INVITE from us (UAS), then puts the call on
+# hold: its re-INVITE, over udp_mtu (560: between the size of its BYE
+# and ACK, +160 for the Via to come, and its re-INVITE's), meets TCP
+# refused and comes over UDP (the dialog's rule); from then on the
+# dialog is UDP only.  B: t_dialog places a call with udp_mtu at its
+# least (200): the INVITE comes over UDP after TCP was refused (the
+# UAC's rule), and so do its ACK (sent without a transaction: lost if
+# it tried TCP) and its BYE, without trying TCP again.
 my $bp = free_port();
 my $bu = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.1', LocalPort => $bp) or die $!;
 sub next_req {
@@ -125,26 +119,69 @@ sub reply {                 # 200 to a request, with our Contact
         . "Content-Length: " . length($body) . "\r\n\r\n$body";
     $bu->send($r, 0, $bu->peername);
 }
+sub dialog_server {
+    my ($mtu) = @_;
+    my $p = free_port();
+    my ($sp, undef, $sl) = start_server(port => $p, yaml => <<Y);
+server:
+  listen: [ "udp:127.0.0.1:$p", "tcp:127.0.0.1:$p" ]
+  udp_mtu: $mtu
+  log: { level: debug }
+  timers: { t1: 100, t2: 400, t4: 500 }
+modules_path: $mods
+chain:
+  - module: t_dialog
+Y
+    return ($sp, $p, $sl);
+}
 my $sdp = "v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+
+# A
+my $p2;
+($pid, $p2, $log) = dialog_server(560);
+my $to2 = pack_sockaddr_in($p2, inet_aton('127.0.0.1'));
+my $inv = "INVITE sip:svc\@127.0.0.1:$p2 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$bp;branch=z9hG4bK-da1;rport\r\n"
+        . "Max-Forwards: 70\r\nFrom: <sip:bob\@127.0.0.1>;tag=b1\r\nTo: <sip:svc\@127.0.0.1>\r\nCall-ID: da1\r\n"
+        . "CSeq: 1 INVITE\r\nContact: <sip:bob\@127.0.0.1:$bp>\r\nX-Mode: uas\r\nX-Hold-After: 300\r\n"
+        . "X-Hangup-After: 1500\r\nContent-Type: application/sdp\r\nContent-Length: " . length($sdp) . "\r\n\r\n$sdp";
+$bu->send($inv, 0, $to2) or die $!;
+my ($ok, $end2) = (undef, time + 3);
+while (time < $end2) { $ok = recv_msg($bu, $end2 - time) // last; last if $ok =~ m{^SIP/2\.0 200 } }
+like($ok // '', qr{^SIP/2\.0 200 }, 'A: our call answered (UAS)');
+my ($tag) = ($ok // '') =~ /^To: [^\r]*;tag=([^;\r]+)/m;
+$bu->send("ACK sip:svc\@127.0.0.1:$p2 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$bp;branch=z9hG4bK-da1a;rport\r\n"
+          . "Max-Forwards: 70\r\nFrom: <sip:bob\@127.0.0.1>;tag=b1\r\nTo: <sip:svc\@127.0.0.1>;tag=" . ($tag // '')
+          . "\r\nCall-ID: da1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", 0, $to2);
+my $re = next_req('INVITE');
+ok($re && length($re) + 100 > 560, 'A: the re-INVITE (hold, over the limit) ...');
+like($re // '', qr{^Via: SIP/2\.0/UDP }m, 'A: ... comes over UDP after TCP was refused');
+reply($re, $sdp) if $re;
+like(wait_log($log, qr/dialog \S+: TCP failed for a large INVITE: again over UDP/), qr/again over UDP/,
+     'A: the dialog says so in the log');
+like(wait_log($log, qr/hold answered 200/), qr/hold answered 200/, 'A: the module gets the 200 to its hold');
+my $bye = next_req('BYE');
+ok($bye, 'A: the BYE, over UDP');
+reply($bye) if $bye;
+stop_server($pid);
+
+# B
+($pid, $p2, $log) = dialog_server(200);
 my $tc = udp_client();
 my $tme = $tc->sockport;
 $tc->send("OPTIONS sip:svc\@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$tme;branch=z9hG4bK-d1;rport\r\n"
           . "Max-Forwards: 70\r\nTo: <sip:svc\@127.0.0.1>\r\nFrom: <sip:t\@127.0.0.1>;tag=1\r\nCall-ID: d1\r\n"
-          . "CSeq: 1 OPTIONS\r\nX-Mode: uac\r\nX-Target: sip:bob\@127.0.0.1:$bp\r\nX-Hold-After: 300\r\n"
-          . "X-Hangup-After: 1200\r\nContent-Length: 0\r\n\r\n", 0, pack_sockaddr_in($p2, inet_aton('127.0.0.1')));
-my $inv = next_req('INVITE');
-ok($inv && length($inv) + 160 > 560, 'the INVITE (over the limit) comes over UDP after TCP was refused')
-    or diag($inv);
+          . "CSeq: 1 OPTIONS\r\nX-Mode: uac\r\nX-Target: sip:bob\@127.0.0.1:$bp\r\n"
+          . "X-Hangup-After: 500\r\nContent-Length: 0\r\n\r\n", 0, pack_sockaddr_in($p2, inet_aton('127.0.0.1'))) or die $!;
+$inv = next_req('INVITE');
+ok($inv, 'B: the INVITE comes over UDP after TCP was refused');
 reply($inv, $sdp) if $inv;
-ok(next_req('ACK'), 'the ACK');
-my $re = next_req('INVITE');
-like($re // '', qr{^Via: SIP/2\.0/UDP }m, 'the re-INVITE (hold, over the limit) comes over UDP too');
-reply($re, $sdp) if $re;
-like(wait_log($log, qr/dialog \S+: TCP failed for a large INVITE: again over UDP/), qr/again over UDP/,
-     'the dialog says so in the log');
-like(wait_log($log, qr/hold answered 200/), qr/hold answered 200/, 'the module gets the 200 to its hold');
-my $bye = next_req("BYE");
-ok($bye, 'the BYE');
+my $ack = next_req('ACK');
+ok($ack && length($ack) > 200, 'B: its ACK (over the limit) comes over UDP too');
+$bye = next_req('BYE');
+ok($bye, 'B: so does the BYE');
 reply($bye) if $bye;
+sleep 0.3;
+my $tcp_tries = () = (do { local (@ARGV, $/) = $log; <> } // '') =~ /TCP failed for a large/g;
+is($tcp_tries, 1, 'B: TCP was tried once, for the INVITE only');
 stop_server($pid);
 done_testing();

@@ -219,6 +219,9 @@ void sc_uac_report_on_drop(sc_uac_t *u);
 void sc_chain_drop_dialogs(sc_chain_t *c);
 /* dialog.c: a dialog for a request or response of ours, made live. */
 sc_dialog_t *sc_dialog_new(sc_chain_t *c, sc_instance_t *inst, sc_dlg_t *dlg);
+/* dialog.c: the peer refused TCP (RFC 3261 §18.1.1's move for size):
+ * every request in d goes over UDP from now on, the ACK included. */
+void sc_dialog_udp_only(sc_dialog_t *d);
 /* dialog.c: sends the request m (no Via yet) in d; cb gets the
  * responses, the final once. */
 int  sc_dialog_send(sc_dialog_t *d, sc_msg_t *m, sc_response_cb cb, void *arg);

@@ -48,6 +48,7 @@ struct sc_dialog {
     bool           live;
     bool           cdr_open;        /* one cdr:stop owed */
     bool           held;            /* the peer put us on hold */
+    bool           udp_only;        /* the peer refused TCP (§18.1.1): UDP whatever the size */
     blob_t         local_sdp, remote_sdp;
     struct {
         sc_dialog_cb cb;
@@ -405,6 +406,19 @@ static void dreq_free(dreq_t *r)
     unref(d);
 }
 
+/* The size §18.1.1 weighs m at (with the Via to come); 0 (UDP) once the
+ * peer refused a TCP connection: a phone with UDP only stays so, and
+ * an ACK, sent without a transaction, would not be sent again. */
+static size_t send_size(const sc_dialog_t *d, const sc_msg_t *m)
+{
+    return d->udp_only ? 0 : sc_msg_print(m, NULL, 0) + 160;
+}
+
+void sc_dialog_udp_only(sc_dialog_t *d)
+{
+    d->udp_only = true;
+}
+
 /* The ACK of the 2xx to our INVITE with that CSeq: built once, resent
  * for every retransmission of the 2xx (§13.2.2.4). */
 static int send_ack(sc_dialog_t *d, uint32_t cseq, const sc_request_opts_t *o)
@@ -423,7 +437,7 @@ static int send_ack(sc_dialog_t *d, uint32_t cseq, const sc_request_opts_t *o)
             sc_msg_free(m);
             m = NULL;
         }
-        int rc = m ? sc_hop_route(&d->hop, st, m, sc_msg_print(m, NULL, 0) + 160, &route, err,
+        int rc = m ? sc_hop_route(&d->hop, st, m, send_size(d, m), &route, err,
                                   sizeof(err))
                    : -1;
         if (rc == SC_HOP_WAIT) {        /* sent when the hop resolves */
@@ -529,6 +543,7 @@ static bool dreq_again_over_udp(dreq_t *r, sc_txn_t *t)
     sc_txn_set_tu(t, NULL, NULL);
     r->txn = nt;
     r->by_size = false;
+    d->udp_only = true;
     return true;
 }
 
@@ -638,7 +653,7 @@ int sc_dialog_send(sc_dialog_t *d, sc_msg_t *m, sc_response_cb cb, void *arg)
     sc_tp_route_t route;
     if (d->parked)                      /* behind the others: CSeq order */
         return park(d, m, cb, arg);
-    int hop = sc_hop_route(&d->hop, st, m, sc_msg_print(m, NULL, 0) + 160, &route, err, sizeof(err));
+    int hop = sc_hop_route(&d->hop, st, m, send_size(d, m), &route, err, sizeof(err));
     if (hop == SC_HOP_WAIT)
         return park(d, m, cb, arg);
     dreq_t *r = calloc(1, sizeof(*r));

@@ -268,6 +268,8 @@ static void end_fork(sc_uac_t *u, const sc_msg_t *resp)
     sc_dialog_t *d = sc_dialog_new(u->chain, u->inst, dl);
     if (d == NULL)
         return;
+    if (u->out.udp_only)
+        sc_dialog_udp_only(d);
     sc_dialog_send_ack(d, resp->cseq.num);
     sc_log(SC_LOG_INFO, "uac: a second 2xx (fork %s): ACK and BYE", dl->remote_tag);
     sc_dialog_destroy(d, NULL, NULL, NULL);
@@ -284,6 +286,8 @@ static sc_dialog_t *dialog_for(sc_uac_t *u, const sc_msg_t *resp)
     if (d == NULL)
         return NULL;
     u->dialog = d;
+    if (u->out.udp_only)        /* the INVITE went over UDP once TCP was refused */
+        sc_dialog_udp_only(d);
     sc_dialog_hold(d);          /* for the ACKs of retransmitted 2xx */
     u->remote_tag = strdup(dl->remote_tag);
     sc_dialog_set_sdp(d, sc_str_cstr(u->offer ? u->offer : ""), SC_STR_NULL);
