@@ -75,6 +75,8 @@ int main(int argc, char **argv)
         sc_log_shutdown();          /* the lines kept for a log target that never opened */
         return 1;
     }
+    if (sc_server_conf_warning(&conf, err, sizeof(err)))
+        printf("sipchain: warning: %s\n", err);
     printf("sipchain: configuration %s is valid\n", file);
     sc_server_conf_free(&conf);
     sc_log_shutdown();

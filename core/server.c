@@ -397,6 +397,9 @@ static int listeners_apply(server_t *s, const generation_t *g, char *err, size_t
             kept[k] = true;
             if (sc_listener_update(sl->l, &c->tp, &c->listen_tls[i], err, errlen) != 0)
                 sc_log(SC_LOG_WARN, "%s keeps its old TLS material: %s", sl->text, err);
+            if (sc_listener_set_advertise(sl->l, c->listen_advertise[i][0] ? c->listen_advertise[i] : NULL,
+                                          c->listen_advertise_port[i]) != 0)
+                sc_log(SC_LOG_ERROR, "%s: advertise: out of memory", sl->text);
             continue;
         }
         sl->l = sc_listen(s->base, sl->kind, (const struct sockaddr *)&sl->addr, sl->len, &c->tp,
@@ -411,7 +414,11 @@ static int listeners_apply(server_t *s, const generation_t *g, char *err, size_t
             return -1;
         }
         sc_tp_set_add(s->tps, sl->l);
-        sc_log(SC_LOG_INFO, "listening on %s", sl->text);
+        if (sc_listener_set_advertise(sl->l, c->listen_advertise[i][0] ? c->listen_advertise[i] : NULL,
+                                      c->listen_advertise_port[i]) != 0)
+            sc_log(SC_LOG_ERROR, "%s: advertise: out of memory", sl->text);
+        sc_log(SC_LOG_INFO, "listening on %s%s%s", sl->text, c->listen_advertise[i][0] ? ", advertised as " : "",
+               c->listen_advertise[i]);
     }
     for (int i = 0; i < s->nslots; i++)
         if (!kept[i]) {
@@ -421,6 +428,9 @@ static int listeners_apply(server_t *s, const generation_t *g, char *err, size_t
     memcpy(s->slots, next, sizeof(next[0]) * (size_t)n);
     s->nslots = n;
     sc_tp_set_opts(s->tps, &c->tp);
+    char warn[512];
+    if (sc_server_conf_warning(c, warn, sizeof(warn)))
+        sc_log(SC_LOG_WARN, "%s", warn);
     if (sc_tp_set_aliases(s->tps, c->aliases) != 0)
         sc_log(SC_LOG_ERROR, "aliases: out of memory");
     return 0;

@@ -25,6 +25,10 @@ typedef struct {
     sc_tp_kind_t            listen_kind[SC_MAX_LISTEN];
     sc_tls_opts_t           listen_tls[SC_MAX_LISTEN];
     char                   *listen_text[SC_MAX_LISTEN];
+    const sc_conf_node_t   *listen_node[SC_MAX_LISTEN];
+    /* what the listener writes for us instead of its address ("": none) */
+    char                    listen_advertise[SC_MAX_LISTEN][SC_ADVERTISE_MAX + 1];
+    uint16_t                listen_advertise_port[SC_MAX_LISTEN];   /* 0: its own */
     /* other names and addresses that reach us (DNS names, a NAT's public
      * address): a Route or Request-URI naming one is ours (§16.4) */
     const char             *aliases[SC_MAX_ALIASES + 1];
@@ -58,6 +62,11 @@ typedef struct {
  * "file:line:col: message" in err.  Frees nothing on error but the tree. */
 int  sc_server_conf_read(const char *path, sc_server_conf_t *conf, char *err, size_t errlen);
 void sc_server_conf_free(sc_server_conf_t *conf);
+
+/* A warning about a valid configuration (a wildcard listener that can
+ * only name itself by a loopback address): 1 with "file:line:col: ..."
+ * in out, or 0. */
+int  sc_server_conf_warning(const sc_server_conf_t *conf, char *out, size_t cap);
 
 /* Loads and creates every module of the chain, then releases them: the
  * module half of validating a configuration (-t).  0 or -1 with err. */

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/un.h>
+#include <ifaddrs.h>
 
 #include "app.h"
 #include "sc_auto_config.h"
@@ -20,7 +21,7 @@
 static int read_tls(const sc_conf_node_t *e, sc_tls_opts_t *t, char *err, size_t errlen)
 {
     static const char *const keys[] = { "url", "cert", "key", "ca", "verify_client",
-                                        "server_ca", "verify_server", NULL };
+                                        "server_ca", "verify_server", "advertise", NULL };
     if (sc_conf_known_keys(e, keys, err, errlen))
         return -1;
     const sc_conf_node_t *k;
@@ -51,6 +52,71 @@ static int read_tls(const sc_conf_node_t *e, sc_tls_opts_t *t, char *err, size_t
     char why[512];
     if (sc_tls_check(t, why, sizeof(why)) != 0)     /* files read now, not at start */
         return sc_conf_error(err, errlen, e, "%s", why);
+    return 0;
+}
+
+/* A listener's advertise: "HOST" or "HOST:PORT", HOST a name, an IPv4
+ * address or an [IPv6] reference: what we write for ourselves (Via,
+ * Record-Route, Contact) instead of the local address. */
+static int read_advertise(const sc_conf_node_t *n, sc_server_conf_t *c, int i, char *err,
+                          size_t errlen)
+{
+    const char *a;
+    if (sc_conf_string(n, &a, err, errlen))
+        return -1;
+    sc_uri_t u;
+    char uri[300];
+    snprintf(uri, sizeof(uri), "sip:%s", a);
+    if (*a == '\0' || strlen(a) > 255 || strpbrk(a, ";?<>@ \t") ||
+        sc_uri_parse(&u, sc_str_cstr(uri)) != NULL)
+        return sc_conf_error(err, errlen, n, "advertise \"%s\" is not a host or host:port "
+                             "(an IPv6 address is written [ADDR])", a);
+    size_t hl = u.host.len;
+    if (hl > SC_ADVERTISE_MAX)
+        return sc_conf_error(err, errlen, n, "advertise \"%s\": the host is at most %d characters",
+                             a, SC_ADVERTISE_MAX);
+    memcpy(c->listen_advertise[i], u.host.s, hl);
+    c->listen_advertise[i][hl] = '\0';
+    c->listen_advertise_port[i] = u.port;
+    return 0;
+}
+
+/* Does the host have an address of the family to name itself by (not a
+ * loopback, not an IPv6 link-local one)?  A wildcard listener without
+ * one and without advertise can only write a loopback address. */
+static bool host_has_address(int family)
+{
+    struct ifaddrs *list, *i;
+    bool found = false;
+    if (getifaddrs(&list) != 0)
+        return true;                    /* cannot tell: say nothing */
+    for (i = list; i && !found; i = i->ifa_next) {
+        if (i->ifa_addr == NULL || i->ifa_addr->sa_family != family)
+            continue;
+        if (family == AF_INET)
+            found = (ntohl(((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr.s_addr) >> 24) != 127;
+        else {
+            const struct in6_addr *a = &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr;
+            found = !IN6_IS_ADDR_LOOPBACK(a) && !IN6_IS_ADDR_LINKLOCAL(a);
+        }
+    }
+    freeifaddrs(list);
+    return found;
+}
+
+int sc_server_conf_warning(const sc_server_conf_t *c, char *out, size_t cap)
+{
+    for (int i = 0; i < c->nlisten; i++) {
+        const struct sockaddr *a = (const struct sockaddr *)&c->listen[i];
+        if (!sc_addr_is_wildcard(a) || c->listen_advertise[i][0] || host_has_address(a->sa_family))
+            continue;
+        const sc_conf_node_t *n = c->listen_node[i];
+        snprintf(out, cap, "%s:%u:%u: listen \"%s\": a wildcard listener and this host has no %s "
+                 "address but loopback to name itself by: give it \"advertise\"",
+                 c->file, n ? n->line : 0, n ? n->col : 0, c->listen_text[i],
+                 a->sa_family == AF_INET6 ? "IPv6" : "IPv4");
+        return 1;
+    }
     return 0;
 }
 
@@ -87,10 +153,14 @@ static int read_listen(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
             if (read_tls(e, &c->listen_tls[i], err, errlen))
                 return -1;
         } else if (e->kind == SC_CONF_MAP) {
-            static const char *const keys[] = { "url", NULL };
+            static const char *const keys[] = { "url", "advertise", NULL };
             if (sc_conf_known_keys(e, keys, err, errlen))
                 return -1;
         }
+        const sc_conf_node_t *adv = e->kind == SC_CONF_MAP ? sc_conf_get(e, "advertise") : NULL;
+        if (adv && read_advertise(adv, c, i, err, errlen))
+            return -1;
+        c->listen_node[i] = urlnode;
         c->listen_text[c->nlisten++] = urlnode->value;
     }
     if (c->nlisten == 0)
@@ -401,7 +471,7 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
 {
     static const char *const keys[] = { "listen", "aliases", "log", "limits", "timers",
                                         "default_status", "session_timers", "dns", "metrics",
-                                        "admin", "server_header", NULL };
+                                        "admin", "server_header", "udp_mtu", NULL };
     static const char *const log_keys[] = { "level", "target", "file", "format", "sip_trace", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_headers", "max_line",
                                               "idle_timeout", "max_connections",
@@ -421,6 +491,15 @@ static int read_server(const sc_conf_node_t *n, sc_server_conf_t *c, char *err, 
         return -1;
     if (read_aliases(sc_conf_get(n, "aliases"), c, err, errlen))
         return -1;
+    const sc_conf_node_t *mtu = sc_conf_get(n, "udp_mtu");
+    if (mtu) {
+        /* drachtio-server refuses less than 1000; a test wants small */
+        if (sc_conf_uint(mtu, 65535, &v, err, errlen))
+            return -1;
+        if (v < 200)
+            return sc_conf_error(err, errlen, mtu, "\"udp_mtu\" must be 200-65535 octets");
+        c->tp.udp_mtu = (unsigned)v;
+    }
     const sc_conf_node_t *log = sc_conf_get(n, "log");
     if (log) {
         if (log->kind != SC_CONF_MAP)

@@ -466,6 +466,13 @@ typedef struct {
  * answers 503 with the reason ("no such domain" ...). */
 int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb cb, void *arg);
 
+/* Why the last sc_request or sc_uac_create of inst that failed at once
+ * (-1, NULL) failed, "" when none has: "requested protocol/transport not
+ * available" (drachtio-server's words: the URI names a transport, or our
+ * listeners offer none for its address family), "out of memory", ...
+ * Valid until the instance's next such call. */
+const char *sc_instance_error(const sc_instance_t *inst);
+
 /* --- dialogs (RFC 3261 §12–15, drachtio-srf's Dialog) ----------------
  * A dialog is created by sc_uas_create, sc_uac_create or sc_b2bua_create
  * and lives until either side ends it.  The core runs it: 2xx

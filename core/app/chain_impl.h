@@ -27,7 +27,13 @@ struct sc_instance {
     int                ordinal;     /* which instance of its module in the chain (0: the first) */
     sc_metric_t       *handle_time; /* its handlers' own time (sc_metrics.h) */
     struct admin_res  *admin;       /* its management resources (admin.c) */
+    char               error[160];  /* sc_instance_error */
 };
+
+/* request.c: keeps why a call of inst failed at once (sc_instance_error):
+ * an unavailable transport as drachtio-server words it, the rest as
+ * it is. */
+void sc_instance_set_error(sc_instance_t *inst, const char *why);
 
 typedef struct res_hdr {
     char           *name, *value;
@@ -221,6 +227,9 @@ void sc_chain_walk_dialogs(sc_chain_t *c, void (*fn)(sc_dialog_t *d, const sc_in
 void sc_chain_drop_dialogs(sc_chain_t *c);
 /* dialog.c: a dialog for a request or response of ours, made live. */
 sc_dialog_t *sc_dialog_new(sc_chain_t *c, sc_instance_t *inst, sc_dlg_t *dlg);
+/* dialog.c: the peer refused TCP (RFC 3261 §18.1.1's move for size):
+ * every request in d goes over UDP from now on, the ACK included. */
+void sc_dialog_udp_only(sc_dialog_t *d);
 /* dialog.c: sends the request m (no Via yet) in d; cb gets the
  * responses, the final once. */
 int  sc_dialog_send(sc_dialog_t *d, sc_msg_t *m, sc_response_cb cb, void *arg);
@@ -250,6 +259,9 @@ typedef struct {
     const char        *content_type;
     sc_str_t           body;
     const char        *proxy;
+    /* RFC 3261 §18.1.1's move to TCP was refused: UDP whatever the size
+     * (a UDP-only peer, as drachtio-server's stack retries) */
+    bool               udp_only;
 } sc_out_t;
 sc_msg_t *sc_out_build(const sc_stack_t *st, const sc_out_t *o, sc_tp_route_t *route, char *err,
                        size_t errlen);
@@ -257,6 +269,13 @@ sc_msg_t *sc_out_build(const sc_stack_t *st, const sc_out_t *o, sc_tp_route_t *r
  * numeric). */
 sc_msg_t *sc_out_build_for(const sc_stack_t *st, const sc_out_t *o, const sc_target_t *target,
                            sc_tp_route_t *route, char *err, size_t errlen);
+/* request.c: first, sent over TCP for its size only, met a transport
+ * error (refused, reset): o built again over UDP for the same target,
+ * with first's Call-ID, From and CSeq (it never arrived).  Sets
+ * o->udp_only. */
+sc_msg_t *sc_out_again_over_udp(const sc_stack_t *st, sc_out_t *o, const sc_target_t *target,
+                                const sc_msg_t *first, sc_tp_route_t *route, char *err,
+                                size_t errlen);
 /* request.c: whether o's next hop (proxy, else URI) is a host name,
  * parsed into *hop. */
 bool      sc_out_needs_dns(const sc_out_t *o, sc_uri_t *hop);

@@ -31,6 +31,7 @@ typedef struct dreq {
     char           *offer;      /* re-INVITE: our new SDP, kept on 2xx */
     size_t          offer_len;
     bool            final;
+    bool            by_size;    /* the current went over TCP for its size only */
     sc_link_t       link;       /* on its dialog's list */
 } dreq_t;
 
@@ -47,6 +48,7 @@ struct sc_dialog {
     bool           live;
     bool           cdr_open;        /* one cdr:stop owed */
     bool           held;            /* the peer put us on hold */
+    bool           udp_only;        /* the peer refused TCP (§18.1.1): UDP whatever the size */
     blob_t         local_sdp, remote_sdp;
     struct {
         sc_dialog_cb cb;
@@ -404,6 +406,19 @@ static void dreq_free(dreq_t *r)
     unref(d);
 }
 
+/* The size §18.1.1 weighs m at (with the Via to come); 0 (UDP) once the
+ * peer refused a TCP connection: a phone with UDP only stays so, and
+ * an ACK, sent without a transaction, would not be sent again. */
+static size_t send_size(const sc_dialog_t *d, const sc_msg_t *m)
+{
+    return d->udp_only ? 0 : sc_msg_print(m, NULL, 0) + 160;
+}
+
+void sc_dialog_udp_only(sc_dialog_t *d)
+{
+    d->udp_only = true;
+}
+
 /* The ACK of the 2xx to our INVITE with that CSeq: built once, resent
  * for every retransmission of the 2xx (§13.2.2.4). */
 static int send_ack(sc_dialog_t *d, uint32_t cseq, const sc_request_opts_t *o)
@@ -422,7 +437,7 @@ static int send_ack(sc_dialog_t *d, uint32_t cseq, const sc_request_opts_t *o)
             sc_msg_free(m);
             m = NULL;
         }
-        int rc = m ? sc_hop_route(&d->hop, st, m, sc_msg_print(m, NULL, 0) + 160, &route, err,
+        int rc = m ? sc_hop_route(&d->hop, st, m, send_size(d, m), &route, err,
                                   sizeof(err))
                    : -1;
         if (rc == SC_HOP_WAIT) {        /* sent when the hop resolves */
@@ -497,11 +512,51 @@ static void maybe_gone(sc_dialog_t *d, const dreq_t *r, unsigned status)
     unref(d);
 }
 
+static void on_dreq(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg);
+
+/* §18.1.1: TCP, taken for the size alone, refused or reset: the peer
+ * may take UDP only; the same request (our Via aside) over UDP, and the
+ * TCP transaction is left to end on its own. */
+static bool dreq_again_over_udp(dreq_t *r, sc_txn_t *t)
+{
+    sc_dialog_t *d = r->d;
+    const sc_msg_t *o = sc_txn_request(t);
+    char err[200];
+    sc_tp_route_t route;
+    sc_msg_t *m = sc_msg_new_request(o->method, o->method_str, o->ruri_str);
+    int rc = m ? 0 : -1;
+    for (const sc_hdr_t *h = o->hdr_first; h && rc == 0; h = h->next)
+        if (h->id != SC_HDR_VIA && h->id != SC_HDR_CONTENT_LENGTH)
+            rc = sc_msg_add_header(m, h->name, h->value, NULL);
+    if (rc == 0)
+        rc = sc_msg_set_body(m, SC_STR_NULL, o->body);
+    if (rc == 0 && (sc_hop_route(&d->hop, &d->chain->stack, m, 0, &route, err, sizeof(err)) != SC_HOP_ROUTED ||
+                    route.kind != SC_TP_UDP || sc_push_via(m, &route) != 0))
+        rc = -1;
+    sc_txn_t *nt = rc == 0 ? sc_txn_client_new(d->chain->stack.txns, m, &route.flow, on_dreq, r) : NULL;
+    if (rc != 0)
+        sc_msg_free(m);
+    if (nt == NULL)
+        return false;
+    sc_log(SC_LOG_INFO, "dialog %s: TCP failed for a large %.*s: again over UDP", d->dlg->id,
+           SC_STR_FMT(o->method_str));
+    sc_txn_set_tu(t, NULL, NULL);
+    r->txn = nt;
+    r->by_size = false;
+    d->udp_only = true;
+    return true;
+}
+
 static void on_dreq(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
 {
     dreq_t *r = arg;
     sc_dialog_t *d = r->d;
-    (void)t;
+    if (ev == SC_TXN_EV_TERMINATED) {
+        dreq_free(r);
+        return;
+    }
+    if (ev == SC_TXN_EV_TRANSPORT_ERROR && r->by_size && dreq_again_over_udp(r, t))
+        return;
     switch (ev) {
     case SC_TXN_EV_RESPONSE:
         if (r->method == SC_METHOD_INVITE && msg->status >= 200) {
@@ -533,9 +588,6 @@ static void on_dreq(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
         maybe_gone(d, r, 408);
         break;
     }
-    case SC_TXN_EV_TERMINATED:
-        dreq_free(r);
-        break;
     default:
         break;
     }
@@ -601,7 +653,7 @@ int sc_dialog_send(sc_dialog_t *d, sc_msg_t *m, sc_response_cb cb, void *arg)
     sc_tp_route_t route;
     if (d->parked)                      /* behind the others: CSeq order */
         return park(d, m, cb, arg);
-    int hop = sc_hop_route(&d->hop, st, m, sc_msg_print(m, NULL, 0) + 160, &route, err, sizeof(err));
+    int hop = sc_hop_route(&d->hop, st, m, send_size(d, m), &route, err, sizeof(err));
     if (hop == SC_HOP_WAIT)
         return park(d, m, cb, arg);
     dreq_t *r = calloc(1, sizeof(*r));
@@ -612,7 +664,8 @@ int sc_dialog_send(sc_dialog_t *d, sc_msg_t *m, sc_response_cb cb, void *arg)
         sc_msg_free(m);
         return -1;
     }
-    *r = (dreq_t){ .d = d, .method = m->method, .cseq = m->cseq.num, .cb = cb, .arg = arg };
+    *r = (dreq_t){ .d = d, .method = m->method, .cseq = m->cseq.num, .cb = cb, .arg = arg,
+                   .by_size = route.by_size };
     sc_list_push(&d->reqs, &r->link);
     d->refs++;
     d->chain->ndreqs++;

@@ -550,7 +550,7 @@ static void on_branch(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
  * (route_in.c). */
 static void record_route(const sc_source_t *in, const sc_tp_route_t *out, char *rr, size_t cap)
 {
-    char from[INET6_ADDRSTRLEN + 8];
+    char from[SC_HOSTPORT_LEN];
     sc_source_sentby(in, from, sizeof(from));
     int n = snprintf(rr, cap, "<sip:%s;transport=%s;lr>", out->sentby, sc_tp_name(out->kind));
     if ((in->kind != out->kind || strcmp(from, out->sentby) != 0) && n > 0 && (size_t)n < cap)

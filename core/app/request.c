@@ -34,6 +34,7 @@ struct uac {
     sc_resolve_t  *resolving;
     sc_target_t    targets[SC_MAX_TARGETS];
     int            ntargets, at;
+    bool           by_size;     /* the current went over TCP for its size only */
 };
 
 unsigned sc_response_status(const sc_response_t *r) { return r->status; }
@@ -85,11 +86,37 @@ static void uac_free(uac_t *u)
 }
 
 static bool send_next(uac_t *u);
+static void on_txn(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg);
+
+/* §18.1.1: TCP, taken for the size alone, refused or reset: the peer may
+ * take UDP only (a phone); the same request to the same target over UDP */
+static bool again_over_udp(uac_t *u, sc_txn_t *t)
+{
+    char err[256];
+    sc_tp_route_t route;
+    const sc_target_t *target = u->ntargets ? &u->targets[u->at - 1] : NULL;
+    sc_msg_t *m = sc_out_again_over_udp(&u->chain->stack, &u->out, target, sc_txn_request(t), &route,
+                                        err, sizeof(err));
+    sc_txn_t *txn = m ? sc_txn_client_new(u->chain->stack.txns, m, &route.flow, on_txn, u) : NULL;
+    if (txn == NULL) {
+        sc_log(SC_LOG_INFO, "sc_request: %s: not again over UDP: %s", u->out.uri, m ? "cannot send" : err);
+        return false;
+    }
+    sc_log(SC_LOG_INFO, "sc_request: %s: TCP failed for a large request: again over UDP", u->out.uri);
+    u->txn = txn;
+    u->ntxns++;
+    u->by_size = false;
+    sent(u);
+    return true;
+}
 
 static void on_txn(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
 {
     uac_t *u = arg;
     bool current = t == u->txn;
+    if (ev == SC_TXN_EV_TRANSPORT_ERROR && current && !u->answered && u->by_size &&
+        !u->out.udp_only && again_over_udp(u, t))
+        return;
     /* §4.3 of RFC 3263: a timeout or transport error before any answer
      * moves on to the next target */
     if ((ev == SC_TXN_EV_TIMEOUT || ev == SC_TXN_EV_TRANSPORT_ERROR) && current && !u->answered &&
@@ -159,9 +186,12 @@ int sc_uri_target(const sc_uri_t *u, struct sockaddr_storage *to, socklen_t *len
     } else {
         return -1;
     }
+    /* no transport named: the transport layer picks (UDP when we have
+     * it, else what we listen on) */
     *kind = u->scheme == SC_URI_SIPS || sc_str_caseeq_c(u->transport, "tls") ? SC_TP_TLS
           : sc_str_caseeq_c(u->transport, "tcp")                              ? SC_TP_TCP
-                                                                              : SC_TP_UDP;
+          : u->transport.len                                                  ? SC_TP_UDP
+                                                                              : SC_TP_ANY;
     return 0;
 }
 
@@ -273,7 +303,7 @@ int sc_route_request(const sc_stack_t *st, const sc_msg_t *m, size_t size, sc_tp
 
 int sc_push_via(sc_msg_t *m, const sc_tp_route_t *route)
 {
-    char branch[32], via[160];
+    char branch[32], via[SC_HOSTPORT_LEN + 80];
     sc_gen_branch(branch, 24);
     snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s;rport", sc_tp_via_name(route->kind),
              route->sentby, branch);
@@ -299,7 +329,7 @@ sc_msg_t *sc_out_build_for(const sc_stack_t *st, const sc_out_t *o, const sc_tar
     }
     /* the size decides the transport, which decides our address in From,
      * Contact and Via: route on a draft, then build for real */
-    size_t size = sc_msg_print(m, NULL, 0) + 160;   /* with the Via to come */
+    size_t size = o->udp_only ? 0 : sc_msg_print(m, NULL, 0) + 160;   /* with the Via to come */
     int rc = target ? sc_tp_route(st->tps, target->kind, (const struct sockaddr *)&target->addr,
                                   target->len, size, route, err, errlen)
                     : sc_route_request(st, m, size, route, err, errlen);
@@ -318,6 +348,28 @@ sc_msg_t *sc_out_build(const sc_stack_t *st, const sc_out_t *o, sc_tp_route_t *r
                        size_t errlen)
 {
     return sc_out_build_for(st, o, NULL, route, err, errlen);
+}
+
+sc_msg_t *sc_out_again_over_udp(const sc_stack_t *st, sc_out_t *o, const sc_target_t *target,
+                                const sc_msg_t *first, sc_tp_route_t *route, char *err,
+                                size_t errlen)
+{
+    o->udp_only = true;
+    sc_msg_t *m = sc_out_build_for(st, o, target, route, err, errlen);
+    if (m == NULL)
+        return NULL;
+    char cseq[64];
+    snprintf(cseq, sizeof(cseq), "%u %.*s", first->cseq.num, SC_STR_FMT(first->cseq.method_str));
+    const sc_hdr_t *from = sc_msg_find_header(first, SC_STR_LIT("From"));
+    if (route->kind != SC_TP_UDP || from == NULL ||
+        sc_msg_replace_header(m, SC_STR_LIT("Call-ID"), first->call_id, NULL) != 0 ||
+        sc_msg_replace_header(m, SC_STR_LIT("From"), from->value, NULL) != 0 ||
+        sc_msg_replace_header(m, SC_STR_LIT("CSeq"), sc_str_cstr(cseq), NULL) != 0) {
+        snprintf(err, errlen, "cannot build it again for UDP");
+        sc_msg_free(m);
+        return NULL;
+    }
+    return m;
 }
 
 /* Whether the next hop of o (its proxy, else its URI) needs DNS. */
@@ -385,6 +437,7 @@ static bool send_next(uac_t *u)
         if (txn) {
             u->txn = txn;
             u->ntxns++;
+            u->by_size = route.by_size;
             sent(u);
             return true;
         }
@@ -410,6 +463,18 @@ static void on_resolved(const sc_target_t *t, int n, const char *why, void *arg)
         uac_unlink(u);
         uac_free(u);
     }
+}
+
+const char *sc_instance_error(const sc_instance_t *inst)
+{
+    return inst ? inst->error : "";
+}
+
+void sc_instance_set_error(sc_instance_t *inst, const char *why)
+{
+    if (strncmp(why, SC_TP_UNAVAILABLE, strlen(SC_TP_UNAVAILABLE)) == 0)
+        why = SC_TP_UNAVAILABLE;        /* the detail went to the log */
+    snprintf(inst->error, sizeof(inst->error), "%s", why);
 }
 
 int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb cb, void *arg)
@@ -451,18 +516,25 @@ int sc_request(sc_instance_t *inst, const sc_request_opts_t *o, sc_response_cb c
     sc_tp_route_t route;
     sc_msg_t *m = sc_out_build(&c->stack, &out, &route, err, sizeof(err));
     uac_t *u = m ? calloc(1, sizeof(*u)) : NULL;
+    /* kept to build again over UDP should TCP, taken for the size, fail */
+    if (u && route.by_size && sc_out_copy(&u->out, &out) != 0) {
+        free(u);
+        u = NULL;
+    }
     if (u == NULL) {
         sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_request: %s %s: %s", o->method, o->uri,
                         m ? "out of memory" : err);
+        sc_instance_set_error(inst, m ? "out of memory" : err);
         sc_msg_free(m);
         return -1;
     }
-    *u = (uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .on_request = o->on_request };
+    *u = (uac_t){ .chain = c, .inst = inst, .cb = cb, .arg = arg, .on_request = o->on_request,
+                  .out = u->out, .by_size = route.by_size };
     u->txn = sc_txn_client_new(c->stack.txns, m, &route.flow, on_txn, u);
     if (u->txn == NULL) {
         sc_instance_log(inst, SC_LOG_LEVEL_ERROR, "sc_request: %s %s: cannot send", o->method,
                         o->uri);
-        free(u);
+        uac_free(u);
         return -1;
     }
     u->ntxns = 1;

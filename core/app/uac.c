@@ -61,6 +61,7 @@ struct sc_uac {
     sc_target_t    targets[SC_MAX_TARGETS];
     int            ntargets, at;
     bool           responded;   /* the current target answered: no failover */
+    bool           by_size;     /* the current went over TCP for its size only */
     bool           attempted;   /* cdr:attempt went out */
     char          *leg_of;      /* a B2BUA's B leg: A's Call-ID (its CDR's correlation) */
     /* §8.1.3.4: every Request-URI tried or to try (the first is the
@@ -267,6 +268,8 @@ static void end_fork(sc_uac_t *u, const sc_msg_t *resp)
     sc_dialog_t *d = sc_dialog_new(u->chain, u->inst, dl);
     if (d == NULL)
         return;
+    if (u->out.udp_only)
+        sc_dialog_udp_only(d);
     sc_dialog_send_ack(d, resp->cseq.num);
     sc_log(SC_LOG_INFO, "uac: a second 2xx (fork %s): ACK and BYE", dl->remote_tag);
     sc_dialog_destroy(d, NULL, NULL, NULL);
@@ -283,6 +286,8 @@ static sc_dialog_t *dialog_for(sc_uac_t *u, const sc_msg_t *resp)
     if (d == NULL)
         return NULL;
     u->dialog = d;
+    if (u->out.udp_only)        /* the INVITE went over UDP once TCP was refused */
+        sc_dialog_udp_only(d);
     sc_dialog_hold(d);          /* for the ACKs of retransmitted 2xx */
     u->remote_tag = strdup(dl->remote_tag);
     sc_dialog_set_sdp(d, sc_str_cstr(u->offer ? u->offer : ""), SC_STR_NULL);
@@ -361,6 +366,22 @@ static bool send_next(sc_uac_t *u);
 static bool add_redirects(sc_uac_t *u, const sc_msg_t *resp);
 static bool retarget(sc_uac_t *u);
 
+static bool again_over_udp(sc_uac_t *u, sc_txn_t *t)
+{
+    char err[256];
+    sc_tp_route_t route;
+    const sc_target_t *target = u->ntargets ? &u->targets[u->at - 1] : NULL;
+    sc_msg_t *m = sc_out_again_over_udp(&u->chain->stack, &u->out, target, sc_txn_request(t), &route,
+                                        err, sizeof(err));
+    if (m == NULL || start(u, m, &route.flow) != 0) {
+        sc_log(SC_LOG_INFO, "uac: %s: not again over UDP: %s", u->out.uri, m ? "cannot send" : err);
+        return false;
+    }
+    sc_log(SC_LOG_INFO, "uac: %s: TCP failed for a large INVITE: again over UDP", u->out.uri);
+    u->by_size = false;
+    return true;
+}
+
 static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
 {
     sc_uac_t *u = arg;
@@ -408,6 +429,11 @@ static void on_invite(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *ar
         break;
     case SC_TXN_EV_TIMEOUT:
     case SC_TXN_EV_TRANSPORT_ERROR:
+        /* §18.1.1: TCP, taken for the size alone, refused or reset: the
+         * peer may take UDP only (a phone); the same INVITE over UDP */
+        if (ev == SC_TXN_EV_TRANSPORT_ERROR && current && !u->done && !u->responded &&
+            !u->cancel_wanted && u->by_size && !u->out.udp_only && !u->authed && again_over_udp(u, t))
+            break;
         /* RFC 3263 §4.3: a target that fails before answering: the next */
         if (current && !u->done && !u->responded && !u->cancel_wanted &&
             ((u->at < u->ntargets && send_next(u)) || (u->next_uri < u->nuris && retarget(u))))
@@ -450,8 +476,10 @@ static bool send_next(sc_uac_t *u)
                                        sizeof(err));
         if (m && !u->attempted && !u->subscribe)
             cdr_attempt(u, m);
-        if (m && start(u, m, &route.flow) == 0)
+        if (m && start(u, m, &route.flow) == 0) {
+            u->by_size = route.by_size;
             return true;
+        }
         sc_log(SC_LOG_INFO, "uac: %s: target %d of %d: %s", u->out.uri, u->at, u->ntargets,
                m ? "cannot send" : err);
     }
@@ -512,10 +540,13 @@ static bool dispatch(sc_uac_t *u)
     sc_msg_t *m = sc_out_build(&u->chain->stack, &u->out, &route, err, sizeof(err));
     if (m && !u->attempted && !u->subscribe)
         cdr_attempt(u, m);
-    if (m && start(u, m, &route.flow) == 0)
+    if (m && start(u, m, &route.flow) == 0) {
+        u->by_size = route.by_size;
         return true;
+    }
     sc_instance_log(u->inst, SC_LOG_LEVEL_ERROR, "sc_uac_create: %s %s: %s", u->out.method, u->out.uri,
                     m ? "cannot send" : err);
+    sc_instance_set_error(u->inst, m ? "cannot send" : err);
     return false;
 }
 

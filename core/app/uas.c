@@ -13,7 +13,7 @@
 /* Our Contact for a dialog made by req: where req reached us. */
 static void contact_for(const sc_req_t *req, char *out, size_t cap)
 {
-    char sentby[INET6_ADDRSTRLEN + 8];
+    char sentby[SC_HOSTPORT_LEN];
     sc_source_sentby(&req->src, sentby, sizeof(sentby));
     bool sips = req->msg->ruri.scheme == SC_URI_SIPS;
     if (req->src.kind == SC_TP_UDP)
@@ -25,7 +25,7 @@ static void contact_for(const sc_req_t *req, char *out, size_t cap)
 
 sc_dialog_t *sc_uas_dialog(sc_req_t *req, sc_instance_t *inst)
 {
-    char contact[INET6_ADDRSTRLEN + 40];
+    char contact[SC_HOSTPORT_LEN + 40];
     if (req->dialog)                /* early: made by a reliable provisional */
         return req->done ? NULL : req->dialog;
     sc_method_t mt = req->msg->method;

@@ -22,13 +22,6 @@
 
 #define IFADDRS_TTL_S 5
 
-static bool is_wildcard(const struct sockaddr_storage *a)
-{
-    if (a->ss_family == AF_INET6)
-        return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)a)->sin6_addr);
-    return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
-}
-
 static bool same_ip(const struct sockaddr *a, const struct sockaddr_storage *b)
 {
     if (a->sa_family != b->ss_family)
@@ -89,7 +82,7 @@ static bool listener_takes(sc_tp_set_t *set, const sc_listener_t *l, const struc
 {
     if (l->local.addr.ss_family != ip->sa_family)
         return false;
-    return is_wildcard(&l->local.addr) ? host_has(set, ip) : same_ip(ip, &l->local.addr);
+    return l->wildcard ? host_has(set, ip) : same_ip(ip, &l->local.addr);
 }
 
 static bool listens_on_port(const sc_tp_set_t *set, uint16_t port)
@@ -165,10 +158,35 @@ static bool alias_names(const char *alias, sc_str_t host, uint16_t port, const s
     return colon ? (uint16_t)atoi(colon + 1) == port : listens_on_port(set, port);
 }
 
+/* A listener's advertise address: what we write for ourselves, so what
+ * comes back (a Route from our Record-Route) names us. */
+static bool advertised(const sc_tp_set_t *set, sc_str_t host, uint16_t port)
+{
+    for (int i = 0; i < set->nls; i++) {
+        const sc_listener_t *l = set->ls[i];
+        if (l->advertise == NULL)
+            continue;
+        sc_str_t name = sc_str_cstr(l->advertise), h = host;
+        if (name.len >= 2 && name.s[0] == '[')
+            name = sc_str(name.s + 1, name.len - 2);
+        if (h.len >= 2 && h.s[0] == '[')
+            h = sc_str(h.s + 1, h.len - 2);
+        struct sockaddr_storage a, b;
+        bool same = numeric(name, 0, &a) && numeric(h, 0, &b)
+                        ? same_ip((const struct sockaddr *)&a, &b)
+                        : sc_str_caseeq(name, h);
+        if (same && (port == 0 || port == (l->advertise_port ? l->advertise_port : l->local.port)))
+            return true;
+    }
+    return false;
+}
+
 bool sc_tp_is_local(sc_tp_set_t *set, sc_str_t host, uint16_t port)
 {
     struct sockaddr_storage a;
     if (numeric(host, port, &a) && addr_is_local(set, (const struct sockaddr *)&a, port))
+        return true;
+    if (advertised(set, host, port))
         return true;
     for (char **al = set->aliases; al && *al; al++)
         if (alias_names(*al, host, port, set))

@@ -97,6 +97,7 @@ sc_listener_t *sc_listen(struct event_base *base, sc_tp_kind_t kind, const struc
         memcpy(&l->local.addr, addr, len);
         l->local.len = len;
         sc_peer_describe(&l->local);
+        l->wildcard = sc_addr_is_wildcard(addr);
     }
     return l;
 }
@@ -111,6 +112,8 @@ void sc_listener_free(sc_listener_t *l)
             set->ls[i] = set->ls[--set->nls];
             break;
         }
+    free(l->advertise);
+    l->advertise = NULL;
     if (l->kind != SC_TP_UDP)
         sc_tcp_free(l);
     else
@@ -148,7 +151,7 @@ int sc_source_reply(const sc_source_t *src, const char *buf, size_t len,
                     const struct sockaddr *dest, socklen_t destlen)
 {
     if (src->kind == SC_TP_UDP)
-        return sc_udp_send(src->listener, buf, len, dest, destlen);
+        return sc_udp_send(src->listener, buf, len, dest, destlen, &src->local);
     if (sc_tcp_send(src->conn, buf, len) == 0)
         return 0;
     /* §18.2.2: the connection is gone: one to the address it came from
@@ -267,6 +270,7 @@ void sc_tp_set_free(sc_tp_set_t *set)
         if (set->out[k])
             sc_tcp_free_connector(set->out[k]);
     sc_tp_set_aliases(set, NULL);
+    sc_tp_routes_free(set);
     free(set->ifaddrs);
     SSL_CTX_free(set->client_ctx);
     free(set);
@@ -309,10 +313,15 @@ static sc_listener_t *listener_for(sc_tp_set_t *set, sc_tp_kind_t kind, const st
     return NULL;
 }
 
+/* The listener as configured (drachtio's hostports): its advertise
+ * address when it has one. */
 static void sentby_of(const sc_listener_t *l, char *out, size_t cap)
 {
     const sc_peer_t *me = &l->local;
-    snprintf(out, cap, me->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", me->ip, me->port);
+    if (l->advertise)
+        snprintf(out, cap, "%s:%u", l->advertise, l->advertise_port ? l->advertise_port : me->port);
+    else
+        snprintf(out, cap, me->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", me->ip, me->port);
 }
 
 size_t sc_tp_set_describe(const sc_tp_set_t *set, char *out, size_t cap)
@@ -321,7 +330,7 @@ size_t sc_tp_set_describe(const sc_tp_set_t *set, char *out, size_t cap)
     if (cap)
         out[0] = '\0';
     for (int i = 0; set && i < set->nls && n < cap; i++) {
-        char hp[INET6_ADDRSTRLEN + 8];
+        char hp[SC_HOSTPORT_LEN];
         sentby_of(set->ls[i], hp, sizeof(hp));
         int w = snprintf(out + n, cap - n, "%s%s/%s", n ? "," : "", sc_tp_name(set->ls[i]->kind), hp);
         if (w < 0 || (size_t)w >= cap - n)
@@ -334,7 +343,9 @@ size_t sc_tp_set_describe(const sc_tp_set_t *set, char *out, size_t cap)
 void sc_source_sentby(const sc_source_t *src, char *out, size_t cap)
 {
     const sc_listener_t *l = src->listener;
+    const sc_ip_t *local = &src->local;
     if (l == NULL && src->conn) {
+        local = sc_conn_local(src->conn);
         l = sc_conn_listener(src->conn);
         /* a connection we opened: a listener of its kind (else any of
          * its family) names us */
@@ -350,7 +361,7 @@ void sc_source_sentby(const sc_source_t *src, char *out, size_t cap)
         }
     }
     if (l)
-        sentby_of(l, out, cap);
+        sc_tp_hostport(l->set, l, (const struct sockaddr *)&src->peer.addr, local, out, cap);
     else
         snprintf(out, cap, "invalid");
 }
@@ -373,37 +384,49 @@ int sc_tp_route_host(sc_tp_set_t *set, sc_tp_kind_t want, const struct sockaddr 
     memcpy(&out->flow.peer.addr, to, len);
     out->flow.peer.len = len;
     sc_peer_describe(&out->flow.peer);
-    /* §18.1.1: too big for UDP goes over TCP, if this request can */
+    /* a URI naming no transport: UDP when we have it, else what we have
+     * (TCP before TLS), as drachtio-server does; one naming a transport
+     * we lack fails with drachtio-server's words */
     sc_tp_kind_t kind = want;
-    if (want == SC_TP_UDP && size > SC_UDP_MTU_LIMIT && listener_for(set, SC_TP_TCP, to)) {
+    if (want == SC_TP_ANY)
+        kind = listener_for(set, SC_TP_UDP, to) ? SC_TP_UDP
+             : listener_for(set, SC_TP_TCP, to) ? SC_TP_TCP
+             : listener_for(set, SC_TP_TLS, to) ? SC_TP_TLS : SC_TP_UDP;
+    /* §18.1.1: too big for UDP goes over TCP, if this request can */
+    unsigned mtu = set->opts.udp_mtu ? set->opts.udp_mtu : SC_UDP_MTU_LIMIT;
+    if (kind == SC_TP_UDP && size > mtu && listener_for(set, SC_TP_TCP, to)) {
         kind = SC_TP_TCP;
         out->by_size = true;
     }
     sc_listener_t *via = listener_for(set, kind, to);
     if (kind == SC_TP_UDP) {
         if (via == NULL) {
-            snprintf(err, errlen, "no UDP listener for %s", out->flow.peer.ip);
+            snprintf(err, errlen, SC_TP_UNAVAILABLE " (no UDP listener for %s)", out->flow.peer.ip);
             return -1;
         }
         out->flow.kind = SC_TP_UDP;
         out->flow.listener = via;
+        /* a wildcard socket: the datagram leaves from the address the
+         * Via names (the route's source) */
+        if (via->wildcard && via->advertise == NULL)
+            sc_tp_route_source(set, to, &out->flow.local);
     } else {
+        /* a transport we do not listen on is one we do not offer: the
+         * peer could not send its requests back (drachtio-server
+         * refuses it too) */
+        if (via == NULL) {
+            snprintf(err, errlen, SC_TP_UNAVAILABLE " (no %s listener for %s)", sc_tp_via_name(kind),
+                     out->flow.peer.ip);
+            return -1;
+        }
         sc_conn_t *c = sc_conn_find(set, kind, to);
         if (c == NULL && (c = sc_tcp_connect(set, kind, to, len, host, err, errlen)) == NULL)
             return -1;
         out->flow.kind = kind;
         out->flow.conn = c;
-        /* without a listener of that kind the peer answers over the
-         * connection; any of our addresses names us in the Via */
-        for (int i = 0; via == NULL && i < set->nls; i++)
-            if (set->ls[i]->local.addr.ss_family == to->sa_family)
-                via = set->ls[i];
-        if (via == NULL) {
-            snprintf(err, errlen, "no listener of the address family of %s", out->flow.peer.ip);
-            return -1;
-        }
     }
     out->kind = kind;
-    sentby_of(via, out->sentby, sizeof(out->sentby));
+    sc_tp_hostport(set, via, to, out->flow.kind == SC_TP_UDP ? &out->flow.local : sc_conn_local(out->flow.conn),
+                   out->sentby, sizeof(out->sentby));
     return 0;
 }

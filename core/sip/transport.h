@@ -21,7 +21,15 @@ typedef struct sc_listener sc_listener_t;
 typedef struct sc_conn sc_conn_t;
 typedef struct sc_tp_set sc_tp_set_t;
 
-typedef enum { SC_TP_UDP, SC_TP_TCP, SC_TP_TLS } sc_tp_kind_t;
+/* SC_TP_ANY is only ever what a URI asks for when it names no transport
+ * (no transport parameter, not sips:): sc_tp_route picks UDP when we
+ * listen on it, else what we have (drachtio-server's choice). */
+typedef enum { SC_TP_UDP, SC_TP_TCP, SC_TP_TLS, SC_TP_ANY } sc_tp_kind_t;
+
+/* The longest advertise host (a name, an address, an [IPv6] reference),
+ * and room for any "host:port" we write for ourselves. */
+#define SC_ADVERTISE_MAX 63
+#define SC_HOSTPORT_LEN  (SC_ADVERTISE_MAX + 8)
 
 /* TLS material for a tls: listener (RFC 3261 §26.2.1; TLS 1.2 minimum). */
 typedef struct {
@@ -44,11 +52,24 @@ typedef struct {
     uint16_t                port;
 } sc_peer_t;
 
+/* An IPv4 or IPv6 address with port, small enough to keep in every
+ * source (a sockaddr_storage is 128 octets). */
+typedef union {
+    struct sockaddr     sa;
+    struct sockaddr_in  v4;
+    struct sockaddr_in6 v6;
+} sc_ip_t;
+
 typedef struct {
     sc_tp_kind_t   kind;
     sc_listener_t *listener;    /* UDP: the socket replies leave from */
     sc_conn_t     *conn;        /* TCP, TLS: the connection it arrived on */
     sc_peer_t      peer;
+    /* UDP on a wildcard listener: our address at this end (where the
+     * request arrived, IP_PKTINFO; or the route's source towards peer),
+     * which datagrams along this flow leave from; sa_family 0: the
+     * kernel's choice */
+    sc_ip_t        local;
 } sc_source_t;
 
 typedef void (*sc_message_cb)(const sc_source_t *src, char *buf, size_t len, void *arg);
@@ -66,6 +87,10 @@ typedef struct {
     unsigned          max_per_source;
     unsigned          message_timeout_s;
     unsigned          tls_handshake_timeout_s;
+    /* RFC 3261 §18.1.1: a UDP request larger than this goes over TCP
+     * when we listen on TCP (server.udp_mtu, drachtio's udp-mtu;
+     * 0: SC_UDP_MTU_LIMIT) */
+    unsigned          udp_mtu;
 } sc_tp_opts_t;
 
 /* "udp:HOST:PORT", "tcp:HOST:PORT" or "tls:HOST:PORT", HOST numeric IPv4
@@ -95,6 +120,14 @@ int sc_tls_check(const sc_tls_opts_t *tls, char *err, size_t errlen);
  * material does not load; the old stays in use. */
 int  sc_listener_update(sc_listener_t *l, const sc_tp_opts_t *opts, const sc_tls_opts_t *tls,
                         char *err, size_t errlen);
+/* What we write for ourselves (Via sent-by, Record-Route, Contact) for
+ * messages through l, instead of its own address: host (a name, an IPv4
+ * address or an [IPv6] reference) and port (0: the listener's).  For a
+ * server behind a 1:1 NAT (Kamailio's advertise, drachtio's external-ip).
+ * NULL clears it.  -1: out of memory. */
+int  sc_listener_set_advertise(sc_listener_t *l, const char *host, uint16_t port);
+/* Is addr a wildcard (0.0.0.0, ::)? */
+bool sc_addr_is_wildcard(const struct sockaddr *addr);
 /* Stops reading new messages and accepting connections, but keeps the
  * sockets for answers still to go out (graceful stop). */
 void sc_listener_pause(sc_listener_t *l);
@@ -152,13 +185,16 @@ bool         sc_sockaddr_eq(const struct sockaddr *a, const struct sockaddr *b);
 typedef struct {
     sc_source_t  flow;          /* the path: UDP socket + address, or connection */
     sc_tp_kind_t kind;          /* the transport chosen */
-    char         sentby[INET6_ADDRSTRLEN + 8];    /* our host:port for the Via */
+    char         sentby[SC_HOSTPORT_LEN];    /* our host:port for the Via */
     bool         by_size;       /* UDP was asked for: TCP only for its size */
 } sc_tp_route_t;
 
 /* RFC 3261 §18.1.1 for one request of size octets to peer to over the
- * transport asked for: a UDP request within 200 octets of the 1500 MTU
- * goes over TCP when we listen on TCP (for this request only: the next
+ * transport asked for (SC_TP_ANY: UDP when we listen on it, else TCP,
+ * else TLS); one we do not listen on for to's family fails with err
+ * starting SC_TP_UNAVAILABLE: a UDP request larger than udp_mtu (1300, 200
+ * octets under the 1500 MTU, by default) goes over TCP when we listen on
+ * TCP (for this request only: the next
  * small one is UDP again; size 0 keeps UDP: the flow a phone registered
  * over, RFC 5626, or a retry after TCP was refused); TCP and TLS reuse the open connection to the
  * peer, else TCP opens one.  0, or -1 with err (no socket of that
@@ -198,14 +234,20 @@ bool sc_tp_addr_is_local(sc_tp_set_t *set, const struct sockaddr *a);
  * NULL-terminated, copied; NULL clears them. */
 int  sc_tp_set_aliases(sc_tp_set_t *set, const char *const *aliases);
 
-/* Our host:port as the peer of src reaches us (Contact, Via): the
- * listener it arrived on. */
+/* Our host:port as the peer of src reaches us (Contact, Via,
+ * Record-Route): the listener's advertise address, else the address the
+ * message arrived on (tp_local.c). */
 void sc_source_sentby(const sc_source_t *src, char *out, size_t cap);
 /* Every listener as "kind/host:port", comma-separated (drachtio's
  * hostports): the length written. */
 size_t sc_tp_set_describe(const sc_tp_set_t *set, char *out, size_t cap);
 
-/* The size above which §18.1.1 moves a UDP request to TCP. */
+/* The error text when the transport a request asks for (or, asking for
+ * none, any) has no listener of the destination's family: drachtio-
+ * server's words, which applications match on. */
+#define SC_TP_UNAVAILABLE "requested protocol/transport not available"
+
+/* The size above which §18.1.1 moves a UDP request to TCP by default. */
 #define SC_UDP_MTU_LIMIT 1300
 
 /* "udp", "tcp", "tls" (URI transport= values, logs); "UDP", "TCP",
@@ -224,8 +266,10 @@ sc_listener_t *sc_tcp_listen(struct event_base *base, const struct sockaddr *add
                              void *arg, char *err, size_t errlen);
 void sc_udp_free(sc_listener_t *l);
 void sc_tcp_free(sc_listener_t *l);
+/* from: the local address it leaves from (a wildcard socket, IP_PKTINFO);
+ * NULL or family 0: the kernel's choice. */
 int  sc_udp_send(sc_listener_t *l, const char *buf, size_t len, const struct sockaddr *to,
-                 socklen_t tolen);
+                 socklen_t tolen, const sc_ip_t *from);
 int  sc_tcp_send(sc_conn_t *c, const char *buf, size_t len);
 void sc_conn_ref(sc_conn_t *c);
 void sc_conn_unref(sc_conn_t *c);

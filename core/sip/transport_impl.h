@@ -35,6 +35,10 @@ struct sc_tp_set {
     int                nifaddrs;
     time_t             ifaddrs_at;
     SSL_CTX           *client_ctx;  /* TLS out with no tls: listener: system CAs */
+    /* the source address the kernel routes from towards a destination,
+     * for wildcard listeners (tp_local.c): a small cache, so that a
+     * request costs no socket and connect() per send */
+    struct sc_src_route *routes;
 };
 
 struct sc_listener {
@@ -42,6 +46,9 @@ struct sc_listener {
     sc_tp_set_t       *set;         /* NULL when not in a set (tests) */
     sc_peer_t          local;       /* bound address, described once: the Via
                                        sent-by, and what "us" means in a Route */
+    bool               wildcard;    /* bound to 0.0.0.0 or :: */
+    char              *advertise;   /* host written for us instead, or NULL */
+    uint16_t           advertise_port;  /* 0: local.port */
     sc_message_cb      cb;
     void              *arg;
     struct event_base *base;
@@ -67,6 +74,18 @@ struct sc_listener {
     unsigned           guard_quiet; /* what it did not log since */
 };
 
+/* tp_local.c: our host:port for a message through l to or from peer:
+ * l's advertise address, else l's own, else (l a wildcard) local when
+ * given, else the route's source towards peer. */
+void sc_tp_hostport(sc_tp_set_t *set, const sc_listener_t *l, const struct sockaddr *peer,
+                    const sc_ip_t *local, char *out, size_t cap);
+/* tp_local.c: the address the kernel sends from towards to (a connected
+ * UDP socket's getsockname), cached a few seconds; port 0.  -1: no
+ * route. */
+int  sc_tp_route_source(sc_tp_set_t *set, const struct sockaddr *to, sc_ip_t *out);
+void sc_tp_routes_free(sc_tp_set_t *set);
+/* transport_tcp.c: the local address of c (getsockname when it opened). */
+const sc_ip_t *sc_conn_local(const sc_conn_t *c);
 /* transport_tcp.c: the listener (or connector) that owns c. */
 const sc_listener_t *sc_conn_listener(const sc_conn_t *c);
 /* transport_tcp.c: stop accepting and reading (graceful stop). */

@@ -68,6 +68,8 @@ struct sc_conn {
     struct bufferevent *bev;        /* NULL once closed */
     unsigned            refs;
     sc_peer_t           peer;
+    sc_ip_t             local;      /* our end (getsockname): what a wildcard
+                                       listener's Via and Contact name */
     sc_conn_t          *prev, *next;
     sc_tp_set_t        *set;        /* indexed in it while open */
     sc_tp_set_t        *owner;      /* the set, open or closed */
@@ -643,6 +645,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 
 const sc_listener_t *sc_conn_listener(const sc_conn_t *c) { return c->l; }
 
+const sc_ip_t *sc_conn_local(const sc_conn_t *c) { return &c->local; }
+
 sc_tp_set_t *sc_conn_owner(const sc_conn_t *c) { return c->owner; }
 
 /* Links a new connection to its owner (and the set's index) and starts it. */
@@ -654,6 +658,11 @@ static void conn_attach(sc_listener_t *l, sc_conn_t *c, struct bufferevent *bev,
     memcpy(&c->peer.addr, addr, alen);
     c->peer.len = alen;
     sc_peer_describe(&c->peer);
+    /* accepted: the address it came to; ours connecting: the source the
+     * kernel chose at connect() */
+    socklen_t ll = sizeof(c->local);
+    if (getsockname(bufferevent_getfd(bev), &c->local.sa, &ll) != 0)
+        memset(&c->local, 0, sizeof(c->local));
     c->next = l->conns;
     if (l->conns)
         l->conns->prev = c;

@@ -97,6 +97,31 @@ static void drain_errors(sc_listener_t *l)
     }
 }
 
+/* The address a datagram arrived on (a wildcard socket asks for it):
+ * answers leave from it and name it, so that a host with several
+ * addresses answers from the one it was asked on. */
+static void arrived_on(const sc_listener_t *l, struct msghdr *mh, sc_ip_t *local)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+            local->v4.sin_family = AF_INET;
+            local->v4.sin_addr = pi.ipi_addr;
+            local->v4.sin_port = htons(l->local.port);
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+            local->v6.sin6_family = AF_INET6;
+            local->v6.sin6_addr = pi.ipi6_addr;
+            local->v6.sin6_port = htons(l->local.port);
+            /* a link-local address is one only on its interface */
+            if (IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr))
+                local->v6.sin6_scope_id = pi.ipi6_ifindex;
+        }
+    }
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     sc_listener_t *l = arg;
@@ -104,9 +129,16 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     /* Drain a bounded batch so one busy socket cannot starve timers. */
     for (int i = 0; i < 64; i++) {
         sc_source_t src = { .kind = SC_TP_UDP, .listener = l };
-        src.peer.len = sizeof(src.peer.addr);
-        ssize_t n = recvfrom(fd, l->buf, UDP_MAX, 0, (struct sockaddr *)&src.peer.addr,
-                             &src.peer.len);
+        union {
+            char           buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+            struct cmsghdr align;
+        } ctl;
+        struct iovec iov = { l->buf, UDP_MAX };
+        struct msghdr mh = { .msg_name = &src.peer.addr, .msg_namelen = sizeof(src.peer.addr),
+                             .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                             .msg_controllen = l->wildcard ? sizeof(ctl.buf) : 0 };
+        ssize_t n = recvmsg(fd, &mh, 0);
+        src.peer.len = mh.msg_namelen;
         if (n < 0) {
             /* an ICMP error reported (ECONNREFUSED ...), or a wake-up
              * with no data: the error queue (EPOLLERR stays up while it
@@ -121,6 +153,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             return;
         }
         sc_peer_describe(&src.peer);
+        if (l->wildcard)
+            arrived_on(l, &mh, &src.local);
         l->cb(&src, l->buf, (size_t)n, l->arg);
     }
 }
@@ -156,6 +190,15 @@ sc_listener_t *sc_udp_listen(struct event_base *base, const struct sockaddr *add
         setsockopt(l->fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
     else
         setsockopt(l->fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
+    /* a wildcard socket learns the address each datagram came to, and
+     * sends from the one it is told (sc_udp_send) */
+    if (sc_addr_is_wildcard(addr)) {
+        l->wildcard = true;
+        if (addr->sa_family == AF_INET6)
+            setsockopt(l->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+        else
+            setsockopt(l->fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+    }
     if (bind(l->fd, addr, len) < 0) {
         snprintf(err, errlen, "bind: %s", strerror(errno));
         sc_udp_free(l);
@@ -180,14 +223,44 @@ void sc_udp_free(sc_listener_t *l)
 }
 
 int sc_udp_send(sc_listener_t *l, const char *buf, size_t len, const struct sockaddr *to,
-                socklen_t tolen)
+                socklen_t tolen, const sc_ip_t *from)
 {
-    ssize_t n = sendto(l->fd, buf, len, 0, to, tolen);
+    union {
+        char           buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = { (void *)buf, len };
+    struct msghdr mh = { .msg_name = (void *)to, .msg_namelen = tolen, .msg_iov = &iov,
+                         .msg_iovlen = 1 };
+    /* a wildcard socket: from the address our Via names (ip(7)
+     * IP_PKTINFO ipi_spec_dst, ipv6(7) IPV6_PKTINFO) */
+    if (l->wildcard && from && from->sa.sa_family == to->sa_family) {
+        memset(&ctl, 0, sizeof(ctl));
+        mh.msg_control = ctl.buf;
+        struct cmsghdr *c = (struct cmsghdr *)ctl.buf;
+        if (from->sa.sa_family == AF_INET6) {
+            struct in6_pktinfo pi = { .ipi6_addr = from->v6.sin6_addr,
+                                      .ipi6_ifindex = from->v6.sin6_scope_id };
+            c->cmsg_level = IPPROTO_IPV6;
+            c->cmsg_type = IPV6_PKTINFO;
+            c->cmsg_len = CMSG_LEN(sizeof(pi));
+            memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+            mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+        } else {
+            struct in_pktinfo pi = { .ipi_spec_dst = from->v4.sin_addr };
+            c->cmsg_level = IPPROTO_IP;
+            c->cmsg_type = IP_PKTINFO;
+            c->cmsg_len = CMSG_LEN(sizeof(pi));
+            memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+            mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+        }
+    }
+    ssize_t n = sendmsg(l->fd, &mh, 0);
     /* an ICMP error for an earlier datagram (to anyone) is reported by
      * the next send: not this one's failure, so once more; the error
      * itself is read off the queue from the loop (drain_errors) */
     if (n < 0 && (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH ||
                   errno == EACCES))
-        n = sendto(l->fd, buf, len, 0, to, tolen);
+        n = sendmsg(l->fd, &mh, 0);
     return n == (ssize_t)len ? 0 : -1;
 }

@@ -32,7 +32,9 @@ typedef struct rec {
     uint16_t       outlen, extra;   /* the answer; key bytes not found in it */
     uint16_t       branch_at, host_at, method_at;   /* offsets into answer + extra */
     uint8_t        branch_len, host_len, method_len, addr_len;
-    /* the peer's sockaddr (addr_len), the answer, the extra key bytes */
+    uint8_t        local_len;       /* a wildcard socket: the address it left from */
+    /* the peer's sockaddr (addr_len), our local one (local_len), the
+     * answer, the extra key bytes */
     char           data[];
 } rec_t;
 
@@ -62,10 +64,10 @@ static size_t rec_size(size_t addr, size_t out, size_t extra)
 
 static size_t rec_len(const rec_t *r)
 {
-    return rec_size(r->addr_len, r->outlen, r->extra);
+    return rec_size((size_t)r->addr_len + r->local_len, r->outlen, r->extra);
 }
 
-static const char *rec_out(const rec_t *r) { return r->data + r->addr_len; }
+static const char *rec_out(const rec_t *r) { return r->data + r->addr_len + r->local_len; }
 static sc_str_t rec_branch(const rec_t *r) { return sc_str(rec_out(r) + r->branch_at, r->branch_len); }
 static sc_str_t rec_host(const rec_t *r) { return sc_str(rec_out(r) + r->host_at, r->host_len); }
 static sc_str_t rec_method(const rec_t *r) { return sc_str(rec_out(r) + r->method_at, r->method_len); }
@@ -212,7 +214,9 @@ int sc_txn_done_add(sc_txn_done_t *d, const sc_txn_done_key_t *k, const sc_sourc
             extra += key[i].len;
         }
     }
-    size_t need = rec_size(alen, outlen, extra);
+    /* an answer from a wildcard socket goes again from the same address */
+    size_t llen = flow->local.sa.sa_family ? sizeof(flow->local) : 0;
+    size_t need = rec_size(alen + llen, outlen, extra);
     if (need > block_room || outlen + extra > UINT16_MAX)
         return -1;
     rec_t *r = take(d, need);
@@ -234,8 +238,10 @@ int sc_txn_done_add(sc_txn_done_t *d, const sc_txn_done_key_t *k, const sc_sourc
     r->host_len = (uint8_t)k->host.len;
     r->method_len = (uint8_t)k->method.len;
     r->addr_len = (uint8_t)alen;
+    r->local_len = (uint8_t)llen;
     memcpy(r->data, &flow->peer.addr, alen);
-    char *o = r->data + alen;
+    memcpy(r->data + alen, &flow->local, llen);
+    char *o = r->data + alen + llen;
     memcpy(o, out, outlen);
     for (int i = 0; i < 3; i++)
         if (copy[i])
@@ -258,6 +264,7 @@ bool sc_txn_done_answer(sc_txn_done_t *d, const sc_txn_done_key_t *k, sc_txn_sen
             continue;
         sc_source_t flow = { .kind = SC_TP_UDP, .listener = r->listener };
         memcpy(&flow.peer.addr, r->data, r->addr_len);
+        memcpy(&flow.local, r->data + r->addr_len, r->local_len);
         flow.peer.len = r->addr_len;
         if (r->addr_len)
             sc_peer_describe(&flow.peer);

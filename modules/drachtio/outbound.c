@@ -421,7 +421,10 @@ void dr_app_request(dr_conn_t *c, const char *msgid, char **tok, int n, sc_str_t
         rc = sc_request(h->inst, &o, on_response, k);
     }
     if (rc != 0) {
-        nok(c, msgid, "the request could not be sent (bad URI or no transport)");
+        /* drachtio-server's own words where it has them ("requested
+         * protocol/transport not available"): applications match on them */
+        const char *why = sc_instance_error(h->inst);
+        nok(c, msgid, why[0] ? why : "the request could not be sent (bad URI or no transport)");
         call_free(k);
     }
 out:

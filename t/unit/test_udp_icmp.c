@@ -105,10 +105,10 @@ static void unreachable_reported(int family, const char *ip)
     int peer = bound(family, ip, &live, &vl);
     ck_assert_int_ge(peer, 0);
 
-    ck_assert_int_eq(sc_udp_send(l, "hello", 5, (struct sockaddr *)&dead, dl), 0);
+    ck_assert_int_eq(sc_udp_send(l, "hello", 5, (struct sockaddr *)&dead, dl, NULL), 0);
     usleep(20000);                              /* the ICMP is back (loopback) */
     /* the error is not this send's: it goes out */
-    ck_assert_int_eq(sc_udp_send(l, "live", 4, (struct sockaddr *)&live, vl), 0);
+    ck_assert_int_eq(sc_udp_send(l, "live", 4, (struct sockaddr *)&live, vl, NULL), 0);
     char buf[16];
     ck_assert_int_eq(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), 4);
     /* a message for us meanwhile */
@@ -124,8 +124,8 @@ static void unreachable_reported(int family, const char *ip)
     ck_assert_int_eq(nmsg, 1);                  /* read, not lost behind the error */
     ck_assert_int_eq(nunreach, 1);              /* once */
     /* twice more: each reported */
-    sc_udp_send(l, "a", 1, (struct sockaddr *)&dead, dl);
-    sc_udp_send(l, "b", 1, (struct sockaddr *)&dead, dl);
+    sc_udp_send(l, "a", 1, (struct sockaddr *)&dead, dl, NULL);
+    sc_udp_send(l, "b", 1, (struct sockaddr *)&dead, dl, NULL);
     for (int i = 0; i < 10 && nunreach < 3; i++)
         loop_for(100);
     ck_assert_int_eq(nunreach, 3);
