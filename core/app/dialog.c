@@ -663,6 +663,8 @@ static sc_msg_t *in_dialog(sc_dialog_t *d, sc_method_t method, sc_str_t name,
         snprintf(contact, sizeof(contact), "<%s>", d->dlg->local_target);
         rc = sc_msg_add_header(m, SC_STR_LIT("Contact"), sc_str_cstr(contact), NULL);
     }
+    if (rc == 0 && refreshes)
+        rc = sc_msg_contact_name_addr(m);   /* the module's, in name-addr form */
     if (rc == 0 && d->se && (method == SC_METHOD_INVITE || method == SC_METHOD_UPDATE) &&
         m->hdr[SC_HDR_SESSION_EXPIRES] == NULL) {
         char se[48];
@@ -857,14 +859,23 @@ static void on_ok_giveup(void *arg)
 
 /* §9: the UAS's part in a 2xx to an INVITE or UPDATE: the interval the
  * request asked for (or ours, when it asked none), the refresher it
- * named (else the UAC when it supports timers, else us). */
+ * named — kept as named: "uac" is the UAC's own choice and says it does
+ * timers even without Supported: timer — else the UAC when it supports
+ * timers, else us.  A 2xx the module wrote its Session-Expires into is
+ * left as written and the timer follows it (a refresher not named there
+ * is the UAC, as sc_dialog_session_from reads it on the other side). */
 static void session_answer(sc_dialog_t *d, const sc_msg_t *m, sc_msg_t *resp)
 {
     unsigned se = d->chain->session_expires_s;
     int ref = REFRESHER_NONE;
+    d->se_next = 0;
+    if (session_expires(resp, &se, &ref)) {
+        d->se_next = se;
+        d->we_refresh_next = ref == REFRESHER_UAS;
+        return;
+    }
     bool asked = session_expires(m, &se, &ref);
     bool uac_can = supports_timer(m);
-    d->se_next = 0;
     if (se == 0 || resp->hdr[SC_HDR_SESSION_EXPIRES])
         return;
     if (asked && se < d->chain->min_se_s)
@@ -872,8 +883,6 @@ static void session_answer(sc_dialog_t *d, const sc_msg_t *m, sc_msg_t *resp)
                                            before a 2xx could say less) */
     if (ref == REFRESHER_NONE)
         ref = uac_can ? REFRESHER_UAC : REFRESHER_UAS;
-    if (ref == REFRESHER_UAC && !uac_can)
-        ref = REFRESHER_UAS;
     char v[48];
     snprintf(v, sizeof(v), "%u;refresher=%s", se, ref == REFRESHER_UAC ? "uac" : "uas");
     sc_msg_add_header(resp, SC_STR_LIT("Session-Expires"), sc_str_cstr(v), NULL);
