@@ -131,6 +131,24 @@ START_TEST(reliable_1xx_without_contact_targets_the_request_uri)
                                      "From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\n"
                                      "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
     ck_assert_ptr_null(sc_dlg_new_uac(q.msg, bad.msg));
+    /* no Record-Route either: the PRACK follows the INVITE's own Route
+     * (an outbound proxy) to its Request-URI */
+    parsed_t viaproxy = sc_test_parse_str("INVITE sip:bob@192.0.2.4 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKb\r\n"
+                                          "Route: <sip:out.example.com;lr>\r\nFrom: <sip:a@h>;tag=1\r\n"
+                                          "To: <sip:bob@h>\r\nCall-ID: c2\r\nCSeq: 7 INVITE\r\n"
+                                          "Contact: <sip:a@192.0.2.1>\r\nContent-Length: 0\r\n\r\n");
+    parsed_t bare = sc_test_parse_str("SIP/2.0 183 Progress\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKb\r\n"
+                                      "From: <sip:a@h>;tag=1\r\nTo: <sip:bob@h>;tag=e2\r\nCall-ID: c2\r\n"
+                                      "CSeq: 7 INVITE\r\nRSeq: 4\r\nRequire: 100rel\r\nContent-Length: 0\r\n\r\n");
+    sc_dlg_t *e = sc_dlg_new_uac(viaproxy.msg, bare.msg);
+    ck_assert_ptr_nonnull(e);
+    sc_msg_t *p2 = sc_dlg_request(e, SC_METHOD_PRACK, SC_STR_NULL, 0);
+    ck_assert_view(p2->ruri_str, "sip:bob@192.0.2.4");
+    ck_assert_view(hval(p2, SC_HDR_ROUTE), "<sip:out.example.com;lr>");
+    sc_msg_free(p2);
+    sc_dlg_free(e);
+    sc_test_free(&bare);
+    sc_test_free(&viaproxy);
     sc_test_free(&bad);
     sc_test_free(&ok);
     sc_test_free(&r);
