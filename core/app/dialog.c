@@ -1063,7 +1063,11 @@ bool sc_dialog_receive_ack(const sc_stack_t *st, const sc_msg_t *ack, const sc_s
         if (ack->body.len)          /* the answer to the offer in our 2xx */
             blob_set(&d->remote_sdp, ack->body);
     }
-    sc_dialog_cb cb = d->on[SC_DIALOG_REQUEST].cb;
+    /* the module hears it (SC_DIALOG_REQUEST, else SC_DIALOG_ACK): an
+     * application that answered a re-INVITE without SDP learns the
+     * answer only here */
+    sc_dialog_event_t ev = d->on[SC_DIALOG_REQUEST].cb ? SC_DIALOG_REQUEST : SC_DIALOG_ACK;
+    sc_dialog_cb cb = d->on[ev].cb;
     if (first && cb) {
         /* an ACK has no transaction: a request view of it for the
          * call, never answerable */
@@ -1071,7 +1075,7 @@ bool sc_dialog_receive_ack(const sc_stack_t *st, const sc_msg_t *ack, const sc_s
                           .src = *src, .done = true, .dialog = d };
         view.res.req = &view;
         d->refs++;
-        cb(d, SC_DIALOG_REQUEST, &view, NULL, d->on[SC_DIALOG_REQUEST].arg);
+        cb(d, ev, &view, NULL, d->on[ev].arg);
         unref(d);
     }
     return true;
