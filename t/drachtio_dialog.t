@@ -183,10 +183,12 @@ app_stop($uas);
 
 # as UAC: the callee says it refreshes (refresher=uas) and does not: BYE
 my ($c, $cp) = udp_peer();
-my $uac = app_start('uacse', 'uac', "127.0.0.1:$ctl", "sip:bob\@127.0.0.1:$cp", 'stay');
+my $uac = app_start('uacse', 'uac', "127.0.0.1:$ctl", "sip:bob\@127.0.0.1:$cp", 'stay', 'contact');
 my $inv = recv_request($c, 'INVITE', 5);
 ok($inv, 'srf createUAC: the INVITE reached the callee') or diag(app_log('uacse'));
 like(sip_header($inv, 'Supported'), qr/\btimer\b/, '... offering timers');
+like(sip_header($inv, 'Contact'), qr/^<sip:uac\@127\.0\.0\.1:$port>$/,
+     '... and the app\'s bare "sip:uac@localhost" Contact in name-addr form');
 my $ok = "SIP/2.0 200 OK\r\n" . join('', map { "$_\r\n" } grep { /^(Via|From|Call-ID|CSeq):/i } split /\r\n/, $inv // '')
        . "To: " . sip_header($inv, 'To') . ";tag=callee-1\r\nContact: <sip:bob\@127.0.0.1:$cp>\r\n"
        . "Session-Expires: 2;refresher=uas\r\nRequire: timer\r\nContent-Type: application/sdp\r\n"

@@ -3,7 +3,8 @@
 // sipchain drachtio listener (host:port), then the mode's arguments.
 // Every event is printed one per line ("EVENT key=value ..."); the test
 // reads them.
-//   uac URI   createUAC to URI, hang up after a second
+//   uac URI [stay] [contact]   createUAC to URI, hang up after a second
+//             (stay: never; contact: a bare addr-spec Contact of its own)
 //   uas       answer calls by the called user:
 //     reinv     Contact given as a bare addr-spec (on the 200 and the
 //               re-INVITE's 200); re-INVITEs answered with
@@ -34,7 +35,8 @@ srf.on('connect', (err, hp) => {
 srf.on('error', (err) => log('SOCKET-ERROR', err.message));
 
 function uac() {
-  srf.createUAC(args[0], { localSdp: sdp }, {
+  const headers = args.includes('contact') ? { Contact: 'sip:uac@localhost' } : {};
+  srf.createUAC(args[0], { localSdp: sdp, headers }, {
     cbProvisional: (res) => log('UAC-PROVISIONAL', res.status, `rseq=${res.get('RSeq') || ''}`),
   }).then((dlg) => {
     log('UAC-DIALOG', `id=${dlg.id}`);
