@@ -8,8 +8,9 @@
 #  3. session timers (RFC 4028 9-10): refresher=uac asked without
 #     Supported: timer is kept, sipchain does not refresh, and sends BYE
 #     when the caller stops; a 200 carrying the app's own Session-Expires
-#     is watched the same way; as UAC, a callee that is the refresher and
-#     does not refresh gets a BYE;
+#     is watched the same way; the 2xx to the app's UPDATE sets the timer
+#     anew; as UAC, a callee that is the refresher and does not refresh
+#     gets a BYE;
 #  4. a Contact the app gives as a bare addr-spec goes out as <uri>, and a
 #     peer that takes the target from <...> reaches the dialog with it.
 use strict;
@@ -179,6 +180,38 @@ $bye = recv_request($u, 'BYE', 6);
 ok($bye && time - $t0 >= 1.2, sprintf('no refresh: BYE after %.1f s', time - $t0));
 answer_req($bye) if $bye;
 ok(app_wait('uas', qr/^DESTROY setimer reason=SIP;text="ended by sipchain"$/m), 'srf: destroyed');
+# the app's UPDATE is a session refresh (RFC 4028 7.4): the caller's 200
+# to it makes sipchain the refresher (refresher=uac, it sent the UPDATE),
+# so sipchain refreshes at half the new interval instead of giving up
+$u->send(req(method => 'INVITE', user => 'update', cid => 'se-3', branch => 'p1', cseq => 1, body => $sdp,
+             hdrs => [ 'Supported: timer', 'Session-Expires: 3;refresher=uac' ]), 0, $to);
+$resp = recv_resp($u, 'INVITE', 200, 5);
+is(sip_header($resp, 'Session-Expires'), '3;refresher=uac', 'UPDATE case: the caller refreshing at first');
+($ttag) = sip_header($resp, 'To') =~ /tag=([^;\s]+)/;
+$u->send(req(method => 'ACK', user => 'update', cid => 'se-3', branch => 'p1a', cseq => 1, totag => $ttag), 0, $to);
+my $upd = recv_request($u, 'UPDATE', 5);
+like(sip_header($upd, 'Session-Expires'), qr/^3;refresher=uas$/, 'the app\'s UPDATE carries the session interval')
+    or diag(app_log('uas'));
+if ($upd) {
+    my $ok = "SIP/2.0 200 OK\r\n" . join('', map { "$_\r\n" } grep { /^(Via|From|To|Call-ID|CSeq):/i } split /\r\n/, $upd)
+           . "Session-Expires: 4;refresher=uac\r\nRequire: timer\r\nContact: <sip:a\@127.0.0.1:$up>\r\nContent-Length: 0\r\n\r\n";
+    $u->send($ok, 0, $to);
+}
+$t0 = time;
+my $next;
+while (time < $t0 + 6) {
+    my $m = recv_msg($u, $t0 + 6 - time) // last;
+    if ($m =~ /^(INVITE|UPDATE|BYE) /) { $next = $m; last }
+}
+like($next // '', qr/^(INVITE|UPDATE) /, sprintf('sipchain, refresher after the UPDATE\'s 200, refreshed after %.1f s', time - $t0));
+if ($next && $next =~ /^INVITE /) {      # answer the refresh, then end the call
+    my $ok = "SIP/2.0 200 OK\r\n" . join('', map { "$_\r\n" } grep { /^(Via|From|To|Call-ID|CSeq):/i } split /\r\n/, $next)
+           . "Contact: <sip:a\@127.0.0.1:$up>\r\nContent-Length: 0\r\n\r\n";
+    $u->send($ok, 0, $to);
+}
+sleep 0.3;
+$u->send(req(method => 'BYE', user => 'update', cid => 'se-3', branch => 'p9', cseq => 9, totag => $ttag), 0, $to);
+is(sip_status(recv_resp($u, 'BYE', 200, 3)), 200, '... and the call ends with the caller\'s BYE');
 app_stop($uas);
 
 # as UAC: the callee says it refreshes (refresher=uas) and does not: BYE

@@ -518,6 +518,10 @@ static void on_dreq(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
                     blob_set(&d->remote_sdp, msg->body);
             }
         }
+        /* RFC 4028 §7.4: an UPDATE is a session refresh as well (ours
+         * carry the interval): its 2xx sets the timer anew */
+        if (r->method == SC_METHOD_UPDATE && msg->status >= 200 && msg->status < 300 && !r->final)
+            sc_dialog_session_from(d, msg);
         deliver(r, &(sc_response_t){ .msg = msg, .status = msg->status });
         if (msg->status >= 200)
             maybe_gone(d, r, msg->status);

@@ -11,6 +11,7 @@
 //               res.send(200, opts, cb, fnAck), the ACK reported
 //     setimer   the 200 carries the app's own Session-Expires (2 s, the
 //               caller refreshing)
+//     update    sends an UPDATE in the dialog 300 ms after the 200
 //     (other)   a plain createUAS
 'use strict';
 const Srf = require('drachtio-srf');
@@ -56,6 +57,10 @@ if (mode === 'uas') {
       .then((dlg) => {
         log('UAS-DIALOG', who, `id=${dlg.id}`);
         watch(dlg, who);
+        if (who === 'update') {     // an UPDATE of its own (a session refresh, RFC 4028)
+          setTimeout(() => dlg.request({ method: 'UPDATE' })
+            .then((r) => log('UPDATE-DONE', r.status)).catch((e) => log('UPDATE-FAILED', e.message)), 300);
+        }
         dlg.on('modify', (r2, res2) => {
           log('MODIFY', `offer=${r2.body ? 'sdp' : 'none'}`);
           res2.send(200, { body: sdp, headers: { Contact: 'sip:dlg@localhost', 'Content-Type': 'application/sdp' } },
