@@ -9,8 +9,9 @@
 #     Supported: timer is kept, sipchain does not refresh, and sends BYE
 #     when the caller stops; a 200 carrying the app's own Session-Expires
 #     is watched the same way; the 2xx to the app's UPDATE sets the timer
-#     anew; as UAC, a callee that is the refresher and does not refresh
-#     gets a BYE;
+#     anew; a refresh of sipchain's that fails ends the call at expiry;
+#     as UAC, a callee that is the refresher and does not refresh gets a
+#     BYE;
 #  4. a Contact the app gives as a bare addr-spec goes out as <uri>, and a
 #     peer that takes the target from <...> reaches the dialog with it.
 use strict;
@@ -212,6 +213,27 @@ if ($next && $next =~ /^INVITE /) {      # answer the refresh, then end the call
 sleep 0.3;
 $u->send(req(method => 'BYE', user => 'update', cid => 'se-3', branch => 'p9', cseq => 9, totag => $ttag), 0, $to);
 is(sip_status(recv_resp($u, 'BYE', 200, 3)), 200, '... and the call ends with the caller\'s BYE');
+# sipchain the refresher (the caller asks refresher=uas), its refresh
+# refused (500): the session expires all the same, sipchain ends it
+$u->send(req(method => 'INVITE', user => 'callee', cid => 'se-4', branch => 'q1', cseq => 1, body => $sdp,
+             hdrs => [ 'Supported: timer', 'Session-Expires: 3;refresher=uas' ]), 0, $to);
+$resp = recv_resp($u, 'INVITE', 200, 5);
+is(sip_header($resp, 'Session-Expires'), '3;refresher=uas', 'refresher=uas: sipchain refreshes');
+($ttag) = sip_header($resp, 'To') =~ /tag=([^;\s]+)/;
+$u->send(req(method => 'ACK', user => 'callee', cid => 'se-4', branch => 'q1a', cseq => 1, totag => $ttag), 0, $to);
+my $refr = recv_request($u, 'INVITE', 5);
+ok($refr, 'its refresh re-INVITE came');
+if ($refr) {
+    my $no = "SIP/2.0 500 Not Now\r\n" . join('', map { "$_\r\n" } grep { /^(Via|From|To|Call-ID|CSeq):/i } split /\r\n/, $refr)
+           . "Content-Length: 0\r\n\r\n";
+    $no =~ s/^(To: [^\r]*)/$1;tag=x/m unless $no =~ /^To: [^\r]*tag=/m;
+    $u->send($no, 0, $to);
+}
+$t0 = time;
+$bye = recv_request($u, 'BYE', 4);
+ok($bye, sprintf('the refresh refused: sipchain\'s BYE when the session expires (%.1f s later)', time - $t0));
+answer_req($bye) if $bye;
+ok(app_wait('uas', qr/^DESTROY callee reason=SIP;text="ended by sipchain"$/m), 'srf: destroyed');
 app_stop($uas);
 
 # as UAC: the callee says it refreshes (refresher=uas) and does not: BYE

@@ -66,6 +66,7 @@ struct sc_dialog {
     /* RFC 4028: the session interval, and who refreshes it */
     unsigned       se;              /* seconds; 0: no session timer */
     bool           we_refresh;
+    bool           se_pending;      /* our refresh went, no 2xx to it yet */
     unsigned       se_next;         /* what the 2xx being sent says */
     bool           we_refresh_next;
     sc_timer_t     se_timer;
@@ -356,6 +357,7 @@ static void session_arm(sc_dialog_t *d, unsigned se, bool we_refresh)
 {
     d->se = se;
     d->we_refresh = we_refresh;
+    d->se_pending = false;
     if (se == 0 || !d->live) {
         sc_timer_disarm(&d->se_timer);
         return;
@@ -382,14 +384,24 @@ static void on_session_timer(void *arg)
     sc_dialog_t *d = arg;
     if (!d->live)
         return;
-    if (!d->we_refresh) {
-        sc_log(SC_LOG_INFO, "dialog %s: session not refreshed within %u s: BYE", d->dlg->id, d->se);
+    if (!d->we_refresh || d->se_pending) {
+        sc_log(SC_LOG_INFO, d->se_pending ? "dialog %s: our refresh got no 2xx, the session expires: BYE"
+                                          : "dialog %s: session not refreshed in time: BYE", d->dlg->id);
         sc_dialog_end(d, "session-expired");
         return;
     }
     /* the refresh: a re-INVITE with the session as it is */
-    if (send_invite(d, NULL, NULL, blob_str(&d->local_sdp), NULL, NULL) != 0)
+    if (send_invite(d, NULL, NULL, blob_str(&d->local_sdp), NULL, NULL) != 0) {
         sc_timer_arm(&d->se_timer, 1000);   /* another INVITE in progress: soon again */
+        return;
+    }
+    /* §10: a refresh that fails (a 5xx, a 491 ...; 408 and 481 end the
+     * dialog at once) leaves the session to expire: then we end it,
+     * when the other side would, rather than keep a call it has ended.
+     * Its 2xx re-arms the timer (sc_dialog_session_from). */
+    unsigned margin = d->se / 3 < 32 ? d->se / 3 : 32;
+    d->se_pending = true;
+    sc_timer_arm(&d->se_timer, (d->se - margin) * 1000ull - d->se * 500ull);
 }
 
 /* --- requests we send in it ----------------------------------------------- */
