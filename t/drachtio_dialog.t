@@ -135,36 +135,41 @@ ok(app_wait('uas', qr/^DESTROY reinv reason=bye$/m), 'srf: the dialog ended by i
 
 # --- 3: session timers ------------------------------------------------------------------
 # refresher=uac asked without Supported: timer: kept; the caller refreshes
-# at half the interval; sipchain sends nothing; then it stops: BYE
+# every second (4 s interval); sipchain sends nothing; then it stops: BYE
+# (every message sipchain sends meanwhile is kept in @seen)
 $u->send(req(method => 'INVITE', user => 'callee', cid => 'se-1', branch => 's1', cseq => 1, body => $sdp,
-             hdrs => [ 'Session-Expires: 3;refresher=uac' ]), 0, $to);
+             hdrs => [ 'Session-Expires: 4;refresher=uac' ]), 0, $to);
 $resp = recv_resp($u, 'INVITE', 200, 5);
-is(sip_header($resp, 'Session-Expires'), '3;refresher=uac', 'refresher=uac without Supported: timer: the 200 keeps it');
+is(sip_header($resp, 'Session-Expires'), '4;refresher=uac', 'refresher=uac without Supported: timer: the 200 keeps it');
 like(sip_header($resp, 'Require'), qr/\btimer\b/, '... with Require: timer (9)');
 ($ttag) = sip_header($resp, 'To') =~ /tag=([^;\s]+)/;
 $u->send(req(method => 'ACK', user => 'callee', cid => 'se-1', branch => 's1a', cseq => 1, totag => $ttag), 0, $to);
 my (@seen, $bye);
+sub collect {       # messages until $until (or one matching $re: returned)
+    my ($until, $re) = @_;
+    while ((my $l = $until - time) > 0) {
+        my $m = recv_msg($u, $l) // next;
+        return $m if $re && $m =~ $re;
+        push @seen, $m;
+    }
+    return undef;
+}
 my $t0 = time;
-for my $n (2 .. 3) {            # two refreshes, 1.5 s apart
-    my $end = $t0 + 1.5 * ($n - 1);
-    while ((my $l = $end - time) > 0) { my $m = recv_msg($u, $l) // next; push @seen, $m }
+for my $n (2 .. 3) {            # two refreshes, a second apart
+    collect($t0 + ($n - 1));
     $u->send(req(method => 'INVITE', user => 'callee', cid => 'se-1', branch => "s$n", cseq => $n, totag => $ttag,
-                 body => $sdp, hdrs => [ 'Session-Expires: 3;refresher=uac' ]), 0, $to);
-    my $r = recv_resp($u, 'INVITE', 200, 3);
-    is(sip_header($r, 'Session-Expires'), '3;refresher=uac', "refresh $n: 200, the caller still refreshing");
+                 body => $sdp, hdrs => [ 'Session-Expires: 4;refresher=uac' ]), 0, $to);
+    my $r = collect(time + 3, qr{^SIP/2\.0 200 [^\r]*\r\n(?:[^\r]+\r\n)*?CSeq: $n INVITE\r}m);
+    is(sip_header($r, 'Session-Expires'), '4;refresher=uac', "refresh $n: 200, the caller still refreshing");
     $u->send(req(method => 'ACK', user => 'callee', cid => 'se-1', branch => "s${n}a", cseq => $n, totag => $ttag), 0, $to);
 }
 my $t1 = time;
-while (time < $t1 + 5) {
-    my $m = recv_msg($u, $t1 + 5 - time) // last;
-    if ($m =~ /^BYE /) { $bye = $m; last }
-    push @seen, $m;
-}
+$bye = collect($t1 + 7, qr/^BYE /);
+my $waited = time - $t1;
 my @reqs = grep { /^[A-Z]+ sip:/ } @seen;
 is(scalar(@reqs), 0, 'sipchain, not the refresher, sent no refresh of its own')
     or diag(join("\n---\n", @reqs));
-my $waited = time - $t1;
-ok($bye && $waited >= 1.5, sprintf('the caller stopped refreshing: BYE after %.1f s (3 - 1)', $waited));
+ok($bye && $waited >= 2.5, sprintf('the caller stopped refreshing: BYE after %.1f s (4 - 1)', $waited));
 like($bye // '', qr/^Reason: SIP;cause=200;text="ended by sipchain"\r$/m, '... with its Reason');
 answer_req($bye) if $bye;
 ok(app_wait('uas', qr/^DESTROY callee reason=SIP;text="ended by sipchain"$/m), 'srf: destroyed (unsolicited BYE)');
@@ -185,13 +190,13 @@ ok(app_wait('uas', qr/^DESTROY setimer reason=SIP;text="ended by sipchain"$/m), 
 # to it makes sipchain the refresher (refresher=uac, it sent the UPDATE),
 # so sipchain refreshes at half the new interval instead of giving up
 $u->send(req(method => 'INVITE', user => 'update', cid => 'se-3', branch => 'p1', cseq => 1, body => $sdp,
-             hdrs => [ 'Supported: timer', 'Session-Expires: 3;refresher=uac' ]), 0, $to);
+             hdrs => [ 'Supported: timer', 'Session-Expires: 6;refresher=uac' ]), 0, $to);
 $resp = recv_resp($u, 'INVITE', 200, 5);
-is(sip_header($resp, 'Session-Expires'), '3;refresher=uac', 'UPDATE case: the caller refreshing at first');
+is(sip_header($resp, 'Session-Expires'), '6;refresher=uac', 'UPDATE case: the caller refreshing at first');
 ($ttag) = sip_header($resp, 'To') =~ /tag=([^;\s]+)/;
 $u->send(req(method => 'ACK', user => 'update', cid => 'se-3', branch => 'p1a', cseq => 1, totag => $ttag), 0, $to);
 my $upd = recv_request($u, 'UPDATE', 5);
-like(sip_header($upd, 'Session-Expires'), qr/^3;refresher=uas$/, 'the app\'s UPDATE carries the session interval')
+like(sip_header($upd, 'Session-Expires'), qr/^6;refresher=uas$/, 'the app\'s UPDATE carries the session interval')
     or diag(app_log('uas'));
 if ($upd) {
     my $ok = "SIP/2.0 200 OK\r\n" . join('', map { "$_\r\n" } grep { /^(Via|From|To|Call-ID|CSeq):/i } split /\r\n/, $upd)
