@@ -508,6 +508,11 @@ typedef enum {
                            it, BYE and PRACK too; an ACK comes with res NULL.
                            The core still keeps the dialog's state (CSeq order,
                            target refresh, SDP, the end on BYE). */
+    SC_DIALOG_ACK,      /* the ACK of our 2xx to an INVITE, the first one or a
+                           re-INVITE (notification: req is the ACK, its body the
+                           answer when our 2xx made the offer; res NULL).  With
+                           SC_DIALOG_REQUEST set, the ACK goes there instead.
+                           (Appended: the values above are unchanged.) */
     SC_DIALOG__EVENTS
 } sc_dialog_event_t;
 

@@ -154,6 +154,15 @@ is(status($r), '200 OK', 're-INVITE taking us off hold: 200');
 $c->send(msg('ACK', $cseq + 4, cid => $cid, totag => $totag), 0, $to);
 sleep 0.2;
 like(logtext(), qr/t_dialog: unhold by request/, 'the module heard "unhold"');
+like(logtext(), qr/t_dialog: ack on uas leg \Q$cid\E;from-tag=rawtag answer=none/,
+     'SC_DIALOG_ACK: the module heard the ACK of its 2xx');
+# a re-INVITE without SDP: our 2xx offers, the ACK brings the answer
+$r = do { $c->send(msg('INVITE', $cseq + 5, cid => $cid, totag => $totag), 0, $to); final_of() };
+is(status($r), '200 OK', 're-INVITE without SDP: 200');
+like($r, qr/s=uas/, '... offering the local SDP');
+$c->send(msg('ACK', $cseq + 5, cid => $cid, totag => $totag, body => $offer), 0, $to);
+like(wait_log($log, qr/t_dialog: ack on uas leg \Q$cid\E;from-tag=rawtag answer=sdp/),
+     qr/t_dialog: ack on uas leg \Q$cid\E;from-tag=rawtag answer=sdp/, '... and SC_DIALOG_ACK with that answer');
 sub find_status {
     my (%x) = @_;
     my $fc = "find-" . int(rand(1e9));
@@ -163,10 +172,10 @@ sub find_status {
 is(find_status('X-Dialog-Id' => "$cid;from-tag=rawtag"), '200 found uas', 'sc_dialog_find by id');
 is(find_status('X-Call-ID' => $cid, 'X-From-Tag' => 'rawtag'), '200 found uas', 'and by Call-ID + From tag');
 is(find_status('X-Call-ID' => $cid, 'X-From-Tag' => 'other'), '404 no such dialog', 'another From tag: none');
-$r = do { $c->send(msg('BYE', $cseq + 5, cid => $cid, totag => $totag), 0, $to); final_of() };
+$r = do { $c->send(msg('BYE', $cseq + 6, cid => $cid, totag => $totag), 0, $to); final_of() };
 is(status($r), '200 OK', 'BYE: 200');
 is(find_status('X-Dialog-Id' => "$cid;from-tag=rawtag"), '404 no such dialog', 'once ended it is not found');
-$r = do { $c->send(msg('INFO', $cseq + 6, cid => $cid, totag => $totag), 0, $to); final_of() };
+$r = do { $c->send(msg('INFO', $cseq + 7, cid => $cid, totag => $totag), 0, $to); final_of() };
 isnt(status($r), '200 OK', 'after the BYE the dialog is gone');
 
 # no ACK at all

@@ -82,6 +82,10 @@ static int send_answer(sc_req_t *req, sc_msg_t *r)
         sc_uas_reliable(req, r);
     if (req->dialog)
         sc_dialog_answering(req->dialog, req, r);
+    /* a dialog's Contact in name-addr form, whatever form the module
+     * wrote (hdr_contact.c); only the form changes */
+    if (r->status > 100 && r->status < 300 && sc_method_dialog_contact(req->msg->method))
+        sc_msg_contact_name_addr(r);
     int rc = sc_req_forward_response(req, r);
     if (req->dialog)
         sc_dialog_answered(req->dialog, req, r, rc);

@@ -68,6 +68,7 @@ struct sc_dialog {
     /* RFC 4028: the session interval, and who refreshes it */
     unsigned       se;              /* seconds; 0: no session timer */
     bool           we_refresh;
+    bool           se_pending;      /* our refresh went, no 2xx to it yet */
     unsigned       se_next;         /* what the 2xx being sent says */
     bool           we_refresh_next;
     sc_timer_t     se_timer;
@@ -358,6 +359,7 @@ static void session_arm(sc_dialog_t *d, unsigned se, bool we_refresh)
 {
     d->se = se;
     d->we_refresh = we_refresh;
+    d->se_pending = false;
     if (se == 0 || !d->live) {
         sc_timer_disarm(&d->se_timer);
         return;
@@ -384,14 +386,24 @@ static void on_session_timer(void *arg)
     sc_dialog_t *d = arg;
     if (!d->live)
         return;
-    if (!d->we_refresh) {
-        sc_log(SC_LOG_INFO, "dialog %s: session not refreshed within %u s: BYE", d->dlg->id, d->se);
+    if (!d->we_refresh || d->se_pending) {
+        sc_log(SC_LOG_INFO, d->se_pending ? "dialog %s: our refresh got no 2xx, the session expires: BYE"
+                                          : "dialog %s: session not refreshed in time: BYE", d->dlg->id);
         sc_dialog_end(d, "session-expired");
         return;
     }
     /* the refresh: a re-INVITE with the session as it is */
-    if (send_invite(d, NULL, NULL, blob_str(&d->local_sdp), NULL, NULL) != 0)
+    if (send_invite(d, NULL, NULL, blob_str(&d->local_sdp), NULL, NULL) != 0) {
         sc_timer_arm(&d->se_timer, 1000);   /* another INVITE in progress: soon again */
+        return;
+    }
+    /* §10: a refresh that fails (a 5xx, a 491 ...; 408 and 481 end the
+     * dialog at once) leaves the session to expire: then we end it,
+     * when the other side would, rather than keep a call it has ended.
+     * Its 2xx re-arms the timer (sc_dialog_session_from). */
+    unsigned margin = d->se / 3 < 32 ? d->se / 3 : 32;
+    d->se_pending = true;
+    sc_timer_arm(&d->se_timer, (d->se - margin) * 1000ull - d->se * 500ull);
 }
 
 /* --- requests we send in it ----------------------------------------------- */
@@ -573,6 +585,10 @@ static void on_dreq(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
                     blob_set(&d->remote_sdp, msg->body);
             }
         }
+        /* RFC 4028 §7.4: an UPDATE is a session refresh as well (ours
+         * carry the interval): its 2xx sets the timer anew */
+        if (r->method == SC_METHOD_UPDATE && msg->status >= 200 && msg->status < 300 && !r->final)
+            sc_dialog_session_from(d, msg);
         deliver(r, &(sc_response_t){ .msg = msg, .status = msg->status });
         if (msg->status >= 200)
             maybe_gone(d, r, msg->status);
@@ -716,6 +732,8 @@ static sc_msg_t *in_dialog(sc_dialog_t *d, sc_method_t method, sc_str_t name,
         snprintf(contact, sizeof(contact), "<%s>", d->dlg->local_target);
         rc = sc_msg_add_header(m, SC_STR_LIT("Contact"), sc_str_cstr(contact), NULL);
     }
+    if (rc == 0 && refreshes)
+        rc = sc_msg_contact_name_addr(m);   /* the module's, in name-addr form */
     if (rc == 0 && d->se && (method == SC_METHOD_INVITE || method == SC_METHOD_UPDATE) &&
         m->hdr[SC_HDR_SESSION_EXPIRES] == NULL) {
         char se[48];
@@ -910,14 +928,23 @@ static void on_ok_giveup(void *arg)
 
 /* §9: the UAS's part in a 2xx to an INVITE or UPDATE: the interval the
  * request asked for (or ours, when it asked none), the refresher it
- * named (else the UAC when it supports timers, else us). */
+ * named — kept as named: "uac" is the UAC's own choice and says it does
+ * timers even without Supported: timer — else the UAC when it supports
+ * timers, else us.  A 2xx the module wrote its Session-Expires into is
+ * left as written and the timer follows it (a refresher not named there
+ * is the UAC, as sc_dialog_session_from reads it on the other side). */
 static void session_answer(sc_dialog_t *d, const sc_msg_t *m, sc_msg_t *resp)
 {
     unsigned se = d->chain->session_expires_s;
     int ref = REFRESHER_NONE;
+    d->se_next = 0;
+    if (session_expires(resp, &se, &ref)) {
+        d->se_next = se;
+        d->we_refresh_next = ref == REFRESHER_UAS;
+        return;
+    }
     bool asked = session_expires(m, &se, &ref);
     bool uac_can = supports_timer(m);
-    d->se_next = 0;
     if (se == 0 || resp->hdr[SC_HDR_SESSION_EXPIRES])
         return;
     if (asked && se < d->chain->min_se_s)
@@ -925,8 +952,6 @@ static void session_answer(sc_dialog_t *d, const sc_msg_t *m, sc_msg_t *resp)
                                            before a 2xx could say less) */
     if (ref == REFRESHER_NONE)
         ref = uac_can ? REFRESHER_UAC : REFRESHER_UAS;
-    if (ref == REFRESHER_UAC && !uac_can)
-        ref = REFRESHER_UAS;
     char v[48];
     snprintf(v, sizeof(v), "%u;refresher=%s", se, ref == REFRESHER_UAC ? "uac" : "uas");
     sc_msg_add_header(resp, SC_STR_LIT("Session-Expires"), sc_str_cstr(v), NULL);
@@ -1107,7 +1132,11 @@ bool sc_dialog_receive_ack(const sc_stack_t *st, const sc_msg_t *ack, const sc_s
         if (ack->body.len)          /* the answer to the offer in our 2xx */
             blob_set(&d->remote_sdp, ack->body);
     }
-    sc_dialog_cb cb = d->on[SC_DIALOG_REQUEST].cb;
+    /* the module hears it (SC_DIALOG_REQUEST, else SC_DIALOG_ACK): an
+     * application that answered a re-INVITE without SDP learns the
+     * answer only here */
+    sc_dialog_event_t ev = d->on[SC_DIALOG_REQUEST].cb ? SC_DIALOG_REQUEST : SC_DIALOG_ACK;
+    sc_dialog_cb cb = d->on[ev].cb;
     if (first && cb) {
         /* an ACK has no transaction: a request view of it for the
          * call, never answerable */
@@ -1115,7 +1144,7 @@ bool sc_dialog_receive_ack(const sc_stack_t *st, const sc_msg_t *ack, const sc_s
                           .src = *src, .done = true, .dialog = d };
         view.res.req = &view;
         d->refs++;
-        cb(d, SC_DIALOG_REQUEST, &view, NULL, d->on[SC_DIALOG_REQUEST].arg);
+        cb(d, ev, &view, NULL, d->on[ev].arg);
         unref(d);
     }
     return true;

@@ -274,6 +274,8 @@ static sc_msg_t *build(const sc_out_t *o, sc_method_t method, const char *host, 
         rc = v ? sc_msg_replace_header(m, SC_STR_LIT("From"), sc_str_cstr(v), NULL) : -1;
         free(v);
     }
+    if (rc == 0 && sc_method_dialog_contact(method))
+        rc = sc_msg_contact_name_addr(m);   /* whatever form the module wrote */
     if (rc == 0 && o->body.len)
         rc = sc_msg_set_body(m, sc_str_cstr(o->content_type ? o->content_type : "text/plain"), o->body);
     if (rc != 0 || m->from == NULL || m->to == NULL || !m->has_cseq || m->call_id.len == 0) {

@@ -276,7 +276,8 @@ static void end_fork(sc_uac_t *u, const sc_msg_t *resp)
 }
 
 /* The dialog for the To tag of resp: the early one a reliable 1xx
- * made, or a new one.  NULL for another fork's tag or without Contact. */
+ * made, or a new one.  NULL for another fork's tag, without To tag, or
+ * for a 2xx without Contact (sc_dlg_new_uac). */
 static sc_dialog_t *dialog_for(sc_uac_t *u, const sc_msg_t *resp)
 {
     if (u->remote_tag)
@@ -303,7 +304,7 @@ static void on_reliable(sc_uac_t *u, const sc_msg_t *msg)
     }
     sc_dialog_t *d = dialog_for(u, msg);
     if (d == NULL) {
-        sc_log(SC_LOG_WARN, "uac: a reliable %u without To tag or Contact: no PRACK", msg->status);
+        sc_log(SC_LOG_WARN, "uac: a reliable %u without To tag: no PRACK", msg->status);
         return;
     }
     sc_dialog_early(d, true);

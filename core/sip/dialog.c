@@ -94,8 +94,16 @@ sc_dlg_t *sc_dlg_new_uas(const sc_msg_t *req, sc_str_t local_tag, sc_str_t local
 
 sc_dlg_t *sc_dlg_new_uac(const sc_msg_t *req, const sc_msg_t *resp)
 {
-    if (req->from == NULL || resp->to == NULL || resp->to->tag.len == 0 || resp->contact == NULL ||
-        !req->has_cseq)
+    /* A provisional without Contact (RFC 3261 §12.1.2 says it SHOULD
+     * have one; some UAs leave it out of a reliable 18x) still makes the
+     * early dialog: its remote target is what we knew so far, the
+     * Request-URI, reached the way the request went (its Route, when the
+     * response brings no Record-Route), until the 2xx sets both.
+     * sofia-sip does the same, so its PRACK goes out.  A 2xx must carry
+     * a Contact (§13.3.1.4). */
+    bool provisional = resp->status < 200;
+    if (req->from == NULL || resp->to == NULL || resp->to->tag.len == 0 ||
+        (resp->contact == NULL && !provisional) || !req->has_cseq)
         return NULL;
     sc_dlg_t *d = calloc(1, sizeof(*d));
     if (d == NULL)
@@ -106,9 +114,10 @@ sc_dlg_t *sc_dlg_new_uac(const sc_msg_t *req, const sc_msg_t *resp)
     d->remote_tag = dup_str(resp->to->tag);
     d->local_uri = name_addr(req->from);
     d->remote_uri = name_addr(resp->to);
-    d->remote_target = dup_str(resp->contact->uri.raw);
+    d->remote_target = dup_str(resp->contact ? resp->contact->uri.raw : req->ruri_str);
     d->local_target = req->contact ? dup_str(req->contact->uri.raw) : dup_str(SC_STR_NULL);
-    d->route = route_set(resp->record_route, true);
+    d->route = resp->contact == NULL && resp->record_route == NULL ? route_set(req->route, false)
+                                                                 : route_set(resp->record_route, true);
     d->local_cseq = req->cseq.num;
     d->secure = req->ruri.scheme == SC_URI_SIPS;
     return finish(d, req->from->tag);

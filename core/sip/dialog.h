@@ -38,7 +38,8 @@ typedef struct sc_dlg {
  * the UAS that sends it with local_tag and our Contact local_target. */
 sc_dlg_t *sc_dlg_new_uas(const sc_msg_t *req, sc_str_t local_tag, sc_str_t local_target);
 /* §12.1.2: the dialog the response resp to the request req we sent
- * creates at the UAC.  NULL when resp has no To tag or Contact. */
+ * creates at the UAC.  NULL when resp has no To tag, or is a 2xx
+ * without Contact (a provisional without one targets req's Request-URI). */
 sc_dlg_t *sc_dlg_new_uac(const sc_msg_t *req, const sc_msg_t *resp);
 void      sc_dlg_free(sc_dlg_t *d);
 

@@ -201,6 +201,13 @@ int  sc_msg_add_header_first(sc_msg_t *msg, sc_str_t name, sc_str_t value, const
 int  sc_msg_remove_header(sc_msg_t *msg, sc_str_t name);
 /* Replaces all headers of that name with one. */
 int  sc_msg_replace_header(sc_msg_t *msg, sc_str_t name, sc_str_t value, const char **bad);
+/* Rewrites the Contact in name-addr form ("<sip:u@h>;expires=60") when
+ * an address in it is written as a bare addr-spec (hdr_contact.c).  0
+ * when done or nothing to do, -1 when out of memory. */
+int  sc_msg_contact_name_addr(sc_msg_t *msg);
+/* Whether a Contact in that method's requests and answers is a
+ * dialog's remote target (§12: dialog-creating and target-refresh). */
+bool sc_method_dialog_contact(sc_method_t method);
 /* Removes just this header. */
 void sc_msg_unlink_header(sc_msg_t *msg, sc_hdr_t *h);
 /* Takes the topmost Route value off (its row, when it held that one

@@ -84,6 +84,7 @@ typedef struct dr_txn {
     char         proxy_msgid[37];   /* a proxy command waiting for its done */
     bool         proxy_full;
     bool         in_dialog;
+    char        *dialog_id;     /* in a dialog: its id, echoed with the answers */
     dr_link_t    link;
 } dr_txn_t;
 

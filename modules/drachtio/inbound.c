@@ -23,6 +23,7 @@ static void txn_free(dr_txn_t *t)
     dr_id_del(t->hub, &t->e);
     dr_list_del(&t->link);
     free(t->sent);
+    free(t->dialog_id);
     free(t);
 }
 
@@ -122,7 +123,8 @@ static void inbound(dr_hub_t *h, dr_conn_t *c, sc_req_t *req, sc_res_t *res, con
         sc_res_send(res, 503, "Out of memory");
         return;
     }
-    *t = (dr_txn_t){ .hub = h, .conn = c, .req = req, .res = res, .in_dialog = dialog_id != NULL };
+    *t = (dr_txn_t){ .hub = h, .conn = c, .req = req, .res = res, .in_dialog = dialog_id != NULL,
+                     .dialog_id = dialog_id ? strdup(dialog_id) : NULL };
     t->e.kind = DR_TXN;
     dr_uuid(t->e.id);
     dr_id_add(h, &t->e);
@@ -375,7 +377,10 @@ void dr_app_response(dr_conn_t *c, const char *msgid, dr_txn_t *t, const dr_msg_
         g->early = d == NULL;
     else if (g && d)
         g->early = false;
-    reply_sent(c, msgid, t, &from, g ? g->e.id : "");
+    /* srf keys the ACK (or PRACK) callback of res.send(..., fnAck) on
+     * the dialog id echoed here: an answer in a dialog (a re-INVITE's
+     * 2xx) names its dialog, as drachtio-server's do */
+    reply_sent(c, msgid, t, &from, g ? g->e.id : t->dialog_id ? t->dialog_id : "");
     if (final)
         txn_free(t);
 }

@@ -145,7 +145,14 @@ static void on_event(sc_dialog_t *d, sc_dialog_event_t ev, sc_req_t *req, sc_res
 {
     call_t *c = arg;
     static const char *const names[] = { "destroy", "modify", "refresh", "hold", "unhold", "info",
-                                         "notify", "options", "update", "refer", "message" };
+                                         "notify", "options", "update", "refer", "message",
+                                         "request", "ack" };
+    if (ev == SC_DIALOG_ACK) {      /* with the answer when our 2xx offered */
+        sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "ack on %s leg %s answer=%s",
+                        sc_dialog_is_uac(d) ? "uac" : "uas", sc_dialog_id(d),
+                        sc_req_body(req).len ? "sdp" : "none");
+        return;
+    }
     sc_instance_log(c->inst, SC_LOG_LEVEL_INFO, "%s %s on %s leg %s", names[ev],
                     req ? "by request" : "by the core", sc_dialog_is_uac(d) ? "uac" : "uas",
                     sc_dialog_id(d));
@@ -180,7 +187,7 @@ static void watch(call_t *c, sc_dialog_t *d)
     /* the notifications; requests in the dialog get the default answers,
      * but a b2bua passes re-INVITEs across */
     static const sc_dialog_event_t evs[] = { SC_DIALOG_DESTROY, SC_DIALOG_REFRESH, SC_DIALOG_HOLD,
-                                             SC_DIALOG_UNHOLD };
+                                             SC_DIALOG_UNHOLD, SC_DIALOG_ACK };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         sc_dialog_on(d, evs[i], on_event, c);
     if (c->b)

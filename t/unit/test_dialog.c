@@ -102,6 +102,87 @@ START_TEST(uac_dialog_reverses_the_route_set)
 }
 END_TEST
 
+START_TEST(reliable_1xx_without_contact_targets_the_request_uri)
+{
+    /* sofia-sip's rule: an early dialog from a provisional without
+     * Contact targets the Request-URI (its PRACK goes there, along the
+     * route set); a 2xx without Contact still makes none */
+    parsed_t q = sc_test_parse_str(INVITE);
+    parsed_t r = sc_test_parse_str("SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKa\r\n"
+                                   "Record-Route: <sip:p1.example.com;lr>\r\n"
+                                   "From: <sip:alice@example.com>;tag=1928\r\nTo: <sip:bob@example.com>;tag=e1\r\n"
+                                   "Call-ID: a84b4c76e66710\r\nCSeq: 314159 INVITE\r\nRequire: 100rel\r\n"
+                                   "RSeq: 1\r\nContent-Length: 0\r\n\r\n");
+    ck_assert_parse_ok(r);
+    sc_dlg_t *d = sc_dlg_new_uac(q.msg, r.msg);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_str_eq(d->remote_target, "sip:bob@192.0.2.4");
+    sc_msg_t *prack = sc_dlg_request(d, SC_METHOD_PRACK, SC_STR_NULL, 0);
+    ck_assert_ptr_nonnull(prack);
+    ck_assert_view(prack->ruri_str, "sip:bob@192.0.2.4");
+    ck_assert_view(hval(prack, SC_HDR_ROUTE), "<sip:p1.example.com;lr>");
+    sc_msg_free(prack);
+    /* the 2xx's Contact then becomes the target */
+    parsed_t ok = sc_test_parse_str(OK200);
+    sc_dlg_confirm(d, ok.msg);
+    ck_assert_str_eq(d->remote_target, "sip:bob@192.0.2.4");
+    sc_dlg_free(d);
+    parsed_t bad = sc_test_parse_str("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\n"
+                                     "From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\n"
+                                     "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+    ck_assert_ptr_null(sc_dlg_new_uac(q.msg, bad.msg));
+    /* no Record-Route either: the PRACK follows the INVITE's own Route
+     * (an outbound proxy) to its Request-URI */
+    parsed_t viaproxy = sc_test_parse_str("INVITE sip:bob@192.0.2.4 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKb\r\n"
+                                          "Route: <sip:out.example.com;lr>\r\nFrom: <sip:a@h>;tag=1\r\n"
+                                          "To: <sip:bob@h>\r\nCall-ID: c2\r\nCSeq: 7 INVITE\r\n"
+                                          "Contact: <sip:a@192.0.2.1>\r\nContent-Length: 0\r\n\r\n");
+    parsed_t bare = sc_test_parse_str("SIP/2.0 183 Progress\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKb\r\n"
+                                      "From: <sip:a@h>;tag=1\r\nTo: <sip:bob@h>;tag=e2\r\nCall-ID: c2\r\n"
+                                      "CSeq: 7 INVITE\r\nRSeq: 4\r\nRequire: 100rel\r\nContent-Length: 0\r\n\r\n");
+    sc_dlg_t *e = sc_dlg_new_uac(viaproxy.msg, bare.msg);
+    ck_assert_ptr_nonnull(e);
+    sc_msg_t *p2 = sc_dlg_request(e, SC_METHOD_PRACK, SC_STR_NULL, 0);
+    ck_assert_view(p2->ruri_str, "sip:bob@192.0.2.4");
+    ck_assert_view(hval(p2, SC_HDR_ROUTE), "<sip:out.example.com;lr>");
+    sc_msg_free(p2);
+    sc_dlg_free(e);
+    sc_test_free(&bare);
+    sc_test_free(&viaproxy);
+    sc_test_free(&bad);
+    sc_test_free(&ok);
+    sc_test_free(&r);
+    sc_test_free(&q);
+}
+END_TEST
+
+START_TEST(contact_in_name_addr_form)
+{
+    /* addr-spec: what follows the URI is header parameters, kept after
+     * the '>'; a display name and several addresses survive */
+    parsed_t p = sc_test_parse_str("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\n"
+                                   "From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\n"
+                                   "CSeq: 1 INVITE\r\nContact: sip:u@192.0.2.9:5070;expires=60\r\n"
+                                   "Contact: \"Bob B\" <sip:b@h;transport=tcp>;q=0.5\r\nContent-Length: 0\r\n\r\n");
+    ck_assert_parse_ok(p);
+    ck_assert_int_eq(sc_msg_contact_name_addr(p.msg), 0);
+    ck_assert_view(hval(p.msg, SC_HDR_CONTACT),
+                   "<sip:u@192.0.2.9:5070>;expires=60, \"Bob B\" <sip:b@h;transport=tcp>;q=0.5");
+    ck_assert(p.msg->contact->angle);
+    ck_assert_view(p.msg->contact->uri.raw, "sip:u@192.0.2.9:5070");
+    ck_assert_int_eq(p.msg->contact->expires, 60);
+    sc_test_free(&p);
+    /* already in name-addr form, or "*": untouched */
+    parsed_t q = sc_test_parse_str(INVITE);
+    sc_str_t before = hval(q.msg, SC_HDR_CONTACT);
+    ck_assert_int_eq(sc_msg_contact_name_addr(q.msg), 0);
+    ck_assert(hval(q.msg, SC_HDR_CONTACT).s == before.s);
+    sc_test_free(&q);
+    ck_assert(sc_method_dialog_contact(SC_METHOD_INVITE) && sc_method_dialog_contact(SC_METHOD_UPDATE));
+    ck_assert(!sc_method_dialog_contact(SC_METHOD_REGISTER));
+}
+END_TEST
+
 START_TEST(strict_router_takes_the_request_uri)
 {
     /* §12.2.1.1: the first route without lr becomes the Request-URI and
@@ -288,6 +369,8 @@ static Suite *dialog_suite(void)
     tcase_add_test(tc, uas_dialog_from_the_request);
     tcase_add_test(tc, uac_dialog_reverses_the_route_set);
     tcase_add_test(tc, strict_router_takes_the_request_uri);
+    tcase_add_test(tc, reliable_1xx_without_contact_targets_the_request_uri);
+    tcase_add_test(tc, contact_in_name_addr_form);
     tcase_add_test(tc, cseq_order_and_target_refresh);
     tcase_add_test(tc, table_finds_by_tags_and_by_id);
     tcase_add_test(tc, digest_answers_rfc2617_example);
