@@ -102,7 +102,7 @@ sub users {
 sub sipp {
     my ($port, $xml, $rate, $n, %a) = @_;
     my $args = "-sf $top/bench/sipp/$xml -r $rate -m $n -l " . ($rate * 4 + 50) . " -i " . ($a{ip} // '127.0.0.1')
-             . " -p " . free_port() . ($a{inf} ? " -inf $a{inf}" : '') . ($a{service} ? " -s $a{service} -d 0" : '')
+             . " -p " . ($a{port} // free_port()) . ($a{inf} ? " -inf $a{inf}" : '') . ($a{service} ? " -s $a{service} -d 0" : '')
              . " -timeout " . (int($n / $rate) + 30) . "s -timeout_error -nostdin -buff_size 1048576 127.0.0.1:$port";
     my $pin = $a{cpu} && $taskset ? "$taskset -c $a{cpu} " : '';
     my $out = `cd $work && $pin$sipp $args -trace_stat -stf st.csv 2>&1`;
@@ -268,6 +268,7 @@ unless ($o{'skip-rate'}) {
     }
     sleep 1;
     my ($tried, $diag) = (0, '');
+    my $probe_port = free_port();   # the same Contact each time: a binding refreshed, not added
     my $hz = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
     my $probe = sub {       # (clean?, flood datagrams/s)
         my ($rate, $with) = @_;
@@ -284,7 +285,7 @@ unless ($o{'skip-rate'}) {
         }
         my $n = $rate * $secs;
         my ($d0, $c0, $t0) = (udp_drops($port), cpu_ticks($pid), time);
-        my ($rc, $ok, $retr) = sipp($port, 'register.xml', $rate, $n, cpu => 1,
+        my ($rc, $ok, $retr) = sipp($port, 'register.xml', $rate, $n, cpu => 1, port => $probe_port,
                                     inf => users('p' . $tried++, $n, 0));
         my ($d1, $c1, $t1) = (udp_drops($port), cpu_ticks($pid), time);
         $diag = sprintf 'server CPU %.0f %%, %d lost at its socket', 100 * ($c1 - $c0) / $hz / ($t1 - $t0), $d1 - $d0;
