@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # What the guard module costs (issue 19: hostile traffic; BENCHMARKS.md):
 #
-#   perl bench/guard_cost.pl [--ops N] [--skip-cost] [--skip-rate]
+#   perl bench/guard_cost.pl [--ops N] [--skip-cost] [--skip-drop] [--skip-rate]
 #        [--garbage PCT] [--rates FROM:TO:STEP] [--seconds S] [--repeat K]
 #
 # 1. Instructions, not seconds (callgrind counts the same whatever else
@@ -13,25 +13,26 @@
 #    2N calls.  The second run's extra over the first, over N, is the
 #    cost of one REGISTER; the third's, of one call (start, stop and the
 #    callee's registration cancel out).
-# 2. The clean rate under a flood: the highest REGISTER rate sipp
+# 2. What dropping costs the server (--skip-drop leaves it out):
+#    instructions per dropped datagram (callgrind; runs of 4 000 and
+#    8 000 datagrams at 2 000/s, the difference over 4 000) for garbage
+#    and for a blocked scanner's OPTIONS; and CPU time (utime + stime, all of the
+#    kernel's work on the server's side included) per datagram of a
+#    100 000/s flood and per REGISTER at 10 000/s, sipchain on CPU 0 and
+#    the sender on CPU 1.  From these, the clean rate a 10x flood leaves
+#    when the server's core is what limits: 1 / (1 + 10 x drop / REGISTER).
+# 3. The clean rate under a flood: the highest REGISTER rate sipp
 #    sustains for S seconds (every one answered, no retransmission) from
 #    127.0.0.1 (trusted: a test client must be, the default 20/s per
 #    source would refuse it), without and with bench/flood (built by
 #    `make bench-tools`) sending ten times that rate from 127.0.0.9:
 #    PCT % garbage (dropped by the parser), the rest a scanner's OPTIONS
 #    (blocked by the guard).  sipchain runs on CPU 0, sipp and the flood
-#    on CPU 1 (taskset): on a 2-core machine the server has one core to
-#    itself, the senders share the other.  Each probe rate is tried
+#    on CPU 1 (taskset): on a 2-core machine the server has a core apart
+#    from the senders (anything else the machine runs aside), and the
+#    kernel's loopback delivery of the flood runs on the senders' core.  Each probe rate is tried
 #    without and with the flood back to back, K times.  Seconds this
 #    time: run it on a quiet machine, and read the load it prints.
-# 3. What dropping costs the server (--skip-drop leaves it out):
-#    instructions per dropped datagram (callgrind; runs of N and 2N
-#    datagrams at 2 000/s, the difference over N) for garbage and for a
-#    blocked scanner's OPTIONS; and CPU time (utime + stime, all of the
-#    kernel's work on the server's side included) per datagram of a
-#    100 000/s flood and per REGISTER at 10 000/s, sipchain on CPU 0 and
-#    the sender on CPU 1.  From these, the clean rate a 10x flood leaves
-#    when the server's core is what limits: 1 / (1 + 10 x drop / REGISTER).
 use strict;
 use warnings;
 use File::Temp qw(tempdir);
@@ -316,8 +317,8 @@ unless ($o{'skip-rate'}) {
             last if $stop{0} && $stop{1};
         }
         my ($b0, $b1) = ($best{$k}{0} // 0, $best{$k}{1} // 0);
-        printf "round %d: highest clean REGISTER rate %d/s without a flood, %d/s with one (%s%d datagrams/s, %d %% garbage): %.0f %%\n",
-            $k, $b0, $b1, '', $pps{$k} // 0, $o{garbage}, $b0 ? 100 * $b1 / $b0 : 0;
+        printf "round %d: highest clean REGISTER rate %d/s without a flood, %d/s with one (%d datagrams/s, %d %% garbage): %.0f %%\n",
+            $k, $b0, $b1, $pps{$k} // 0, $o{garbage}, $b0 ? 100 * $b1 / $b0 : 0;
     }
     stop($pid);
     my $log = slurp("$work/log-$port");
