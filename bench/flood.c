@@ -11,10 +11,13 @@
  * branch and Call-ID each, so the guard must refuse it: over the rate,
  * then blocked; with -u, a User-Agent it knows).  -g says what share is
  * garbage (default 100).  Sent with sendmmsg in batches of -b (default
- * 32), paced against the clock in 1 ms steps; it stops at -d seconds
+ * 32), paced against the clock in 1 ms steps (more than 5 ms behind, as
+ * when the sender was off the CPU, it does not catch up in a burst: the
+ * pace restarts and the slip is counted); it stops at -d seconds
  * (default 5, at most 600) or -n datagrams (default and ceiling
  * 100 000 000), whichever comes first.  Prints one line:
- * "sent N in S s: R/s (E send errors)".  A full socket buffer on the
+ * "sent N in S s: R/s (E send errors, I ICMP unreachable, K times more
+ * than 5 ms behind)".  A full socket buffer on the
  * sending side (ENOBUFS, EAGAIN) is counted as an error, not retried, so
  * the rate printed is what left.
  */
@@ -138,9 +141,20 @@ int main(int argc, char **argv)
     struct iovec iov[MAX_BATCH];
     unsigned long sent = 0, errors = 0, refused_total = 0;
     double t0 = now(), t = t0, end = t0 + secs;
+    double paced = t0;                  /* the clock the pace follows */
+    unsigned long base = 0, slips = 0;  /* sent when it was last reset */
     while (sent < count && t < end) {
         /* what the clock allows by now, in whole batches */
-        unsigned long due = (unsigned long)((t - t0) * rate) + (unsigned long)batch;
+        /* Descheduled for a while, the sender does not make up for it
+         * with a burst of ten times the rate (no link delivers that):
+         * more than 5 ms behind, the pace starts again from now. */
+        unsigned long due = base + (unsigned long)((t - paced) * rate) + (unsigned long)batch;
+        if (due > sent + (unsigned long)(rate * 0.005) + (unsigned long)batch) {
+            paced = t;
+            base = sent;
+            slips++;
+            continue;
+        }
         if (due > count)
             due = count;
         if (sent + (unsigned long)batch > due) {
@@ -182,7 +196,8 @@ int main(int argc, char **argv)
         t = now();
     }
     double took = t - t0;
-    printf("sent %lu in %.2f s: %.0f/s (%lu send errors, %lu ICMP unreachable)\n", sent - errors,
-           took, (double)(sent - errors) / took, errors, refused_total);
+    printf("sent %lu in %.2f s: %.0f/s (%lu send errors, %lu ICMP unreachable, %lu times more "
+           "than 5 ms behind)\n",
+           sent - errors, took, (double)(sent - errors) / took, errors, refused_total, slips);
     return 0;
 }
