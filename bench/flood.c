@@ -144,10 +144,10 @@ int main(int argc, char **argv)
     double paced = t0;                  /* the clock the pace follows */
     unsigned long base = 0, slips = 0;  /* sent when it was last reset */
     while (sent < count && t < end) {
-        /* what the clock allows by now, in whole batches */
-        /* Descheduled for a while, the sender does not make up for it
-         * with a burst of ten times the rate (no link delivers that):
-         * more than 5 ms behind, the pace starts again from now. */
+        /* What the clock allows by now, in whole batches.  Descheduled
+         * for a while, the sender does not make up for it with a burst
+         * of ten times the rate (no link delivers that): more than 5 ms
+         * behind, the pace starts again from now. */
         unsigned long due = base + (unsigned long)((t - paced) * rate) + (unsigned long)batch;
         if (due > sent + (unsigned long)(rate * 0.005) + (unsigned long)batch) {
             paced = t;
