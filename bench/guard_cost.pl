@@ -1,22 +1,38 @@
 #!/usr/bin/perl
-# What the guard module costs (issue: hostile traffic; BENCHMARKS.md):
+# What the guard module costs (issue 19: hostile traffic; BENCHMARKS.md):
 #
-#   perl bench/guard_cost.pl [--ops N]
+#   perl bench/guard_cost.pl [--ops N] [--skip-cost] [--skip-drop] [--skip-rate]
+#        [--garbage PCT] [--rates FROM:TO:STEP] [--seconds S] [--repeat K]
 #
 # 1. Instructions, not seconds (callgrind counts the same whatever else
 #    the machine does): sipchain with bench/sipchain.yaml, once as it is
 #    and once with `guard` first in the chain at its defaults, under
-#    valgrind --tool=callgrind, takes N REGISTERs (from sipp, at 15/s:
-#    under the guard's default 20/s per source) and then N proxied calls
-#    to a registered sipp callee.  Reported: instructions per REGISTER
-#    and per call, both ways (the difference of two runs, N and 2N, so
-#    start and stop cancel out), and the guard's share.
-# 2. The clean rate under a flood: the highest REGISTER rate sipp
-#    sustains (no failed call, no retransmission) from one address, without
-#    and with a flood aimed at ten times that rate from another address
-#    (every other datagram garbage, the rest OPTIONS: a scanner the guard
-#    blocks), the guard at its defaults in both.  Seconds this time: run
-#    it on a quiet machine.
+#    valgrind --tool=callgrind.  Three runs each: N REGISTERs (sipp, 15/s:
+#    under the guard's default 20/s per source) then N proxied calls to a
+#    registered sipp callee; 2N REGISTERs then N calls; N REGISTERs then
+#    2N calls.  The second run's extra over the first, over N, is the
+#    cost of one REGISTER; the third's, of one call (start, stop and the
+#    callee's registration cancel out).
+# 2. What dropping costs the server (--skip-drop leaves it out):
+#    instructions per dropped datagram (callgrind; runs of 4 000 and
+#    8 000 datagrams at 2 000/s, the difference over 4 000) for garbage
+#    and for a blocked scanner's OPTIONS; and CPU time (utime + stime, all of the
+#    kernel's work on the server's side included) per datagram of a
+#    100 000/s flood and per REGISTER at 10 000/s, sipchain on CPU 0 and
+#    the sender on CPU 1.  From these, the clean rate a 10x flood leaves
+#    when the server's core is what limits: 1 / (1 + 10 x drop / REGISTER).
+# 3. The clean rate under a flood: the highest REGISTER rate sipp
+#    sustains for S seconds (every one answered, no retransmission) from
+#    127.0.0.1 (trusted: a test client must be, the default 20/s per
+#    source would refuse it), without and with bench/flood (built by
+#    `make bench-tools`) sending ten times that rate from 127.0.0.9:
+#    PCT % garbage (dropped by the parser), the rest a scanner's OPTIONS
+#    (blocked by the guard).  sipchain runs on CPU 0, sipp and the flood
+#    on CPU 1 (taskset): on a 2-core machine the server has a core apart
+#    from the senders (anything else the machine runs aside), and the
+#    kernel's loopback delivery of the flood runs on the senders' core.  Each probe rate is tried
+#    without and with the flood back to back, K times.  Seconds this
+#    time: run it on a quiet machine, and read the load it prints.
 use strict;
 use warnings;
 use File::Temp qw(tempdir);
@@ -25,12 +41,14 @@ use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 
-my %o = (ops => 200);
-GetOptions(\%o, 'ops=i', 'skip-rate', 'skip-cost') or die "usage: see the head of $0\n";
+my %o = (ops => 200, garbage => 100, rates => '4000:24000:2000', seconds => 5, repeat => 1);
+GetOptions(\%o, 'ops=i', 'skip-rate', 'skip-cost', 'skip-drop', 'garbage=i', 'rates=s', 'seconds=i', 'repeat=i')
+    or die "usage: see the head of $0\n";
 my $top = `cd "\$(dirname $0)/.." && pwd`;
 chomp $top;
 my $work = tempdir(CLEANUP => 1);
 my ($sipp) = grep { -x } map { "$_/sipp" } split /:/, $ENV{PATH};
+my ($taskset) = grep { -x } map { "$_/taskset" } split /:/, $ENV{PATH};
 die "sipp not found\n" unless $sipp;
 die "build first (objs/sipchain)\n" unless -x "$top/objs/sipchain";
 
@@ -85,9 +103,10 @@ sub users {
 sub sipp {
     my ($port, $xml, $rate, $n, %a) = @_;
     my $args = "-sf $top/bench/sipp/$xml -r $rate -m $n -l " . ($rate * 4 + 50) . " -i " . ($a{ip} // '127.0.0.1')
-             . " -p " . free_port() . ($a{inf} ? " -inf $a{inf}" : '') . ($a{service} ? " -s $a{service} -d 0" : '')
+             . " -p " . ($a{port} // free_port()) . ($a{inf} ? " -inf $a{inf}" : '') . ($a{service} ? " -s $a{service} -d 0" : '')
              . " -timeout " . (int($n / $rate) + 30) . "s -timeout_error -nostdin -buff_size 1048576 127.0.0.1:$port";
-    my $out = `cd $work && $sipp $args -trace_stat -stf st.csv 2>&1`;
+    my $pin = $a{cpu} && $taskset ? "$taskset -c $a{cpu} " : '';
+    my $out = `cd $work && $pin$sipp $args -trace_stat -stf st.csv 2>&1`;
     my $rc = $? >> 8;
     print STDERR "sipp $xml: rc $rc\n$out\n" if $rc && $ENV{GUARD_COST_DEBUG};
     my ($ok, $retr) = (0, 0);
@@ -118,90 +137,191 @@ sub callee {
     sleep 1;
     return $pid;
 }
-# instructions of one run: N REGISTERs then N calls, under callgrind
+# instructions of one run: nreg REGISTERs then ncall calls, under callgrind
 sub instructions {
-    my ($guard, $n) = @_;
+    my ($guard, $nreg, $ncall) = @_;
     my $port = free_port();
     my $out = "$work/cg-$port.out";
     my $pid = start($port, $guard, 'valgrind', '--tool=callgrind', "--callgrind-out-file=$out");
     my $cal = callee($port);
-    my ($rc1, $ok1) = sipp($port, 'register.xml', 15, $n, inf => users("u$port", $n, 0));
-    my ($rc2, $ok2) = sipp($port, 'call.xml', 10, $n, service => 'callee');
+    my ($rc1, $ok1) = sipp($port, 'register.xml', 15, $nreg, inf => users("u$port", $nreg, 0));
+    my ($rc2, $ok2) = sipp($port, 'call.xml', 10, $ncall, service => 'callee');
     kill 'TERM', $cal;
     waitpid($cal, 0);
     stop($pid);
-    die "runs not clean (REGISTER $ok1/$n, calls $ok2/$n)\n" unless $ok1 == $n && $ok2 == $n;
+    die "runs not clean (REGISTER $ok1/$nreg, calls $ok2/$ncall)\n" unless $ok1 == $nreg && $ok2 == $ncall;
     my $ann = `callgrind_annotate --inclusive=no $out 2>/dev/null`;
     my ($total) = $ann =~ /^\s*([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS/m;
     $total =~ s/,//g;
     return $total;
 }
+# the kernel's count of datagrams dropped at a full receive buffer, for
+# the UDP socket bound to port (the last column of /proc/net/udp)
+sub udp_drops {
+    my ($port) = @_;
+    my $hex = sprintf '%04X', $port;
+    open my $f, '<', '/proc/net/udp' or return 0;
+    my $n = 0;
+    while (<$f>) { my @c = split; $n += $c[-1] if $c[1] && $c[1] =~ /:$hex$/ }
+    return $n;
+}
+sub cpu_ticks { my @f = split ' ', (slurp("/proc/$_[0]/stat") =~ /\)\s+(.*)/)[0] // ''; return ($f[11] // 0) + ($f[12] // 0) }
+# a guarded server (127.0.0.1 trusted) on CPU 0, optionally under a wrapper
+sub guarded {
+    my (@wrap) = @_;
+    my $port = free_port();
+    my $conf = config($port, 1);
+    (my $y = slurp($conf)) =~ s/  - module: guard\n/  - module: guard\n    trusted: [ 127.0.0.1 ]\n/;
+    open my $f, '>', $conf or die;
+    print $f $y;
+    close $f;
+    my $pid = fork() // die;
+    if ($pid == 0) {
+        open STDERR, '>', "$work/log-$port";
+        exec(($taskset ? ($taskset, '-c', '0') : ()), @wrap, "$top/objs/sipchain", '-c', $conf) or POSIX::_exit(127);
+    }
+    my $end = time + 60;
+    while (time < $end) { last if slurp("$work/log-$port") =~ /started with/; sleep 0.2 }
+    return ($pid, $port);
+}
+sub flood {
+    my ($port, $src, $rate, $n, $garbage) = @_;
+    my $out = `$taskset -c 1 $top/objs/bench/flood -t 127.0.0.1:$port -s $src -r $rate -n $n -d 120 -g $garbage`;
+    return $out =~ m{: (\d+)/s} ? $1 : 0;
+}
+sub load { my $u = `uptime`; return $u =~ /load average:\s*(.*)$/ ? $1 : '?' }
 
-print "# guard cost, " . `date -u` . "\n";
+print "# guard cost, " . `date -u` . "# load average at start: " . load() . "\n\n";
 unless ($o{'skip-cost'}) {
     my $n = $o{ops};
-    my %ir;
+    my (%reg, %call);
     for my $g (0, 1) {
-        my $t1 = instructions($g, $n);
-        my $t2 = instructions($g, 2 * $n);
-        $ir{$g} = ($t2 - $t1) / $n;             # the second run's n more of each
-        printf "%-14s %12.0f instructions per REGISTER + proxied call (runs of %d and %d of each)\n",
-            $g ? 'with guard' : 'without guard', $ir{$g}, $n, 2 * $n;
+        my $base = instructions($g, $n, $n);
+        $reg{$g} = (instructions($g, 2 * $n, $n) - $base) / $n;
+        $call{$g} = (instructions($g, $n, 2 * $n) - $base) / $n;
+        printf "%-14s %9.0f instructions per REGISTER, %9.0f per proxied call (N = %d)\n",
+            $g ? 'with guard' : 'without guard', $reg{$g}, $call{$g}, $n;
     }
-    printf "with / without: %.3f (%+.1f%%)\n\n", $ir{1} / $ir{0}, 100 * ($ir{1} / $ir{0} - 1);
+    printf "with / without: REGISTER %.3f (%+.1f%%), proxied call %.3f (%+.1f%%)\n\n",
+        $reg{1} / $reg{0}, 100 * ($reg{1} / $reg{0} - 1), $call{1} / $call{0}, 100 * ($call{1} / $call{0} - 1);
+}
+my $flood = "$top/objs/bench/flood";
+unless ($o{'skip-rate'} && $o{'skip-drop'}) {
+    system("cd $top && make bench-tools >/dev/null") == 0 && -x $flood or die "cannot build bench/flood\n";
+}
+unless ($o{'skip-drop'}) {
+    my $hz = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+    my $n = 4000;
+    my %ir;
+    for my $what ([garbage => 100, '127.0.0.9'], ['blocked OPTIONS' => 0, '127.0.0.8']) {
+        my ($name, $g, $src) = @$what;
+        my @t;
+        for my $k (1, 2) {
+            my $out = "$work/cg-drop-$k.out";
+            my ($pid, $port) = guarded('valgrind', '--tool=callgrind', "--callgrind-out-file=$out");
+            flood($port, $src, 2000, $k * $n, $g);
+            sleep 1;
+            stop($pid);
+            my ($total) = `callgrind_annotate --inclusive=no $out 2>/dev/null` =~ /^\s*([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS/m;
+            $total =~ s/,//g;
+            push @t, $total;
+        }
+        $ir{$name} = ($t[1] - $t[0]) / $n;
+        printf "%-16s %6.0f instructions per dropped datagram (callgrind, runs of %d and %d)\n", $name, $ir{$name}, $n, 2 * $n;
+    }
+    # CPU time, the kernel's part included
+    my ($pid, $port) = guarded();
+    my $ticks = sub { my @f = split ' ', (slurp("/proc/$pid/stat") =~ /\)\s+(.*)/)[0] // ''; ($f[11] // 0) + ($f[12] // 0) };
+    my $m = 40000;
+    my $c0 = $ticks->();
+    my ($rc, $ok) = sipp($port, 'register.xml', 10000, $m, cpu => 1, inf => users('cpu', $m, 0));
+    my $reg = ($ticks->() - $c0) / $hz / $m;
+    printf "REGISTER         %6.1f us of server CPU each (%d at 10 000/s, %d answered)\n", 1e6 * $reg, $m, $ok;
+    for my $what ([garbage => 100, '127.0.0.9'], ['blocked OPTIONS' => 0, '127.0.0.8']) {
+        my ($name, $g, $src) = @$what;
+        my $c1 = $ticks->();
+        my $sent = 400000;
+        flood($port, $src, 100000, $sent, $g);
+        sleep 0.5;
+        my $d = ($ticks->() - $c1) / $hz / $sent;
+        printf "%-16s %6.2f us of server CPU per datagram (%d at 100 000/s); a 10x flood of it leaves %.0f %% of the clean rate when the server's core is the limit\n",
+            $name, 1e6 * $d, $sent, 100 / (1 + 10 * $d / $reg);
+    }
+    stop($pid);
+    print "load average: " . load() . "\n\n";
 }
 unless ($o{'skip-rate'}) {
-    # the highest clean REGISTER rate from 127.0.0.1 within 2 000..20 000/s
-    # (the guard's per-source rate would refuse it: that source is trusted,
-    # as a test client must be; the flood comes from 127.0.0.9, untrusted)
-    my $probe = sub {
-        my ($port, $rate) = @_;
-        my ($rc, $ok, $retr) = sipp($port, 'register.xml', $rate, $rate * 5, inf => users("p$rate", $rate * 5, 0));
-        return $ok == $rate * 5 && $retr == 0;
+    my ($from, $to, $step) = split /:/, $o{rates};
+    my $secs = $o{seconds};
+    my $port = free_port();
+    my $conf = config($port, 1);
+    (my $y = slurp($conf)) =~ s/  - module: guard\n/  - module: guard\n    trusted: [ 127.0.0.1 ]\n/;
+    open my $f, '>', $conf or die;
+    print $f $y;
+    close $f;
+    # one server for every probe (a fresh one would forget nothing that
+    # matters: the flood's source is blocked within its first second)
+    my $pid = fork() // die;
+    if ($pid == 0) {
+        open STDERR, '>', "$work/log-$port";
+        my @pin = $taskset ? ($taskset, '-c', '0') : ();
+        exec(@pin, "$top/objs/sipchain", '-c', $conf) or POSIX::_exit(127);
+    }
+    sleep 1;
+    my ($tried, $diag) = (0, '');
+    my $probe_port = free_port();   # the same Contact each time: a binding refreshed, not added
+    my $hz = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+    my $probe = sub {       # (clean?, flood datagrams/s)
+        my ($rate, $with) = @_;
+        my $fl;
+        if ($with) {
+            $fl = fork() // die;
+            if ($fl == 0) {
+                open STDOUT, '>', "$work/flood.out" or POSIX::_exit(1);
+                my @pin = $taskset ? ($taskset, '-c', '1') : ();
+                exec(@pin, $flood, '-t', "127.0.0.1:$port", '-s', '127.0.0.9', '-r', 10 * $rate,
+                     '-d', $secs + 1, '-g', $o{garbage}) or POSIX::_exit(127);
+            }
+            sleep 0.5;      # the flood first: the guard has blocked its source
+        }
+        my $n = $rate * $secs;
+        my ($d0, $c0, $t0) = (udp_drops($port), cpu_ticks($pid), time);
+        my ($rc, $ok, $retr) = sipp($port, 'register.xml', $rate, $n, cpu => 1, port => $probe_port,
+                                    inf => users('p' . $tried++, $n, 0));
+        my ($d1, $c1, $t1) = (udp_drops($port), cpu_ticks($pid), time);
+        $diag = sprintf 'server CPU %.0f %%, %d lost at its socket', 100 * ($c1 - $c0) / $hz / ($t1 - $t0), $d1 - $d0;
+        my $pps = 0;
+        if ($fl) {
+            waitpid($fl, 0);     # it stops by itself
+            $pps = slurp("$work/flood.out") =~ m{: (\d+)/s} ? $1 : 0;
+        }
+        return ($ok == $n && $retr == 0, $pps, $ok, $retr);
     };
-    for my $flood (0, 1) {
-        my $port = free_port();
-        my $conf = config($port, 1);
-        (my $y = slurp($conf)) =~ s/  - module: guard\n/  - module: guard\n    trusted: [ 127.0.0.1 ]\n/;
-        open my $f, '>', $conf or die;
-        print $f $y;
-        close $f;
-        my $pid = fork() // die;
-        if ($pid == 0) { open STDERR, '>', "$work/log-$port"; exec("$top/objs/sipchain", '-c', $conf) or POSIX::_exit(127) }
-        sleep 1;
-        my $best = 0;
-        for (my $rate = 2000; $rate <= 20000; $rate += 2000) {
-            my $fl;
-            if ($flood) {      # ten times the rate, garbage, from one other address, for the probe's length
-                $fl = fork() // die;
-                if ($fl == 0) {
-                    my $s = IO::Socket::INET->new(Proto => 'udp', LocalAddr => '127.0.0.9', PeerAddr => "127.0.0.1:$port") or POSIX::_exit(1);
-                    my ($t0, $sent) = (time, 0);
-                    my $per = 10 * $rate / 100;       # per 10 ms
-                    while (time < $t0 + 5) {
-                        for (1 .. $per) {      # every other one parses: a scanner the guard blocks
-                            $s->send($sent % 2 ? "GARBAGE " . ('x' x 200)
-                                     : "OPTIONS sip:x\@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.9:5060;branch=z9hG4bK$sent\r\n"
-                                     . "From: <sip:s\@x>;tag=$sent\r\nTo: <sip:x\@127.0.0.1>\r\nCall-ID: f$sent\r\n"
-                                     . "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
-                            $sent++;
-                        }
-                        sleep 0.01;
-                    }
-                    open my $f, '>', "$work/flood-$rate" or POSIX::_exit(1);
-                    printf $f "%d\n", $sent / (time - $t0);
-                    close $f;
-                    POSIX::_exit(0);
+    my (%best, %pps);
+    for my $k (1 .. $o{repeat}) {
+        my %stop;
+        for (my $rate = $from; $rate <= $to; $rate += $step) {
+            for my $with (0, 1) {
+                next if $stop{$with};
+                my ($clean, $pps, $ok, $retr) = $probe->($rate, $with);
+                printf "  round %d, %5d/s %-13s %s (%d answered of %d, %d retransmissions)%s; %s; load %s\n",
+                    $k, $rate, $with ? 'with flood:' : 'without:', $clean ? 'clean' : 'NOT clean', $ok,
+                    $rate * $secs, $retr, $with ? sprintf(', flood %d/s', $pps) : '', $diag, load();
+                if ($clean) {
+                    $best{$k}{$with} = $rate;
+                    $pps{$k} = $pps if $with;
+                } else {
+                    $stop{$with} = 1;
                 }
             }
-            my $clean = $probe->($port, $rate);
-            waitpid($fl, 0) if $fl;          # it stops by itself after 5 s
-            last unless $clean;
-            $best = $rate;
+            last if $stop{0} && $stop{1};
         }
-        my $pps = $flood && $best ? (slurp("$work/flood-$best") =~ /(\d+)/ ? $1 : 0) : 0;
-        printf "%-28s highest clean REGISTER rate %d/s%s\n", $flood ? 'with a garbage flood:' : 'without a flood:',
-            $best, $flood ? sprintf(' (the flood: %d datagrams/s from one other address)', $pps) : '';
-        stop($pid);
+        my ($b0, $b1) = ($best{$k}{0} // 0, $best{$k}{1} // 0);
+        printf "round %d: highest clean REGISTER rate %d/s without a flood, %d/s with one (%d datagrams/s, %d %% garbage): %.0f %%\n",
+            $k, $b0, $b1, $pps{$k} // 0, $o{garbage}, $b0 ? 100 * $b1 / $b0 : 0;
     }
+    stop($pid);
+    my $log = slurp("$work/log-$port");
+    my ($dropped) = $log =~ /stopped \((\d+) datagrams dropped\)/;
+    printf "server: %s datagrams dropped in all; load average at the end: %s\n", $dropped // '?', load();
 }

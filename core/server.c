@@ -42,6 +42,17 @@ typedef struct {
     sc_listener_t          *l;
 } slot_t;
 
+/* The counter of one parse error (status and reason), kept so that a
+ * flood of garbage costs a hash and a compare per datagram, not a series
+ * lookup (label text built, every series of the family compared). */
+#define PARSE_ERR_SLOTS 64
+typedef struct {
+    unsigned     gen;                   /* sc_metrics_generation() when filled */
+    unsigned     status;
+    char         reason[sizeof(((sc_parse_err_t *)0)->reason)];
+    sc_metric_t *counter;
+} parse_err_slot_t;
+
 typedef struct {
     const char        *file;
     struct event_base *base;
@@ -58,6 +69,10 @@ typedef struct {
     unsigned long      dropped;         /* garbage and unanswerable */
     unsigned long      overload_refused;    /* 503s since the last line about them */
     time_t             overload_logged;
+    time_t             bad_second;      /* bad requests logged in this second ... */
+    unsigned           bad_logged;
+    unsigned long      bad_unlogged;    /* ... and those not, since the last line */
+    parse_err_slot_t   parse_errs[PARSE_ERR_SLOTS];
     unsigned           txn_peak;        /* most transactions since the last trim */
     bool               stopping;
     struct event      *drain;
@@ -224,15 +239,55 @@ static bool tag_supported(sc_str_t tag)
 }
 
 /* By status and reason: the reasons name the defect (some name a header
- * too), and sc_metric_kv caps how many series a peer can make. */
-static void count_parse_error(const sc_parse_err_t *err)
+ * too), and sc_metric_kv caps how many series a peer can make.  The
+ * series is found once per status and reason, then taken from a small
+ * direct-mapped cache (a slot taken by another reason is found again). */
+static void count_parse_error(server_t *s, const sc_parse_err_t *err)
 {
-    char status[8];
-    snprintf(status, sizeof(status), "%u", err->status);
-    sc_metric_add(sc_metric_kv(SC_METRIC_COUNTER, "sipchain_sip_parse_errors_total",
-                               "messages that did not parse, by the status a UAS answers and the defect",
-                               "status", status, "reason", err->reason),
-                  1);
+    uint32_t h = 2166136261u ^ err->status;
+    for (const char *p = err->reason; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    parse_err_slot_t *slot = &s->parse_errs[h % PARSE_ERR_SLOTS];
+    unsigned gen = sc_metrics_generation() + 1;     /* 0: never filled */
+    if (slot->gen != gen || slot->status != err->status || strcmp(slot->reason, err->reason) != 0) {
+        char status[8];
+        snprintf(status, sizeof(status), "%u", err->status);
+        slot->counter = sc_metric_kv(SC_METRIC_COUNTER, "sipchain_sip_parse_errors_total",
+                                     "messages that did not parse, by the status a UAS answers and the defect",
+                                     "status", status, "reason", err->reason);
+        slot->gen = gen;
+        slot->status = err->status;
+        memcpy(slot->reason, err->reason, sizeof(slot->reason));
+    }
+    sc_metric_add(slot->counter, 1);
+}
+
+/* A bad request is logged with its reason, but no more than
+ * BAD_LOG_PER_SECOND lines a second: past that it is counted, and the
+ * count rides on the next line (a peer must not turn each datagram of
+ * garbage into a log line; the metrics count every one). */
+#define BAD_LOG_PER_SECOND 10
+static void log_bad_request(server_t *s, const sc_peer_t *from, const sc_parse_err_t *err)
+{
+    if (SC_LOG_INFO > sc_log_level)
+        return;
+    time_t now = time(NULL);
+    if (now != s->bad_second) {
+        s->bad_second = now;
+        s->bad_logged = 0;
+    }
+    if (s->bad_logged >= BAD_LOG_PER_SECOND) {
+        s->bad_unlogged++;
+        return;
+    }
+    s->bad_logged++;
+    if (s->bad_unlogged)
+        sc_log(SC_LOG_INFO, "bad request from %s:%u: %u %s (and %lu more not logged before it)",
+               from->ip, from->port, err->status, err->reason, s->bad_unlogged);
+    else
+        sc_log(SC_LOG_INFO, "bad request from %s:%u: %u %s", from->ip, from->port, err->status,
+               err->reason);
+    s->bad_unlogged = 0;
 }
 
 static void handle_message(server_t *s, const sc_source_t *src, char *buf, size_t len);
@@ -276,7 +331,7 @@ static void handle_message(server_t *s, const sc_source_t *src, char *buf, size_
     if (m && !m->is_request && rc == 0 && sc_txn_client_receive(s->txns, m))
         goto done;
     if (rc != 0)
-        count_parse_error(&err);
+        count_parse_error(s, &err);
     if (m == NULL || !m->is_request) {
         /* Garbage, or a response with no transaction to match: dropped,
          * as RFC 3261 §18.1.2, RFC 6026 §7 and RFC 4475 §3.1.2.19 ask. */
@@ -290,8 +345,7 @@ static void handle_message(server_t *s, const sc_source_t *src, char *buf, size_
             answer(s, src, m, err.status, err.reason, NULL);
         else
             s->dropped++;
-        sc_log(SC_LOG_INFO, "bad request from %s:%u: %u %s", from->ip, from->port, err.status,
-               err.reason);
+        log_bad_request(s, from, &err);
         goto done;
     }
     sc_route_consume_ours(s->tps, m);   /* §16.4: as if it came without them */

@@ -73,6 +73,22 @@ const char *sc_tp_via_name(sc_tp_kind_t kind)
     return kind == SC_TP_TLS ? "TLS" : kind == SC_TP_TCP ? "TCP" : "UDP";
 }
 
+/* Dotted quad of a (network order) into out: what inet_ntop writes,
+ * without the sprintf glibc's takes (this runs for every datagram). */
+static void ipv4_text(const struct in_addr *a, char *out)
+{
+    const unsigned char *b = (const unsigned char *)&a->s_addr;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *out++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *out++ = (char)('0' + v / 10 % 10);
+        *out++ = (char)('0' + v % 10);
+        *out++ = i < 3 ? '.' : '\0';
+    }
+}
+
 void sc_peer_describe(sc_peer_t *p)
 {
     if (p->addr.ss_family == AF_INET6) {
@@ -81,7 +97,7 @@ void sc_peer_describe(sc_peer_t *p)
         p->port = ntohs(a->sin6_port);
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&p->addr;
-        inet_ntop(AF_INET, &a->sin_addr, p->ip, sizeof(p->ip));
+        ipv4_text(&a->sin_addr, p->ip);
         p->port = ntohs(a->sin_port);
     }
 }

@@ -55,7 +55,8 @@ struct sc_listener {
     /* UDP */
     int                fd;
     struct event      *ev;
-    char              *buf;     /* 64 KiB: no datagram is ever truncated */
+    char              *buf;     /* 64 KiB a slot of a read batch: no datagram
+                                   is ever truncated (transport_udp.c) */
     /* TCP */
     struct evconnlistener *lev;
     sc_tp_opts_t       opts;
