@@ -40,11 +40,18 @@ typedef struct call {
     struct call   *next;
 } call_t;
 
+/* The calls open, by Call-ID: kept across reloads (sc_kept), shared by
+ * the instances of every generation that holds it. */
+typedef struct {
+    call_t  **tab;
+    size_t    cap, n;
+    unsigned  holders;      /* instances holding it: the last writes what is open */
+} book_t;
+
 typedef struct {
     writer_t *w;
     bool      csv;
-    call_t  **tab;
-    size_t    cap, n;
+    book_t   *book;
 } cdrw_t;
 
 static const char *const FIELDS[] = { "call_id", "from", "to", "source", "role", "attempt_time",
@@ -52,7 +59,7 @@ static const char *const FIELDS[] = { "call_id", "from", "to", "source", "role",
                                       "reason", "user", "correlation" };
 #define NFIELDS 13
 
-static size_t slot(const cdrw_t *c, sc_str_t id)
+static size_t slot(const book_t *c, sc_str_t id)
 {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < id.len; i++)
@@ -62,7 +69,7 @@ static size_t slot(const cdrw_t *c, sc_str_t id)
 
 static char *dup_str(sc_str_t v) { return strndup(v.s ? v.s : "", v.len); }
 
-static call_t **find(cdrw_t *c, sc_str_t id)
+static call_t **find(book_t *c, sc_str_t id)
 {
     call_t **pp = &c->tab[slot(c, id)];
     while (*pp && !(strlen((*pp)->call_id) == id.len && memcmp((*pp)->call_id, id.s, id.len) == 0))
@@ -82,7 +89,31 @@ static void call_free(call_t *k)
     free(k);
 }
 
-static void grow(cdrw_t *c)
+static void *book_make(void *arg)
+{
+    (void)arg;
+    book_t *bk = calloc(1, sizeof(*bk));
+    if (bk && (bk->tab = calloc(bk->cap = 256, sizeof(*bk->tab))) == NULL) {
+        free(bk);
+        return NULL;
+    }
+    return bk;
+}
+
+/* The last holder wrote what was open (cw_destroy) and emptied it. */
+static void book_drop(void *obj)
+{
+    book_t *bk = obj;
+    for (size_t i = 0; i < bk->cap; i++)
+        for (call_t *k = bk->tab[i], *n; k; k = n) {
+            n = k->next;
+            call_free(k);
+        }
+    free(bk->tab);
+    free(bk);
+}
+
+static void grow(book_t *c)
 {
     size_t cap = c->cap * 2;
     call_t **tab = calloc(cap, sizeof(*tab));
@@ -195,14 +226,23 @@ static void write_record(cdrw_t *c, const call_t *k, const char *stop_time, doub
 
 /* --- events ------------------------------------------------------------------ */
 
+/* Seconds from k's answer to now (0 when it was never answered). */
+static double since_start(const call_t *k, const struct timespec *now)
+{
+    if (!k->has_start)
+        return 0;
+    return (double)(now->tv_sec - k->started.tv_sec) + (double)(now->tv_nsec - k->started.tv_nsec) / 1e9;
+}
+
 static void on_cdr(const char *event, const void *data, void *arg)
 {
     cdrw_t *c = arg;
+    book_t *bk = c->book;
     const sc_cdr_t *e = data;
-    call_t **pp = find(c, e->call_id), *k = *pp;
+    call_t **pp = find(bk, e->call_id), *k = *pp;
     bool stop = strcmp(event, "cdr:stop") == 0;
     if (k == NULL && stop)
-        return;                         /* no call of ours (or written at a reload) */
+        return;                         /* no call of ours */
     if (k == NULL) {                    /* its first event (attempt, or a start seen alone) */
         if ((k = calloc(1, sizeof(*k))) == NULL)
             return;
@@ -211,9 +251,9 @@ static void on_cdr(const char *event, const void *data, void *arg)
         k->to = dup_str(e->to);
         k->source = strdup(e->source ? e->source : "");
         *pp = k;
-        if (++c->n > c->cap)
-            grow(c);
-        pp = find(c, e->call_id);
+        if (++bk->n > bk->cap)
+            grow(bk);
+        pp = find(bk, e->call_id);
     }
     if (e->user && k->user == NULL)
         k->user = strdup(e->user);
@@ -233,20 +273,17 @@ static void on_cdr(const char *event, const void *data, void *arg)
             k->role = strdup(e->role);
     } else if (stop && e->challenge) {  /* not a call: the retry will be */
         *pp = k->next;
-        c->n--;
+        bk->n--;
         call_free(k);
     } else if (stop) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        double d = k->has_start ? (double)(now.tv_sec - k->started.tv_sec) +
-                                      (double)(now.tv_nsec - k->started.tv_nsec) / 1e9
-                                : 0;
         /* a call that connected ended with its 2xx status; one that did
          * not, with the failure */
         unsigned status = k->has_start && e->status < 300 ? 200 : e->status;
-        write_record(c, k, e->time, d, status, e->reason, e->user);
+        write_record(c, k, e->time, since_start(k, &now), status, e->reason, e->user);
         *pp = k->next;
-        c->n--;
+        bk->n--;
         call_free(k);
     }
 }
@@ -297,8 +334,9 @@ static int cw_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
     snprintf(head + len, sizeof(head) - len, "\n");
     if ((c->w = writer_open(file, policy, c->csv ? head : NULL)) == NULL)
         return sc_conf_error(err, errlen, fn, "cannot open %s for appending", file);
-    if ((c->tab = calloc(c->cap = 256, sizeof(*c->tab))) == NULL)
+    if ((c->book = sc_kept(inst, "calls", book_make, book_drop, NULL)) == NULL)
         return -1;
+    c->book->holders++;
     return 0;
 }
 
@@ -312,25 +350,40 @@ static int cw_start(sc_instance_t *inst)
     return sc_event_subscribe(inst, "server:reopen", on_reopen, c);
 }
 
+/* What is still open when the last holder goes: each record as it
+ * stands, "unfinished", with the answer's status and the time so far. */
+static void write_unfinished(cdrw_t *c)
+{
+    book_t *bk = c->book;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm tm;
+    char when[40];
+    gmtime_r(&now.tv_sec, &tm);
+    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, sizeof(when) - n, ".%03ldZ", now.tv_nsec / 1000000);
+    for (size_t i = 0; i < bk->cap; i++)
+        for (call_t *k = bk->tab[i], *next; k; k = next) {
+            next = k->next;
+            write_record(c, k, when, since_start(k, &now), k->has_start ? 200 : 0, "unfinished", NULL);
+            call_free(k);
+        }
+    memset(bk->tab, 0, bk->cap * sizeof(*bk->tab));
+    bk->n = 0;
+}
+
 static void cw_destroy(sc_instance_t *inst)
 {
     cdrw_t *c = sc_instance_data(inst);
     if (c == NULL)
         return;
-    char now[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-    for (size_t i = 0; c->tab && i < c->cap; i++)
-        for (call_t *k = c->tab[i], *n; k; k = n) {
-            n = k->next;
-            if (c->w)               /* nothing is lost: what is open is written as it stands */
-                write_record(c, k, now, 0, 0, "unfinished", NULL);
-            call_free(k);
-        }
+    if (c->book) {
+        /* nothing is lost: the last to hold the open records writes them */
+        if (--c->book->holders == 0 && c->w)
+            write_unfinished(c);
+        sc_kept_release(inst, "calls", c->book, book_drop);
+    }
     writer_close(c->w);
-    free(c->tab);
     free(c);
 }
 
