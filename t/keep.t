@@ -3,7 +3,9 @@
 # in the gauges), a nonce handed out before it still authenticates after
 # it (and a replay of it is still refused), across a reload that changes
 # the registrar's own settings too; a reload that takes the registrar
-# out of the chain lets its bindings go, gauges included.
+# out of the chain lets its bindings go, gauges included.  A reload to
+# another persist log while the old chain still runs: the gauges follow
+# the new registrar's store only, then and after the old one goes.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -105,4 +107,45 @@ ok(reload(yaml(30, 1)), 'a reload that changes the registrar\'s settings');
 ok(bob_reached(), 'keeps the binding too');
 is(gauge('sipchain_registrar_bindings'), 1, 'one binding');
 is(stop_server($pid), 0, 'clean stop');
+
+# a reload that changes the log's path (a new store, read from that
+# log) while a request holds the old chain: both registrars run side by
+# side for a while, and the gauges say the new one's bindings
+# throughout, not one store's then the other's, nor 0 when the old goes
+{
+    my $port2 = free_port();
+    my $m2 = free_port();
+    my ($log1, $log2) = map { tmpdir() . "/bindings-$_.log" } 1, 2;
+    my $far = int(time) + 3600;
+    write_file('bindings-2.log', join('', map { "+ sip:$_\@example.com sip:$_\@127.0.0.1:9 $far -1 1 -1 c-$_ - - -\n" } qw(carol dave)));
+    sub paths {
+        my ($path) = @_;
+        return "server:\n  listen: [ \"udp:127.0.0.1:$port2\" ]\n  log: { level: info }\n"
+             . "  metrics: { listen: \"127.0.0.1:$m2\" }\nmodules_path: $mods\nchain:\n"
+             . "  - module: registrar\n    domains: [ example.com ]\n    persist: $path\n"
+             . "  - module: t_async\n    methods: [ OPTIONS ]\n    delay_ms: 2500\n  - module: options\n";
+    }
+    my ($pid2, undef, $log2x) = start_server(port => $port2, yaml => paths($log1));
+    my $c = udp_client();
+    my $me = $c->sockport;
+    my $r = send_recv($c, $port2, "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;branch=z9hG4bK-pa1;rport\r\n"
+        . "Max-Forwards: 70\r\nTo: <sip:bob\@example.com>\r\nFrom: <sip:bob\@example.com>;tag=p1\r\nCall-ID: paths-1\r\n"
+        . "CSeq: 1 REGISTER\r\nContact: <sip:bob\@127.0.0.1:$me>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n");
+    is(sip_status($r), '200', 'bob registers (log 1)');
+    is(metric_value($m2, 'sipchain_registrar_bindings'), 1, 'one binding');
+    # an OPTIONS held 2.5 s by the old chain keeps it (and its registrar) running
+    $c->send("OPTIONS sip:127.0.0.1:$port2 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;branch=z9hG4bK-pa2;rport\r\n"
+           . "Max-Forwards: 70\r\nTo: <sip:x\@example.com>\r\nFrom: <sip:y\@example.com>;tag=p2\r\nCall-ID: paths-2\r\n"
+           . "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", 0, pack_sockaddr_in($port2, inet_aton('127.0.0.1')));
+    sleep 0.2;
+    ($pid, $log, $port) = ($pid2, $log2x, $port2);
+    ok(reload(paths($log2)), 'a reload to log 2 (two bindings in it) while a request holds the old chain');
+    my @seen = map { sleep 0.03; metric_value($m2, 'sipchain_registrar_bindings') // -1 } 1 .. 25;
+    is(join(' ', @seen), join(' ', (2) x 25), 'both registrars running: the gauge says the new store\'s two, steadily');
+    like(recv_msg($c, 5) // '', qr{^SIP/2\.0 200}, 'the held request is answered: the old chain goes');
+    # the old chain is freed at the reaper's next second: watch across it
+    @seen = map { sleep 0.05; metric_value($m2, 'sipchain_registrar_bindings') // -1 } 1 .. 30;
+    is(join(' ', @seen), join(' ', (2) x 30), 'and when the old store goes, still two (not 0)');
+    is(stop_server($pid2), 0, 'clean stop');
+}
 done_testing();

@@ -44,7 +44,7 @@
 #define MAX_DOMAINS  64
 #define MAX_CONTACTS 32         /* in one REGISTER */
 
-typedef struct {
+typedef struct registrar {
     sc_location_api_t api;      /* first: the service is this struct */
     sc_instance_t    *inst;
     const char       *domains[MAX_DOMAINS];
@@ -57,11 +57,25 @@ typedef struct {
     char              why[512];     /* why the store could not be made */
     struct event     *sweep;
     sc_metric_t      *m_aors, *m_bindings;
+    struct registrar *older;        /* the instances alive, newest first */
 } registrar_t;
+
+/* The gauges are process-wide series, and a reload runs two registrars
+ * side by side for a while (the old one until its last request or call
+ * is done), each with its store — one store when it was kept, two when
+ * the log's path changed.  Only the newest instance alive publishes:
+ * were each to set its own counts, the gauges would flap between the
+ * two stores, and fall to 0 when the old store goes.  When the newest
+ * goes (a reload that failed, the registrar taken out of the chain),
+ * the one before it publishes again, or the gauges go to 0 with the
+ * last. */
+static registrar_t *newest;
 
 /* the gauges follow the store after each change and each sweep */
 static void publish_counts(const registrar_t *r)
 {
+    if (r != newest || r->store == NULL)
+        return;
     sc_metric_set(r->m_aors, (int64_t)r->store->naors);
     sc_metric_set(r->m_bindings, (int64_t)r->store->nbindings);
 }
@@ -118,6 +132,8 @@ static int reg_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err
                         .max_expires = 3600, .default_expires = 3600, .max_contacts = 10 };
     r->m_aors = sc_metric_gauge("sipchain_registrar_aors", "addresses-of-record with a binding", NULL);
     r->m_bindings = sc_metric_gauge("sipchain_registrar_bindings", "registered contacts", NULL);
+    r->older = newest;
+    newest = r;
     if (sc_conf_check_keys(conf, keys, err, errlen))
         return -1;
     const sc_conf_node_t *n = sc_conf_get(conf, "domains");
@@ -195,13 +211,18 @@ static void reg_destroy(sc_instance_t *inst)
         event_free(r->sweep);
     if (r->store) {
         persist_set_inst(r->store, NULL, inst);     /* no longer name this one */
-        if (sc_kept_release(inst, r->store_key, r->store, store_drop)) {
-            /* the bindings are gone (the registrar left the chain, or
-             * its log changed): so are they from the gauges, until a
-             * registrar still running publishes its own at its sweep */
-            sc_metric_set(r->m_aors, 0);
-            sc_metric_set(r->m_bindings, 0);
+        sc_kept_release(inst, r->store_key, r->store, store_drop);
+    }
+    for (registrar_t **p = &newest; *p; p = &(*p)->older)
+        if (*p == r) {
+            *p = r->older;
+            break;
         }
+    if (newest)
+        publish_counts(newest);     /* the one before it speaks again */
+    else {
+        sc_metric_set(r->m_aors, 0);
+        sc_metric_set(r->m_bindings, 0);
     }
     free(r);
 }
