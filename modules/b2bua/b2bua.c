@@ -29,7 +29,9 @@
  *
  * Limits: max_duration (s) ends a call with a BYE to both legs;
  * max_calls_per_caller refuses a caller (From address) past that many
- * calls at once with 403.
+ * calls at once with 403.  A call lives on the chain that made it (its
+ * dialogs keep it) until it ends; the count of calls per caller is kept
+ * across reloads, so the calls of before a SIGHUP still count after it.
  *
  * Config:
  *   - module: b2bua
