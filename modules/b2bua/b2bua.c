@@ -246,8 +246,18 @@ static void call_end(call_t *c)
 {
     if (c->limit)
         event_free(c->limit);
-    if (c->caller)
-        c->caller->calls--;
+    if (c->caller && --c->caller->calls == 0) {
+        /* a caller with no call up is forgotten: the table, kept across
+         * reloads, holds the callers of the calls up, not every caller
+         * ever seen */
+        for (caller_t **pp = &c->b->callers->all; *pp; pp = &(*pp)->next)
+            if (*pp == c->caller) {
+                *pp = c->caller->next;
+                free(c->caller->who);
+                free(c->caller);
+                break;
+            }
+    }
     free(c);
 }
 
