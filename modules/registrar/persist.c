@@ -379,6 +379,54 @@ int persist_open(store_t *s, const sc_instance_t *inst, const char *path, bool f
     return 0;
 }
 
+const char *persist_path(const store_t *s)
+{
+    return s->log ? s->log->path : NULL;
+}
+
+int persist_switch(store_t *s, const sc_instance_t *inst, const char *path, bool fsync_each, char *err,
+                   size_t errlen)
+{
+    persist_t *old = s->log;
+    if (path == NULL) {
+        persist_close(s);
+        return 0;
+    }
+    if (old && strcmp(old->path, path) == 0) {
+        old->fsync_each = fsync_each;
+        old->inst = inst;
+        return 0;
+    }
+    persist_t *l = calloc(1, sizeof(*l));
+    if (l == NULL || (l->path = strdup(path)) == NULL) {
+        free(l);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    l->fd = -1;
+    l->fsync_each = fsync_each;
+    l->inst = inst;
+    /* the bindings in memory are the truth: they are the new log,
+     * whatever the file held */
+    s->log = l;
+    if (compact(s, NULL) != 0) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        if (l->fd >= 0)
+            close(l->fd);
+        free(l->path);
+        free(l);
+        s->log = old;
+        return -1;
+    }
+    if (old) {
+        if (old->fd >= 0)
+            close(old->fd);
+        free(old->path);
+        free(old);
+    }
+    return 0;
+}
+
 void persist_close(store_t *s)
 {
     persist_t *l = s->log;
