@@ -5,7 +5,8 @@
 # the registrar's own settings too; a reload that takes the registrar
 # out of the chain lets its bindings go, gauges included.  Reloads that
 # add, move or drop `persist` keep every binding; the log follows the
-# running configuration (and stays with it when a reload fails).
+# running configuration (and stays with it when a reload fails), and is
+# written afresh when `sipchain -t` replaced the file under it.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -178,5 +179,42 @@ is(stop_server($pid), 0, 'clean stop');
     ($pid2, undef, $log2x) = start_server(port => $port2, yaml => paths($log2));
     is($gauge->(), 4, 'a restart replays it: four bindings');
     is(stop_server($pid2), 0, 'clean stop');
+}
+# `sipchain -t` reads the log and compacts it: a new file at its path
+# while the server appends to the one it opened.  systemctl reload runs
+# it before each SIGHUP: what registers after must still be in the log a
+# restart replays (the server writes the log afresh when the file at its
+# path is no longer its own: at a reload, and within a second).
+{
+    my $port3 = free_port();
+    my $m3 = free_port();
+    my $blog = tmpdir() . '/bindings-t.log';
+    my $yaml = "server:\n  listen: [ \"udp:127.0.0.1:$port3\" ]\n  log: { level: info }\n"
+             . "  metrics: { listen: \"127.0.0.1:$m3\" }\nmodules_path: $mods\nchain:\n"
+             . "  - module: registrar\n    domains: [ example.com ]\n    persist: $blog\n";
+    my ($pid3, undef, $log3) = start_server(port => $port3, yaml => $yaml);
+    my $conf3 = tmpdir() . "/sipchain-$port3.yaml";
+    ($pid, $log, $port) = ($pid3, $log3, $port3);
+    my $c = udp_client();
+    my $me = $c->sockport;
+    my $k = 0;
+    my $reg = sub {
+        my ($user) = @_;
+        $k++;
+        return sip_status(send_recv($c, $port3, "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;branch=z9hG4bK-tt$k;rport\r\n"
+            . "Max-Forwards: 70\r\nTo: <sip:$user\@example.com>\r\nFrom: <sip:$user\@example.com>;tag=t$k\r\nCall-ID: tt-$user\r\n"
+            . "CSeq: $k REGISTER\r\nContact: <sip:$user\@127.0.0.1:$me>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"));
+    };
+    is($reg->('bob'), '200', 'bob registers (logged)');
+    is(system(sipchain() . " -t -c $conf3 >/dev/null 2>&1"), 0, 'sipchain -t on the running configuration');
+    is(reload($yaml), 'reloaded', 'then SIGHUP (systemctl reload)');
+    is($reg->('carol'), '200', 'carol registers after it');
+    is(system(sipchain() . " -t -c $conf3 >/dev/null 2>&1"), 0, 'sipchain -t alone');
+    is($reg->('dave'), '200', 'dave registers after it');
+    wait_log($log3, qr/replaced or moved.*\n(?s:.*)replaced or moved/, 5);     # the second check
+    is(stop_server($pid3), 0, 'clean stop');
+    ($pid3) = start_server(port => $port3, yaml => $yaml);
+    is(metric_value($m3, 'sipchain_registrar_bindings'), 3, 'a restart replays all three bindings');
+    is(stop_server($pid3), 0, 'clean stop');
 }
 done_testing();

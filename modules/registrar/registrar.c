@@ -55,6 +55,7 @@ typedef struct registrar {
     store_t          *store;        /* kept across reloads (sc_kept) */
     char              why[512];     /* why the store could not be made */
     struct event     *sweep;
+    unsigned          ticks;        /* of the sweep */
     sc_metric_t      *m_aors, *m_bindings;
     struct registrar *older;        /* the instances alive, newest first */
 } registrar_t;
@@ -213,6 +214,8 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     /* a twentieth of the table per tick: every bucket once a second */
     store_sweep(r->store, time(NULL), r->store->cap / 20 + 1);
     publish_counts(r);
+    if (r == newest && ++r->ticks % 20 == 0)
+        persist_check(r->store);    /* once a second: is the log still the file at its path? */
 }
 
 static int reg_start(sc_instance_t *inst)

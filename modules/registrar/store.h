@@ -82,6 +82,9 @@ void       binding_free(binding_t *b);
 int  persist_open(store_t *s, const sc_instance_t *inst, const char *path, bool fsync_each, char *err,
                   size_t errlen);
 void persist_close(store_t *s);
+/* Writes the log afresh from memory when the file at its path is no
+ * longer the one appended to (replaced by another process, moved). */
+void persist_check(store_t *s);
 /* The log's path, NULL when there is none. */
 const char *persist_path(const store_t *s);
 /* The log of a live store becomes path (NULL: none), written afresh
