@@ -13,7 +13,11 @@
 #      duration so far.
 #   2. b2bua + cdr-writer: the same with both legs (a BYE from A, one
 #      from B, after the reload), one record per leg; the per-caller
-#      limit counts the calls of before the reload.
+#      limit counts the calls of before the reload.  At SIGTERM the call
+#      up is ended by us: both legs system-initiated-termination.
+#   3. a reload that takes cdr-writer out of the chain with a call up:
+#      its record is written then (unfinished, 200, start, duration so
+#      far), once; the call still ends with its BYE.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -279,5 +283,33 @@ my @rc = (settle($c3->{cid}, 1), settle($c3->{bcid}, 1));
 is(join(', ', map { fig($_) } @rc), '200 system-initiated-termination b2bua-uas, 200 system-initiated-termination b2bua-uac',
    'b2bua: the call up at stop is ended by us (BYE to both legs): one record per leg');
 is(scalar(records()), 7, 'b2bua: three calls, six records (and one for the call refused)');
+
+# --- 3. a reload that takes cdr-writer out of the chain --------------------------
+# what is open is written then (the last cdr-writer goes), as it stands
+$cdrs = "$dir/out.jsonl";
+my $with_cdr = 1;
+my $yaml3 = sub {
+    "server:\n  listen: [ \"udp:127.0.0.1:$port\" ]\n  log: { level: info }\n"
+  . "  timers: { t1: 100, t2: 400, t4: 500 }\n  metrics: { listen: \"127.0.0.1:$mport\" }\n"
+  . "modules_path: $mods\nchain:\n" . ($with_cdr ? "  - module: cdr-writer\n    file: $cdrs\n" : '')
+  . "  - module: registrar\n    domains: [ example.com ]\n  - module: proxy\n    record_route: true\n";
+};
+server_up($yaml3);
+need(register('bob', 300) eq '200', 'bob registers');
+my $c4 = need(call('out-1', 'sip:bob@example.com', 'alice'), 'a call reaches B');
+need(connect_call($c4), 'and is answered');
+sleep 0.5;
+$with_cdr = 0;
+ok(reload($yaml3->()), 'a reload without cdr-writer, a call up');
+my @r4 = settle($c4->{cid}, 1);
+{ my $end = time + 15; @r4 = settle($c4->{cid}, 1) while !@r4 && time < $end }   # the old chain goes within 64*T1
+is(join(', ', map { fig($_) } @r4), '200 unfinished proxy-uas', 'its record is written as the old chain goes: unfinished, 200');
+ok($r4[0] && defined $r4[0]{start_time} && $r4[0]{duration_s} >= 0.5
+   && abs(epoch($r4[0]{stop_time}) - epoch($r4[0]{start_time}) - $r4[0]{duration_s}) < 0.1,
+   'with its start and the duration so far');
+is(bye_from_a($c4), '200', 'the call still ends with its BYE');
+sleep 0.3;
+is(scalar(of($c4->{cid})), 1, 'and nothing more is written for it');
+is(stop_server($pid), 0, 'clean stop');
 
 done_testing();
