@@ -312,4 +312,38 @@ sleep 0.3;
 is(scalar(of($c4->{cid})), 1, 'and nothing more is written for it');
 is(stop_server($pid), 0, 'clean stop');
 
+# --- 4. sipp: calls up across two reloads -------------------------------------------
+# ten calls at 5/s through the b2bua, each held 2 s: two SIGHUPs while
+# they are up; every call ends cleanly (sipp on both sides), one record
+# per leg, all 200 normal-release
+$cdrs = "$dir/sipp.jsonl";
+my $scen = "$ENV{PWD}/t/sipp";
+my $sbp = free_port();
+server_up(sub {
+    "server:\n  listen: [ \"udp:127.0.0.1:$port\" ]\n  log: { level: info }\n"
+  . "  timers: { t1: 100, t2: 400, t4: 500 }\n  metrics: { listen: \"127.0.0.1:$mport\" }\n"
+  . "modules_path: $mods\nchain:\n  - module: cdr-writer\n    file: $cdrs\n"
+  . "  - module: b2bua\n    target: \"sip:bob\@127.0.0.1:$sbp\"\n";
+});
+my $sb = sipp_start('hold_b', "-sf $scen/uas_answer.xml -m 10 -i 127.0.0.1 -p $sbp");
+sleep 0.3;
+my $sa = sipp_start('hold_a', "-sf $scen/uac_hold.xml -d 2000 -m 10 -r 5 -l 10 -i 127.0.0.1 -p " . free_port() . " -s bob 127.0.0.1:$port");
+sleep 1;
+ok(reload(), 'sipp: SIGHUP with calls up');
+sleep 1;
+ok(reload(), 'sipp: and again');
+is(sipp_done($sa), 0, 'sipp: the caller\'s ten calls all ended cleanly (its BYEs answered)') or diag(sipp_output('hold_a'));
+is(sipp_done($sb), 0, 'sipp: so did the callee\'s') or diag(sipp_output('hold_b'));
+{
+    my $end = time + 5;
+    sleep 0.1 while scalar(records()) < 20 && time < $end;
+}
+my @all = records();
+my %per;
+$per{ $_->{correlation} }++ for @all;
+is(scalar(@all) . ' ' . scalar(keys %per) . ' ' . scalar(grep { $_ != 2 } values %per), '20 10 0',
+   'sipp: twenty records, two per call (one per leg)');
+is(scalar(grep { fig($_) !~ /^200 normal-release b2bua-ua[sc]$/ } @all), 0, 'sipp: every one 200 normal-release');
+is(stop_server($pid), 0, 'clean stop');
+
 done_testing();
