@@ -18,6 +18,10 @@
 #   3. a reload that takes cdr-writer out of the chain with a call up:
 #      its record is written then (unfinished, 200, start, duration so
 #      far), once; the call still ends with its BYE.
+#   4. sipp calls through the b2bua held across two reloads: all end
+#      cleanly, one record per leg.
+#   5. cdr-writer's max_open: past it the oldest open call is written
+#      (unfinished) and let go: reloads no longer empty the table.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -345,5 +349,25 @@ is(scalar(@all) . ' ' . scalar(keys %per) . ' ' . scalar(grep { $_ != 2 } values
    'sipp: twenty records, two per call (one per leg)');
 is(scalar(grep { fig($_) !~ /^200 normal-release b2bua-ua[sc]$/ } @all), 0, 'sipp: every one 200 normal-release');
 is(stop_server($pid), 0, 'clean stop');
+
+# --- 5. max_open: calls whose end never comes are not kept for ever ------------------
+$cdrs = "$dir/max.jsonl";
+server_up(sub {
+    "server:\n  listen: [ \"udp:127.0.0.1:$port\" ]\n  log: { level: info }\n"
+  . "  timers: { t1: 100, t2: 400, t4: 500 }\n  metrics: { listen: \"127.0.0.1:$mport\" }\n"
+  . "modules_path: $mods\nchain:\n  - module: cdr-writer\n    file: $cdrs\n    max_open: 2\n"
+  . "  - module: registrar\n    domains: [ example.com ]\n  - module: proxy\n    record_route: true\n";
+});
+need(register('bob', 300) eq '200', 'bob registers');
+my @mc = map { my $c = need(call("max-$_", 'sip:bob@example.com', 'alice'), 'a call reaches B');
+               need(connect_call($c), 'and is answered'); $c } 1 .. 3;
+is(join(', ', map { fig($_) } settle('max-1', 1)), '200 unfinished proxy-uas',
+   'max_open 2: the third call lets the oldest go, written as it stands (200, unfinished)');
+is(scalar(of('max-2')) + scalar(of('max-3')), 0, 'the other two are still open');
+is(bye_from_a($mc[1]), '200', 'the second ends');
+is(join(', ', map { fig($_) } settle('max-2', 1)), '200 normal-release proxy-uas', 'and is written as such');
+is(stop_server($pid), 0, 'clean stop');
+is(join(', ', map { fig($_) } settle('max-3', 1)), '200 unfinished proxy-uas', 'the third at stop');
+is(scalar(records()), 3, 'one record per call');
 
 done_testing();

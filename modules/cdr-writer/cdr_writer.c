@@ -21,6 +21,8 @@
  *     file: /var/log/sipchain/cdr.jsonl    # required
  *     format: json                         # json | csv
  *     fsync: never                         # never | batch (fdatasync each batch)
+ *     max_open: 131072                     # calls open at once; past it the oldest is
+ *                                          # written (unfinished) and let go
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -37,7 +39,9 @@ typedef struct call {
     char           attempt_time[32], start_time[32];
     struct timespec started;
     bool           has_start;
-    struct call   *next;
+    time_t         opened;          /* CLOCK_MONOTONIC, s */
+    struct call   *next;            /* hash chain */
+    struct call   *older, *newer;   /* by age: the oldest is let go first */
 } call_t;
 
 /* The calls open, by Call-ID: kept across reloads (sc_kept), shared by
@@ -45,13 +49,23 @@ typedef struct call {
 typedef struct {
     call_t  **tab;
     size_t    cap, n;
+    call_t   *oldest, *newest;
     unsigned  holders;      /* instances holding it: the last writes what is open */
 } book_t;
 
+/* A call whose end never comes here (proxied without record_route, a
+ * peer that vanished) would be open for ever, and reloads no longer
+ * write the table out: as the core stops following calls past these
+ * (cdr.c), so are they let go here (the oldest first, past max_open or
+ * MAX_AGE_S), written as they stand. */
+#define MAX_OPEN  131072
+#define MAX_AGE_S (24 * 3600)
+
 typedef struct {
-    writer_t *w;
-    bool      csv;
-    book_t   *book;
+    writer_t     *w;
+    bool          csv;
+    unsigned long max_open;
+    book_t       *book;
 } cdrw_t;
 
 static const char *const FIELDS[] = { "call_id", "from", "to", "source", "role", "attempt_time",
@@ -75,6 +89,31 @@ static call_t **find(book_t *c, sc_str_t id)
     while (*pp && !(strlen((*pp)->call_id) == id.len && memcmp((*pp)->call_id, id.s, id.len) == 0))
         pp = &(*pp)->next;
     return pp;
+}
+
+/* Takes k out of the table (not freed). */
+static void book_remove(book_t *bk, call_t *k)
+{
+    call_t **pp = find(bk, (sc_str_t){ k->call_id, strlen(k->call_id) });
+    if (*pp != k)
+        return;
+    *pp = k->next;
+    bk->n--;
+    if (k->older)
+        k->older->newer = k->newer;
+    else
+        bk->oldest = k->newer;
+    if (k->newer)
+        k->newer->older = k->older;
+    else
+        bk->newest = k->older;
+}
+
+static time_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
 }
 
 static void call_free(call_t *k)
@@ -234,6 +273,32 @@ static double since_start(const call_t *k, const struct timespec *now)
     return (double)(now->tv_sec - k->started.tv_sec) + (double)(now->tv_nsec - k->started.tv_nsec) / 1e9;
 }
 
+/* A record as it stands: "unfinished", with the answer's status and the
+ * time so far. */
+static void write_unfinished(cdrw_t *c, const call_t *k)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm tm;
+    char when[40];
+    gmtime_r(&now.tv_sec, &tm);
+    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, sizeof(when) - n, ".%03ldZ", now.tv_nsec / 1000000);
+    write_record(c, k, when, since_start(k, &now), k->has_start ? 200 : 0, "unfinished", NULL);
+}
+
+/* The oldest calls past MAX_OPEN or MAX_AGE_S, written and let go. */
+static void let_go_stale(cdrw_t *c)
+{
+    book_t *bk = c->book;
+    time_t now = mono_s();
+    for (call_t *k; (k = bk->oldest) != NULL && (bk->n >= c->max_open || now - k->opened > MAX_AGE_S);) {
+        write_unfinished(c, k);
+        book_remove(bk, k);
+        call_free(k);
+    }
+}
+
 static void on_cdr(const char *event, const void *data, void *arg)
 {
     cdrw_t *c = arg;
@@ -244,6 +309,8 @@ static void on_cdr(const char *event, const void *data, void *arg)
     if (k == NULL && stop)
         return;                         /* no call of ours */
     if (k == NULL) {                    /* its first event (attempt, or a start seen alone) */
+        let_go_stale(c);
+        pp = find(bk, e->call_id);
         if ((k = calloc(1, sizeof(*k))) == NULL)
             return;
         k->call_id = dup_str(e->call_id);
@@ -251,6 +318,13 @@ static void on_cdr(const char *event, const void *data, void *arg)
         k->to = dup_str(e->to);
         k->source = strdup(e->source ? e->source : "");
         *pp = k;
+        k->opened = mono_s();
+        k->older = bk->newest;
+        if (bk->newest)
+            bk->newest->newer = k;
+        else
+            bk->oldest = k;
+        bk->newest = k;
         if (++bk->n > bk->cap)
             grow(bk);
         pp = find(bk, e->call_id);
@@ -272,8 +346,7 @@ static void on_cdr(const char *event, const void *data, void *arg)
         if (k->role == NULL && e->role)
             k->role = strdup(e->role);
     } else if (stop && e->challenge) {  /* not a call: the retry will be */
-        *pp = k->next;
-        bk->n--;
+        book_remove(bk, k);
         call_free(k);
     } else if (stop) {
         struct timespec now;
@@ -282,8 +355,7 @@ static void on_cdr(const char *event, const void *data, void *arg)
          * not, with the failure */
         unsigned status = k->has_start && e->status < 300 ? 200 : e->status;
         write_record(c, k, e->time, since_start(k, &now), status, e->reason, e->user);
-        *pp = k->next;
-        bk->n--;
+        book_remove(bk, k);
         call_free(k);
     }
 }
@@ -298,7 +370,7 @@ static void on_reopen(const char *event, const void *data, void *arg)
 
 static int cw_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "file", "format", "fsync", NULL };
+    static const char *const keys[] = { "file", "format", "fsync", "max_open", NULL };
     cdrw_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return -1;
@@ -327,6 +399,11 @@ static int cw_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
             return sc_conf_error(err, errlen, n, "fsync is never or batch, not \"%s\"", v);
         policy = strcmp(v, "batch") == 0 ? FSYNC_BATCH : FSYNC_NEVER;
     }
+    c->max_open = MAX_OPEN;
+    if ((n = sc_conf_get(conf, "max_open")) && sc_conf_uint(n, MAX_OPEN, &c->max_open, err, errlen))
+        return -1;
+    if (c->max_open == 0)
+        return sc_conf_error(err, errlen, n, "max_open must be at least 1");
     char head[256];
     size_t len = 0;
     for (int i = 0; i < NFIELDS; i++)
@@ -350,28 +427,6 @@ static int cw_start(sc_instance_t *inst)
     return sc_event_subscribe(inst, "server:reopen", on_reopen, c);
 }
 
-/* What is still open when the last holder goes: each record as it
- * stands, "unfinished", with the answer's status and the time so far. */
-static void write_unfinished(cdrw_t *c)
-{
-    book_t *bk = c->book;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    struct tm tm;
-    char when[40];
-    gmtime_r(&now.tv_sec, &tm);
-    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + n, sizeof(when) - n, ".%03ldZ", now.tv_nsec / 1000000);
-    for (size_t i = 0; i < bk->cap; i++)
-        for (call_t *k = bk->tab[i], *next; k; k = next) {
-            next = k->next;
-            write_record(c, k, when, since_start(k, &now), k->has_start ? 200 : 0, "unfinished", NULL);
-            call_free(k);
-        }
-    memset(bk->tab, 0, bk->cap * sizeof(*bk->tab));
-    bk->n = 0;
-}
-
 static void cw_destroy(sc_instance_t *inst)
 {
     cdrw_t *c = sc_instance_data(inst);
@@ -380,7 +435,11 @@ static void cw_destroy(sc_instance_t *inst)
     if (c->book) {
         /* nothing is lost: the last to hold the open records writes them */
         if (--c->book->holders == 0 && c->w)
-            write_unfinished(c);
+            for (call_t *k; (k = c->book->oldest) != NULL;) {
+                write_unfinished(c, k);
+                book_remove(c->book, k);
+                call_free(k);
+            }
         sc_kept_release(inst, "calls", c->book, book_drop);
     }
     writer_close(c->w);
