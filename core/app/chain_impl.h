@@ -122,6 +122,7 @@ struct sc_chain {
     struct event_base *base;
     sc_list_t          pending;     /* requests not yet freed */
     bool               started;     /* start hooks ran: stop hooks will */
+    bool               ending;      /* stop: the core ends its dialogs (sc_chain_end_dialogs) */
     unsigned           request_timeout_s;
     unsigned           session_expires_s, min_se_s;    /* RFC 4028 */
 };

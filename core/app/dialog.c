@@ -777,8 +777,10 @@ int sc_dialog_destroy(sc_dialog_t *d, const char *const *headers, sc_response_cb
     if (d == NULL || !d->live)
         return -1;
     sc_msg_t *m = ending(d, headers, "noresource");
+    /* a module ending the other leg of a call the core is ending at stop
+     * (a B2BUA's destroy handler): the call ends for the same reason */
     if (m)
-        cdr_stop(d, "application", "normal-release", m);
+        cdr_stop(d, "application", d->chain->ending ? "system-initiated-termination" : "normal-release", m);
     int rc = m ? sc_dialog_send(d, m, cb, arg) : -1;
     end_silent(d);
     return rc;
@@ -1378,6 +1380,7 @@ out:
 
 void sc_chain_end_dialogs(sc_chain_t *c)
 {
+    c->ending = true;
     /* from the head each time: a destroy handler may end others */
     for (;;) {
         sc_dialog_t *d = sc_list_first(&c->dialogs, sc_dialog_t, link);

@@ -29,7 +29,9 @@
  *
  * Limits: max_duration (s) ends a call with a BYE to both legs;
  * max_calls_per_caller refuses a caller (From address) past that many
- * calls at once with 403.
+ * calls at once with 403.  A call lives on the chain that made it (its
+ * dialogs keep it) until it ends; the count of calls per caller is kept
+ * across reloads, so the calls of before a SIGHUP still count after it.
  *
  * Config:
  *   - module: b2bua
@@ -78,6 +80,13 @@ typedef struct caller {
     struct caller *next;
 } caller_t;
 
+/* Calls up per caller, for max_calls_per_caller: kept across reloads
+ * (sc_kept), so that calls of before a SIGHUP (which go on, on the chain
+ * that made them) still count against their callers after it. */
+typedef struct {
+    caller_t *all;
+} callers_t;
+
 typedef struct {
     sc_instance_t           *inst;
     const char              *target;
@@ -88,7 +97,7 @@ typedef struct {
     const char              *headers[MAX_LIST + 1], *req_hdrs[MAX_LIST + 1], *res_hdrs[MAX_LIST + 1];
     unsigned long            max_duration, max_per_caller, final_timeout;
     const sc_location_api_t *loc;
-    caller_t                *callers;
+    callers_t               *callers;
     struct call             *calls;     /* answered, both legs up: the management API's list */
 } b2b_t;
 
@@ -119,6 +128,23 @@ static int strings(const sc_conf_node_t *conf, const char *key, const char **out
     }
     out[k] = NULL;
     return 0;
+}
+
+static void *callers_make(void *arg)
+{
+    (void)arg;
+    return calloc(1, sizeof(callers_t));
+}
+
+static void callers_drop(void *obj)
+{
+    callers_t *cs = obj;
+    for (caller_t *c = cs->all, *n; c; c = n) {
+        n = c->next;
+        free(c->who);
+        free(c);
+    }
+    free(cs);
 }
 
 static int bb_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, size_t errlen)
@@ -164,6 +190,8 @@ static int bb_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
     if (strings(conf, "headers", b->headers, err, errlen) ||
         strings(conf, "proxy_request_headers", b->req_hdrs, err, errlen) ||
         strings(conf, "proxy_response_headers", b->res_hdrs, err, errlen))
+        return -1;
+    if ((b->callers = sc_kept(inst, "callers", callers_make, callers_drop, NULL)) == NULL)
         return -1;
     static const char *const rkeys[] = { "domain", "user_prefix", "targets", "rewrite", NULL };
     for (const sc_conf_node_t *r = sc_conf_first(sc_conf_get(conf, "routes")); r; r = sc_conf_next(r)) {
@@ -214,11 +242,8 @@ static void bb_destroy(sc_instance_t *inst)
     b2b_t *b = sc_instance_data(inst);
     if (b == NULL)
         return;
-    for (caller_t *c = b->callers, *n; c; c = n) {
-        n = c->next;
-        free(c->who);
-        free(c);
-    }
+    if (b->callers)
+        sc_kept_release(inst, "callers", b->callers, callers_drop);
     free(b);
 }
 
@@ -236,8 +261,18 @@ static void call_end(call_t *c)
     }
     if (c->limit)
         event_free(c->limit);
-    if (c->caller)
-        c->caller->calls--;
+    if (c->caller && --c->caller->calls == 0) {
+        /* a caller with no call up is forgotten: the table, kept across
+         * reloads, holds the callers of the calls up, not every caller
+         * ever seen */
+        for (caller_t **pp = &c->b->callers->all; *pp; pp = &(*pp)->next)
+            if (*pp == c->caller) {
+                *pp = c->caller->next;
+                free(c->caller->who);
+                free(c->caller);
+                break;
+            }
+    }
     free(c);
 }
 
@@ -464,7 +499,7 @@ static bool has_header(const char *const *lines, const char *name)
 
 static caller_t *caller_of(b2b_t *b, const char *who)
 {
-    for (caller_t *c = b->callers; c; c = c->next)
+    for (caller_t *c = b->callers->all; c; c = c->next)
         if (strcmp(c->who, who) == 0)
             return c;
     caller_t *c = calloc(1, sizeof(*c));
@@ -472,8 +507,8 @@ static caller_t *caller_of(b2b_t *b, const char *who)
         free(c);
         return NULL;
     }
-    c->next = b->callers;
-    b->callers = c;
+    c->next = b->callers->all;
+    b->callers->all = c;
     return c;
 }
 

@@ -21,6 +21,8 @@
  *     file: /var/log/sipchain/cdr.jsonl    # required
  *     format: json                         # json | csv
  *     fsync: never                         # never | batch (fdatasync each batch)
+ *     max_open: 131072                     # calls open at once; past it the oldest is
+ *                                          # written (unfinished) and let go
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -37,14 +39,33 @@ typedef struct call {
     char           attempt_time[32], start_time[32];
     struct timespec started;
     bool           has_start;
-    struct call   *next;
+    time_t         opened;          /* CLOCK_MONOTONIC, s */
+    struct call   *next;            /* hash chain */
+    struct call   *older, *newer;   /* by age: the oldest is let go first */
 } call_t;
 
+/* The calls open, by Call-ID: kept across reloads (sc_kept), shared by
+ * the instances of every generation that holds it. */
 typedef struct {
-    writer_t *w;
-    bool      csv;
     call_t  **tab;
     size_t    cap, n;
+    call_t   *oldest, *newest;
+    unsigned  holders;      /* instances holding it: the last writes what is open */
+} book_t;
+
+/* A call whose end never comes here (proxied without record_route, a
+ * peer that vanished) would be open for ever, and reloads no longer
+ * write the table out: as the core stops following calls past these
+ * (cdr.c), so are they let go here (the oldest first, past max_open or
+ * MAX_AGE_S), written as they stand. */
+#define MAX_OPEN  131072
+#define MAX_AGE_S (24 * 3600)
+
+typedef struct {
+    writer_t     *w;
+    bool          csv;
+    unsigned long max_open;
+    book_t       *book;
 } cdrw_t;
 
 static const char *const FIELDS[] = { "call_id", "from", "to", "source", "role", "attempt_time",
@@ -52,7 +73,7 @@ static const char *const FIELDS[] = { "call_id", "from", "to", "source", "role",
                                       "reason", "user", "correlation" };
 #define NFIELDS 13
 
-static size_t slot(const cdrw_t *c, sc_str_t id)
+static size_t slot(const book_t *c, sc_str_t id)
 {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < id.len; i++)
@@ -62,12 +83,37 @@ static size_t slot(const cdrw_t *c, sc_str_t id)
 
 static char *dup_str(sc_str_t v) { return strndup(v.s ? v.s : "", v.len); }
 
-static call_t **find(cdrw_t *c, sc_str_t id)
+static call_t **find(book_t *c, sc_str_t id)
 {
     call_t **pp = &c->tab[slot(c, id)];
     while (*pp && !(strlen((*pp)->call_id) == id.len && memcmp((*pp)->call_id, id.s, id.len) == 0))
         pp = &(*pp)->next;
     return pp;
+}
+
+/* Takes k out of the table (not freed). */
+static void book_remove(book_t *bk, call_t *k)
+{
+    call_t **pp = find(bk, (sc_str_t){ k->call_id, strlen(k->call_id) });
+    if (*pp != k)
+        return;
+    *pp = k->next;
+    bk->n--;
+    if (k->older)
+        k->older->newer = k->newer;
+    else
+        bk->oldest = k->newer;
+    if (k->newer)
+        k->newer->older = k->older;
+    else
+        bk->newest = k->older;
+}
+
+static time_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
 }
 
 static void call_free(call_t *k)
@@ -82,7 +128,31 @@ static void call_free(call_t *k)
     free(k);
 }
 
-static void grow(cdrw_t *c)
+static void *book_make(void *arg)
+{
+    (void)arg;
+    book_t *bk = calloc(1, sizeof(*bk));
+    if (bk && (bk->tab = calloc(bk->cap = 256, sizeof(*bk->tab))) == NULL) {
+        free(bk);
+        return NULL;
+    }
+    return bk;
+}
+
+/* The last holder wrote what was open (cw_destroy) and emptied it. */
+static void book_drop(void *obj)
+{
+    book_t *bk = obj;
+    for (size_t i = 0; i < bk->cap; i++)
+        for (call_t *k = bk->tab[i], *n; k; k = n) {
+            n = k->next;
+            call_free(k);
+        }
+    free(bk->tab);
+    free(bk);
+}
+
+static void grow(book_t *c)
 {
     size_t cap = c->cap * 2;
     call_t **tab = calloc(cap, sizeof(*tab));
@@ -195,15 +265,52 @@ static void write_record(cdrw_t *c, const call_t *k, const char *stop_time, doub
 
 /* --- events ------------------------------------------------------------------ */
 
+/* Seconds from k's answer to now (0 when it was never answered). */
+static double since_start(const call_t *k, const struct timespec *now)
+{
+    if (!k->has_start)
+        return 0;
+    return (double)(now->tv_sec - k->started.tv_sec) + (double)(now->tv_nsec - k->started.tv_nsec) / 1e9;
+}
+
+/* A record as it stands: "unfinished", with the answer's status and the
+ * time so far. */
+static void write_unfinished(cdrw_t *c, const call_t *k)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm tm;
+    char when[40];
+    gmtime_r(&now.tv_sec, &tm);
+    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, sizeof(when) - n, ".%03ldZ", now.tv_nsec / 1000000);
+    write_record(c, k, when, since_start(k, &now), k->has_start ? 200 : 0, "unfinished", NULL);
+}
+
+/* The oldest calls past MAX_OPEN or MAX_AGE_S, written and let go. */
+static void let_go_stale(cdrw_t *c)
+{
+    book_t *bk = c->book;
+    time_t now = mono_s();
+    for (call_t *k; (k = bk->oldest) != NULL && (bk->n >= c->max_open || now - k->opened > MAX_AGE_S);) {
+        write_unfinished(c, k);
+        book_remove(bk, k);
+        call_free(k);
+    }
+}
+
 static void on_cdr(const char *event, const void *data, void *arg)
 {
     cdrw_t *c = arg;
+    book_t *bk = c->book;
     const sc_cdr_t *e = data;
-    call_t **pp = find(c, e->call_id), *k = *pp;
+    call_t **pp = find(bk, e->call_id), *k = *pp;
     bool stop = strcmp(event, "cdr:stop") == 0;
     if (k == NULL && stop)
-        return;                         /* no call of ours (or written at a reload) */
+        return;                         /* no call of ours */
     if (k == NULL) {                    /* its first event (attempt, or a start seen alone) */
+        let_go_stale(c);
+        pp = find(bk, e->call_id);
         if ((k = calloc(1, sizeof(*k))) == NULL)
             return;
         k->call_id = dup_str(e->call_id);
@@ -211,9 +318,16 @@ static void on_cdr(const char *event, const void *data, void *arg)
         k->to = dup_str(e->to);
         k->source = strdup(e->source ? e->source : "");
         *pp = k;
-        if (++c->n > c->cap)
-            grow(c);
-        pp = find(c, e->call_id);
+        k->opened = mono_s();
+        k->older = bk->newest;
+        if (bk->newest)
+            bk->newest->newer = k;
+        else
+            bk->oldest = k;
+        bk->newest = k;
+        if (++bk->n > bk->cap)
+            grow(bk);
+        pp = find(bk, e->call_id);
     }
     if (e->user && k->user == NULL)
         k->user = strdup(e->user);
@@ -232,21 +346,16 @@ static void on_cdr(const char *event, const void *data, void *arg)
         if (k->role == NULL && e->role)
             k->role = strdup(e->role);
     } else if (stop && e->challenge) {  /* not a call: the retry will be */
-        *pp = k->next;
-        c->n--;
+        book_remove(bk, k);
         call_free(k);
     } else if (stop) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        double d = k->has_start ? (double)(now.tv_sec - k->started.tv_sec) +
-                                      (double)(now.tv_nsec - k->started.tv_nsec) / 1e9
-                                : 0;
         /* a call that connected ended with its 2xx status; one that did
          * not, with the failure */
         unsigned status = k->has_start && e->status < 300 ? 200 : e->status;
-        write_record(c, k, e->time, d, status, e->reason, e->user);
-        *pp = k->next;
-        c->n--;
+        write_record(c, k, e->time, since_start(k, &now), status, e->reason, e->user);
+        book_remove(bk, k);
         call_free(k);
     }
 }
@@ -261,7 +370,7 @@ static void on_reopen(const char *event, const void *data, void *arg)
 
 static int cw_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "file", "format", "fsync", NULL };
+    static const char *const keys[] = { "file", "format", "fsync", "max_open", NULL };
     cdrw_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return -1;
@@ -290,6 +399,11 @@ static int cw_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
             return sc_conf_error(err, errlen, n, "fsync is never or batch, not \"%s\"", v);
         policy = strcmp(v, "batch") == 0 ? FSYNC_BATCH : FSYNC_NEVER;
     }
+    c->max_open = MAX_OPEN;
+    if ((n = sc_conf_get(conf, "max_open")) && sc_conf_uint(n, MAX_OPEN, &c->max_open, err, errlen))
+        return -1;
+    if (c->max_open == 0)
+        return sc_conf_error(err, errlen, n, "max_open must be at least 1");
     char head[256];
     size_t len = 0;
     for (int i = 0; i < NFIELDS; i++)
@@ -302,8 +416,9 @@ static int cw_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
             return sc_conf_error(err, errlen, fn, "%s", why);
     } else if ((c->w = writer_open(file, policy, c->csv ? head : NULL)) == NULL)
         return sc_conf_error(err, errlen, fn, "cannot open %s for appending", file);
-    if ((c->tab = calloc(c->cap = 256, sizeof(*c->tab))) == NULL)
+    if ((c->book = sc_kept(inst, "calls", book_make, book_drop, NULL)) == NULL)
         return -1;
+    c->book->holders++;
     return 0;
 }
 
@@ -322,20 +437,17 @@ static void cw_destroy(sc_instance_t *inst)
     cdrw_t *c = sc_instance_data(inst);
     if (c == NULL)
         return;
-    char now[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-    for (size_t i = 0; c->tab && i < c->cap; i++)
-        for (call_t *k = c->tab[i], *n; k; k = n) {
-            n = k->next;
-            if (c->w)               /* nothing is lost: what is open is written as it stands */
-                write_record(c, k, now, 0, 0, "unfinished", NULL);
-            call_free(k);
-        }
+    if (c->book) {
+        /* nothing is lost: the last to hold the open records writes them */
+        if (--c->book->holders == 0 && c->w)
+            for (call_t *k; (k = c->book->oldest) != NULL;) {
+                write_unfinished(c, k);
+                book_remove(c->book, k);
+                call_free(k);
+            }
+        sc_kept_release(inst, "calls", c->book, book_drop);
+    }
     writer_close(c->w);
-    free(c->tab);
     free(c);
 }
 

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -375,6 +376,86 @@ int persist_open(store_t *s, const sc_instance_t *inst, const char *path, bool f
     if (compact(s, NULL) != 0) {          /* a fresh log holding the live set */
         snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         return -1;
+    }
+    return 0;
+}
+
+/* Whether the file at the log's path is the one we append to.  Not when
+ * another process replaced it (`sipchain -t` compacts the log it
+ * reads: systemctl reload runs it before the SIGHUP) or an operator
+ * moved it away: appends would then go to a file nobody will read. */
+static bool still_ours(const persist_t *l)
+{
+    struct stat a, b;
+    if (l->fd < 0)
+        return false;
+    if (stat(l->path, &a) != 0 || fstat(l->fd, &b) != 0)
+        return false;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+void persist_check(store_t *s)
+{
+    persist_t *l = s->log;
+    /* after a failed compaction, record() tries again in its time */
+    if (l == NULL || l->retry_at || still_ours(l))
+        return;
+    /* memory is the truth: the log is written afresh from it */
+    if (compact(s, NULL) == 0) {
+        sc_instance_log(l->inst, SC_LOG_LEVEL_WARN, "%s was replaced or moved: written afresh (%zu binding(s))",
+                        l->path, s->nbindings);
+        return;
+    }
+    warn(l, "%s was replaced or moved, and cannot be written afresh: %s; trying again in %d records", l->path,
+         strerror(errno), SLACK);
+    l->retry_at = l->records + SLACK;
+}
+
+const char *persist_path(const store_t *s)
+{
+    return s->log ? s->log->path : NULL;
+}
+
+int persist_switch(store_t *s, const sc_instance_t *inst, const char *path, bool fsync_each, char *err,
+                   size_t errlen)
+{
+    persist_t *old = s->log;
+    if (path == NULL) {
+        persist_close(s);
+        return 0;
+    }
+    if (old && strcmp(old->path, path) == 0) {
+        old->fsync_each = fsync_each;
+        old->inst = inst;
+        persist_check(s);
+        return 0;
+    }
+    persist_t *l = calloc(1, sizeof(*l));
+    if (l == NULL || (l->path = strdup(path)) == NULL) {
+        free(l);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    l->fd = -1;
+    l->fsync_each = fsync_each;
+    l->inst = inst;
+    /* the bindings in memory are the truth: they are the new log,
+     * whatever the file held */
+    s->log = l;
+    if (compact(s, NULL) != 0) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        if (l->fd >= 0)
+            close(l->fd);
+        free(l->path);
+        free(l);
+        s->log = old;
+        return -1;
+    }
+    if (old) {
+        if (old->fd >= 0)
+            close(old->fd);
+        free(old->path);
+        free(old);
     }
     return 0;
 }

@@ -44,7 +44,7 @@
 #define MAX_DOMAINS  64
 #define MAX_CONTACTS 32         /* in one REGISTER */
 
-typedef struct {
+typedef struct registrar {
     sc_location_api_t api;      /* first: the service is this struct */
     sc_instance_t    *inst;
     const char       *domains[MAX_DOMAINS];
@@ -53,16 +53,30 @@ typedef struct {
     bool              replace_oldest, fsync_each;
     const char       *persist;
     store_t          *store;        /* kept across reloads (sc_kept) */
-    char              store_key[300];
     char              why[512];     /* why the store could not be made */
     struct event     *sweep;
+    unsigned          ticks;        /* of the sweep */
     sc_metric_t      *m_aors, *m_bindings;
     reg_admin_t       admin;        /* the "registrations" resource (admin.c) */
+    struct registrar *older;        /* the instances alive, newest first */
 } registrar_t;
+
+/* A reload runs two registrars side by side for a while (the old one
+ * until its last request or call is done), sharing the store, or each
+ * with its own when the link's identity changed.  What is process-wide
+ * follows the newest instance alive: the gauges (were each to set its
+ * own counts, they would flap between two stores, and fall to 0 when
+ * the old one goes) and a shared store's log (the newest configuration
+ * says where it goes).  When the newest goes (a reload that failed, the
+ * registrar taken out of the chain), the one before it takes over
+ * again, or the gauges go to 0 with the last. */
+static registrar_t *newest;
 
 /* the gauges follow the store after each change and each sweep */
 static void publish_counts(const registrar_t *r)
 {
+    if (r != newest || r->store == NULL)
+        return;
     sc_metric_set(r->m_aors, (int64_t)r->store->naors);
     sc_metric_set(r->m_bindings, (int64_t)r->store->nbindings);
 }
@@ -85,9 +99,10 @@ static int lookup(const sc_location_api_t *api, const char *aor, sc_location_t *
 static bool serves_uri(const sc_location_api_t *api, const char *uri);
 
 /* The bindings outlive the instance (sc_kept): a reload's new registrar
- * takes over the running one's store, log and all, so a SIGHUP loses no
- * registration whether or not `persist` is set.  Made once: from the log
- * when there is one. */
+ * takes over the running one's store, so a SIGHUP loses no registration
+ * whether or not `persist` is set, nor when it is added, moved or
+ * dropped (the log follows the newest configuration: persist_switch).
+ * Made once, at the start: from the log when there is one. */
 static void *store_make(void *arg)
 {
     registrar_t *r = arg;
@@ -118,6 +133,29 @@ static void store_drop(void *obj)
     store_free(obj);
 }
 
+#define STORE_KEY "bindings"
+
+/* The store's log becomes the one r's configuration names (a store
+ * kept from another registrar may have another, or none), said in the
+ * log when it changed.  0, or -1 with the reason in r->why. */
+static int take_log(registrar_t *r)
+{
+    char was[4200];
+    const char *p = persist_path(r->store);
+    snprintf(was, sizeof(was), "%s", p ? p : "");
+    if (persist_switch(r->store, r->inst, r->persist, r->fsync_each, r->why, sizeof(r->why)) != 0)
+        return -1;
+    const char *now = r->persist ? r->persist : "";
+    if (strcmp(was, now) == 0)
+        return 0;
+    if (*now)
+        sc_instance_log(r->inst, SC_LOG_LEVEL_INFO, "%zu binding(s) now logged to %s%s%s", r->store->nbindings,
+                        now, *was ? " instead of " : "", was);
+    else
+        sc_instance_log(r->inst, SC_LOG_LEVEL_INFO, "bindings no longer logged to %s (kept in memory)", was);
+    return 0;
+}
+
 static int reg_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, size_t errlen)
 {
     static const char *const keys[] = { "domains", "min_expires", "max_expires", "default_expires",
@@ -130,6 +168,8 @@ static int reg_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err
                         .max_expires = 3600, .default_expires = 3600, .max_contacts = 10 };
     r->m_aors = sc_metric_gauge("sipchain_registrar_aors", "addresses-of-record with a binding", NULL);
     r->m_bindings = sc_metric_gauge("sipchain_registrar_bindings", "registered contacts", NULL);
+    r->older = newest;
+    newest = r;
     if (sc_conf_check_keys(conf, keys, err, errlen))
         return -1;
     const sc_conf_node_t *n = sc_conf_get(conf, "domains");
@@ -169,11 +209,11 @@ static int reg_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err
         return -1;
     if ((n = sc_conf_get(conf, "persist")) && sc_conf_string(n, &r->persist, err, errlen))
         return -1;
-    /* the log's path is part of the key: another log, another store */
-    snprintf(r->store_key, sizeof(r->store_key), "bindings/%s", r->persist ? r->persist : "-");
-    if ((r->store = sc_kept(inst, r->store_key, store_make, store_drop, r)) == NULL)
+    if ((r->store = sc_kept(inst, STORE_KEY, store_make, store_drop, r)) == NULL)
         return r->persist ? sc_conf_error(err, errlen, n, "persist: %s", r->why) : -1;
-    persist_set_inst(r->store, inst, NULL);
+    /* a store kept from the running registrar: its log becomes ours */
+    if (take_log(r) != 0)
+        return sc_conf_error(err, errlen, n ? n : conf, "persist: %s", r->why);
     publish_counts(r);
     r->admin = (reg_admin_t){ &r->store, counts_changed, r };
     if (reg_admin_register(inst, &r->admin) != 0)
@@ -189,6 +229,8 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     /* a twentieth of the table per tick: every bucket once a second */
     store_sweep(r->store, time(NULL), r->store->cap / 20 + 1);
     publish_counts(r);
+    if (r == newest && ++r->ticks % 20 == 0)
+        persist_check(r->store);    /* once a second: is the log still the file at its path? */
 }
 
 static int reg_start(sc_instance_t *inst)
@@ -208,15 +250,31 @@ static void reg_destroy(sc_instance_t *inst)
         return;
     if (r->sweep)
         event_free(r->sweep);
-    if (r->store) {
-        persist_set_inst(r->store, NULL, inst);     /* no longer name this one */
-        if (sc_kept_release(inst, r->store_key, r->store, store_drop)) {
-            /* the bindings are gone (the registrar left the chain, or
-             * its log changed): so are they from the gauges, until a
-             * registrar still running publishes its own at its sweep */
-            sc_metric_set(r->m_aors, 0);
-            sc_metric_set(r->m_bindings, 0);
+    registrar_t *h = newest;        /* the newest holding r's store */
+    while (h && h->store != r->store)
+        h = h->older;
+    for (registrar_t **p = &newest; *p; p = &(*p)->older)
+        if (*p == r) {
+            *p = r->older;
+            break;
         }
+    if (r->store) {
+        registrar_t *next = r->older;
+        while (next && next->store != r->store)
+            next = next->older;
+        if (h == r && next) {       /* r had the say over its log: the one before it has again */
+            if (take_log(next) != 0)
+                sc_instance_log(next->inst, SC_LOG_LEVEL_WARN, "persist: %s", next->why);
+        } else if (h == r) {
+            persist_set_inst(r->store, NULL, inst);     /* no longer name this one */
+        }
+        sc_kept_release(inst, STORE_KEY, r->store, store_drop);
+    }
+    if (newest)
+        publish_counts(newest);     /* the one before it speaks again */
+    else {
+        sc_metric_set(r->m_aors, 0);
+        sc_metric_set(r->m_bindings, 0);
     }
     free(r);
 }

@@ -82,6 +82,17 @@ void       binding_free(binding_t *b);
 int  persist_open(store_t *s, const sc_instance_t *inst, const char *path, bool fsync_each, char *err,
                   size_t errlen);
 void persist_close(store_t *s);
+/* Writes the log afresh from memory when the file at its path is no
+ * longer the one appended to (replaced by another process, moved). */
+void persist_check(store_t *s);
+/* The log's path, NULL when there is none. */
+const char *persist_path(const store_t *s);
+/* The log of a live store becomes path (NULL: none), written afresh
+ * from the bindings in memory (what the file held is replaced): a
+ * reload that adds, moves or drops `persist` keeps every binding.  0,
+ * or -1 with err (the log stays as it was). */
+int  persist_switch(store_t *s, const sc_instance_t *inst, const char *path, bool fsync_each, char *err,
+                    size_t errlen);
 /* The instance the log's warnings name (the store outlives instances:
  * the newest that holds it); with unless, only if it named that one. */
 void persist_set_inst(store_t *s, const sc_instance_t *inst, const sc_instance_t *unless);
