@@ -14,55 +14,15 @@
 # that run ends; processes it started are stopped by pid.
 use strict;
 use warnings;
-use POSIX qw(:sys_wait_h _exit);
 use Time::HiRes qw(time sleep);
 
 # --- outside: the namespace, then this test again inside it ----------------
-if (!$ENV{SC_ADDRS_NS}) {
-    $| = 1;
-    sub skip_all { print "1..0 # SKIP $_[0]\n"; exit 0 }
-    skip_all('needs root for ip netns') unless $> == 0;
-    my $ns = "sc-addr-$$";
-    skip_all("cannot create a network namespace (ip netns add $ns failed)")
-        unless system("ip netns add $ns 2>/dev/null") == 0;
-    my $cleanup = sub {
-        for my $pid (split ' ', `ip netns pids $ns 2>/dev/null` // '') {
-            kill 'KILL', $pid if $pid =~ /^\d+$/;
-        }
-        system("ip netns del $ns 2>/dev/null");
-    };
-    for ("ip -n $ns link set lo up", map { "ip -n $ns addr add $_/32 dev lo" } qw(10.77.1.1 10.77.2.1)) {
-        if (system($_) != 0) { $cleanup->(); skip_all("namespace setup failed: $_") }
-    }
-    my $pid;
-    for my $sig (qw(INT TERM HUP)) {
-        $SIG{$sig} = sub { kill 'TERM', $pid if $pid; sleep 0.5; $cleanup->(); exit 1 };
-    }
-    $pid = fork() // do { $cleanup->(); die "fork: $!" };
-    if ($pid == 0) {
-        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
-        $ENV{SC_ADDRS_NS} = $ns;
-        exec('ip', 'netns', 'exec', $ns, $^X, $0) or _exit(127);
-    }
-    my ($end, $status) = (time + 120, 255);
-    while (time < $end) {
-        if (waitpid($pid, WNOHANG) == $pid) { $status = $? & 127 ? 255 : $? >> 8; undef $pid; last }
-        sleep 0.1;
-    }
-    if ($pid) {
-        kill 'TERM', $pid;
-        sleep 1;
-        kill 'KILL', $pid;
-        waitpid($pid, 0);
-        print "# the inner run did not finish within 120 s\n";
-    }
-    $cleanup->();
-    exit $status;
-}
+use lib 't/lib';
+use Netns;
+Netns::reexec(env => 'SC_ADDRS_NS', prefix => 'sc-addr', addrs => [qw(10.77.1.1 10.77.2.1)],
+              timeout => 120);
 
 # --- inside the namespace ----------------------------------------------------
-require lib;
-lib->import('t/lib');
 require Test::More;
 Test::More->import();
 require SipTest;

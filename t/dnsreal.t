@@ -17,33 +17,22 @@
 # started are stopped by pid.
 use strict;
 use warnings;
-use POSIX qw(:sys_wait_h _exit);
+use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);
 
 my $DNSMASQ = (grep { -x } '/usr/sbin/dnsmasq', map { "$_/dnsmasq" } split /:/, $ENV{PATH})[0];
 
 # --- outside: the namespace, then this test again inside it ----------------
-if (!$ENV{SC_DNSREAL_NS}) {
-    $| = 1;
-    sub skip_all { print "1..0 # SKIP $_[0]\n"; exit 0 }
-    skip_all('dnsmasq not installed (scripts/install-deps.sh)') unless $DNSMASQ;
-    skip_all('needs root for ip netns') unless $> == 0;
-    my $ns = "sc-dns-$$";
-    skip_all("cannot create a network namespace (ip netns add $ns failed)")
-        unless system("ip netns add $ns 2>/dev/null") == 0;
-    my $cleanup = sub {
-        # whatever the inner run left behind in the namespace (it stops
-        # its own children; this is for when it could not)
-        for my $pid (split ' ', `ip netns pids $ns 2>/dev/null` // '') {
-            kill 'KILL', $pid if $pid =~ /^\d+$/;
-        }
-        system("ip netns del $ns 2>/dev/null");
-    };
-    my @setup = ("ip -n $ns link set lo up",
-                 map { "ip -n $ns addr add $_/32 dev lo" } qw(10.53.0.1 10.53.0.2 10.53.0.3 10.53.1.1 10.53.1.2 10.53.1.3));
-    for (@setup) {
-        if (system($_) != 0) { $cleanup->(); skip_all("namespace setup failed: $_") }
-    }
+use lib 't/lib';
+use Netns;
+if (!$ENV{SC_DNSREAL_NS} && !$DNSMASQ) {
+    print "1..0 # SKIP dnsmasq not installed (scripts/install-deps.sh)\n";
+    exit 0;
+}
+Netns::reexec(env => 'SC_DNSREAL_NS', prefix => 'sc-dns', timeout => 150,
+              addrs => [qw(10.53.0.1 10.53.0.2 10.53.0.3 10.53.1.1 10.53.1.2 10.53.1.3)],
+              setup => sub {
+    my $ns = shift;
     # a link where 10.54.0.9 never answers ARP: its neighbour entry fails
     # after one 200 ms solicitation and the kernel sends ICMP host
     # unreachable (optional: the host-unreachable case skips without it)
@@ -51,36 +40,10 @@ if (!$ENV{SC_DNSREAL_NS}) {
                                    . " && ip -n $ns addr add 10.54.0.1/24 dev vA && ip -n $ns link set vA up"
                                    . " && ip -n $ns link set vB up && ip netns exec $ns sysctl -q -w"
                                    . " net.ipv4.neigh.vA.mcast_solicit=1 net.ipv4.neigh.vA.retrans_time_ms=200") == 0 ? 1 : 0;
-    my $pid;
-    # interrupted (prove stopped, ^C): the inner run and the namespace go too
-    for my $sig (qw(INT TERM HUP)) {
-        $SIG{$sig} = sub { kill 'TERM', $pid if $pid; sleep 0.5; $cleanup->(); exit 1 };
-    }
-    $pid = fork() // do { $cleanup->(); die "fork: $!" };
-    if ($pid == 0) {
-        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
-        $ENV{SC_DNSREAL_NS} = $ns;
-        exec('ip', 'netns', 'exec', $ns, $^X, $0) or _exit(127);
-    }
-    my ($end, $status) = (time + 150, 255);
-    while (time < $end) {
-        if (waitpid($pid, WNOHANG) == $pid) { $status = $? & 127 ? 255 : $? >> 8; undef $pid; last }
-        sleep 0.1;
-    }
-    if ($pid) {             # bounded: a hung inner run is stopped
-        kill 'TERM', $pid;
-        sleep 1;
-        kill 'KILL', $pid;
-        waitpid($pid, 0);
-        print "# the inner run did not finish within 150 s\n";
-    }
-    $cleanup->();
-    exit $status;
-}
+    return 1;
+});
 
 # --- inside the namespace ----------------------------------------------------
-require lib;
-lib->import('t/lib');
 require Test::More;
 Test::More->import();
 require SipTest;
