@@ -128,8 +128,8 @@ static int reg_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err
     sc_instance_set_data(inst, r);
     *r = (registrar_t){ .api = { .lookup = lookup, .serves = serves_uri }, .inst = inst, .min_expires = 60,
                         .max_expires = 3600, .default_expires = 3600, .max_contacts = 10 };
-    r->m_aors = sc_metric_gauge("sipchain_registrar_aors", "addresses-of-record with a binding", NULL);
-    r->m_bindings = sc_metric_gauge("sipchain_registrar_bindings", "registered contacts", NULL);
+    r->m_aors = sc_instance_gauge(inst, "sipchain_registrar_aors", "addresses-of-record with a binding", NULL);
+    r->m_bindings = sc_instance_gauge(inst, "sipchain_registrar_bindings", "registered contacts", NULL);
     if (sc_conf_check_keys(conf, keys, err, errlen))
         return -1;
     const sc_conf_node_t *n = sc_conf_get(conf, "domains");
@@ -210,13 +210,9 @@ static void reg_destroy(sc_instance_t *inst)
         event_free(r->sweep);
     if (r->store) {
         persist_set_inst(r->store, NULL, inst);     /* no longer name this one */
-        if (sc_kept_release(inst, r->store_key, r->store, store_drop)) {
-            /* the bindings are gone (the registrar left the chain, or
-             * its log changed): so are they from the gauges, until a
-             * registrar still running publishes its own at its sweep */
-            sc_metric_set(r->m_aors, 0);
-            sc_metric_set(r->m_bindings, 0);
-        }
+        /* the gauges need nothing: a reload's registrar of this link
+         * speaks for them already, and with none they leave the page */
+        sc_kept_release(inst, r->store_key, r->store, store_drop);
     }
     free(r);
 }
