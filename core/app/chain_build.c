@@ -84,6 +84,14 @@ static int create(sc_chain_t *c, int i, const sc_module_t *mod, const sc_conf_no
         const sc_conf_node_t *m = sc_conf_get(conf, "methods");
         if (m && read_methods(in, m, err, errlen))
             return -1;
+        /* unnamed, it goes by its module's name: which an earlier link
+         * named so must not hold (?link= and the log would find two;
+         * unnamed twins of one module are told apart by position) */
+        for (int k = 0; k < i && !in->named; k++)
+            if (c->links[k].named && strcmp(c->links[k].name, in->name) == 0)
+                return sc_conf_error(err, errlen, sc_conf_get(conf, "module"),
+                                     "link %d is named \"%s\", this module's name: give this "
+                                     "link a name of its own, or that one another", k + 1, in->name);
     }
     if (in->named)
         snprintf(in->label, sizeof(in->label), "%s[%s]", modname, in->name);
