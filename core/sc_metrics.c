@@ -15,14 +15,26 @@ static const double BOUNDS[] = { 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.
 
 typedef struct family family_t;
 
+/* A series, or an instance's view of one (sc_metric_view): what a link
+ * updates through.  A view forwards its updates to its series (of) and
+ * keeps the last value it set, so that a gauge speaks for the newest
+ * instance holding it (a reload's new generation) and falls back to the
+ * older's last word when the newest goes (a reload that failed). */
 struct sc_metric {
     family_t         *fam;
     char             *labels;       /* exposition text between the braces, "" for none */
-    int64_t           value;        /* counter, gauge */
+    int64_t           value;        /* counter, gauge; a view: its last sc_metric_set */
     uint64_t          bucket[NBOUNDS];
     uint64_t          count;
     double            sum;
-    struct sc_metric *next;
+    struct sc_metric *next;         /* a series: in its family; a view: its holder's list */
+    /* a series */
+    bool              pinned;       /* asked for without an instance: stays to the end */
+    struct sc_metric *views;        /* the views of it, newest first */
+    /* a view */
+    struct sc_metric *of;
+    struct sc_metric *vnext;        /* in its series' views */
+    bool              has_set;
 };
 
 struct family {
@@ -70,22 +82,25 @@ static sc_metric_t *series_new(family_t *f, const char *labels)
 }
 
 static sc_metric_t *series(sc_metric_type_t type, const char *name, const char *help,
-                           const char *labels)
+                           const char *labels, bool pin)
 {
     family_t *f = family(type, name, help);
     if (f == NULL)
         return NULL;
     labels = labels ? labels : "";
     for (sc_metric_t *m = f->series; m; m = m->next)
-        if (strcmp(m->labels, labels) == 0)
+        if (strcmp(m->labels, labels) == 0) {
+            m->pinned |= pin;
             return m;
+        }
     if (f->n >= SC_METRIC_MAX_SERIES) {
-        if (f->other == NULL)
-            f->other = series_new(f, "other=\"true\"");
+        if (f->other == NULL && (f->other = series_new(f, "other=\"true\"")) != NULL)
+            f->other->pinned = true;
         return f->other;
     }
     sc_metric_t *m = series_new(f, labels);
     if (m) {
+        m->pinned = pin;
         *f->tail = m;
         f->tail = &m->next;
         f->n++;
@@ -95,17 +110,17 @@ static sc_metric_t *series(sc_metric_type_t type, const char *name, const char *
 
 sc_metric_t *sc_metric_counter(const char *name, const char *help, const char *labels)
 {
-    return series(SC_METRIC_COUNTER, name, help, labels);
+    return series(SC_METRIC_COUNTER, name, help, labels, true);
 }
 
 sc_metric_t *sc_metric_gauge(const char *name, const char *help, const char *labels)
 {
-    return series(SC_METRIC_GAUGE, name, help, labels);
+    return series(SC_METRIC_GAUGE, name, help, labels, true);
 }
 
 sc_metric_t *sc_metric_histogram(const char *name, const char *help, const char *labels)
 {
-    return series(SC_METRIC_HISTOGRAM, name, help, labels);
+    return series(SC_METRIC_HISTOGRAM, name, help, labels, true);
 }
 
 /* key="value" with \, " and newline escaped; false when it did not fit */
@@ -139,25 +154,112 @@ sc_metric_t *sc_metric_kv(sc_metric_type_t type, const char *name, const char *h
     if ((key1 && !put_label(labels, sizeof(labels), &n, key1, value1)) ||
         (key2 && !put_label(labels, sizeof(labels), &n, key2, value2)))
         return NULL;
-    return series(type, name, help, labels);
+    return series(type, name, help, labels, true);
+}
+
+sc_metric_t *sc_metric_view(sc_metric_type_t type, const char *name, const char *help,
+                            const char *labels, const char *link, sc_metric_t **held)
+{
+    char all[512] = "";
+    size_t n = 0;
+    if (labels && labels[0]) {
+        /* "link" is the framework's: a module's own would make two */
+        if (strncmp(labels, "link=", 5) == 0 || strstr(labels, ",link=") ||
+            (n = (size_t)snprintf(all, sizeof(all), "%s", labels)) >= sizeof(all))
+            return NULL;
+    }
+    if (!put_label(all, sizeof(all), &n, "link", link))
+        return NULL;
+    sc_metric_t *s = series(type, name, help, all, false);
+    if (s == NULL)
+        return NULL;
+    for (sc_metric_t *v = *held; v; v = v->next)
+        if (v->of == s)
+            return v;               /* asked again: the same view */
+    sc_metric_t *v = calloc(1, sizeof(*v));
+    if (v == NULL)
+        return NULL;
+    v->fam = s->fam;
+    v->of = s;
+    v->vnext = s->views;            /* the newest */
+    s->views = v;
+    v->next = *held;
+    *held = v;
+    return v;
+}
+
+static void series_free(sc_metric_t *m);
+
+static void series_remove(sc_metric_t *s)
+{
+    family_t *f = s->fam;
+    sc_metric_t **p = &f->series, *prev = NULL;
+    while (*p && *p != s)
+        prev = *p, p = &(*p)->next;
+    if (*p == NULL)
+        return;                     /* the "other" series: stays */
+    *p = s->next;
+    if (f->tail == &s->next)
+        f->tail = prev ? &prev->next : &f->series;
+    f->n--;
+    series_free(s);
+}
+
+void sc_metric_release(sc_metric_t **held)
+{
+    while (*held) {
+        sc_metric_t *v = *held, *s = v->of;
+        *held = v->next;
+        if (s == NULL) {            /* the registry went first (sc_metrics_free) */
+            free(v);
+            continue;
+        }
+        sc_metric_t **p = &s->views;
+        while (*p != v)
+            p = &(*p)->vnext;
+        bool newest = p == &s->views;
+        *p = v->vnext;
+        free(v);
+        if (s->fam->type != SC_METRIC_GAUGE)
+            continue;               /* totals stay: a link back counts on */
+        if (newest && s->views && s->views->has_set)
+            s->value = s->views->value;     /* the older instance speaks again */
+        else if (s->views == NULL && !s->pinned)
+            series_remove(s);       /* nothing left to say "now" for it */
+    }
 }
 
 void sc_metric_add(sc_metric_t *m, int64_t n)
 {
-    if (m)
+    if (m == NULL)
+        return;
+    if (m->of) {                    /* a contribution: whichever instance */
         m->value += n;
+        m = m->of;
+    }
+    m->value += n;
 }
 
 void sc_metric_set(sc_metric_t *m, int64_t v)
 {
-    if (m)
+    if (m == NULL)
+        return;
+    if (m->of) {
         m->value = v;
+        m->has_set = true;
+        if (m->of->views != m)
+            return;                 /* a newer instance of its link speaks for it */
+        m = m->of;
+    }
+    m->value = v;
 }
 
 void sc_metric_observe(sc_metric_t *m, double seconds)
 {
     if (m == NULL)
         return;
+    if (m->of)
+        m = m->of;
     for (size_t i = 0; i < NBOUNDS; i++)
         if (seconds <= BOUNDS[i]) {
             m->bucket[i]++;         /* cumulated when rendered */
@@ -272,6 +374,8 @@ void sc_metrics_render_json(FILE *f)
 static void series_free(sc_metric_t *m)
 {
     if (m) {
+        for (sc_metric_t *v = m->views; v; v = v->vnext)
+            v->of = NULL;           /* sc_metrics_free at exit: nothing updates any more */
         free(m->labels);
         free(m);
     }

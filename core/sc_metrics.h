@@ -26,6 +26,21 @@ sc_metric_t *sc_metric_kv(sc_metric_type_t type, const char *name, const char *h
                           const char *key1, const char *value1, const char *key2,
                           const char *value2);
 
+/* A link's view of the series of name with labels plus link="link"
+ * (the public sc_instance_counter ...; labels must not hold a link of
+ * their own: NULL).  Asking again with the same held list returns the
+ * same view.  Updates through it reach the series, but for a gauge's
+ * sc_metric_set, which only the newest view alive may make: a reload's
+ * new instance of a link speaks for the series while the old one drains.
+ * held: the holder's list, handed to sc_metric_release when it goes;
+ * the newest view of a gauge gone, the next one's last set value is the
+ * gauge's again, and the last gone (none asked for it without an
+ * instance), the gauge leaves the page: no stale "now" of a link that
+ * left the chain or moved.  Counters and histograms stay. */
+sc_metric_t *sc_metric_view(sc_metric_type_t type, const char *name, const char *help,
+                            const char *labels, const char *link, sc_metric_t **held);
+void         sc_metric_release(sc_metric_t **held);
+
 /* The whole page, malloc'd (free it); NULL when out of memory. */
 char *sc_metrics_render(size_t *len);
 /* The registry as one JSON object: {"family": {"type", "series": [{"labels":

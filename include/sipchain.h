@@ -688,8 +688,25 @@ typedef struct {
  * (what goes between the braces, e.g. "result=\"refused\"", or NULL) name
  * one series; asking again returns the same one, so a module re-created
  * by a reload keeps counting.  Get them in create, update them from the
- * event loop; updates on NULL (out of memory) do nothing. */
+ * event loop; updates on NULL (out of memory) do nothing.
+ *
+ * A module's series are its instance's: sc_instance_counter and the
+ * others add the label link="<the link's name, else its position>" (as
+ * sipchain_module_handle_seconds), so two instances of one module keep
+ * apart, and a reload's new instance of the link continues the series.
+ * labels must not hold a link label of their own (NULL).  Gauges:
+ * sc_metric_add is a contribution whoever makes it; sc_metric_set is the
+ * value, and only the newest instance of the link sets it (the one a
+ * reload replaces may still run while it drains); a gauge no instance
+ * holds any more leaves the page.  The calls without an instance make
+ * series of no link, which live as long as the process. */
 typedef struct sc_metric sc_metric_t;
+sc_metric_t *sc_instance_counter(sc_instance_t *inst, const char *name, const char *help,
+                                 const char *labels);
+sc_metric_t *sc_instance_gauge(sc_instance_t *inst, const char *name, const char *help,
+                               const char *labels);
+sc_metric_t *sc_instance_histogram(sc_instance_t *inst, const char *name, const char *help,
+                                   const char *labels);
 sc_metric_t *sc_metric_counter(const char *name, const char *help, const char *labels);
 sc_metric_t *sc_metric_gauge(const char *name, const char *help, const char *labels);
 /* Durations in seconds, buckets from 10 us to 250 ms. */

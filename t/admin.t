@@ -340,8 +340,9 @@ sub answer_of {
     is($rc, 0, 'stats: exit 0');
     ok(exists $j->{transactions} && exists $j->{dialogs}, 'transactions and dialogs');
     my $ua = $j->{metrics}{sipchain_blocked_total}{series} // [];
-    is((map { $_->{value} } grep { $_->{labels}{reason} eq 'user_agent' } @$ua)[0], 1,
-       'the metrics: sipchain_blocked_total{reason="user_agent"} 1');
+    my %ua = map { ($_->{labels}{link} // '') => $_->{value} } grep { $_->{labels}{reason} eq 'user_agent' } @$ua;
+    is_deeply(\%ua, { edge => 1, inner => 0 },
+              'the metrics: sipchain_blocked_total{reason="user_agent"} by link: edge 1, inner 0');
     my @h = @{ $j->{metrics}{sipchain_module_handle_seconds}{series} // [] };
     is_deeply([ sort map { "$_->{labels}{module}/$_->{labels}{link}" } @h ],
               [ sort qw(guard/edge guard/inner registrar/main b2bua/calls-out t_admin/5) ],

@@ -38,6 +38,8 @@ my @bad = (
       qr{:8:11: name "a" is taken by link 1 \(named so\)}, 'a duplicate link name, at the second' ],
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nmodules_path: $ENV{PWD}/@{[ $ENV{SC_BUILD} // 'objs' ]}/modules\nchain:\n  - module: options\n  - module: guard\n    name: options\n",
       qr{:7:11: name "options" is taken by link 1 \(its module's name\)}, 'a link name that is another link\'s module name' ],
+    [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nmodules_path: $ENV{PWD}/@{[ $ENV{SC_BUILD} // 'objs' ]}/modules\nchain:\n  - module: options\n    name: guard\n  - module: guard\n",
+      qr{:7:13: link 1 is named "guard", this module's name: give this link a name of its own}, 'an unnamed link whose module name an earlier link is named' ],
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nmodules_path: $ENV{PWD}/@{[ $ENV{SC_BUILD} // 'objs' ]}/modules\nchain:\n  - module: options\n    name: \"a b\"\n",
       qr{:6:11: name "a b": only letters, digits}, 'a link name with a blank' ],
     [ "server:\n  listen: [ \"udp:127.0.0.1:5060\" ]\nmodules_path: $ENV{PWD}/@{[ $ENV{SC_BUILD} // 'objs' ]}/modules\nchain:\n  - module: options\n    name: 2\n",

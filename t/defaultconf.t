@@ -47,7 +47,7 @@ is($rec && $rec->{reason}, 'normal-release', 'the call left its CDR: answered an
 is($rec && $rec->{role}, 'proxy-uas', 'as a proxied call');
 require HTTP::Tiny;
 my $page = HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$port{9090}/metrics")->{content} // '';
-like($page, qr/^sipchain_registrar_bindings 2$/m, 'metrics on: two bindings');
+like($page, qr/^sipchain_registrar_bindings\{link="3"\} 2$/m, 'metrics on: two bindings (the registrar: link 3)');
 like($page, qr/^sipchain_calls_total\{reason="normal-release"\} 1$/m, 'and one call');
 is(stop_server($pid), 0, 'stopped') or diag(do { local (@ARGV, $/) = "$dir/sipp.out"; <> });
 done_testing();

@@ -105,8 +105,8 @@ like(wait_log($log, qr/nonce replayed \(nc 00000003\)/), qr/nonce replayed \(nc 
 
 # 2. an expired nonce: wrong password -> a wrong password, right -> stale
 my ($old) = challenge();
-my $wrong0 = metric('sipchain_auth_failures_total\{reason="wrong_credentials"\}');
-my $stale0 = metric('sipchain_auth_failures_total\{reason="stale_nonce"\}');
+my $wrong0 = metric('sipchain_auth_failures_total\{reason="wrong_credentials",link="1"\}');
+my $stale0 = metric('sipchain_auth_failures_total\{reason="stale_nonce",link="1"\}');
 sleep 6.2;
 my $r = send_req(auth => answer(ch => $old, pass => 'guess', nc => '00000001'));
 is(sip_status($r), '401', 'a wrong password with an expired nonce: 401');
@@ -114,12 +114,12 @@ my $w = sip_header($r, 'WWW-Authenticate');
 like($w, qr/^Digest realm="$realm", nonce="[0-9a-f]{80}"/, 'a fresh challenge');
 unlike($w, qr/stale/, 'not stale=true (the UA must ask its user, not retry)');
 like(wait_log($log, qr/authentication failed for alice/), qr/authentication failed for alice from 127\.0\.0\.1/, 'logged as a failed authentication');
-is(metric('sipchain_auth_failures_total\{reason="wrong_credentials"\}') - $wrong0, 1, 'counted as wrong_credentials');
-is(metric('sipchain_auth_failures_total\{reason="stale_nonce"\}') - $stale0, 0, 'not as stale_nonce');
+is(metric('sipchain_auth_failures_total\{reason="wrong_credentials",link="1"\}') - $wrong0, 1, 'counted as wrong_credentials');
+is(metric('sipchain_auth_failures_total\{reason="stale_nonce",link="1"\}') - $stale0, 0, 'not as stale_nonce');
 $r = send_req(auth => answer(ch => $old, pass => 's3cret', nc => '00000001'));
 is(sip_status($r), '401', 'the right password with the expired nonce: 401');
 like(sip_header($r, 'WWW-Authenticate'), qr/, stale=true$/, 'with stale=true');
-is(metric('sipchain_auth_failures_total\{reason="stale_nonce"\}') - $stale0, 1, 'counted as stale_nonce');
+is(metric('sipchain_auth_failures_total\{reason="stale_nonce",link="1"\}') - $stale0, 1, 'counted as stale_nonce');
 ($ch) = challenge();
 is(sip_status(send_req(auth => answer(ch => $ch, pass => 's3cret', nc => '00000001'))), '200', 'the retry with the new nonce: 200');
 

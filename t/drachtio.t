@@ -520,4 +520,7 @@ stop_server($pid3);
 my $text3 = do { local (@ARGV, $/) = $log3; <> };
 like($text3, qr/certificate verify failed/, 'the reason is logged');
 like($text3, qr/application \[::1\]:\d+: idle timeout/, 'the idle timeout is logged');
+# the framework prefixes the module's lines: the module names itself no more
+like($text3, qr/\bdrachtio: application \S+: [^\n]*certificate verify failed/, 'an application line: "drachtio: application ..."');
+unlike($text3, qr/drachtio: drachtio:/, 'never "drachtio: drachtio:"');
 done_testing();

@@ -141,13 +141,13 @@ sub register { my ($ip, $user, $ch, $pass) = @_; return ask(ip => $ip, method =>
     is(sip_status($r), '503', 'while blocked: 503');
     like(sip_header($r, 'Retry-After'), qr/^[1-4]$/, 'with Retry-After: the seconds left');
     my $m = metrics();
-    is($m->{'sipchain_blocked_total{reason="rate"}'}, 1, 'sipchain_blocked_total{reason="rate"} 1');
-    is($m->{sipchain_blocked_sources}, 1, 'sipchain_blocked_sources 1');
+    is($m->{'sipchain_blocked_total{reason="rate",link="1"}'}, 1, 'sipchain_blocked_total{reason="rate"} 1');
+    is($m->{'sipchain_blocked_sources{link="1"}'}, 1, 'sipchain_blocked_sources 1');
     like(wait_log($log, qr/unblocked source 127\.0\.0\.10 /, 8), qr/unblocked source 127\.0\.0\.10 \(rate block\): time over/,
          'unblocked after block_time, logged without a request');
     is(count_log(qr/unblocked source 127\.0\.0\.10 /), 1, 'once');
     is(sip_status(ask(ip => $ip)), '200', 'and let in again');
-    is(metrics()->{sipchain_blocked_sources}, 0, 'sipchain_blocked_sources 0');
+    is(metrics()->{'sipchain_blocked_sources{link="1"}'}, 0, 'sipchain_blocked_sources 0');
 }
 
 # 2. brute force: 1000 wrong passwords for alice from one source
@@ -193,7 +193,7 @@ my $ch;
     is(sip_status(register($ip, 'bob', $ch, 'b0b')), '403', 'bob\'s right password while blocked: 403');
     wait_log($log, qr/unblocked user bob/, 9);
     is(sip_status(register($ip, 'bob', $ch, 'b0b')), '200', 'and accepted after the block');
-    is(metrics()->{'sipchain_blocked_total{reason="auth_user"}'}, 2, 'sipchain_blocked_total{reason="auth_user"} 2');
+    is(metrics()->{'sipchain_blocked_total{reason="auth_user",link="1"}'}, 2, 'sipchain_blocked_total{reason="auth_user"} 2');
 }
 
 # 4. lists: deny, trusted (skips digest); User-Agent
@@ -209,9 +209,9 @@ my $ch;
     is(sip_status(ask(ip => '127.0.0.89', headers => [ 'User-Agent: SIPVicious 0.3' ])), '503', 'sipvicious, any case: refused');
     is(sip_status(ask(ip => '127.0.0.90', headers => [ 'User-Agent: Linphone/5.0' ])), '200', 'a phone: let in');
     my $m = metrics();
-    is($m->{'sipchain_blocked_total{reason="user_agent"}'}, 2, 'sipchain_blocked_total{reason="user_agent"} 2');
-    is($m->{'sipchain_blocked_total{reason="auth"}'}, 2, 'sipchain_blocked_total{reason="auth"} 2');
-    ok(($m->{'sipchain_guard_refused_total{reason="deny"}'} // 0) >= 1, 'refusals counted by reason');
+    is($m->{'sipchain_blocked_total{reason="user_agent",link="1"}'}, 2, 'sipchain_blocked_total{reason="user_agent"} 2');
+    is($m->{'sipchain_blocked_total{reason="auth",link="1"}'}, 2, 'sipchain_blocked_total{reason="auth"} 2');
+    ok(($m->{'sipchain_guard_refused_total{reason="deny",link="1"}'} // 0) >= 1, 'refusals counted by reason');
 }
 is(stop_server($pid), 0, 'clean stop');
 
@@ -282,8 +282,8 @@ Y
     for (split /\n/, HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$mp2/metrics")->{content} // '') {
         $m{$1} = $2 if !/^#/ && /^(\S+(?:\{.*\})?) (\S+)$/;
     }
-    is($m{sipchain_blocked_sources}, 16, '40 sources blocked, a table of 16: 16 blocked now');
-    is($m{'sipchain_blocked_total{reason="user_agent"}'}, 41, 'all 41 User-Agent blocks counted');
+    is($m{'sipchain_blocked_sources{link="1"}'}, 16, '40 sources blocked, a table of 16: 16 blocked now');
+    is($m{'sipchain_blocked_total{reason="user_agent",link="1"}'}, 41, 'all 41 User-Agent blocks counted');
     my @full = slurp($log) =~ /unblocked source \S+ \(\w+ block\): table full/g;
     ok(@full >= 24, 'the others were let go, each logged (' . scalar(@full) . ')');
 
@@ -294,7 +294,7 @@ Y
          'SIGHUP: the old blocks end, logged once');
     my $g;
     for (1 .. 50) {
-        ($g) = (HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$mp2/metrics")->{content} // '') =~ /^sipchain_blocked_sources (\d+)$/m;
+        ($g) = (HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$mp2/metrics")->{content} // '') =~ /^sipchain_blocked_sources\{link="1"\} (\d+)$/m;
         last if defined $g && $g == 0;
         sleep 0.1;
     }

@@ -107,11 +107,11 @@ is(delta($before, $after, 'sipchain_sip_requests_total{direction="received",meth
 is(delta($before, $after, 'sipchain_sip_retransmissions_total{direction="received"}'), 1, 'one retransmission received');
 ok(delta($before, $after, 'sipchain_sip_retransmissions_total{direction="sent"}') >= 1, 'and the answer retransmitted for it');
 is(delta($before, $after, 'sipchain_sip_responses_total{direction="sent",method="REGISTER",class="4xx"}'), 2, 'REGISTER 4xx: the challenge and the refusal');
-is(delta($before, $after, 'sipchain_auth_challenges_total'), 2, 'digest-auth: 2 challenges');
-is(delta($before, $after, 'sipchain_auth_failures_total{reason="wrong_credentials"}'), 1, 'one failed authentication (wrong credentials)');
-is(delta($before, $after, 'sipchain_auth_successes_total'), 1, 'one success');
-is($after->{sipchain_registrar_bindings}, 1, 'registrar: 1 binding');
-is($after->{sipchain_registrar_aors}, 1, 'registrar: 1 AOR');
+is(delta($before, $after, 'sipchain_auth_challenges_total{link="2"}'), 2, 'digest-auth: 2 challenges');
+is(delta($before, $after, 'sipchain_auth_failures_total{reason="wrong_credentials",link="2"}'), 1, 'one failed authentication (wrong credentials)');
+is(delta($before, $after, 'sipchain_auth_successes_total{link="2"}'), 1, 'one success');
+is($after->{'sipchain_registrar_bindings{link="3"}'}, 1, 'registrar: 1 binding');
+is($after->{'sipchain_registrar_aors{link="3"}'}, 1, 'registrar: 1 AOR');
 is(delta($before, $after, 'sipchain_sip_requests_total{direction="received",method="INVITE"}'), 5, 'INVITE received: 5');
 is(delta($before, $after, 'sipchain_sip_requests_total{direction="received",method="BYE"}'), 5, 'BYE received: 5');
 is(delta($before, $after, 'sipchain_sip_responses_total{direction="sent",method="INVITE",class="2xx"}'), 5, 'INVITE answered 2xx: 5');

@@ -58,7 +58,7 @@ my $q = "OPTIONS sip:127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;b
       . "Max-Forwards: 70\r\nTo: <sip:u1\@example.com>\r\nFrom: <sip:q\@example.com>;tag=q\r\nCall-ID: q1\r\n"
       . "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
 is(sip_status(send_recv($c, $port, $q, 2)), '200', 'the server still answers');
-is(metric('sipchain_registrar_bindings') // 0, 0, 'the refused REGISTERs bound nothing');
+is(metric('sipchain_registrar_bindings{link="1"}'), 0, 'the refused REGISTERs bound nothing');
 
 # 2: a stream of mutations
 srand(20261203);

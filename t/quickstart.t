@@ -51,6 +51,6 @@ like($out, qr/"to":"bob <sip:bob\@127\.0\.0\.1:\d+>"/, 'a call to bob');
 require HTTP::Tiny;
 my $page = HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$port{9090}/metrics")->{content} // '';
 like($page, qr/^sipchain_calls_total\{reason="normal-release"\} 1$/m, 'the metrics page counts it');
-like($page, qr/^sipchain_registrar_bindings 2$/m, 'between two registered phones (bob and alice)');
+like($page, qr/^sipchain_registrar_bindings\{link="3"\} 2$/m, 'between two registered phones (bob and alice)');
 is(stop_server($pid), 0, 'Ctrl-C (SIGTERM here) stops it cleanly');
 done_testing();

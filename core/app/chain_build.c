@@ -84,6 +84,14 @@ static int create(sc_chain_t *c, int i, const sc_module_t *mod, const sc_conf_no
         const sc_conf_node_t *m = sc_conf_get(conf, "methods");
         if (m && read_methods(in, m, err, errlen))
             return -1;
+        /* unnamed, it goes by its module's name: which an earlier link
+         * named so must not hold (?link= and the log would find two;
+         * unnamed twins of one module are told apart by position) */
+        for (int k = 0; k < i && !in->named; k++)
+            if (c->links[k].named && strcmp(c->links[k].name, in->name) == 0)
+                return sc_conf_error(err, errlen, sc_conf_get(conf, "module"),
+                                     "link %d is named \"%s\", this module's name: give this "
+                                     "link a name of its own, or that one another", k + 1, in->name);
     }
     if (in->named)
         snprintf(in->label, sizeof(in->label), "%s[%s]", modname, in->name);
@@ -91,12 +99,14 @@ static int create(sc_chain_t *c, int i, const sc_module_t *mod, const sc_conf_no
         snprintf(in->label, sizeof(in->label), "%s", modname);
     /* the link label: its name when it has one (stable across edits of
      * the chain), else its position */
-    char link[16];
-    snprintf(link, sizeof(link), "%d", i + 1);
+    if (in->named)
+        snprintf(in->link, sizeof(in->link), "%s", in->name);
+    else
+        snprintf(in->link, sizeof(in->link), "%d", i + 1);
     in->handle_time = sc_metric_kv(SC_METRIC_HISTOGRAM, "sipchain_module_handle_seconds",
                                    "time a module's handler takes on the event loop, without "
                                    "the links it calls in turn", "module", modname, "link",
-                                   in->named ? in->name : link);
+                                   in->link);
     err[0] = '\0';
     in->created = true;     /* destroy runs even if create fails half-way */
     if (mod->create) {
@@ -269,6 +279,7 @@ void sc_chain_free(sc_chain_t *c)
         if (in->created && in->mod->destroy)
             in->mod->destroy(in);
         sc_admin_forget(in);
+        sc_metric_release(&in->metrics);
         if (in->dl)
             dlclose(in->dl);
     }
@@ -341,6 +352,24 @@ void sc_chain_emit(const sc_chain_t *c, const char *event, const void *data)
 }
 
 /* --- instances and configuration as modules see them --------------------- */
+
+sc_metric_t *sc_instance_counter(sc_instance_t *in, const char *name, const char *help,
+                                 const char *labels)
+{
+    return sc_metric_view(SC_METRIC_COUNTER, name, help, labels, in->link, &in->metrics);
+}
+
+sc_metric_t *sc_instance_gauge(sc_instance_t *in, const char *name, const char *help,
+                               const char *labels)
+{
+    return sc_metric_view(SC_METRIC_GAUGE, name, help, labels, in->link, &in->metrics);
+}
+
+sc_metric_t *sc_instance_histogram(sc_instance_t *in, const char *name, const char *help,
+                                   const char *labels)
+{
+    return sc_metric_view(SC_METRIC_HISTOGRAM, name, help, labels, in->link, &in->metrics);
+}
 
 void sc_instance_set_data(sc_instance_t *in, void *data) { in->data = data; }
 void *sc_instance_data(const sc_instance_t *in) { return in->data; }

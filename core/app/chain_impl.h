@@ -25,7 +25,9 @@ struct sc_instance {
     struct event_base *base;
     bool               created;     /* create was called: destroy will be */
     int                ordinal;     /* which instance of its module in the chain (0: the first) */
+    char               link[64];    /* its metrics' link label: its name, else its position */
     sc_metric_t       *handle_time; /* its handlers' own time (sc_metrics.h) */
+    sc_metric_t       *metrics;     /* its views of its module's series (sc_metric_view) */
     struct admin_res  *admin;       /* its management resources (admin.c) */
     char               error[160];  /* sc_instance_error */
 };

@@ -110,13 +110,15 @@ typedef struct {
     const char                 *algs[2];     /* offered, in order: "SHA-256", "MD5" */
 } auth_t;
 
-/* by reason: a client's mistake, an old nonce, or someone guessing */
-static void count_failure(const char *reason)
+/* by reason: a client's mistake, an old nonce, or someone guessing
+ * (asked for again, the instance's series is the same one) */
+static void count_failure(auth_t *a, const char *reason)
 {
     char label[64];
     snprintf(label, sizeof(label), "reason=\"%s\"", reason);
-    sc_metric_add(sc_metric_counter("sipchain_auth_failures_total",
-                                    "requests whose credentials were refused, by reason", label), 1);
+    sc_metric_add(sc_instance_counter(a->inst, "sipchain_auth_failures_total",
+                                      "requests whose credentials were refused, by reason", label),
+                  1);
 }
 
 static int da_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, size_t errlen)
@@ -129,9 +131,10 @@ static int da_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
     sc_instance_set_data(inst, a);
     a->inst = inst;
     a->own_aor_only = true;
-    a->m_challenges = sc_metric_counter("sipchain_auth_challenges_total",
-                                        "401/407 challenges sent", NULL);
-    a->m_ok = sc_metric_counter("sipchain_auth_successes_total", "requests authenticated", NULL);
+    a->m_challenges = sc_instance_counter(inst, "sipchain_auth_challenges_total",
+                                          "401/407 challenges sent", NULL);
+    a->m_ok = sc_instance_counter(inst, "sipchain_auth_successes_total", "requests authenticated",
+                                  NULL);
     if (sc_conf_check_keys(conf, keys, err, errlen))
         return -1;
     const sc_conf_node_t *n;
@@ -366,14 +369,14 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     if (alg == NULL || c.username.len == 0 || c.username.len >= sizeof(user) || c.response.len == 0 ||
         (c.qop.len && (!(str_is(c.qop, "auth") || str_is(c.qop, "auth-int")) || c.nc.len == 0 ||
                        c.cnonce.len == 0))) {
-        count_failure("malformed");
+        count_failure(a, "malformed");
         sc_res_send(res, 400, "Bad Request (incomplete or unsupported digest credentials)");
         return;
     }
     memcpy(user, c.username.s, c.username.len);
     user[c.username.len] = '\0';
     if (!sc_uri_same(c.uri, sc_req_uri(req))) {
-        count_failure("uri_mismatch");
+        count_failure(a, "uri_mismatch");
         sc_res_send(res, 400, "Bad Request (digest uri is not the Request-URI)");
         return;
     }
@@ -381,7 +384,7 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     if (v == NONCE_BAD || (v == NONCE_OK && !str_is(c.opaque, a->kn->opaque))) {
         if (v == NONCE_BAD)
             sc_instance_log(inst, SC_LOG_LEVEL_WARN, "%s from %s: a nonce we did not make", user, src);
-        count_failure("bad_nonce");
+        count_failure(a, "bad_nonce");
         challenge(a, res, proxy, false);
         return;
     }
@@ -393,13 +396,13 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
      * asked of a stale nonce: a restart with a kept secret changes it.) */
     bool ok = expected(a, req, &c, user, alg, sess, want) == 0 && same_hex(c.response, want);
     if (ok && v == NONCE_STALE) {
-        count_failure("stale_nonce");
+        count_failure(a, "stale_nonce");
         challenge(a, res, proxy, true);
         return;
     }
     if (!ok) {
         sc_instance_log(inst, SC_LOG_LEVEL_WARN, "authentication failed for %s from %s", user, src);
-        count_failure("wrong_credentials");
+        count_failure(a, "wrong_credentials");
         sc_event_emit(inst, SC_AUTH_FAILURE_EVENT,
                       &(sc_auth_event_t){ sc_req_source_ip(req), user, a->realm });
         challenge(a, res, proxy, false);
@@ -408,14 +411,14 @@ static void da_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     if (nonce_use(&a->kn->nonces, c.nonce, c.qop.len ? c.nc : (sc_str_t){ NULL, 0 }, now) != NONCE_OK) {
         sc_instance_log(inst, SC_LOG_LEVEL_WARN, "%s from %s: nonce replayed (nc %.*s)", user, src,
                         (int)c.nc.len, c.nc.s);
-        count_failure("replay");
+        count_failure(a, "replay");
         challenge(a, res, proxy, false);
         return;
     }
     sc_str_t to_user, to_host;
     if (a->own_aor_only && method_is(req, "REGISTER") &&
         (sc_uri_user_host(sc_req_to_uri(req), &to_user, &to_host) != 0 || !str_is(to_user, user))) {
-        count_failure("not_own_aor");
+        count_failure(a, "not_own_aor");
         sc_res_send(res, 403, "Forbidden (a user may register only its own address)");
         return;
     }

@@ -188,7 +188,7 @@ static void conn_free(dr_conn_t *c)
 static void conn_close(dr_conn_t *c, const char *why)
 {
     if (c->hub->inst)
-        sc_instance_log(c->hub->inst, SC_LOG_LEVEL_INFO, "drachtio: application %s: %s", c->peer, why);
+        sc_instance_log(c->hub->inst, SC_LOG_LEVEL_INFO, "application %s: %s", c->peer, why);
     conn_free(c);
 }
 
@@ -516,7 +516,7 @@ dr_hub_t *dr_hub_get(sc_instance_t *inst, const dr_conf_t *conf, char *err, size
     for (dr_hub_t *h = hubs; h; h = h->next)
         if (strcmp(h->listen, conf->listen) == 0) {
             if (h->nusers == DR_MAX_USERS) {
-                snprintf(err, errlen, "drachtio: %s: too many reloads still draining", conf->listen);
+                snprintf(err, errlen, "%s: too many reloads still draining", conf->listen);
                 return NULL;
             }
             h->users[h->nusers].inst = inst;
@@ -527,7 +527,7 @@ dr_hub_t *dr_hub_get(sc_instance_t *inst, const dr_conf_t *conf, char *err, size
     struct sockaddr_storage ss;
     int len;
     if (parse_hostport(conf->listen, &ss, &len) != 0) {
-        snprintf(err, errlen, "drachtio: listen \"%s\" is not host:port", conf->listen);
+        snprintf(err, errlen, "listen \"%s\" is not host:port", conf->listen);
         return NULL;
     }
     dr_hub_t *h = calloc(1, sizeof(*h));
@@ -538,7 +538,7 @@ dr_hub_t *dr_hub_get(sc_instance_t *inst, const dr_conf_t *conf, char *err, size
                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
                                      128, (struct sockaddr *)&ss, len);
     if (h->lev == NULL) {
-        snprintf(err, errlen, "drachtio: cannot listen on %s: %s", conf->listen, strerror(errno));
+        snprintf(err, errlen, "cannot listen on %s: %s", conf->listen, strerror(errno));
         free(h);
         return NULL;
     }

@@ -167,20 +167,21 @@ static int guard_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *e
     static const char *const labels[BLOCK__N] = { NULL, "reason=\"rate\"", "reason=\"auth\"",
                                                   "reason=\"user_agent\"" };
     for (int i = 1; i < BLOCK__N; i++)
-        g->m_blocked[i] = sc_metric_counter("sipchain_blocked_total", "sources and users blocked, by reason",
-                                            labels[i]);
-    g->m_blocked_user = sc_metric_counter("sipchain_blocked_total", "sources and users blocked, by reason",
-                                          "reason=\"auth_user\"");
+        g->m_blocked[i] = sc_instance_counter(inst, "sipchain_blocked_total",
+                                              "sources and users blocked, by reason", labels[i]);
+    g->m_blocked_user = sc_instance_counter(inst, "sipchain_blocked_total",
+                                            "sources and users blocked, by reason",
+                                            "reason=\"auth_user\"");
     static const char *const refused[REFUSED__N] = {
         "reason=\"deny\"", "reason=\"not_allowed\"", "reason=\"blocked\"", "reason=\"rate\"",
         "reason=\"user_agent\"", "reason=\"auth_blocked\""
     };
     for (int i = 0; i < REFUSED__N; i++)
-        g->m_refused[i] = sc_metric_counter("sipchain_guard_refused_total",
-                                            "requests the guard refused, by reason", refused[i]);
-    g->m_unblocked = sc_metric_counter("sipchain_unblocked_total", "blocks ended", NULL);
-    g->g_sources = sc_metric_gauge("sipchain_blocked_sources", "sources blocked now", NULL);
-    g->g_users = sc_metric_gauge("sipchain_blocked_users", "users blocked now", NULL);
+        g->m_refused[i] = sc_instance_counter(inst, "sipchain_guard_refused_total",
+                                              "requests the guard refused, by reason", refused[i]);
+    g->m_unblocked = sc_instance_counter(inst, "sipchain_unblocked_total", "blocks ended", NULL);
+    g->g_sources = sc_instance_gauge(inst, "sipchain_blocked_sources", "sources blocked now", NULL);
+    g->g_users = sc_instance_gauge(inst, "sipchain_blocked_users", "users blocked now", NULL);
     g->sources = table_new(g->conf.max_sources, guard_evicted, g);
     g->users = table_new(g->conf.max_users, guard_evicted, g);
     if (g->sources == NULL || g->users == NULL)

@@ -166,8 +166,8 @@ static int reg_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err
     sc_instance_set_data(inst, r);
     *r = (registrar_t){ .api = { .lookup = lookup, .serves = serves_uri }, .inst = inst, .min_expires = 60,
                         .max_expires = 3600, .default_expires = 3600, .max_contacts = 10 };
-    r->m_aors = sc_metric_gauge("sipchain_registrar_aors", "addresses-of-record with a binding", NULL);
-    r->m_bindings = sc_metric_gauge("sipchain_registrar_bindings", "registered contacts", NULL);
+    r->m_aors = sc_instance_gauge(inst, "sipchain_registrar_aors", "addresses-of-record with a binding", NULL);
+    r->m_bindings = sc_instance_gauge(inst, "sipchain_registrar_bindings", "registered contacts", NULL);
     r->older = newest;
     newest = r;
     if (sc_conf_check_keys(conf, keys, err, errlen))
@@ -270,12 +270,10 @@ static void reg_destroy(sc_instance_t *inst)
         }
         sc_kept_release(inst, STORE_KEY, r->store, store_drop);
     }
+    /* the one before it speaks again; with none, the gauges leave the
+     * page when the framework lets go of this instance's view of them */
     if (newest)
-        publish_counts(newest);     /* the one before it speaks again */
-    else {
-        sc_metric_set(r->m_aors, 0);
-        sc_metric_set(r->m_bindings, 0);
-    }
+        publish_counts(newest);
     free(r);
 }
 

@@ -1,6 +1,6 @@
 /* test_metrics.c — the metrics registry: one series per name and labels,
  * types kept apart, label escaping, the series cap, the text format, the
- * SIP counters' cache surviving a registry reset. */
+ * SIP counters' cache surviving a registry reset, links' views. */
 #include <string.h>
 
 #include "sc_test.h"
@@ -94,6 +94,106 @@ START_TEST(sip_counters_survive_a_registry_reset)
 }
 END_TEST
 
+/* a link's views: the link label added, one series per link, the same
+ * view when asked again, a link label of the module's own refused */
+START_TEST(a_view_adds_the_link_label)
+{
+    sc_metric_t *east = NULL, *west = NULL;
+    sc_metric_t *a = sc_metric_view(SC_METRIC_COUNTER, "v_total", "h", "reason=\"x\"", "east", &east);
+    ck_assert_ptr_eq(a, sc_metric_view(SC_METRIC_COUNTER, "v_total", "h", "reason=\"x\"", "east", &east));
+    sc_metric_t *b = sc_metric_view(SC_METRIC_COUNTER, "v_total", "h", "reason=\"x\"", "west", &west);
+    ck_assert_ptr_null(sc_metric_view(SC_METRIC_COUNTER, "v_total", "h", "link=\"x\"", "east", &east));
+    ck_assert_ptr_null(sc_metric_view(SC_METRIC_COUNTER, "v_total", "h", "a=\"1\",link=\"x\"", "east", &east));
+    sc_metric_add(a, 2);
+    sc_metric_add(b, 3);
+    char *p = page();
+    ck_assert_ptr_nonnull(strstr(p, "v_total{reason=\"x\",link=\"east\"} 2\nv_total{reason=\"x\",link=\"west\"} 3\n"));
+    free(p);
+    sc_metric_release(&east);
+    sc_metric_release(&west);
+    ck_assert_ptr_null(east);
+    p = page();     /* counters stay */
+    ck_assert_ptr_nonnull(strstr(p, "v_total{reason=\"x\",link=\"west\"} 3\n"));
+    free(p);
+    sc_metrics_free();
+}
+END_TEST
+
+/* a reload: the new instance's view continues the old one's counter */
+START_TEST(a_counter_continues_across_generations)
+{
+    sc_metric_t *old = NULL, *new = NULL;
+    sc_metric_add(sc_metric_view(SC_METRIC_COUNTER, "g_total", "h", NULL, "1", &old), 4);
+    sc_metric_add(sc_metric_view(SC_METRIC_COUNTER, "g_total", "h", NULL, "1", &new), 1);
+    sc_metric_release(&old);
+    sc_metric_add(sc_metric_view(SC_METRIC_COUNTER, "g_total", "h", NULL, "1", &new), 1);
+    char *p = page();
+    ck_assert_ptr_nonnull(strstr(p, "g_total{link=\"1\"} 6\n"));
+    free(p);
+    sc_metric_release(&new);
+    sc_metrics_free();
+}
+END_TEST
+
+/* sc_metric_set is the newest view's: the old instance draining cannot
+ * overwrite it; the newest gone (a failed reload), the older's value
+ * returns; the last gone, the gauge leaves the page */
+START_TEST(a_gauge_is_set_by_the_newest_view)
+{
+    sc_metric_t *old = NULL, *new = NULL;
+    sc_metric_t *o = sc_metric_view(SC_METRIC_GAUGE, "b", "h", NULL, "east", &old);
+    sc_metric_set(o, 5);
+    sc_metric_t *n = sc_metric_view(SC_METRIC_GAUGE, "b", "h", NULL, "east", &new);
+    sc_metric_set(n, 7);
+    sc_metric_set(o, 0);
+    char *p = page();
+    ck_assert_ptr_nonnull(strstr(p, "b{link=\"east\"} 7\n"));
+    free(p);
+    sc_metric_release(&new);
+    p = page();
+    ck_assert_ptr_nonnull(strstr(p, "b{link=\"east\"} 0\n"));   /* o's last word */
+    free(p);
+    sc_metric_release(&old);
+    p = page();
+    ck_assert_ptr_null(strstr(p, "b{"));
+    free(p);
+    sc_metrics_free();
+}
+END_TEST
+
+/* a gauge updated by contributions (the guard's blocks): each view's
+ * adds count, the old's taking back its own as it goes */
+START_TEST(a_gauge_sums_the_views_contributions)
+{
+    sc_metric_t *old = NULL, *new = NULL;
+    sc_metric_t *o = sc_metric_view(SC_METRIC_GAUGE, "c", "h", NULL, "1", &old);
+    sc_metric_add(o, 3);
+    sc_metric_t *n = sc_metric_view(SC_METRIC_GAUGE, "c", "h", NULL, "1", &new);
+    sc_metric_add(n, 2);
+    sc_metric_add(o, -3);
+    sc_metric_release(&old);
+    char *p = page();
+    ck_assert_ptr_nonnull(strstr(p, "c{link=\"1\"} 2\n"));
+    free(p);
+    sc_metric_release(&new);
+    sc_metrics_free();
+}
+END_TEST
+
+/* a gauge also asked for without an instance stays (at its value) */
+START_TEST(a_pinned_gauge_stays)
+{
+    sc_metric_t *held = NULL;
+    sc_metric_set(sc_metric_view(SC_METRIC_GAUGE, "d", "h", NULL, "1", &held), 3);
+    sc_metric_gauge("d", "h", "link=\"1\"");
+    sc_metric_release(&held);
+    char *p = page();
+    ck_assert_ptr_nonnull(strstr(p, "d{link=\"1\"} 3\n"));
+    free(p);
+    sc_metrics_free();
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -103,6 +203,11 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, a_family_stops_growing_at_the_cap);
     tcase_add_test(tc, histogram_buckets_are_cumulative);
     tcase_add_test(tc, sip_counters_survive_a_registry_reset);
+    tcase_add_test(tc, a_view_adds_the_link_label);
+    tcase_add_test(tc, a_counter_continues_across_generations);
+    tcase_add_test(tc, a_gauge_is_set_by_the_newest_view);
+    tcase_add_test(tc, a_gauge_sums_the_views_contributions);
+    tcase_add_test(tc, a_pinned_gauge_stays);
     suite_add_tcase(s, tc);
     return s;
 }
