@@ -146,7 +146,7 @@ is(stop_server($pid), 0, 'clean stop');
     };
     my $logged = sub { my ($f) = @_; my $t = do { local (@ARGV, $/) = $f; <> } // ''; my %u = map { $_ => 1 } $t =~ /^\+ sip:(\w+)\@/mg;
         my @gone = $t =~ /^- sip:(\w+)\@/mg; delete @u{@gone}; return join(' ', sort keys %u) };
-    my $gauge = sub { metric_value($m2, 'sipchain_registrar_bindings') // -1 };
+    my $gauge = sub { metric_value($m2, 'sipchain_registrar_bindings{link="1"}') // -1 };
     is($reg->('bob'), '200', 'bob registers (no persist)');
     ok(reload(paths($log1)), 'a reload adds persist');
     is($logged->($log1), 'bob', 'the log is written from memory: bob is in it');
@@ -215,7 +215,7 @@ is(stop_server($pid), 0, 'clean stop');
     wait_log($log3, qr/replaced or moved.*\n(?s:.*)replaced or moved/, 5);     # the second check
     is(stop_server($pid3), 0, 'clean stop');
     ($pid3) = start_server(port => $port3, yaml => $yaml);
-    is(metric_value($m3, 'sipchain_registrar_bindings'), 3, 'a restart replays all three bindings');
+    is(metric_value($m3, 'sipchain_registrar_bindings{link="1"}'), 3, 'a restart replays all three bindings');
     is(stop_server($pid3), 0, 'clean stop');
 }
 done_testing();

@@ -51,7 +51,7 @@ sub settle { my ($cid, $n) = @_; my $end = time + 3; my @r;
     while (1) { @r = of($cid); return @r if @r >= $n || time > $end; sleep 0.05 } }
 sub epoch { my ($t) = @_; return -1 unless ($t // '') =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)\.(\d+)Z$/;
     return timegm($6, $5, $4, $3, $2 - 1, $1) + $7 / 1000 }
-sub gauge { return metric_value($mport, 'sipchain_registrar_bindings') // -1 }
+sub gauge { return metric_value($mport, 'sipchain_registrar_bindings{link="2"}') // -1 }
 # the gauge once it reads want (bounded: the sweep runs every 50 ms)
 sub gauge_is { my ($want, $secs) = @_; my $end = time + ($secs // 3); my $g;
     while (1) { $g = gauge(); return $g if $g == $want || time > $end; sleep 0.05 } }
