@@ -175,7 +175,7 @@ is(sipp_done($s, 40), 0, 'a plain (non-SIPREC) INVITE is refused 488 by the appl
 like(slurp("$dir/app-in.log"), qr/rejecting non-SIPREC INVITE/, "the application's log says it refused it");
 unlike(slurp("$dir/app-in.log"), qr/"level":50|Error connecting call/, 'and logged no error');
 stop($app);
-stop_server($pid);
+is(stop_server($pid), 0, "sipchain stops cleanly");
 
 # --- sipchain connects to the application (srf.listen) ------------------------------
 ($port, $ctl) = (free_port(), free_port());
@@ -214,7 +214,7 @@ ok(log_wait("$dir/app-out.log", qr/call ended/, 10), 'outbound: the BYE ends the
 $s = sipp_start('plain_out', "-sf $scen/app_plain_488.xml -s recorder -m 1 -p " . free_port() . " -i 127.0.0.1 127.0.0.1:$port");
 is(sipp_done($s, 40), 0, 'outbound: a plain INVITE is refused 488') or diag(sipp_output('plain_out'));
 stop($app);
-stop_server($pid);
+is(stop_server($pid), 0, "sipchain stops cleanly");
 stop($rtpe);
 
 done_testing();
