@@ -358,7 +358,7 @@ static void handle_message(server_t *s, const sc_source_t *src, char *buf, size_
         answer(s, src, m, 416, NULL, NULL);
         goto done;
     }
-    if (m->method != SC_METHOD_CANCEL) {
+    if (m->method != SC_METHOD_CANCEL && !sc_chain_takes_require(s->cur->chain)) {
         char list[512];
         size_t n = 0;
         for (const sc_token_list_t *t = m->require; t; t = t->next)

@@ -94,6 +94,12 @@ struct event_base *sc_instance_base(const sc_instance_t *inst);
  * validate its keys and return without side effects (no file created or
  * written, no thread, no socket); start is never called then. */
 bool        sc_instance_checking(const sc_instance_t *inst);
+/* The instance's requests are judged by what it runs (an application that
+ * answers 420 itself if it must): call in create, and the core no longer
+ * refuses with 420 the requests whose Require names an option tag it does
+ * not implement (e.g. "siprec"), in this chain.  drachtio-server's
+ * transaction layer never checks Require. */
+void        sc_instance_take_require(sc_instance_t *inst);
 /* Whether path could be opened for appending, creating nothing: 0 when it
  * exists and is writable, or does not and its directory is; else -1 with
  * the reason in why (for create's checks under sc_instance_checking). */

@@ -15,14 +15,16 @@ want="$BUILD"
 [ "${1:-}" = "--build-only" ] || { command -v node >/dev/null && command -v npm >/dev/null; } ||
     want="$want nodejs npm"
 
-# The pinned drachtio-srf and drachtio's published middleware that
-# t/drachtio_server.t's registrar runs (t/drachtio/package-lock.json),
-# from the npm registry.
+# The pinned drachtio-srf, drachtio's published middleware that
+# t/drachtio_server.t's registrar runs and the published application that
+# t/drachtio_app.t runs (drachtio-siprec-recording-server)
+# (t/drachtio/package-lock.json), from the npm registry.
 srf() {
     [ "${1:-}" = "--build-only" ] && return 0
     dir="$(dirname "$0")/../t/drachtio"
     [ -d "$dir/node_modules/drachtio-srf" ] && [ -d "$dir/node_modules/drachtio-mw-digest-auth" ] &&
-        [ -d "$dir/node_modules/drachtio-mw-registration-parser" ] && return 0
+        [ -d "$dir/node_modules/drachtio-mw-registration-parser" ] &&
+        [ -f "$dir/node_modules/drachtio-siprec-recording-server/app.js" ] && return 0
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 }
 

@@ -85,6 +85,9 @@ bool sc_dialog_receive(const sc_stack_t *st, sc_txn_t *txn, const sc_source_t *s
 bool sc_dialog_receive_ack(const sc_stack_t *st, const sc_msg_t *ack, const sc_source_t *src);
 /* Dialogs its modules made that are still live. */
 unsigned sc_chain_dialogs(const sc_chain_t *chain);
+/* A link judges Require itself (sc_instance_take_require): no 420 from
+ * the core for this chain's requests. */
+bool sc_chain_takes_require(const sc_chain_t *chain);
 /* Ends every dialog with a BYE (stop). */
 void sc_chain_end_dialogs(sc_chain_t *chain);
 

@@ -375,6 +375,14 @@ void sc_instance_set_data(sc_instance_t *in, void *data) { in->data = data; }
 void *sc_instance_data(const sc_instance_t *in) { return in->data; }
 const char *sc_instance_name(const sc_instance_t *in) { return in->name; }
 
+void sc_instance_take_require(sc_instance_t *in)
+{
+    if (in && in->chain)
+        in->chain->take_require = true;
+}
+
+bool sc_chain_takes_require(const sc_chain_t *c) { return c && c->take_require; }
+
 void sc_chain_describe(const sc_chain_t *c, FILE *f)
 {
     fputc('[', f);

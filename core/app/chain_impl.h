@@ -121,6 +121,7 @@ struct sc_chain {
     int                n;
     unsigned           default_status;
     bool               checking;    /* sipchain -t: built to be checked, never started */
+    bool               take_require; /* a link judges Require (sc_instance_take_require) */
     struct event_base *base;
     sc_list_t          pending;     /* requests not yet freed */
     bool               started;     /* start hooks ran: stop hooks will */

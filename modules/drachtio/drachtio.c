@@ -140,6 +140,8 @@ static int drachtio_create(sc_instance_t *inst, const sc_conf_node_t *conf, char
     if (di == NULL)
         return -1;
     sc_instance_set_data(inst, di);
+    /* as with drachtio-server: Require is the application's to judge */
+    sc_instance_take_require(inst);
     dr_conf_t *c = &di->conf;
     *c = (dr_conf_t){ .listen = "127.0.0.1:9022", .reject_no_app = true, .max_frame = 16u << 20 };
     const sc_conf_node_t *n;
