@@ -230,12 +230,13 @@ static void dispatch(server_t *s, const sc_source_t *src, char *raw, sc_msg_t *m
     free(raw);
 }
 
-/* Option tags this server implements; a Require naming any other gets
- * 420 (RFC 3261 §8.2.2.3).  None yet. */
+/* Option tags this server implements as a UAS; a Require naming any
+ * other gets 420 (RFC 3261 §8.2.2.3).  100rel: every provisional to such
+ * an INVITE goes reliably (chain.c, RFC 3262 §3); timer: the UAS dialog
+ * runs RFC 4028 session timers. */
 static bool tag_supported(sc_str_t tag)
 {
-    (void)tag;
-    return false;
+    return sc_str_caseeq_c(tag, "100rel") || sc_str_caseeq_c(tag, "timer");
 }
 
 /* By status and reason: the reasons name the defect (some name a header

@@ -77,9 +77,17 @@ static const char *holder(const sc_req_t *req)
 static int send_answer(sc_req_t *req, sc_msg_t *r)
 {
     req->tagged |= r->status > 100;
-    if (r->status > 100 && r->status < 200 && req->msg->method == SC_METHOD_INVITE &&
-        sc_token_list_has(r->require, "100rel"))
-        sc_uas_reliable(req, r);
+    /* a caller that requires 100rel gets every provisional reliably,
+     * whether or not the module asked (RFC 3262 §3): the core admitted
+     * the INVITE on that promise (server.c) */
+    if (r->status > 100 && r->status < 200 && req->msg->method == SC_METHOD_INVITE) {
+        bool asked = sc_token_list_has(r->require, "100rel");
+        if (!asked && sc_token_list_has(req->msg->require, "100rel") &&
+            sc_msg_add_header(r, SC_STR_LIT("Require"), SC_STR_LIT("100rel"), NULL) == 0)
+            asked = true;
+        if (asked)
+            sc_uas_reliable(req, r);
+    }
     if (req->dialog)
         sc_dialog_answering(req->dialog, req, r);
     /* a dialog's Contact in name-addr form, whatever form the module

@@ -137,6 +137,9 @@ static int px_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err,
     sc_instance_set_data(inst, pc);
     if (sc_conf_check_keys(conf, keys, err, errlen))
         return -1;
+    /* a proxy passes Require on to the UAS that will judge it (RFC 3261
+     * §16: only Proxy-Require is a proxy's) */
+    sc_instance_take_require(inst);
     const sc_conf_node_t *n;
     unsigned long v;
     if ((n = sc_conf_get(conf, "record_route")) && sc_conf_bool(n, &pc->base.record_route, err, errlen))

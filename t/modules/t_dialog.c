@@ -3,7 +3,8 @@
  *
  *   X-Mode: uas      answer the INVITE with sc_uas_create (SDP "v=0 uas");
  *                    X-Early: MS sends a reliable 183 with SDP first and
- *                    answers MS later
+ *                    answers MS later (X-Unreliable: yes: the 183
+ *                    without Require: 100rel, left to the framework)
  *   X-Mode: b2bua    sc_b2bua_create to X-Target; the legs are tied: a BYE
  *                    on one ends the other, a re-INVITE on one is passed
  *                    to the other and answered with what it answered;
@@ -305,7 +306,8 @@ static void handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
     char *target = cstr(sc_req_header(req, "X-Target"));
     unsigned early = header_ms(req, "X-Early");
     if (mode.len == 3 && memcmp(mode.s, "uas", 3) == 0 && early) {
-        sc_res_add_header(res, "Require", "100rel");
+        if (sc_req_header(req, "X-Unreliable").len == 0)
+            sc_res_add_header(res, "Require", "100rel");
         sc_res_set_body(res, "application/sdp", (sc_str_t){ SDP_UAS, sizeof(SDP_UAS) - 1 });
         sc_res_send(res, 183, NULL);
         c->req = req;
