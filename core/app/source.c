@@ -1,0 +1,19 @@
+/* source.c — sources refused in the kernel, for modules (sipchain.h):
+ * the framework's side of core/sip/tp_filter.c.  The set is the
+ * server's (a reload keeps it), whichever instance asked. */
+#include <sys/socket.h>
+
+#include "chain_impl.h"
+#include "tp_filter.h"
+
+int sc_source_refuse(sc_instance_t *inst, const struct sockaddr *addr, unsigned seconds)
+{
+    (void)inst;
+    return sc_tp_filter_refuse(addr, seconds);
+}
+
+int sc_source_allow(sc_instance_t *inst, const struct sockaddr *addr)
+{
+    (void)inst;
+    return sc_tp_filter_allow(addr);
+}
