@@ -172,6 +172,11 @@ void        sc_event_emit(const sc_instance_t *inst, const char *event, const vo
 struct sockaddr;
 int sc_source_refuse(sc_instance_t *inst, const struct sockaddr *addr, unsigned seconds);
 int sc_source_allow(sc_instance_t *inst, const struct sockaddr *addr);
+/* The same for an IPv6 network: addr's first bits (1-127; 0: the whole
+ * address; an IPv4 address is always itself). */
+int sc_source_refuse_net(sc_instance_t *inst, const struct sockaddr *addr, unsigned bits,
+                         unsigned seconds);
+int sc_source_allow_net(sc_instance_t *inst, const struct sockaddr *addr, unsigned bits);
 
 /* --- management resources ---------------------------------------------
  * The admin listener (server.admin) answers JSON over HTTP.  Besides the

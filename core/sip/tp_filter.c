@@ -11,8 +11,9 @@
  *     drop: ret #0
  *
  * For IPv6 the source is four words at SKF_NET_OFF + 8 .. 23; each
- * address is a block of nine instructions that falls through to the
- * next block at the first word that differs, and ends in its own drop.
+ * address (or prefix: the words it covers, the last one masked) is a
+ * block that jumps to the next block at the first word that differs,
+ * and ends in its own drop.
  * BPF loads words in network order as host integers: the addresses are
  * compared as ntohl of each word. */
 #include "tp_filter.h"
@@ -29,7 +30,8 @@
 
 typedef struct {
     int      family;        /* AF_INET, AF_INET6 */
-    uint8_t  a[16];
+    uint8_t  a[16];         /* bits past the prefix are 0 */
+    unsigned bits;          /* prefix length: 32 for IPv4, 1-128 for IPv6 */
     uint64_t until_ms;      /* 0: until allowed */
 } refused_t;
 
@@ -58,8 +60,8 @@ static uint32_t word(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-size_t sc_tp_filter_build(int family, const uint8_t (*addrs)[16], size_t n, struct sock_filter *out,
-                          size_t cap)
+size_t sc_tp_filter_build(int family, const uint8_t (*addrs)[16], const unsigned *bits, size_t n,
+                          struct sock_filter *out, size_t cap)
 {
     size_t k = 0;
     if (n > SC_TP_FILTER_MAX || cap < SC_TP_FILTER_INSNS(n))
@@ -76,15 +78,22 @@ size_t sc_tp_filter_build(int family, const uint8_t (*addrs)[16], size_t n, stru
     if (family != AF_INET6)
         return 0;
     for (size_t i = 0; i < n; i++) {
-        for (int w = 0; w < 4; w++) {
-            out[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                                                    (uint32_t)SKF_NET_OFF + 8 + 4 * (uint32_t)w);
-            /* a word that differs: on to the next block (past the rest
-             * of this one and its drop) */
-            out[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, word(addrs[i] + 4 * w), 0,
-                                                    (uint8_t)(7 - 2 * w));
+        unsigned b = bits && bits[i] && bits[i] < 128 ? bits[i] : 128;
+        size_t jumps[4], nj = 0;
+        for (unsigned w = 0; w * 32 < b; w++) {
+            unsigned left = b - w * 32;
+            uint32_t mask = left >= 32 ? 0xffffffffu : ~(0xffffffffu >> left);
+            out[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)SKF_NET_OFF + 8 + 4 * w);
+            if (mask != 0xffffffffu)
+                out[k++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, mask);
+            jumps[nj++] = k;
+            out[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, word(addrs[i] + 4 * w) & mask,
+                                                    0, 0);
         }
         out[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+        /* a word that differs: on to the next block, past this one's drop */
+        for (size_t j = 0; j < nj; j++)
+            out[jumps[j]].jf = (uint8_t)(k - jumps[j] - 1);
     }
     out[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);
     return k;
@@ -93,17 +102,21 @@ size_t sc_tp_filter_build(int family, const uint8_t (*addrs)[16], size_t n, stru
 static int attach(int fd, int family)
 {
     uint8_t addrs[SC_TP_FILTER_MAX][16];
+    unsigned bits[SC_TP_FILTER_MAX];
     size_t n = 0;
     for (size_t i = 0; i < nset; i++)
-        if (set[i].family == family)
+        if (set[i].family == family) {
+            bits[n] = set[i].bits;
             memcpy(addrs[n++], set[i].a, 16);
+        }
     if (n == 0) {
-        if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0) != 0 && errno != ENOENT)
+        int none = 0;           /* the option wants an int, though it reads none */
+        if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &none, sizeof(none)) != 0 && errno != ENOENT)
             return -1;
         return 0;
     }
     static struct sock_filter prog[SC_TP_FILTER_INSNS(SC_TP_FILTER_MAX)];
-    size_t len = sc_tp_filter_build(family, (const uint8_t (*)[16])addrs, n, prog,
+    size_t len = sc_tp_filter_build(family, (const uint8_t (*)[16])addrs, bits, n, prog,
                                     sizeof(prog) / sizeof(prog[0]));
     struct sock_fprog fp = { .len = (unsigned short)len, .filter = prog };
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp));
@@ -208,7 +221,7 @@ void sc_tp_filter_remove_fd(int fd)
 
 /* addr's family and address octets; -1 when neither IPv4 nor IPv6 (an
  * IPv4-mapped IPv6 address is its IPv4 address) */
-static int key_of(const struct sockaddr *addr, int *family, uint8_t a[16])
+static int key_of(const struct sockaddr *addr, unsigned bits, int *family, uint8_t a[16], unsigned *kbits)
 {
     memset(a, 0, 16);
     if (addr == NULL)
@@ -216,6 +229,7 @@ static int key_of(const struct sockaddr *addr, int *family, uint8_t a[16])
     if (addr->sa_family == AF_INET) {
         memcpy(a, &((const struct sockaddr_in *)(const void *)addr)->sin_addr, 4);
         *family = AF_INET;
+        *kbits = 32;
         return 0;
     }
     if (addr->sa_family == AF_INET6) {
@@ -227,27 +241,38 @@ static int key_of(const struct sockaddr *addr, int *family, uint8_t a[16])
             memcpy(a, v6->s6_addr, 16);
             *family = AF_INET6;
         }
+        if (*family == AF_INET6 && bits && bits < 128) {
+            for (unsigned i = 0; i < 16; i++)
+                if (i * 8 >= bits)
+                    a[i] = 0;
+                else if (i * 8 + 8 > bits)
+                    a[i] &= (uint8_t)(0xff << (8 - (bits - i * 8)));
+            *kbits = bits;
+        } else {
+            *kbits = *family == AF_INET ? 32 : 128;
+        }
         return 0;
     }
     return -1;
 }
 
-static refused_t *find(int family, const uint8_t a[16])
+static refused_t *find(int family, const uint8_t a[16], unsigned bits)
 {
     for (size_t i = 0; i < nset; i++)
-        if (set[i].family == family && memcmp(set[i].a, a, 16) == 0)
+        if (set[i].family == family && set[i].bits == bits && memcmp(set[i].a, a, 16) == 0)
             return &set[i];
     return NULL;
 }
 
-int sc_tp_filter_refuse(const struct sockaddr *addr, unsigned seconds)
+int sc_tp_filter_refuse(const struct sockaddr *addr, unsigned bits, unsigned seconds)
 {
     int family;
     uint8_t a[16];
-    if (key_of(addr, &family, a) != 0)
+    unsigned kbits;
+    if (key_of(addr, bits, &family, a, &kbits) != 0)
         return -1;
     uint64_t until = seconds ? now_ms() + (uint64_t)seconds * 1000 : 0;
-    refused_t *r = find(family, a);
+    refused_t *r = find(family, a, kbits);
     if (r) {
         r->until_ms = until;            /* a new expiry: the program is the same */
         schedule();
@@ -259,6 +284,7 @@ int sc_tp_filter_refuse(const struct sockaddr *addr, unsigned seconds)
     if (same >= SC_TP_FILTER_MAX)
         return 0;
     set[nset].family = family;
+    set[nset].bits = kbits;
     memcpy(set[nset].a, a, 16);
     set[nset].until_ms = until;
     nset++;
@@ -267,13 +293,14 @@ int sc_tp_filter_refuse(const struct sockaddr *addr, unsigned seconds)
     return 1;
 }
 
-int sc_tp_filter_allow(const struct sockaddr *addr)
+int sc_tp_filter_allow(const struct sockaddr *addr, unsigned bits)
 {
     int family;
     uint8_t a[16];
-    if (key_of(addr, &family, a) != 0)
+    unsigned kbits;
+    if (key_of(addr, bits, &family, a, &kbits) != 0)
         return -1;
-    refused_t *r = find(family, a);
+    refused_t *r = find(family, a, kbits);
     if (r == NULL)
         return -1;
     *r = set[--nset];

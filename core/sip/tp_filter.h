@@ -33,20 +33,24 @@ void sc_tp_filter_add_fd(struct event_base *base, int fd, int family);
 void sc_tp_filter_remove_fd(int fd);
 
 /* Refuses addr (its address; the port is ignored) for seconds (0: until
- * allowed).  1 when it is dropped in the kernel, 0 when the list is full
- * (not in the kernel), -1 when addr is no IPv4/IPv6 address. */
-int  sc_tp_filter_refuse(const struct sockaddr *addr, unsigned seconds);
-/* Takes addr out of the set (0), or -1 when it was not in it. */
-int  sc_tp_filter_allow(const struct sockaddr *addr);
+ * allowed); an IPv6 address with bits 1-127: its /bits network (0: the
+ * address; IPv4 is always the address).  1 when it is dropped in the
+ * kernel, 0 when the list is full (not in the kernel), -1 when addr is
+ * no IPv4/IPv6 address. */
+int  sc_tp_filter_refuse(const struct sockaddr *addr, unsigned bits, unsigned seconds);
+/* Takes addr (/bits, as refused) out of the set (0), or -1 when it was
+ * not in it. */
+int  sc_tp_filter_allow(const struct sockaddr *addr, unsigned bits);
 /* Addresses in the set now (of both families). */
 size_t sc_tp_filter_count(void);
 
 /* The program that drops a datagram from any of the n addresses (4 or 16
- * octets each, by family, in network order) into out (room for cap
+ * octets each, by family, in network order; IPv6 ones the networks of
+ * bits[i] bits, bits NULL or 0: whole addresses) into out (room for cap
  * instructions).  The instructions written, or 0 when cap is too small. */
-size_t sc_tp_filter_build(int family, const uint8_t (*addrs)[16], size_t n, struct sock_filter *out,
-                          size_t cap);
-/* Room sc_tp_filter_build needs for n addresses of family. */
-#define SC_TP_FILTER_INSNS(n) ((n) * 9 + 2)
+size_t sc_tp_filter_build(int family, const uint8_t (*addrs)[16], const unsigned *bits, size_t n,
+                          struct sock_filter *out, size_t cap);
+/* Room sc_tp_filter_build needs for n addresses (at most). */
+#define SC_TP_FILTER_INSNS(n) ((n) * 13 + 2)
 
 #endif
