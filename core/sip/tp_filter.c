@@ -199,6 +199,8 @@ void sc_tp_filter_add_fd(struct event_base *b, int fd, int family)
     if (nset && attach(fd, family) != 0)
         sc_log(SC_LOG_WARN, "cannot attach the refused sources' filter to a UDP socket: %s",
                strerror(errno));
+    if (nset)
+        schedule();             /* the expiry timer, lost when the last socket went */
 }
 
 void sc_tp_filter_remove_fd(int fd)
