@@ -100,7 +100,8 @@ is(metrics()->{sipchain_kernel_refused_sources}, 1, 'sipchain_kernel_refused_sou
 # 2. dropped in the kernel: its garbage is not even parsed any more
 sleep 0.3;                      # what was queued before the filter is read
 my $before = parse_errors();
-ok($before >= 19 && $before < 100, "only the burst and block_after of 100 were parsed before the block: $before");
+# (a slow server may have all 100 queued before the filter is attached)
+ok($before >= 19 && $before <= 100, "parsed before the block: $before of 100");
 garbage($bad, 100);
 sleep 0.5;
 is(parse_errors(), $before, 'while blocked its garbage never reaches the process (parse errors flat)');
