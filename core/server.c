@@ -331,8 +331,12 @@ static void handle_message(server_t *s, const sc_source_t *src, char *buf, size_
     }
     if (m && !m->is_request && rc == 0 && sc_txn_client_receive(s->txns, m))
         goto done;
-    if (rc != 0)
+    if (rc != 0) {
         count_parse_error(s, &err);
+        /* the source of garbage is told to the chain (the guard counts
+         * it against the source's rate, and may block it) */
+        sc_chain_emit(s->cur->chain, SC_EVENT_MALFORMED, &from->addr);
+    }
     if (m == NULL || !m->is_request) {
         /* Garbage, or a response with no transaction to match: dropped,
          * as RFC 3261 §18.1.2, RFC 6026 §7 and RFC 4475 §3.1.2.19 ask. */

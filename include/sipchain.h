@@ -148,6 +148,12 @@ enum { SC_LOG_LEVEL_ERROR, SC_LOG_LEVEL_WARN, SC_LOG_LEVEL_INFO, SC_LOG_LEVEL_DE
  * begins the stop, before requests in flight are waited for: refuse new
  * work, and answer now what need not be waited for. */
 #define SC_EVENT_STOPPING "server:stopping"
+/* SC_EVENT_MALFORMED: a message that did not parse arrived (garbage, a
+ * request too broken to reach the chain); data is its source, a
+ * const struct sockaddr * (AF_INET or AF_INET6).  Emitted on the
+ * current chain for every such message: a subscriber must be cheap (the
+ * guard counts it against the source's rate). */
+#define SC_EVENT_MALFORMED "server:malformed"
 /* In create: -1 when another instance published that name already. */
 int         sc_service_publish(sc_instance_t *inst, const char *name, const void *api);
 /* In start or later: the API, or NULL when nobody published it. */
@@ -156,6 +162,27 @@ typedef void (*sc_event_cb)(const char *event, const void *data, void *arg);
 int         sc_event_subscribe(sc_instance_t *inst, const char *event, sc_event_cb cb, void *arg);
 /* Calls every subscriber of event, in subscription order, now. */
 void        sc_event_emit(const sc_instance_t *inst, const char *event, const void *data);
+
+/* --- sources refused in the kernel -------------------------------------
+ * The server keeps a set of refused source addresses (not a chain's: a
+ * reload keeps it) and has the kernel drop every UDP datagram from them
+ * before it is read (a socket filter on each UDP listener), so that a
+ * flood from a blocked source costs the process nothing.  The address
+ * of addr counts, not its port; seconds is when it ends by itself (0:
+ * until allowed).  At most 64 addresses of each family are dropped in
+ * the kernel: sc_source_refuse returns 1 when addr is, 0 when the set is
+ * full (refuse it in the module as before), -1 when addr is no IPv4 or
+ * IPv6 address.  sc_source_allow: 0, or -1 when addr was not refused.
+ * The kernel filter is re-attached at most every 100 ms: a datagram or
+ * two may still arrive just after a refusal. */
+struct sockaddr;
+int sc_source_refuse(sc_instance_t *inst, const struct sockaddr *addr, unsigned seconds);
+int sc_source_allow(sc_instance_t *inst, const struct sockaddr *addr);
+/* The same for an IPv6 network: addr's first bits (1-127; 0: the whole
+ * address; an IPv4 address is always itself). */
+int sc_source_refuse_net(sc_instance_t *inst, const struct sockaddr *addr, unsigned bits,
+                         unsigned seconds);
+int sc_source_allow_net(sc_instance_t *inst, const struct sockaddr *addr, unsigned bits);
 
 /* --- management resources ---------------------------------------------
  * The admin listener (server.admin) answers JSON over HTTP.  Besides the

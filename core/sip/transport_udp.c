@@ -1,6 +1,7 @@
 /* transport_udp.c — UDP listeners (RFC 3261 §18.1, §18.2), and the ICMP
  * errors our datagrams draw (ip(7) IP_RECVERR, ipv6(7) IPV6_RECVERR). */
 #include "transport_impl.h"
+#include "tp_filter.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -231,6 +232,7 @@ sc_listener_t *sc_udp_listen(struct event_base *base, const struct sockaddr *add
         sc_udp_free(l);
         return NULL;
     }
+    sc_tp_filter_add_fd(base, l->fd, addr->sa_family);   /* refused sources dropped in the kernel */
     l->ev = event_new(base, l->fd, EV_READ | EV_PERSIST, on_readable, l);
     if (l->ev == NULL || event_add(l->ev, NULL) < 0) {
         snprintf(err, errlen, "cannot watch socket");
@@ -244,6 +246,7 @@ void sc_udp_free(sc_listener_t *l)
 {
     if (l->ev)
         event_free(l->ev);
+    sc_tp_filter_remove_fd(l->fd);
     close(l->fd);
     free(l->buf);
     free(l);

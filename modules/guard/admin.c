@@ -15,6 +15,7 @@
 static void on_call(sc_instance_t *inst, sc_admin_call_t *c, void *arg)
 {
     guard_t *g = arg;
+    g->st->owner = g;
     const char *m = sc_admin_method(c), *item = sc_admin_item(c);
     uint64_t now = guard_now_ms();
     (void)inst;
@@ -25,10 +26,10 @@ static void on_call(sc_instance_t *inst, sc_admin_call_t *c, void *arg)
             return;
         }
         sc_admin_reply(c, 200);
-        sc_admin_printf(c, "{\"sources\":%zu,\"users\":%zu,\"blocks\":[", g->nblocked_sources,
-                        g->nblocked_users);
-        for (const entry_t *e = g->blocked; e; e = e->bnext) {
-            sc_admin_printf(c, "%s{\"kind\":\"%s\",\"name\":", e == g->blocked ? "" : ",",
+        sc_admin_printf(c, "{\"sources\":%zu,\"users\":%zu,\"blocks\":[", g->st->nblocked_sources,
+                        g->st->nblocked_users);
+        for (const entry_t *e = g->st->blocked; e; e = e->bnext) {
+            sc_admin_printf(c, "%s{\"kind\":\"%s\",\"name\":", e == g->st->blocked ? "" : ",",
                             e->key[0] == 'u' ? "user" : "source");
             sc_admin_json_str(c, (sc_str_t){e->name, strlen(e->name)});
             sc_admin_printf(c, ",\"reason\":\"%s\",\"seconds_left\":%llu}",
@@ -42,7 +43,7 @@ static void on_call(sc_instance_t *inst, sc_admin_call_t *c, void *arg)
         sc_admin_fail(c, 405, "%s is not allowed on a block: DELETE lifts it", m);
         return;
     }
-    for (entry_t *e = g->blocked; e; e = e->bnext)
+    for (entry_t *e = g->st->blocked; e; e = e->bnext)
         if (strcmp(e->name, item) == 0) {
             bool user = e->key[0] == 'u';
             guard_unblock(g, e, "lifted through the management API");

@@ -30,10 +30,10 @@ void guard_user_key(const guard_t *g, sc_str_t user, sc_str_t realm, uint8_t key
         memcpy(buf + user.len + 1, realm.s, realm.len);
         n = user.len + 1 + realm.len;
     } else {                            /* a name that long: its hash stands for it */
-        sc_hmac_sha256(g->user_key, sizeof(g->user_key), user.s, user.len, buf);
+        sc_hmac_sha256(g->st->user_key, sizeof(g->st->user_key), user.s, user.len, buf);
         n = 32;
     }
-    sc_hmac_sha256(g->user_key, sizeof(g->user_key), buf, n, mac);
+    sc_hmac_sha256(g->st->user_key, sizeof(g->st->user_key), buf, n, mac);
     key[0] = 'u';
     memcpy(key + 1, mac, KEY_LEN - 1);
 }
@@ -74,6 +74,7 @@ static void failed(guard_t *g, entry_t *e, bool user, uint32_t max, uint64_t now
 static void on_failure(const char *event, const void *data, void *arg)
 {
     guard_t *g = arg;
+    g->st->owner = g;
     const sc_auth_event_t *ev = data;
     (void)event;
     uint64_t now = guard_now_ms();
@@ -85,9 +86,9 @@ static void on_failure(const char *event, const void *data, void *arg)
     }
     if (g->conf.auth_user_failures) {
         guard_user_key(g, (sc_str_t){ ev->user, strlen(ev->user) }, (sc_str_t){ ev->realm, strlen(ev->realm) }, key);
-        entry_t *e = table_find(g->users, key);
+        entry_t *e = table_find(g->st->users, key);
         if (e == NULL) {
-            e = table_add(g->users, key);
+            e = table_add(g->st->users, key);
             user_name(e->name, sizeof(e->name), ev->user, ev->realm);
         }
         failed(g, e, true, g->conf.auth_user_failures, now);
@@ -97,11 +98,12 @@ static void on_failure(const char *event, const void *data, void *arg)
 static void on_success(const char *event, const void *data, void *arg)
 {
     guard_t *g = arg;
+    g->st->owner = g;
     const sc_auth_event_t *ev = data;
     (void)event;
     uint8_t key[KEY_LEN];
     guard_user_key(g, (sc_str_t){ ev->user, strlen(ev->user) }, (sc_str_t){ ev->realm, strlen(ev->realm) }, key);
-    entry_t *e = table_find(g->users, key);
+    entry_t *e = table_find(g->st->users, key);
     if (e && e->reason == BLOCK_NONE) {
         e->failures = 0;
         e->level = 0;
@@ -110,8 +112,6 @@ static void on_success(const char *event, const void *data, void *arg)
 
 int guard_auth_subscribe(guard_t *g)
 {
-    if (sc_random(g->user_key, sizeof(g->user_key)) != 0)
-        return -1;
     if (sc_event_subscribe(g->inst, SC_AUTH_FAILURE_EVENT, on_failure, g) != 0 ||
         sc_event_subscribe(g->inst, SC_AUTH_SUCCESS_EVENT, on_success, g) != 0)
         return -1;
@@ -122,13 +122,13 @@ int guard_auth_subscribe(guard_t *g)
 bool guard_user_blocked(guard_t *g, const sc_req_t *req, uint64_t now)
 {
     sc_digest_creds_t c;
-    if (g->nblocked_users == 0)
+    if (g->st->nblocked_users == 0)
         return false;                   /* the common case: no HMAC at all */
     if (g->conf.auth_user_failures == 0 || (sc_req_digest(req, false, NULL, &c) != 0 &&
                                             sc_req_digest(req, true, NULL, &c) != 0))
         return false;
     uint8_t key[KEY_LEN];
     guard_user_key(g, c.username, c.realm, key);
-    entry_t *e = table_find(g->users, key);
+    entry_t *e = table_find(g->st->users, key);
     return e && guard_is_blocked(g, e, now);
 }

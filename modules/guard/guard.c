@@ -25,11 +25,21 @@
  * password is refused until the block is over.  An ACK is never answered:
  * refused, it is dropped.
  *
+ * A message from a source that does not parse (garbage: it never
+ * becomes a request) is told by the core (SC_EVENT_MALFORMED) and takes
+ * a token of the source's bucket like a request: a source sending
+ * garbage over the rate is blocked like one sending requests over it
+ * (reason "malformed").  A blocked source is also dropped in the kernel
+ * (sc_source_refuse, block.c): its flood no longer reaches the process.
+ *
  * Memory: two tables of fixed size (max_sources, max_users; table.h)
  * reusing the least recently seen entry; one hash lookup a request.
- * State lives with the instance: a reload starts it afresh.
+ * The tables outlive a reload (sc_kept, guard.h): blocks and counts go
+ * on; a reload changing max_sources, max_users or ipv6_prefix starts
+ * them afresh.
  */
 #include <event2/event.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,10 +59,10 @@ entry_t *guard_source(guard_t *g, const addr_t *a, uint64_t now)
 {
     uint8_t key[KEY_LEN];
     guard_source_key(&g->conf, a, key);
-    entry_t *e = table_find(g->sources, key);
+    entry_t *e = table_find(g->st->sources, key);
     if (e)
         return e;
-    e = table_add(g->sources, key);
+    e = table_add(g->st->sources, key);
     addr_t m = *a;
     if (m.family == 6)
         addr_mask(&m, g->conf.ipv6_prefix);
@@ -92,10 +102,64 @@ static void forbid(guard_t *g, sc_req_t *req, sc_res_t *res)
         sc_res_send(res, 403, "Forbidden");
 }
 
+/* a over the rate: refused, and blocked when it stays over it */
+static bool over_rate(guard_t *g, entry_t *e, block_reason_t why, uint64_t now)
+{
+    const guard_conf_t *c = &g->conf;
+    if (bucket_take(&e->bucket, c->rate, c->burst, now))
+        return false;
+    /* in a row: a second with no refusal starts the count again */
+    if (now - e->last_refused_ms > 1000)
+        e->refused = 0;
+    e->last_refused_ms = now;
+    if (c->block_after && ++e->refused >= c->block_after)
+        guard_block(g, e, false, why, c->block_time_s, now);
+    return true;
+}
+
+void guard_malformed(guard_t *g, const struct sockaddr *sa)
+{
+    const guard_conf_t *c = &g->conf;
+    addr_t a = { 0 };
+    if (sa == NULL)
+        return;
+    if (sa->sa_family == AF_INET) {
+        a.family = 4;
+        memcpy(a.a, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        const uint8_t *p = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+        static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+        if (memcmp(p, mapped, 12) == 0) {
+            a.family = 4;
+            memcpy(a.a, p + 12, 4);
+        } else {
+            a.family = 6;
+            memcpy(a.a, p, 16);
+        }
+    } else {
+        return;
+    }
+    if (cidr_list_match(&c->trusted, &a))
+        return;
+    g->st->owner = g;
+    uint64_t now = guard_now_ms();
+    entry_t *e = guard_source(g, &a, now);
+    if (guard_is_blocked(g, e, now))
+        return;
+    over_rate(g, e, BLOCK_MALFORMED, now);
+}
+
+static void on_malformed(const char *event, const void *data, void *arg)
+{
+    (void)event;
+    guard_malformed(arg, data);
+}
+
 static void guard_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
 {
     guard_t *g = sc_instance_data(inst);
     const guard_conf_t *c = &g->conf;
+    g->st->owner = g;
     addr_t a;
     if (addr_parse(sc_req_source_ip(req), &a) != 0) {
         sc_next(req);                   /* not from the network (cannot be) */
@@ -128,17 +192,8 @@ static void guard_handle(sc_instance_t *inst, sc_req_t *req, sc_res_t *res)
         refuse(g, req, res, REFUSED_USER_AGENT, c->block_time_s);
         return;
     }
-    if (!bucket_take(&e->bucket, c->rate, c->burst, now)) {
-        /* in a row: a second with no refusal starts the count again */
-        if (now - e->last_refused_ms > 1000)
-            e->refused = 0;
-        e->last_refused_ms = now;
-        if (c->block_after && ++e->refused >= c->block_after) {
-            guard_block(g, e, false, BLOCK_RATE, c->block_time_s, now);
-            refuse(g, req, res, REFUSED_RATE, c->block_time_s);
-        } else {
-            refuse(g, req, res, REFUSED_RATE, 1);
-        }
+    if (over_rate(g, e, BLOCK_RATE, now)) {
+        refuse(g, req, res, REFUSED_RATE, e->reason == BLOCK_RATE ? c->block_time_s : 1);
         return;
     }
     if (guard_user_blocked(g, req, now)) {
@@ -152,7 +207,35 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    guard_sweep(arg, guard_now_ms());
+    guard_t *g = arg;
+    g->st->owner = g;
+    guard_sweep(g, guard_now_ms());
+}
+
+static void state_drop(void *obj)
+{
+    guard_state_t *st = obj;
+    if (st->owner)
+        guard_release_all(st->owner);
+    table_free(st->sources);
+    table_free(st->users);
+    free(st);
+}
+
+static void *state_make(void *arg)
+{
+    guard_t *g = arg;
+    guard_state_t *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return NULL;
+    st->sources = table_new(g->conf.max_sources, guard_evicted, st);
+    st->users = table_new(g->conf.max_users, guard_evicted, st);
+    if (st->sources == NULL || st->users == NULL ||
+        sc_random(st->user_key, sizeof(st->user_key)) != 0) {
+        state_drop(st);
+        return NULL;
+    }
+    return st;
 }
 
 static int guard_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *err, size_t errlen)
@@ -165,7 +248,7 @@ static int guard_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *e
     if (guard_conf(g, conf, err, errlen))
         return -1;
     static const char *const labels[BLOCK__N] = { NULL, "reason=\"rate\"", "reason=\"auth\"",
-                                                  "reason=\"user_agent\"" };
+                                                  "reason=\"user_agent\"", "reason=\"malformed\"" };
     for (int i = 1; i < BLOCK__N; i++)
         g->m_blocked[i] = sc_instance_counter(inst, "sipchain_blocked_total",
                                               "sources and users blocked, by reason", labels[i]);
@@ -182,11 +265,14 @@ static int guard_create(sc_instance_t *inst, const sc_conf_node_t *conf, char *e
     g->m_unblocked = sc_instance_counter(inst, "sipchain_unblocked_total", "blocks ended", NULL);
     g->g_sources = sc_instance_gauge(inst, "sipchain_blocked_sources", "sources blocked now", NULL);
     g->g_users = sc_instance_gauge(inst, "sipchain_blocked_users", "users blocked now", NULL);
-    g->sources = table_new(g->conf.max_sources, guard_evicted, g);
-    g->users = table_new(g->conf.max_users, guard_evicted, g);
-    if (g->sources == NULL || g->users == NULL)
+    snprintf(g->st_key, sizeof(g->st_key), "tables/%u/%u/%u", g->conf.max_sources, g->conf.max_users,
+             g->conf.ipv6_prefix);
+    if ((g->st = sc_kept(inst, g->st_key, state_make, state_drop, g)) == NULL)
         return sc_conf_error(err, errlen, conf, "guard: out of memory for %u sources and %u users",
                              g->conf.max_sources, g->conf.max_users);
+    g->st->owner = g;
+    if (sc_event_subscribe(inst, SC_EVENT_MALFORMED, on_malformed, g) != 0)
+        return sc_conf_error(err, errlen, conf, "guard: cannot subscribe to malformed messages");
     if (guard_auth_subscribe(g) != 0)
         return sc_conf_error(err, errlen, conf, "guard: cannot subscribe to authentication events");
     if (guard_admin_register(g) != 0)
@@ -209,9 +295,12 @@ static void guard_destroy(sc_instance_t *inst)
         return;
     if (g->sweep)
         event_free(g->sweep);
-    guard_release_all(g);
-    table_free(g->sources);
-    table_free(g->users);
+    if (g->st) {
+        g->st->owner = g;       /* the last to let go logs the blocks that end */
+        guard_state_t *st = g->st;
+        if (!sc_kept_release(inst, g->st_key, st, state_drop))
+            st->owner = NULL;   /* the newer instance takes it at its next request */
+    }
     guard_conf_free(&g->conf);
     free(g);
 }

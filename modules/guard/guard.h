@@ -19,6 +19,8 @@
 
 typedef enum { ACTION_DROP, ACTION_503 } action_t;
 
+struct sockaddr;
+
 /* why a request was refused: sipchain_guard_refused_total{reason} */
 typedef enum {
     REFUSED_DENY, REFUSED_NOT_ALLOWED, REFUSED_BLOCKED, REFUSED_RATE, REFUSED_USER_AGENT,
@@ -42,13 +44,24 @@ typedef struct {
     size_t       nuser_agents;
 } guard_conf_t;
 
-typedef struct guard {
-    sc_instance_t *inst;
-    guard_conf_t   conf;
+/* What a reload keeps (sc_kept, under a key naming the table sizes and
+ * the IPv6 prefix: a changed one starts afresh): the tables, so that a
+ * reload neither unblocks a source nor forgets a count.  The instances
+ * of the old and the new chain share it while both live; owner is the
+ * one that touched it last (for the log lines of an eviction). */
+typedef struct guard_state {
     table_t       *sources, *users;
     entry_t       *blocked;             /* every blocked entry of both tables */
     size_t         nblocked_sources, nblocked_users;
     unsigned char  user_key[32];        /* HMAC key of user table keys */
+    struct guard  *owner;
+} guard_state_t;
+
+typedef struct guard {
+    sc_instance_t *inst;
+    guard_conf_t   conf;
+    guard_state_t *st;
+    char           st_key[64];
     struct event  *sweep;
     sc_metric_t   *m_blocked[BLOCK__N], *m_blocked_user, *m_unblocked, *g_sources, *g_users;
     sc_metric_t   *m_refused[REFUSED__N];
@@ -67,10 +80,13 @@ void guard_unblock(guard_t *g, entry_t *e, const char *why);
 bool guard_is_blocked(guard_t *g, entry_t *e, uint64_t now);
 /* Ends every block whose time is over (the sweep timer). */
 void guard_sweep(guard_t *g, uint64_t now);
-/* A table reuses a blocked entry (table_evict_cb). */
+/* A table reuses a blocked entry (table_evict_cb; arg: the state). */
 void guard_evicted(entry_t *e, void *arg);
+/* A message from a that did not parse (SC_EVENT_MALFORMED): it takes a
+ * token of the source's bucket like a request, and blocks it the same. */
+void guard_malformed(guard_t *g, const struct sockaddr *sa);
 void guard_release_all(guard_t *g);
-/* "rate", "auth", "user_agent" */
+/* "rate", "auth", "user_agent", "malformed" */
 const char *guard_reason_name(block_reason_t why);
 
 /* admin.c: the "blocks" management resource */

@@ -22,6 +22,7 @@ typedef enum {
     BLOCK_RATE,         /* stayed over the request rate */
     BLOCK_AUTH,         /* too many failed authentications */
     BLOCK_USER_AGENT,   /* a scanner's User-Agent */
+    BLOCK_MALFORMED,    /* stayed over the rate with messages that do not parse */
     BLOCK__N
 } block_reason_t;
 
