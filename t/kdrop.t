@@ -94,7 +94,7 @@ is(options($bad), '200', 'before: the source is served');
 garbage($bad, 100);
 like(wait_log($log, qr/blocked source 127\.0\.0\.40 /), qr/blocked source 127\.0\.0\.40 for 3 s: over the rate with messages that do not parse/,
      'a source of garbage over the rate is blocked, and it is logged');
-is(metrics()->{'sipchain_blocked_total{reason="malformed"}'}, 1, 'sipchain_blocked_total{reason="malformed"} 1');
+is(metrics()->{'sipchain_blocked_total{reason="malformed",link="1"}'}, 1, 'sipchain_blocked_total{reason="malformed"} 1');
 is(metrics()->{sipchain_kernel_refused_sources}, 1, 'sipchain_kernel_refused_sources 1');
 
 # 2. dropped in the kernel: its garbage is not even parsed any more
@@ -138,7 +138,7 @@ garbage($bad, 100);
 sleep 0.5;
 is(parse_errors(), $before, 'after the reload its garbage is still dropped in the kernel');
 is(options($bad, 0.5), 'none', 'and its requests refused');
-is(metrics()->{sipchain_blocked_sources}, 1, 'sipchain_blocked_sources still 1');
+is(metrics()->{'sipchain_blocked_sources{link="1"}'}, 1, 'sipchain_blocked_sources still 1');
 is(count_log(qr/unblocked: the configuration/), 0, 'no block ended with the reload');
 is(options($good), '200', 'another source is served');
 like(wait_log($log, qr/unblocked source 127\.0\.0\.40 \(malformed block\): time over(?:.*\n)*.*unblocked source 127\.0\.0\.40 \(malformed block\): time over/, 6),
