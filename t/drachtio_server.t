@@ -104,7 +104,7 @@ for my $bad (
     [ "    spammers: { status: 200, headers: { To: [ x ] } }\n", qr/:\d+:\d+: drachtio: spammers "status" must be 400 to 699/ ],
     [ "    options_user_agents: pinger\n", qr/:\d+:\d+: drachtio: "options_user_agents" must be a list of strings/ ],
     [ "    request_handlers: [ { method: INVITE } ]\n", qr/:\d+:\d+: drachtio: a request handler needs "url"/ ],
-    [ "    request_handlers: [ { url: \"https://127.0.0.1/x\" } ]\n", qr/:\d+:\d+: drachtio: a request handler's url must be http:/ ],
+    [ "    request_handlers: [ { url: \"ftp://127.0.0.1/x\" } ]\n", qr/:\d+:\d+: drachtio: a request handler's url must be http:/ ],
     [ "    request_handlers: [ { url: \"http://127.0.0.1/x\", http_method: PUT } ]\n", qr/:\d+:\d+: drachtio: "http_method" must be GET or POST/ ],
     [ "    http_fallback: sometimes\n", qr/:\d+:\d+: drachtio: "http_fallback" must be app or a status 300-699/ ],
     [ "    http_timeout: 5\n", qr/:\d+:\d+: drachtio: "http_timeout" is in milliseconds, at least 10/ ],

@@ -10,6 +10,7 @@
 //   verbs     the control protocol by hand (point 10): unknown verb, a
 //             frame of one token, a short route, then a ping
 //   http      an HTTP routing service on port argv[3] (point 8)
+//   https     the same over TLS: argv[4] and argv[5] its key and cert files
 'use strict';
 const [mode, hostport, ...args] = process.argv.slice(2);
 const log = (...a) => console.log(a.join(' '));
@@ -43,12 +44,13 @@ if (mode === 'verbs') {
   return;
 }
 
-if (mode === 'http') {
+if (mode === 'http' || mode === 'https') {
   // The routing service: the To user says what to answer.  Prints
   // "HTTP <method> <url> body=<first line of the body>".
-  const http = require('http');
+  const fs = require('fs');
+  const tls = mode === 'https' ? { key: fs.readFileSync(args.shift()), cert: fs.readFileSync(args.shift()) } : null;
   const dests = Object.fromEntries(args.map((a) => a.split('=')));
-  http.createServer((req, res) => {
+  const serve = (req, res) => {
     let body = '';
     req.on('data', (d) => { body += d; });
     req.on('end', () => {
@@ -70,7 +72,10 @@ if (mode === 'http') {
       if (user === 'slow') return;            // never answers: the timeout
       return json({ action: 'reject', data: { status: 404 } });
     });
-  }).listen(+hostport, '127.0.0.1', () => log('LISTENING', `port=${hostport}`));
+  };
+  const srv = tls ? require('https').createServer(tls, serve) : require('http').createServer(serve);
+  srv.on('tlsClientError', (e) => log('TLS-ERROR', e.message));
+  srv.listen(+hostport, '127.0.0.1', () => log('LISTENING', `port=${hostport}`));
   return;
 }
 
