@@ -300,6 +300,10 @@ static const char *act(lookup_t *lk, const dr_json_t *root)
         if (uri && uri->type == DJ_STR)
             return printable(uri->str) ? route_uri(lk, uri->str) : "'uri' has control characters";
         if (tag && tag->type == DJ_STR) {
+            /* as drachtio-server (ClientController::selectClientForTag ->
+             * selectClientForRequestOutsideDialog(method, tag)): among the
+             * applications that routed this method, round robin, one with
+             * the tag; none such is its outboundFailed: 480 */
             char verb[32];
             sc_str_t m = sc_req_method(lk->req);
             size_t n = m.len < sizeof(verb) - 1 ? m.len : sizeof(verb) - 1;
@@ -310,7 +314,7 @@ static const char *act(lookup_t *lk, const dr_json_t *root)
             if (c)
                 dr_inbound(lk->r->hub, c, lk->req, lk->res, NULL);
             else
-                sc_res_send(lk->res, 480, "No application connected with that tag");
+                sc_res_send(lk->res, 480, "No application with that tag routes this method");
             return NULL;
         }
         return "'uri' is missing or is not a string";

@@ -6,7 +6,9 @@
 //             OPTIONS 200 with X-App: srf
 //   count     routes INVITE and MESSAGE, answers 200 and prints each
 //   hold      routes MESSAGE and never answers it; rings INVITEs, never
-//             answers them (point 9)
+//             answers them (point 9); each time file argv[5] appears,
+//             removes it, sends a new MESSAGE to argv[4] and prints SENT
+//             or SEND-ERROR <reason>
 //   verbs     the control protocol by hand (point 10): unknown verb, a
 //             frame of one token, a short route, then a ping
 //   http      an HTTP routing service on port argv[3] (point 8)
@@ -109,6 +111,13 @@ if (mode === 'count') {
 }
 
 if (mode === 'hold') {
+  if (args[1]) {
+    setInterval(() => {
+      try { require('fs').unlinkSync(args[1]); } catch (e) { return; }
+      srf.request(`sip:late@${args[0]}`, { method: 'MESSAGE', headers: { 'Content-Type': 'text/plain' }, body: 'x' },
+        (err) => log(err ? 'SEND-ERROR' : 'SENT', err ? err.message : ''));
+    }, 50);
+  }
   srf.message((req) => log('HELD', req.get('Call-ID')));
   srf.invite((req, res) => { res.send(180); log('RINGING', req.get('Call-ID')); });
 }
