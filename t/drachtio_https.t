@@ -10,6 +10,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(time sleep);
+use IO::Socket::INET;
 use Socket qw(pack_sockaddr_in inet_aton);
 use SipTest;
 
@@ -76,6 +77,7 @@ sub request {
 sub reason { my ($r) = @_; return defined $r && $r =~ /^SIP\/2\.0 (\d+ [^\r]*)/ ? $1 : 'none' }
 sub server {
     my ($extra, @h) = @_;
+    $extra = "    http_timeout: 3000\n$extra" unless $extra =~ /http_timeout/;
     my $port = free_port();
     my $hs = join '', map { "      - { method: $_->[0], url: \"$_->[1]\" }\n" } @h;
     my ($pid, undef, $log) = start_server(port => $port, yaml => <<Y);
@@ -88,7 +90,6 @@ chain:
     listen: "127.0.0.1:${\ free_port()}"
     secret: cymru
     http_fallback: 480
-    http_timeout: 3000
 $extra    request_handlers:
 $hs
 Y
@@ -136,7 +137,17 @@ $r = request($p3, 'MESSAGE', 'reject');
 is(reason($r), '486 Busy By Routing', 'http_verify: false: a certificate for another name, unknown CA: used anyway');
 like(app_log('name'), qr{^HTTP GET /nover/\?method=MESSAGE}m, '... the service asked');
 is(stop_server($pid3), 0, 'server 3 stops cleanly');
-for my $l ($log1, $log2, $log3) {
+# --- a service that takes the connection and never says a word: http_timeout covers the handshake
+my $silent = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp', ReuseAddr => 1) or die;
+my ($p4, $pid4, $log4) = server("    http_timeout: 500\n    http_ca: $dir/ca.pem\n",
+                                [ 'MESSAGE', "https://127.0.0.1:${\ $silent->sockport}/" ]);
+my $t0 = time;
+$r = request($p4, 'MESSAGE', 'reject');
+my $took = time - $t0;
+like(reason($r), qr/^480 Routing service failed \(timed out\)$/, 'a TLS handshake never answered: the fallback after http_timeout');
+ok($took >= 0.4 && $took < 3, sprintf('... after %.1f s (http_timeout 0.5 s)', $took));
+is(stop_server($pid4), 0, 'server 4 stops cleanly');
+for my $l ($log1, $log2, $log3, $log4) {
     my $t = do { local (@ARGV, $/) = $l; <> };
     unlike($t, qr/sanitizer|leak/i, 'no sanitizer report');
 }

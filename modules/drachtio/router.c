@@ -36,6 +36,7 @@ typedef struct {
     const char               *failed;   /* the HTTP error, for the log */
     bool                      dead;     /* over: freed by the reaper */
     bool                      tls;      /* https: why it failed may be the certificate */
+    struct timeval            started;  /* (libevent says nothing of a connect that timed out) */
     dr_link_t                 link;
 } lookup_t;
 
@@ -336,11 +337,23 @@ static bool tls_failure(lookup_t *lk, char *why, size_t cap)
 {
     struct bufferevent *bev = lk->tls ? evhttp_connection_get_bufferevent(lk->conn) : NULL;
     SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
-    long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    long v = ssl && SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE ? SSL_get_verify_result(ssl) : X509_V_OK;
     if (v == X509_V_OK)
         return false;
     snprintf(why, cap, "TLS: certificate refused (%s)", X509_verify_cert_error_string(v));
     return true;
+}
+
+/* No answer and no error from libevent: a failure while connecting
+ * (its error callback is not called then); a timeout when it took
+ * http_timeout. */
+static const char *connect_failure(lookup_t *lk)
+{
+    struct timeval now, d;
+    event_base_gettimeofday_cached(sc_instance_base(lk->r->inst), &now);
+    timersub(&now, &lk->started, &d);
+    long ms = (long)d.tv_sec * 1000 + d.tv_usec / 1000;
+    return ms + 50 >= (long)lk->r->timeout_ms ? "timed out" : "connection failed";
 }
 
 static void on_done(struct evhttp_request *hr, void *arg)
@@ -357,7 +370,7 @@ static void on_done(struct evhttp_request *hr, void *arg)
         if (code)
             snprintf(why, sizeof(why), "HTTP status %d", code);
         else if (!tls_failure(lk, why, sizeof(why)))
-            snprintf(why, sizeof(why), "%s", lk->failed ? lk->failed : "no answer");
+            snprintf(why, sizeof(why), "%s", lk->failed ? lk->failed : connect_failure(lk));
         fallback(lk, why);
         lookup_done(lk);
         return;
@@ -513,6 +526,7 @@ static int lookup_start(dr_router_t *r, const dr_handler_t *hd, sc_req_t *req, s
         return -1;
     }
     *lk = (lookup_t){ .r = r, .req = req, .res = res, .conn = lk->conn, .h = hd, .tls = tls };
+    event_base_gettimeofday_cached(base, &lk->started);
     struct timeval tv = { r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000 };
     evhttp_connection_set_timeout_tv(lk->conn, &tv);
     evhttp_connection_set_retries(lk->conn, 0);
