@@ -4,7 +4,8 @@
 # (RFC 6026's Accepted states: 64*T1 absorbing 2xx retransmissions and
 # forking's further 2xx); no call is up here, so the process exits at
 # once, not after stop_timeout.  The same with a non-INVITE (MESSAGE)
-# whose Completed state (Timer K / J) has no one waiting on it.  A
+# whose Completed state (Timer K / J) has no one waiting on it, and a
+# request a module placed (sc_request), answered.  A
 # ringing call is still CANCELled and waited for (t/ring.t).
 use strict;
 use warnings;
@@ -63,5 +64,36 @@ Y
     ok($took < 1, sprintf('... after %.2f s: no call is up, the transactions\' tails are not waited for (stop_timeout 10 s)', $took));
     my $text = do { local (@ARGV, $/) = $log; <> };
     unlike($text, qr/stop timeout|sanitizer|\[error\]/i, '... nothing waited for, no error');
+}
+# a request a module placed (sc_request, t_uac), answered: its client
+# transaction's Timer K is no reason to wait either
+{
+    my $port = free_port();
+    my ($pid, undef, $log) = start_server(port => $port, yaml => <<Y);
+server:
+  listen: [ "udp:127.0.0.1:$port" ]
+  log: { level: info }
+  limits: { stop_timeout: 10 }
+modules_path: $mods
+chain:
+  - module: t_uac
+Y
+    my $cid = "tail-uac-$$";
+    $uac->send("MESSAGE sip:x\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$uacp;branch=z9hG4bK-$cid;rport\r\n"
+             . "Max-Forwards: 70\r\nFrom: <sip:alice\@x>;tag=a1\r\nTo: <sip:x\@x>\r\nCall-ID: $cid\r\nCSeq: 1 MESSAGE\r\n"
+             . "X-Target: sip:bob\@127.0.0.1:$uasp\r\nX-Method: MESSAGE\r\nContent-Length: 0\r\n\r\n",
+               0, pack_sockaddr_in($port, inet_aton('127.0.0.1')));
+    my $in;
+    while (defined(my $m = recv_msg($uas, 3))) { $in = $m, last if $m =~ /^MESSAGE / }
+    ok($in, 'a MESSAGE a module sent: reached its target');
+    $uas->send(sip_answer($in // '', '200 OK', 'b2'), 0, pack_sockaddr_in($port, inet_aton('127.0.0.1')));
+    my $resp;
+    while (defined(my $m = recv_msg($uac, 3))) { $resp = $m, last if sip_status($m) eq '200' }
+    like($resp // '', qr/^SIP\/2\.0 200 got 200 OK/, '... answered, and the module answered its own');
+    sleep 0.2;
+    my $t0 = time;
+    is(stop_server($pid), 0, '... SIGTERM: exit status 0');
+    my $took = time - $t0;
+    ok($took < 1, sprintf('... after %.2f s: its Timer K not waited for', $took));
 }
 done_testing();

@@ -457,9 +457,9 @@ void sc_chain_set_session_timers(sc_chain_t *c, unsigned expires_s, unsigned min
 
 unsigned sc_chain_pending(const sc_chain_t *c)
 {
-    /* (proxies that only wait out transaction tails are not waited for:
-     * see sc_chain_proxies_busy) */
-    return c->pending.n + c->uacs.n + sc_chain_proxies_busy(c) + c->calls.n + c->ndreqs;
+    /* (proxies and placed requests that only wait out transaction tails
+     * are not waited for: see sc_chain_proxies_busy, sc_chain_uacs_busy) */
+    return c->pending.n + sc_chain_uacs_busy(c) + sc_chain_proxies_busy(c) + c->calls.n + c->ndreqs;
 }
 
 void sc_chain_set_stack(sc_chain_t *c, const sc_stack_t *stack)
