@@ -110,16 +110,22 @@ like(`${\ sipchain()} -t -c $f 2>&1`, qr/:\d+:\d+: .*(bool|true|false)/i, 'confi
 
 # --- http_ca: the test CA ---------------------------------------------------------------------
 my ($p1, $pid1, $log1) = server("    http_ca: $dir/ca.pem\n",
-                                [ 'MESSAGE', "https://127.0.0.1:$sip/route" ], [ 'INFO', "https://127.0.0.1:$sname/" ]);
+                                [ 'MESSAGE', "https://127.0.0.1:$sip/route" ], [ 'INFO', "https://127.0.0.1:$sname/" ],
+                                [ 'OPTIONS', "https://localhost:$sname/named" ]);
 my $r = request($p1, 'MESSAGE', 'reject');
 is(reason($r), '486 Busy By Routing', 'https handler, certificate from http_ca for 127.0.0.1: its answer applies');
-like(app_log('ip'), qr{^HTTP GET /route/\?method=MESSAGE&\S+ .*host=127\.0\.0\.1:$sip$}m, '... asked over TLS, GET with the query string');
+like(app_log('ip'), qr{^HTTP GET /route/\?method=MESSAGE&\S+ .* sni= host=127\.0\.0\.1:$sip$}m,
+     '... asked over TLS, GET with the query string (no SNI for an address, RFC 6066 §3)');
+$r = request($p1, 'OPTIONS', 'reject');
+is(reason($r), '486 Busy By Routing', 'https://localhost: a certificate for DNS:localhost from http_ca: its answer applies');
+like(app_log('name'), qr{^HTTP GET /named/\?method=OPTIONS&\S+ .* sni=localhost host=localhost:$sname$}m,
+     '... SNI localhost, Host localhost:PORT');
 $r = request($p1, 'INFO', 'reject');
 like(reason($r), qr/^480 Routing service failed \(TLS: certificate refused \(IP address mismatch\)\)$/,
      'a certificate from the CA for another name (localhost, not 127.0.0.1): refused, the fallback');
 like(wait_log($log1, qr/IP address mismatch/), qr/request handler https:\S+: TLS: certificate refused \(IP address mismatch\); answered by http_fallback/,
      '... logged');
-unlike(app_log('name'), qr/^HTTP /m, '... and the service was never asked');
+unlike(app_log('name'), qr/^HTTP GET \/\?/m, '... and the service was never asked');
 is(stop_server($pid1), 0, 'server 1 stops cleanly');
 
 # --- no http_ca: the system's CAs, which do not know the test CA -------------------------------------

@@ -59,7 +59,7 @@ if (mode === 'http' || mode === 'https') {
       const url = new URL(req.url, 'http://x');
       const q = url.searchParams;
       log('HTTP', req.method, req.url, `body=${body.split('\r\n')[0]}`, `ctype=${req.headers['content-type'] || ''}`,
-        `host=${req.headers.host}`);
+        ...(tls ? [`sni=${req.socket.servername || ''}`] : []), `host=${req.headers.host}`);
       const user = q.get('toUser');
       const json = (o) => { res.setHeader('Content-Type', 'application/json'); res.end(JSON.stringify(o)); };
       if (user === 'reject') return json({ action: 'reject', data: { status: 486, reason: 'Busy By Routing' } });
