@@ -705,7 +705,7 @@ static void on_draining(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct timeval now;
     event_base_gettimeofday_cached(s->base, &now);
-    unsigned n = over_generations(s, sc_chain_pending);
+    unsigned n = over_generations(s, sc_chain_stop_pending);
     if (n == 0 || timercmp(&now, &s->stop_deadline, >=)) {
         if (n)
             sc_log(SC_LOG_WARN, "stop timeout: %u request(s) still waiting get 503", n);
@@ -740,7 +740,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     for (generation_t *g = s->retired; g; g = g->next)
         sc_chain_end_dialogs(g->chain);
     sc_chain_end_dialogs(s->cur->chain);        /* their BYEs are work in flight */
-    unsigned n = over_generations(s, sc_chain_pending);
+    unsigned n = over_generations(s, sc_chain_stop_pending);
     sc_log(SC_LOG_INFO, "signal %d: stopping (%u request(s) in flight)", (int)sig, n);
     for (int i = 0; i < s->nslots; i++)
         sc_listener_pause(s->slots[i].l);

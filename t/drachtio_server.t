@@ -84,6 +84,7 @@ sub recv_resp {
     }
     return undef;
 }
+sub reason { my ($r) = @_; return defined $r && $r =~ /^SIP\/2\.0 (\d+ [^\r]*)/ ? $1 : 'none' }
 # The ACK of a non-2xx final answer to INVITE msg.
 sub ack_for {
     my ($port, $inv, $resp) = @_;
@@ -104,7 +105,7 @@ for my $bad (
     [ "    spammers: { status: 200, headers: { To: [ x ] } }\n", qr/:\d+:\d+: drachtio: spammers "status" must be 400 to 699/ ],
     [ "    options_user_agents: pinger\n", qr/:\d+:\d+: drachtio: "options_user_agents" must be a list of strings/ ],
     [ "    request_handlers: [ { method: INVITE } ]\n", qr/:\d+:\d+: drachtio: a request handler needs "url"/ ],
-    [ "    request_handlers: [ { url: \"https://127.0.0.1/x\" } ]\n", qr/:\d+:\d+: drachtio: a request handler's url must be http:/ ],
+    [ "    request_handlers: [ { url: \"ftp://127.0.0.1/x\" } ]\n", qr/:\d+:\d+: drachtio: a request handler's url must be http\[s\]:/ ],
     [ "    request_handlers: [ { url: \"http://127.0.0.1/x\", http_method: PUT } ]\n", qr/:\d+:\d+: drachtio: "http_method" must be GET or POST/ ],
     [ "    http_fallback: sometimes\n", qr/:\d+:\d+: drachtio: "http_fallback" must be app or a status 300-699/ ],
     [ "    http_timeout: 5\n", qr/:\d+:\d+: drachtio: "http_timeout" is in milliseconds, at least 10/ ],
@@ -207,7 +208,13 @@ chain:
     listen: "127.0.0.1:$ctlf"
     secret: cymru
 Y
-$hold = app_start('hold2', 'srv_app.js', 'hold', "127.0.0.1:$ctlf");
+my ($sink, $sinkp) = udp_peer();
+$hold = app_start('hold2', 'srv_app.js', 'hold', "127.0.0.1:$ctlf", "127.0.0.1:$sinkp", "$dir/send-now");
+write_file('send-now', '');
+like(app_wait('hold2', qr/^(SENT|SEND-ERROR)/m) // '', qr/^SENT/m, 'before the stop the app sends a new request');
+my $early = recv_msg($sink, 3);
+like($early // '', qr/^MESSAGE sip:late\@/, '... and it arrives');
+$sink->send(sip_answer($early, '200 OK'), 0, pack_sockaddr_in($portf, inet_aton('127.0.0.1'))) if $early;
 my $rung = request($portf, 'INVITE', 'ringing', no_wait => 1);
 is(sip_status(recv_resp(101, 3)), 180, 'the app rings a call and holds it');
 $t0 = time;
@@ -218,6 +225,12 @@ ok(!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ctlf", Proto => 'tcp', Timeout
    '... but the control port takes no new application');
 request($portf, 'MESSAGE', 'late', body => 'x', no_wait => 1);
 ok(!app_wait('hold2', qr/^HELD MESSAGE-late/m, 1), '... and no new request reaches the app');
+write_file('send-now', '');
+like(app_wait('hold2', qr/^SEND-ERROR/m) // '', qr/^SEND-ERROR server stopping: no new requests$/m,
+     '... and a new request the app sends is refused: NOK, srf\'s error');
+my $leak;
+while (defined(my $m = recv_msg($sink, 0.3))) { $leak = $m if $m =~ /^MESSAGE /; }
+ok(!defined $leak, '... nothing sent');
 undef $gone;
 while (time - $t0 < 15) { if (exited($pidf)) { $gone = time - $t0; last } sleep 0.02 }
 ok(defined $gone && $gone >= 1.5 && $gone < 5, sprintf('... and exits after stop_timeout (2 s): %.1f s', $gone // 99));
@@ -286,6 +299,9 @@ is(join(',', $r =~ /^Contact: ([^\r]*)\r$/mg), '<sip:a@192.0.2.1>,<sip:b@192.0.2
 like(app_log('http'), qr{^HTTP GET /any/\?method=MESSAGE&}m, 'the "*" handler, by GET, for MESSAGE');
 $r = request($portc, 'MESSAGE', 'tagged', body => 'x');
 is(sip_status($r) . ' ' . sip_header($r, 'X-App'), '200 blue', 'action route with tag: the connected app with that tag');
+$r = request($portc, 'OPTIONS', 'tagged');
+is(reason($r), '480 No application with that tag routes this method',
+   'action route with tag for OPTIONS: the app with the tag routes only INVITE and MESSAGE: 480, as drachtio-server');
 $r = request($portc, 'OPTIONS', 'ping');
 is(sip_status($r), 404, 'OPTIONS with a "*" handler: the routing service decides (404)');
 $r = request($portc, 'MESSAGE', 'garbage', body => 'x');

@@ -71,6 +71,10 @@ void sc_chain_free(sc_chain_t *chain);
 /* Requests still in flight (answered asynchronously later), and
  * requests of its own still waiting for their final response. */
 unsigned sc_chain_pending(const sc_chain_t *chain);
+/* What the stop (SIGTERM) waits for: sc_chain_pending less the proxies
+ * and placed requests that, answered, only wait out their transactions'
+ * tails. */
+unsigned sc_chain_stop_pending(const sc_chain_t *chain);
 
 /* Runs the request of a new server transaction through the chain; src
  * is where it came from.  The request holds the transaction until its

@@ -468,6 +468,15 @@ unsigned sc_chain_pending(const sc_chain_t *c)
     return c->pending.n + c->uacs.n + c->proxies.n + c->calls.n + c->ndreqs;
 }
 
+unsigned sc_chain_stop_pending(const sc_chain_t *c)
+{
+    /* proxies and placed requests that only wait out transaction tails
+     * are not waited for (see sc_chain_proxies_busy, sc_chain_uacs_busy);
+     * a reload still waits for them (sc_chain_pending): its retired chain
+     * keeps relaying what they absorb while the process lives on */
+    return c->pending.n + sc_chain_uacs_busy(c) + sc_chain_proxies_busy(c) + c->calls.n + c->ndreqs;
+}
+
 void sc_chain_set_stack(sc_chain_t *c, const sc_stack_t *stack)
 {
     const char *agent = c->stack.agent;     /* the chain's own (its config's) */

@@ -141,6 +141,11 @@ void sc_proxy_cancelled(struct proxy *p);
 void sc_proxy_detach(struct proxy *p);
 /* proxy.c: lets go of every proxy context at chain end. */
 void sc_chain_drop_proxies(sc_chain_t *c);
+/* Proxies still at work (not only waiting out transaction tails): what
+ * the stop waits for. */
+unsigned sc_chain_proxies_busy(const sc_chain_t *c);
+/* request.c: the same for requests modules placed (sc_request). */
+unsigned sc_chain_uacs_busy(const sc_chain_t *c);
 /* proxy.c, uac.c: stop: CANCEL every INVITE branch / call still ringing. */
 void sc_chain_cancel_proxies(sc_chain_t *c);
 void sc_chain_cancel_calls(sc_chain_t *c);

@@ -186,6 +186,36 @@ void sc_chain_cancel_proxies(sc_chain_t *c)
     }
 }
 
+/* Proxies the stop waits for: those still at work.  One answered
+ * upstream whose every branch has its final answer (and no name left to
+ * resolve) only waits out its transactions' tails: the client INVITE
+ * transactions' Accepted (RFC 6026 §7.2, 64*T1 taking further 2xx to
+ * relay, §16.7 step 5) or Completed state (Timer D: absorbing final
+ * retransmissions, ACKing them), the non-INVITE ones' Timer K, and the
+ * server transaction held with them.  None of that keeps a call up, so
+ * the stop does not wait for it; the loop ends and they are dropped.
+ * What is lost is only absorbing: once sipchain is gone a retransmitted
+ * non-2xx final finds no one to ACK it, and a retransmitted 2xx (the
+ * callee did not get its ACK) is not relayed — but a proxy that did not
+ * record-route is not in the dialog, the ACK goes end to end and is the
+ * caller's own business (§13.3.1.4, §17.1.1.3 keeps the 2xx's ACK out
+ * of any transaction); with record-route the dialog is ours and the
+ * stop's BYEs end it.  A branch still without a final (ringing; or a
+ * fork that another branch's 2xx CANCELled, waiting for its 487, or for
+ * a further 2xx) is still counted: those are CANCELled or waited for. */
+unsigned sc_chain_proxies_busy(const sc_chain_t *c)
+{
+    unsigned n = 0;
+    for (const proxy_t *p = sc_list_first(&c->proxies, proxy_t, link); p;
+         p = sc_list_next(p, proxy_t, link)) {
+        bool tails_only = p->answered;
+        for (const branch_t *b = p->branches; tails_only && b; b = b->next)
+            tails_only = b->final && b->resolving == NULL;
+        n += !tails_only;
+    }
+    return n;
+}
+
 void sc_chain_drop_proxies(sc_chain_t *c)
 {
     proxy_t *p;

@@ -152,6 +152,21 @@ static void on_txn(sc_txn_t *t, sc_txn_ev_t ev, const sc_msg_t *msg, void *arg)
     }
 }
 
+/* Requests placed that the stop waits for: those still without their
+ * final answer (or with a name left to resolve).  One answered only
+ * waits out its transactions' tails (Timer K, an INVITE's Accepted or
+ * Completed state), which deliver nothing more to its module (deliver()
+ * ignores what follows the final): dropped at the stop, as the
+ * proxies' (sc_chain_proxies_busy).  An INVITE's dialog, if one came
+ * up, is the stop's to end with a BYE, not this transaction's. */
+unsigned sc_chain_uacs_busy(const sc_chain_t *c)
+{
+    unsigned n = 0;
+    for (const uac_t *u = sc_list_first(&c->uacs, uac_t, link); u; u = sc_list_next(u, uac_t, link))
+        n += !u->final || u->resolving != NULL;
+    return n;
+}
+
 void sc_chain_drop_uacs(sc_chain_t *c)
 {
     uac_t *u;

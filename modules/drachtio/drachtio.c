@@ -38,6 +38,8 @@
  *       - { method: INVITE, url: "http://127.0.0.1:8080/route", http_method: POST }
  *     http_timeout: 3000          # ms
  *     http_fallback: app          # the service failed: app | a status
+ *     http_ca: /etc/ssl/routing-ca.pem   # https handlers: CA to check (default: system)
+ *     http_verify: true           # false: no certificate check (unsafe)
  *
  * On SIGTERM (SC_EVENT_STOPPING) the control port closes and what
  * applications hold unanswered gets 503 at once: with no call up, the
@@ -133,7 +135,7 @@ static int drachtio_create(sc_instance_t *inst, const sc_conf_node_t *conf, char
     static const char *const keys[] = { "listen", "secret", "no_app", "idle_timeout", "max_frame",
                                         "outbound", "tls", "tags", "spammers", "options_200",
                                         "options_user_agents", "request_handlers", "http_timeout",
-                                        "http_fallback", NULL };
+                                        "http_fallback", "http_ca", "http_verify", NULL };
     if (sc_conf_check_keys(conf, keys, err, errlen))
         return -1;
     dr_inst_t *di = calloc(1, sizeof(*di));

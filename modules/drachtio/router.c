@@ -13,7 +13,12 @@
 #include <strings.h>
 #include <arpa/inet.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -30,6 +35,8 @@ typedef struct {
     const dr_handler_t       *h;
     const char               *failed;   /* the HTTP error, for the log */
     bool                      dead;     /* over: freed by the reaper */
+    bool                      tls;      /* https: why it failed may be the certificate */
+    struct timeval            started;  /* (libevent says nothing of a connect that timed out) */
     dr_link_t                 link;
 } lookup_t;
 
@@ -53,14 +60,15 @@ static int handler_conf(dr_handler_t *h, const sc_conf_node_t *n, char *err, siz
             return sc_conf_error(err, errlen, v, "drachtio: \"%s\" needs a port", h->url);
     } else {
         struct evhttp_uri *u = evhttp_uri_parse(h->url);
-        bool ok = u && evhttp_uri_get_scheme(u) && strcmp(evhttp_uri_get_scheme(u), "http") == 0 &&
+        const char *sch = u ? evhttp_uri_get_scheme(u) : NULL;
+        bool ok = sch && (strcmp(sch, "http") == 0 || strcmp(sch, "https") == 0) &&
                   evhttp_uri_get_host(u) && evhttp_uri_get_host(u)[0];
         if (u)
             evhttp_uri_free(u);
         if (!ok)
             return sc_conf_error(err, errlen, v,
-                                 "drachtio: a request handler's url must be http://HOST[:PORT][/PATH], "
-                                 "tcp://HOST:PORT or tls://HOST:PORT (https is not supported)");
+                                 "drachtio: a request handler's url must be http[s]://HOST[:PORT][/PATH], "
+                                 "tcp://HOST:PORT or tls://HOST:PORT");
     }
     if ((v = sc_conf_get(n, "http_method"))) {
         const char *m;
@@ -102,6 +110,24 @@ int dr_router_conf(dr_router_t *r, const sc_conf_node_t *conf, char *err, size_t
                 return sc_conf_error(err, errlen, n, "drachtio: \"http_fallback\" must be app or a status 300-699");
             r->fallback = (unsigned)v;
         }
+    }
+    /* https handlers: the service's certificate is checked against
+     * http_ca (a PEM file), else the system's CAs, and must name the
+     * URL's host (SNI sent); http_verify: false skips it all (unsafe:
+     * anyone on the path can then route the calls) */
+    bool verify = true, https = false;
+    const char *ca = NULL;
+    if ((n = sc_conf_get(conf, "http_ca")) && sc_conf_string(n, &ca, err, errlen))
+        return -1;
+    if ((n = sc_conf_get(conf, "http_verify")) && sc_conf_bool(n, &verify, err, errlen))
+        return -1;
+    for (int i = 0; i < r->n; i++)
+        https = https || strncmp(r->h[i].url, "https://", 8) == 0;
+    if (https) {
+        char why[200];
+        if ((r->ssl_ctx = sc_tls_client_ctx(verify ? ca : NULL, verify, why, sizeof(why))) == NULL)
+            return sc_conf_error(err, errlen, sc_conf_get(conf, "http_ca") ? sc_conf_get(conf, "http_ca") : list,
+                                 "drachtio: https request handlers: %s", why);
     }
     return 0;
 }
@@ -154,7 +180,7 @@ static void fallback(lookup_t *lk, const char *why)
     sc_instance_log(r->inst, SC_LOG_LEVEL_WARN, "request handler %s: %s; %s", lk->h->url, why,
                     r->fallback ? "answered by http_fallback" : "routed to the applications");
     if (r->fallback) {
-        char reason[80];
+        char reason[200];
         snprintf(reason, sizeof(reason), "Routing service failed (%s)", why);
         sc_res_send(lk->res, r->fallback, reason);
     } else {
@@ -275,6 +301,10 @@ static const char *act(lookup_t *lk, const dr_json_t *root)
         if (uri && uri->type == DJ_STR)
             return printable(uri->str) ? route_uri(lk, uri->str) : "'uri' has control characters";
         if (tag && tag->type == DJ_STR) {
+            /* as drachtio-server (ClientController::selectClientForTag ->
+             * selectClientForRequestOutsideDialog(method, tag)): among the
+             * applications that routed this method, round robin, one with
+             * the tag; none such is its outboundFailed: 480 */
             char verb[32];
             sc_str_t m = sc_req_method(lk->req);
             size_t n = m.len < sizeof(verb) - 1 ? m.len : sizeof(verb) - 1;
@@ -285,7 +315,7 @@ static const char *act(lookup_t *lk, const dr_json_t *root)
             if (c)
                 dr_inbound(lk->r->hub, c, lk->req, lk->res, NULL);
             else
-                sc_res_send(lk->res, 480, "No application connected with that tag");
+                sc_res_send(lk->res, 480, "No application with that tag routes this method");
             return NULL;
         }
         return "'uri' is missing or is not a string";
@@ -301,6 +331,31 @@ static void on_error(enum evhttp_request_error e, void *arg)
                : e == EVREQ_HTTP_BUFFER_ERROR ? "connection failed" : "request failed";
 }
 
+/* An https lookup with no answer: whether the certificate was refused
+ * (then why says so). */
+static bool tls_failure(lookup_t *lk, char *why, size_t cap)
+{
+    struct bufferevent *bev = lk->tls ? evhttp_connection_get_bufferevent(lk->conn) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    long v = ssl && SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (v == X509_V_OK)
+        return false;
+    snprintf(why, cap, "TLS: certificate refused (%s)", X509_verify_cert_error_string(v));
+    return true;
+}
+
+/* No answer and no error from libevent: a failure while connecting
+ * (its error callback is not called then); a timeout when it took
+ * http_timeout. */
+static const char *connect_failure(lookup_t *lk)
+{
+    struct timeval now, d;
+    event_base_gettimeofday_cached(sc_instance_base(lk->r->inst), &now);
+    timersub(&now, &lk->started, &d);
+    long ms = (long)d.tv_sec * 1000 + d.tv_usec / 1000;
+    return ms + 50 >= (long)lk->r->timeout_ms ? "timed out" : "connection failed";
+}
+
 static void on_done(struct evhttp_request *hr, void *arg)
 {
     lookup_t *lk = arg;
@@ -311,11 +366,11 @@ static void on_done(struct evhttp_request *hr, void *arg)
     }
     sc_req_on_cancel(lk->req, NULL, NULL);
     if (code < 200 || code > 299) {
-        char why[80];
+        char why[160];
         if (code)
             snprintf(why, sizeof(why), "HTTP status %d", code);
-        else
-            snprintf(why, sizeof(why), "%s", lk->failed ? lk->failed : "no answer");
+        else if (!tls_failure(lk, why, sizeof(why)))
+            snprintf(why, sizeof(why), "%s", lk->failed ? lk->failed : connect_failure(lk));
         fallback(lk, why);
         lookup_done(lk);
         return;
@@ -417,6 +472,36 @@ static bool numeric(const char *host)
     return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
 }
 
+/* An HTTP connection to host:port; for https over a TLS bufferevent
+ * that sends SNI (a name) and checks the certificate names host (a
+ * name or an address, RFC 6125 / RFC 2818 §3.1) when verifying. */
+static struct evhttp_connection *connection(dr_router_t *r, struct event_base *base, const char *host,
+                                            unsigned short port, bool tls)
+{
+    struct evdns_base *dns = numeric(host) ? NULL : r->dns;
+    if (!tls)
+        return evhttp_connection_base_new(base, dns, host, port);
+    SSL *ssl = r->ssl_ctx ? SSL_new(r->ssl_ctx) : NULL;
+    if (ssl == NULL)
+        return NULL;
+    bool ok = numeric(host) ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1
+                            : SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1;
+    struct bufferevent *bev = ok ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                                  BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+                                 : NULL;
+    if (bev == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* the answer is framed (Content-Length or chunked), and Connection:
+     * close: a peer that closes without close_notify loses nothing */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    struct evhttp_connection *c = evhttp_connection_base_bufferevent_new(base, dns, bev, host, port);
+    if (c == NULL)
+        bufferevent_free(bev);          /* (frees ssl: BEV_OPT_CLOSE_ON_FREE) */
+    return c;
+}
+
 /* 0, or -1 when it could not be started (the caller falls back). */
 static int lookup_start(dr_router_t *r, const dr_handler_t *hd, sc_req_t *req, sc_res_t *res)
 {
@@ -430,16 +515,18 @@ static int lookup_start(dr_router_t *r, const dr_handler_t *hd, sc_req_t *req, s
     int port = u ? evhttp_uri_get_port(u) : -1;
     if (host && !numeric(host) && r->dns == NULL)
         r->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    bool tls = u && strcmp(evhttp_uri_get_scheme(u), "https") == 0;
+    int dport = tls ? 443 : 80;
     if (path == NULL || (!numeric(host) && r->dns == NULL) ||
-        (lk->conn = evhttp_connection_base_new(base, numeric(host) ? NULL : r->dns, host,
-                                               (unsigned short)(port > 0 ? port : 80))) == NULL) {
+        (lk->conn = connection(r, base, host, (unsigned short)(port > 0 ? port : dport), tls)) == NULL) {
         free(path);
         free(lk);
         if (u)
             evhttp_uri_free(u);
         return -1;
     }
-    *lk = (lookup_t){ .r = r, .req = req, .res = res, .conn = lk->conn, .h = hd };
+    *lk = (lookup_t){ .r = r, .req = req, .res = res, .conn = lk->conn, .h = hd, .tls = tls };
+    event_base_gettimeofday_cached(base, &lk->started);
     struct timeval tv = { r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000 };
     evhttp_connection_set_timeout_tv(lk->conn, &tv);
     evhttp_connection_set_retries(lk->conn, 0);
@@ -450,7 +537,7 @@ static int lookup_start(dr_router_t *r, const dr_handler_t *hd, sc_req_t *req, s
         struct evkeyvalq *hdrs = evhttp_request_get_output_headers(hr);
         char hosthdr[300];          /* RFC 7230 §5.4: the port when not 80, IPv6 in [] */
         bool v6 = strchr(host, ':') != NULL;
-        if (port > 0 && port != 80)
+        if (port > 0 && port != dport)
             snprintf(hosthdr, sizeof(hosthdr), v6 ? "[%s]:%d" : "%s:%d", host, port);
         else
             snprintf(hosthdr, sizeof(hosthdr), v6 ? "[%s]" : "%s", host);
@@ -498,7 +585,7 @@ bool dr_router_route(dr_router_t *r, sc_req_t *req, sc_res_t *res)
     const dr_handler_t *hd = handler_for(r, sc_req_method(req));
     if (hd == NULL)
         return false;
-    if (strncmp(hd->url, "http://", 7) != 0) {      /* tcp:// tls://: the app there, no HTTP */
+    if (strncmp(hd->url, "tcp://", 6) == 0 || strncmp(hd->url, "tls://", 6) == 0) {   /* the app there, no HTTP */
         dr_inbound_connect(r->hub, req, res, hd->url);
         return true;
     }
@@ -529,6 +616,8 @@ void dr_router_free(dr_router_t *r)
         event_free(r->reaper);
     if (r->dns)
         evdns_base_free(r->dns, 0);
+    SSL_CTX_free(r->ssl_ctx);           /* connections hold their own reference */
+    r->ssl_ctx = NULL;
     r->dns = NULL;
     r->reaper = NULL;
 }

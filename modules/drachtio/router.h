@@ -8,6 +8,9 @@
  * no HTTP.  Nothing is cached (drachtio-server asks every time).  When
  * the web service fails (refused, timed out, not 2xx) the request takes
  * the fallback: the applications as without handlers, or a status.
+ * An https:// handler is asked over TLS (bufferevent_openssl under
+ * evhttp), its certificate checked against http_ca or the system's CAs
+ * and for the URL's host; one refused is a failure: the fallback.
  */
 #ifndef DR_ROUTER_H
 #define DR_ROUTER_H
@@ -41,9 +44,10 @@ struct dr_router {
     struct evdns_base *dns;         /* made on first need (a handler host that is a name) */
     dr_link_t         lookups;      /* HTTP requests in flight (and over, to free) */
     struct event     *reaper;       /* frees those over, outside libevent's callbacks */
+    struct ssl_ctx_st *ssl_ctx;     /* https handlers: http_ca, http_verify */
 };
 
-/* request_handlers, http_timeout, http_fallback of conf. */
+/* request_handlers, http_timeout, http_fallback, http_ca, http_verify of conf. */
 int  dr_router_conf(dr_router_t *r, const sc_conf_node_t *conf, char *err, size_t errlen);
 /* Whether a handler takes req's method. */
 bool dr_router_handles(const dr_router_t *r, sc_req_t *req);

@@ -6,10 +6,13 @@
 //             OPTIONS 200 with X-App: srf
 //   count     routes INVITE and MESSAGE, answers 200 and prints each
 //   hold      routes MESSAGE and never answers it; rings INVITEs, never
-//             answers them (point 9)
+//             answers them (point 9); each time file argv[5] appears,
+//             removes it, sends a new MESSAGE to argv[4] and prints SENT
+//             or SEND-ERROR <reason>
 //   verbs     the control protocol by hand (point 10): unknown verb, a
 //             frame of one token, a short route, then a ping
 //   http      an HTTP routing service on port argv[3] (point 8)
+//   https     the same over TLS: argv[4] and argv[5] its key and cert files
 'use strict';
 const [mode, hostport, ...args] = process.argv.slice(2);
 const log = (...a) => console.log(a.join(' '));
@@ -43,19 +46,20 @@ if (mode === 'verbs') {
   return;
 }
 
-if (mode === 'http') {
+if (mode === 'http' || mode === 'https') {
   // The routing service: the To user says what to answer.  Prints
   // "HTTP <method> <url> body=<first line of the body>".
-  const http = require('http');
+  const fs = require('fs');
+  const tls = mode === 'https' ? { key: fs.readFileSync(args.shift()), cert: fs.readFileSync(args.shift()) } : null;
   const dests = Object.fromEntries(args.map((a) => a.split('=')));
-  http.createServer((req, res) => {
+  const serve = (req, res) => {
     let body = '';
     req.on('data', (d) => { body += d; });
     req.on('end', () => {
       const url = new URL(req.url, 'http://x');
       const q = url.searchParams;
       log('HTTP', req.method, req.url, `body=${body.split('\r\n')[0]}`, `ctype=${req.headers['content-type'] || ''}`,
-        `host=${req.headers.host}`);
+        ...(tls ? [`sni=${req.socket.servername || ''}`] : []), `host=${req.headers.host}`);
       const user = q.get('toUser');
       const json = (o) => { res.setHeader('Content-Type', 'application/json'); res.end(JSON.stringify(o)); };
       if (user === 'reject') return json({ action: 'reject', data: { status: 486, reason: 'Busy By Routing' } });
@@ -70,7 +74,10 @@ if (mode === 'http') {
       if (user === 'slow') return;            // never answers: the timeout
       return json({ action: 'reject', data: { status: 404 } });
     });
-  }).listen(+hostport, '127.0.0.1', () => log('LISTENING', `port=${hostport}`));
+  };
+  const srv = tls ? require('https').createServer(tls, serve) : require('http').createServer(serve);
+  srv.on('tlsClientError', (e) => log('TLS-ERROR', e.message));
+  srv.listen(+hostport, '127.0.0.1', () => log('LISTENING', `port=${hostport}`));
   return;
 }
 
@@ -104,6 +111,13 @@ if (mode === 'count') {
 }
 
 if (mode === 'hold') {
+  if (args[1]) {
+    setInterval(() => {
+      try { require('fs').unlinkSync(args[1]); } catch (e) { return; }
+      srf.request(`sip:late@${args[0]}`, { method: 'MESSAGE', headers: { 'Content-Type': 'text/plain' }, body: 'x' },
+        (err) => log(err ? 'SEND-ERROR' : 'SENT', err ? err.message : ''));
+    }, 50);
+  }
   srf.message((req) => log('HELD', req.get('Call-ID')));
   srf.invite((req, res) => { res.send(180); log('RINGING', req.get('Call-ID')); });
 }
