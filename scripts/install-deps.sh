@@ -6,7 +6,7 @@
 set -eu
 
 BUILD="build-essential pkg-config libevent-dev libssl-dev libyaml-dev"
-TEST="check clang libclang-rt-14-dev sip-tester perl libio-socket-ssl-perl valgrind openssl systemd kamailio baresip-core dnsmasq-base iproute2 logrotate"
+TEST="check clang libclang-rt-14-dev sip-tester perl libio-socket-ssl-perl valgrind openssl systemd kamailio baresip-core dnsmasq-base iproute2 logrotate rtpengine-daemon"
 
 want="$BUILD"
 [ "${1:-}" = "--build-only" ] || want="$want $TEST"

@@ -3,9 +3,12 @@
 # registry (Dave Horton's SIPREC recording server, RFC 7865/7866, pinned
 # in t/drachtio/package.json), started with its own entry point (app.js)
 # and configured only as its README says (a config/local.json, here in the
-# directory NODE_CONFIG_DIR names). Its media engine, rtpengine, is
-# replaced by t/drachtio/fake_rtpengine.js, which answers rtpengine's
-# control protocol on loopback (no media is relayed or recorded).
+# directory NODE_CONFIG_DIR names). Its media engine is a real rtpengine
+# (Debian's rtpengine-daemon), started by the test in userspace mode (no
+# kernel forwarding table), on loopback, with its control ("ng") port and
+# a private media port range; no media flows (sipp sends none), so
+# nothing is recorded, but rtpengine allocates each call's ports, answers
+# the SDP and keeps the session until the application deletes it.
 #
 # sipp plays the SBC, the recording client: SIPREC calls (a multipart
 # body of two streams' SDP and the rs-metadata XML) are answered 200 with
@@ -23,6 +26,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(time sleep);
+use IO::Socket::INET;
 use SipTest;
 
 my $node = (grep { -x } map { "$_/node" } split /:/, $ENV{PATH})[0];
@@ -30,6 +34,9 @@ BAIL_OUT('node not found: run scripts/install-deps.sh') unless $node;
 my $appdir = 't/drachtio/node_modules/drachtio-siprec-recording-server';
 BAIL_OUT('drachtio-siprec-recording-server not installed: run scripts/install-deps.sh')
     unless -f "$appdir/app.js";
+my $rtpengine = '/usr/bin/rtpengine';
+BAIL_OUT("$rtpengine not found (package rtpengine-daemon): run scripts/install-deps.sh")
+    unless -x $rtpengine;
 my $mods = module_dir();
 my $dir = tmpdir();
 my $scen = "$ENV{PWD}/t/sipp";
@@ -56,13 +63,52 @@ sub spawn {
     return $p;
 }
 sub stop { my ($p) = @_; delete $kids{$p}; kill 'TERM', $p; waitpid($p, 0) }
+sub gone { my ($p) = @_; require POSIX; return waitpid($p, POSIX::WNOHANG()) == $p }
 END { kill 'TERM', keys %kids }
 
-# --- rtpengine's stand-in ----------------------------------------------------------
+# --- rtpengine ---------------------------------------------------------------------
+# In the foreground, userspace only (--table=-1: no kernel forwarding
+# table, /proc/rtpengine is not used), no config file, its log (level 7:
+# each ng command and reply is dumped) on stderr into the tmpdir. A
+# session is forgotten as soon as it is deleted (--delete-delay=0), so
+# that `query` tells a deleted call. The application asks for each call
+# to be recorded: rtpengine's spool directory is in the tmpdir (with no
+# media, it holds only each call's metadata). Its media ports: a private
+# range of 200 in 10000-19999, below baresip's RTP ports (t/lib/Baresip.pm)
+# and the ephemeral ports free_port hands out (rtpengine skips a port
+# that is taken).
 my $rtpe_port = free_port();
 my $rtpe_log = "$dir/rtpengine.log";
-my $rtpe = spawn($rtpe_log, 't/drachtio', {}, $node, 'fake_rtpengine.js', $rtpe_port);
-ok(log_wait($rtpe_log, qr/^LISTENING/m), 'the rtpengine stand-in listens') or diag(slurp($rtpe_log));
+my $rtpe_min = 10000 + ($$ % 50) * 200;
+my $rtpe_max = $rtpe_min + 199;
+mkdir "$dir/recording";
+my $rtpe = spawn($rtpe_log, $dir, {}, $rtpengine, '--config-file=none', '--foreground', '--table=-1',
+                 '--interface=127.0.0.1', "--listen-ng=127.0.0.1:$rtpe_port",
+                 "--port-min=$rtpe_min", "--port-max=$rtpe_max", '--delete-delay=0',
+                 "--recording-dir=$dir/recording",
+                 '--log-stderr', '--log-level=7', "--pidfile=$dir/rtpengine.pid");
+
+# One ng request (a bencoded dictionary of strings) and its reply (raw).
+my $ng_seq = 0;
+sub bstr { my $v = shift; return length($v) . ":$v" }
+sub ng {
+    my (%req) = @_;
+    my $cookie = "t$$" . '_' . ++$ng_seq;
+    my $s = IO::Socket::INET->new(Proto => 'udp', PeerAddr => "127.0.0.1:$rtpe_port") or return undef;
+    $s->send("$cookie d" . join('', map { bstr($_) . bstr($req{$_}) } sort keys %req) . 'e');
+    my $r = '';
+    my $rin = ''; vec($rin, fileno($s), 1) = 1;
+    return undef unless select(my $rout = $rin, undef, undef, 5);
+    $s->recv($r, 65536);
+    return $r =~ s/^\Q$cookie\E // ? $r : undef;
+}
+my $pong;
+for (my $end = time + 20; time < $end; sleep 0.1) {
+    last if ($pong = ng(command => 'ping') // '') eq 'd6:result4:ponge';
+    last if gone($rtpe);
+}
+is($pong, 'd6:result4:ponge', "rtpengine answers a ping on its ng port")
+    or BAIL_OUT("rtpengine did not start:\n" . slurp($rtpe_log));
 
 # The application, configured as its README says: a local.json in its
 # config directory (node-config's NODE_CONFIG_DIR names where that is).
@@ -97,10 +143,26 @@ sub siprec_calls {
     return grep { /^CSeq: 1 INVITE\r?$/m } @ok;
 }
 
-# The rtpengine stand-in's lines for one command (offer, answer, delete).
+# rtpengine's log, one line per ng command it replied to: "CMD <command>
+# call-id=.. from-tag=.. record=.. port=<its media port in its reply's SDP>",
+# from its dumps of each request and reply (level 7).
 sub rtpe_cmds {
     my ($cmd) = @_;
-    return grep { /^CMD \Q$cmd\E / } split /\n/, slurp($rtpe_log);
+    my (@out, %req);
+    # an entry per timestamp (an SDP in a dump spans lines)
+    for (split /\n(?=\[\d+\.\d+\] )/, slurp($rtpe_log)) {
+        if (/ Dump for '\Q$cmd\E' from (\S+): (.*)/s) { $req{$1} = $2 }
+        elsif (/ Response dump for '\Q$cmd\E' to (\S+): (.*)/s) {
+            my ($from, $resp) = ($1, $2);
+            my $q = delete $req{$from} // next;
+            my %f = map { my ($v) = $q =~ /"\Q$_\E": "([^"]*)"/; ($_ => $v // '') } 'call-id', 'from-tag', 'record call';
+            my ($port) = $resp =~ /m=audio (\d+) /;
+            my $ok = $resp =~ /"result": "ok"/ ? '' : ' result=error';
+            push @out, "CMD $cmd call-id=$f{'call-id'} from-tag=$f{'from-tag'} record=$f{'record call'}"
+                     . ($port ? " port=$port" : '') . $ok;
+        }
+    }
+    return @out;
 }
 
 # The calls (the 200s to their INVITEs, n expected) against what rtpengine
@@ -126,6 +188,8 @@ sub check_answers {
         like($ok[$i], qr/^Content-Type: application\/sdp\r?$/mi, "$what: call $cid: the 200 carries SDP");
         my @m = $ok[$i] =~ /^m=audio (\d+) /mg;
         is("@m", "$op $ap", "$what: call $cid: its two streams go to rtpengine's two ports, in order");
+        is(scalar(grep { $_ >= $rtpe_min && $_ <= $rtpe_max } @m), 2,
+           "$what: call $cid: both from rtpengine's port range ($rtpe_min-$rtpe_max)");
     }
 }
 # Each call's BYE makes the application delete rtpengine's session.
@@ -136,6 +200,11 @@ sub check_deletes {
         my ($cid) = $c =~ /^Call-ID: ([^\r\n]+)/mi;
         sleep 0.05 while time < $end && !grep { /call-id=\Q$cid\E / } rtpe_cmds('delete');
         ok((grep { /call-id=\Q$cid\E / } rtpe_cmds('delete')), "$what: the BYE of $cid ends its recording (rtpengine delete)");
+        my @d = grep { /call-id=\Q$cid\E / } rtpe_cmds('delete');
+        ok(@d && !grep({ /result=error/ } @d), "$what: call $cid: rtpengine deleted the session it held")
+            or diag("@d");
+        like(ng(command => 'query', 'call-id' => $cid) // '', qr/6:result5:error.*Unknown call-id/,
+             "$what: call $cid: rtpengine has no session left");
     }
 }
 
@@ -191,7 +260,6 @@ sub tcp_listening {
     }
     return 0;
 }
-sub gone { my ($p) = @_; require POSIX; return waitpid($p, POSIX::WNOHANG()) == $p }
 my $aport;
 for my $try (1 .. 3) {
     $aport = free_port();
@@ -215,6 +283,8 @@ $s = sipp_start('plain_out', "-sf $scen/app_plain_488.xml -s recorder -m 1 -p " 
 is(sipp_done($s, 40), 0, 'outbound: a plain INVITE is refused 488') or diag(sipp_output('plain_out'));
 stop($app);
 is(stop_server($pid), 0, "sipchain stops cleanly");
+like(ng(command => 'list') // '', qr/5:callsle/, 'rtpengine is left with no call');
+unlike(slurp($rtpe_log), qr/\] (?:ERR|CRIT|ALERT|EMERG):/, "and logged no error") or diag(slurp($rtpe_log));
 stop($rtpe);
 
 done_testing();
