@@ -17,9 +17,9 @@ use POSIX qw(WNOHANG);
 use IO::Socket::INET;
 use Socket qw(pack_sockaddr_in inet_aton);
 use SipTest;
+use NodeApp;
 
-my $node = (grep { -x } map { "$_/node" } split /:/, $ENV{PATH})[0];
-BAIL_OUT('node not found: run scripts/install-deps.sh') unless $node;
+node_bin();
 BAIL_OUT('drachtio-srf not installed: run scripts/install-deps.sh')
     unless -d 't/drachtio/node_modules/drachtio-srf';
 my $mods = module_dir();
@@ -129,27 +129,9 @@ $resp = recv_msg($u, 2);
 is(sip_status($resp), 503, 'no application for MESSAGE: 503');
 
 # --- srf applications ------------------------------------------------------------
-sub app_start {
-    my ($name, @args) = @_;
-    my $out = "$dir/app-$name.log";
-    unlink $out;
-    my $p = fork() // die;
-    if ($p == 0) {
-        open STDOUT, '>', $out or die; open STDERR, '>&', \*STDOUT or die;
-        chdir 't/drachtio' or die;
-        exec('timeout', '60', $node, 'app.js', @args) or exit 127;
-    }
-    app_wait($name, qr/^(CONNECTED|LISTENING)/m, 10) or diag("app $name did not start: " . app_log($name));
-    return $p;
-}
-sub app_log { my $f = "$dir/app-$_[0].log"; return '' unless -e $f; local (@ARGV, $/) = $f; return scalar(<>) // '' }
-sub app_wait {
-    my ($name, $re, $secs) = @_;
-    my $end = time + ($secs // 5);
-    while (time < $end) { my $t = app_log($name); return $t if $t =~ $re; sleep 0.05 }
-    return undef;
-}
-sub app_stop { my ($p) = @_; kill 'TERM', $p; waitpid($p, 0) }
+sub app_start { my ($name, @args) = @_;
+    return node_app($name, script => 'app.js', args => \@args, limit => 60,
+                    ready => qr/^(CONNECTED|LISTENING)/m, ready_secs => 10) }
 
 my $uas = app_start('uas', 'uas', "127.0.0.1:$ctl", 'cdr');
 like(app_log('uas'), qr/hostport=udp\/127\.0\.0\.1:$port,tcp/, 'srf connected and got our hostports');

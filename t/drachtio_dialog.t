@@ -22,9 +22,9 @@ use Time::HiRes qw(time sleep);
 use IO::Socket::INET;
 use Socket qw(pack_sockaddr_in inet_aton);
 use SipTest;
+use NodeApp;
 
-my $node = (grep { -x } map { "$_/node" } split /:/, $ENV{PATH})[0];
-BAIL_OUT('node not found: run scripts/install-deps.sh') unless $node;
+node_bin();
 BAIL_OUT('drachtio-srf not installed: run scripts/install-deps.sh')
     unless -d 't/drachtio/node_modules/drachtio-srf';
 my $mods = module_dir();
@@ -46,25 +46,8 @@ chain:
 Y
 my $to = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
 
-sub app_log { my $f = "$dir/app-$_[0].log"; return '' unless -e $f; local (@ARGV, $/) = $f; return scalar(<>) // '' }
-sub app_wait {
-    my ($name, $re, $secs) = @_;
-    my $end = time + ($secs // 5);
-    while (time < $end) { my $t = app_log($name); return $t if $t =~ $re; sleep 0.05 }
-    return undef;
-}
-sub app_start {
-    my ($name, @args) = @_;
-    my $p = fork() // die;
-    if ($p == 0) {
-        open STDOUT, '>', "$dir/app-$name.log" or die; open STDERR, '>&', \*STDOUT or die;
-        chdir 't/drachtio' or die;
-        exec('timeout', '90', $node, 'dialog_app.js', @args) or exit 127;
-    }
-    app_wait($name, qr/^CONNECTED/m, 10) or diag("app $name did not start: " . app_log($name));
-    return $p;
-}
-sub app_stop { my ($p) = @_; kill 'TERM', $p; waitpid($p, 0) }
+sub app_start { my ($name, @args) = @_;
+    return node_app($name, script => 'dialog_app.js', args => \@args, ready => qr/^CONNECTED/m, ready_secs => 10) }
 # the first response to method within secs whose status is at least min
 sub recv_resp {
     my ($s, $method, $min, $secs) = @_;

@@ -13,9 +13,9 @@ use Time::HiRes qw(time sleep);
 use IO::Socket::INET;
 use Socket qw(pack_sockaddr_in inet_aton);
 use SipTest;
+use NodeApp;
 
-my $node = (grep { -x } map { "$_/node" } split /:/, $ENV{PATH})[0];
-BAIL_OUT('node not found: run scripts/install-deps.sh') unless $node;
+node_bin();
 my $mods = module_dir();
 my $dir = tmpdir();
 
@@ -31,29 +31,7 @@ for my $c ([ 'ip', 'IP:127.0.0.1' ], [ 'name', 'DNS:localhost' ]) {
 }
 
 # --- the routing services -------------------------------------------------------------
-my %apps;
-sub app_log { my $f = "$dir/app-$_[0].log"; return '' unless -e $f; local (@ARGV, $/) = $f; return scalar(<>) // '' }
-sub app_wait {
-    my ($name, $re, $secs) = @_;
-    my $end = time + ($secs // 5);
-    while (time < $end) { my $t = app_log($name); return $t if $t =~ $re; sleep 0.05 }
-    return undef;
-}
-sub app_start {
-    my ($name, @args) = @_;
-    my $out = "$dir/app-$name.log";
-    unlink $out;
-    my $p = fork() // die;
-    if ($p == 0) {
-        open STDOUT, '>', $out or die; open STDERR, '>&', \*STDOUT or die;
-        chdir 't/drachtio' or die;
-        exec('timeout', '90', $node, 'srv_app.js', @args) or exit 127;
-    }
-    $apps{$p} = 1;
-    app_wait($name, qr/^LISTENING/m, 15) or diag("app $name did not start: " . app_log($name));
-    return $p;
-}
-END { local $?; kill 'TERM', keys %apps; waitpid($_, 0) for keys %apps }
+sub app_start { my ($name, @args) = @_; return node_app($name, script => 'srv_app.js', args => \@args, ready => qr/^LISTENING/m) }
 my ($sip, $sname) = (free_port(), free_port());
 app_start('ip', 'https', $sip, "$dir/ip.key", "$dir/ip.pem");
 app_start('name', 'https', $sname, "$dir/name.key", "$dir/name.pem");

@@ -18,9 +18,9 @@ use POSIX qw(WNOHANG);
 use IO::Socket::INET;
 use Socket qw(pack_sockaddr_in inet_aton);
 use SipTest;
+use NodeApp;
 
-my $node = (grep { -x } map { "$_/node" } split /:/, $ENV{PATH})[0];
-BAIL_OUT('node not found: run scripts/install-deps.sh') unless $node;
+node_bin();
 BAIL_OUT('drachtio-srf and the drachtio middleware not installed: run scripts/install-deps.sh')
     unless -d 't/drachtio/node_modules/drachtio-srf' && -d 't/drachtio/node_modules/drachtio-mw-digest-auth';
 my $mods = module_dir();
@@ -28,30 +28,8 @@ my $dir = tmpdir();
 my $scen = "$ENV{PWD}/t/sipp";
 
 # --- applications -----------------------------------------------------------------
-my %apps;
-sub app_log { my $f = "$dir/app-$_[0].log"; return '' unless -e $f; local (@ARGV, $/) = $f; return scalar(<>) // '' }
-sub app_wait {
-    my ($name, $re, $secs) = @_;
-    my $end = time + ($secs // 5);
-    while (time < $end) { my $t = app_log($name); return $t if $t =~ $re; sleep 0.05 }
-    return undef;
-}
-sub app_start {
-    my ($name, $script, @args) = @_;
-    my $out = "$dir/app-$name.log";
-    unlink $out;
-    my $p = fork() // die;
-    if ($p == 0) {
-        open STDOUT, '>', $out or die; open STDERR, '>&', \*STDOUT or die;
-        chdir 't/drachtio' or die;
-        exec('timeout', '90', $node, $script, @args) or exit 127;
-    }
-    $apps{$p} = 1;
-    app_wait($name, qr/^(CONNECTED|LISTENING|REPLY)/m, 15) or diag("app $name did not start: " . app_log($name));
-    return $p;
-}
-sub app_stop { my ($p) = @_; delete $apps{$p}; kill 'TERM', $p; waitpid($p, 0) }
-END { kill 'TERM', keys %apps }
+sub app_start { my ($name, $script, @args) = @_;
+    return node_app($name, script => $script, args => \@args, ready => qr/^(CONNECTED|LISTENING|REPLY)/m) }
 
 # Whether process pid has ended (gone, or a zombie not yet reaped: the
 # reaping is stop_server's, which SipTest's END relies on).

@@ -10,6 +10,7 @@ use lib 't/lib';
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SipTest;
+use NodeApp;
 
 my $node = (grep { -x } map { "$_/node" } split /:/, $ENV{PATH})[0];
 plan skip_all => 'node not found: run scripts/install-deps.sh' unless $node;
@@ -18,25 +19,7 @@ plan skip_all => 'drachtio-srf not installed: run scripts/install-deps.sh'
 my $mods = module_dir();
 my $dir = tmpdir();
 
-sub app_log { my $f = "$dir/app-$_[0].log"; return '' unless -e $f; local (@ARGV, $/) = $f; return scalar(<>) // '' }
-sub app_wait {
-    my ($name, $re, $secs) = @_;
-    my $end = time + ($secs // 5);
-    while (time < $end) { my $t = app_log($name); return $t if $t =~ $re; sleep 0.05 }
-    return undef;
-}
-sub app_start {
-    my ($name, @args) = @_;
-    my $p = fork() // die;
-    if ($p == 0) {
-        open STDOUT, '>', "$dir/app-$name.log" or die;
-        open STDERR, '>&', \*STDOUT or die;
-        chdir 't/drachtio' or die;
-        exec('timeout', '60', $node, 'app.js', @args) or exit 127;
-    }
-    return $p;
-}
-sub app_stop { my ($p) = @_; kill 'TERM', $p; waitpid($p, 0) }
+sub app_start { my ($name, @args) = @_; return node_app($name, script => 'app.js', args => \@args, limit => 60) }
 sub server {
     my ($listen, $ctl) = @_;
     return start_server(yaml => <<Y);
