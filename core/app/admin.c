@@ -110,10 +110,7 @@ void sc_chain_admin_describe(const sc_chain_t *c, FILE *f)
     fputc('[', f);
     for (int i = 0; i < c->n; i++) {
         const sc_instance_t *in = &c->links[i];
-        fprintf(f, "%s{\"link\":%d,\"name\":", i ? "," : "", i + 1);
-        sc_json_string(f, in->name);
-        fputs(",\"module\":", f);
-        sc_json_string(f, in->mod->name ? in->mod->name : "module");
+        sc_link_describe_head(c, i, f);
         fputs(",\"resources\":[", f);
         for (const struct admin_res *r = in->admin; r; r = r->next) {
             fputs(r == in->admin ? "" : ",", f);

@@ -383,15 +383,21 @@ void sc_instance_take_require(sc_instance_t *in)
 
 bool sc_chain_takes_require(const sc_chain_t *c) { return c && c->take_require; }
 
+void sc_link_describe_head(const sc_chain_t *c, int i, FILE *f)
+{
+    const sc_instance_t *in = &c->links[i];
+    fprintf(f, "%s{\"link\":%d,\"name\":", i ? "," : "", i + 1);
+    sc_json_string(f, in->name);
+    fputs(",\"module\":", f);
+    sc_json_string(f, in->mod->name ? in->mod->name : "module");
+}
+
 void sc_chain_describe(const sc_chain_t *c, FILE *f)
 {
     fputc('[', f);
     for (int i = 0; i < c->n; i++) {
         const sc_instance_t *in = &c->links[i];
-        fprintf(f, "%s{\"link\":%d,\"name\":", i ? "," : "", i + 1);
-        sc_json_string(f, in->name);
-        fputs(",\"module\":", f);
-        sc_json_string(f, in->mod->name ? in->mod->name : "module");
+        sc_link_describe_head(c, i, f);
         fputs(",\"version\":", f);
         sc_json_string(f, in->mod->version ? in->mod->version : "");
         fputs(",\"methods\":[", f);

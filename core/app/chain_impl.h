@@ -37,6 +37,11 @@ struct sc_instance {
  * it is. */
 void sc_instance_set_error(sc_instance_t *inst, const char *why);
 
+/* chain_build.c: the opening of link i's JSON object, {"link":N,"name":..,
+ * "module":.. (with a comma before it past the first), shared by /status
+ * and the management API so that both name a link alike. */
+void sc_link_describe_head(const sc_chain_t *c, int i, FILE *f);
+
 typedef struct res_hdr {
     char           *name, *value;
     struct res_hdr *next;
