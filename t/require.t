@@ -40,13 +40,24 @@ my $r = send_recv($c, $port, invite($port, 'foo, 100rel', 'X-Mode' => 'uas'));
 is(sip_status($r), '420', 'an unknown option tag: 420');
 is(sip_header($r, 'Unsupported'), 'foo', 'naming only the tag we lack');
 
-$c->send(invite($port, '100rel, timer', 'X-Mode' => 'uas', 'X-Early' => 3000, 'X-Unreliable' => 'yes',
+$c->send(invite($port, '100rel, timer', 'X-Mode' => 'uas', 'X-Early' => 300, 'X-Unreliable' => 'yes',
                 'Session-Expires' => '1800'), 0, pack_sockaddr_in_port($port));
 my $p;
 for (1 .. 5) { $p = recv_msg($c, 5) // last; last if sip_status($p) =~ /^1[1-9]\d$/ }
 is(sip_status($p), '183', 'Require: 100rel, timer admitted: the module rings');
 like(sip_header($p, 'Require'), qr/\b100rel\b/, 'the 183 requires 100rel, though the module did not ask');
 like(sip_header($p, 'RSeq'), qr/^\d+$/, 'and carries an RSeq: it is sent reliably');
+# the module answers 300 ms later: the call is set up and ACKed, so that
+# the stop ends a dialog, not a module's pending answer
+my $fin;
+for (1 .. 20) { $fin = recv_msg($c, 5) // last; last if sip_status($fin) =~ /^[2-6]/ }
+is(sip_status($fin), '200', 'then the module answers 200');
+if ($fin) {
+    my ($to) = $fin =~ /^To: ([^\r]*)\r$/m;
+    $c->send("ACK sip:svc\@127.0.0.1:$port SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:$me;branch=z9hG4bK-rqack;rport\r\n"
+           . "Max-Forwards: 70\r\nTo: $to\r\nFrom: <sip:t\@127.0.0.1>;tag=rq$n\r\nCall-ID: req-$n\@t\r\n"
+           . "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", 0, pack_sockaddr_in_port($port));
+}
 is(stop_server($pid), 0, 'clean stop');
 
 # --- a proxy passes Require on ---------------------------------------------
